@@ -1,0 +1,66 @@
+/* import.h: importers from files into the store. Each file is imported in one
+ * transaction: the first bad record stops the import with an error naming
+ * file, line, field and reason, and nothing of that file is stored. */
+#ifndef SHELF_IMPORT_H
+#define SHELF_IMPORT_H
+
+#include "shelf/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    SHELF_FMT_S3REC,  /* "user item_1 ... item_n" per line (+ *_item2attributes.json) */
+    SHELF_FMT_PAIRS,  /* "user item" per line, in time order (SASRec form) */
+    SHELF_FMT_CSV,    /* header-driven CSV of events, items or users */
+    SHELF_FMT_JSONL,  /* JSON Lines of events, items or users */
+    SHELF_FMT_ML100K, /* MovieLens-100k u.data (+ u.item), or the folder holding them */
+    SHELF_FMT_TAOBAO  /* Taobao UserBehavior: user,item,category,behavior,timestamp */
+} shelf_import_format;
+
+/* Parses "s3rec|pairs|csv|jsonl|ml100k|taobao". */
+int shelf_import_format_parse(const char *s, shelf_import_format *out);
+
+typedef enum { SHELF_IMPORT_EVENTS, SHELF_IMPORT_ITEMS, SHELF_IMPORT_USERS } shelf_import_what;
+
+typedef struct shelf_import_opts {
+    shelf_import_format format;
+    shelf_import_what what;      /* csv/jsonl only; others import events */
+    const char *attributes_path; /* s3rec: item2attributes JSON; NULL none */
+    const char *items_path;      /* ml100k: u.item; NULL: next to u.data if present */
+    /* Column/key mapping "field=column,..." for csv/jsonl, e.g.
+     * "user=visitorid,item=itemid,ts=timestamp,type=event". NULL: the
+     * canonical names (user,item,type,value,ts,rec_id,context; id,kind,title,
+     * text,category,brand,price,available,created; other columns become
+     * attributes). */
+    const char *mapping;
+    const char *event_type; /* type for formats without one (s3rec, pairs): default purchase */
+    char delimiter;         /* csv: 0 means ',' */
+    int progress;           /* draw a progress bar on a terminal */
+} shelf_import_opts;
+
+/* Fills opts with defaults for format. */
+void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format);
+
+typedef struct shelf_import_result {
+    uint64_t n_lines;      /* records read */
+    uint64_t n_events;     /* events stored */
+    uint64_t n_new_users;  /* ids created */
+    uint64_t n_new_items;
+    uint64_t n_items;      /* item rows written (items files, u.item) */
+    uint64_t n_users;      /* user rows written */
+    double seconds;
+} shelf_import_result;
+
+/* Imports path into st in one transaction (st must not be inside one).
+ * On error returns a negative code, the store is as before, and
+ * shelf_store_errmsg(st) reads like "data.csv:12: field 'ts': not a number
+ * ('12a')". res may be NULL. */
+int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o,
+                      shelf_import_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

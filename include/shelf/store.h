@@ -1,0 +1,160 @@
+/* store.h: the embedded SQLite store (WAL mode, numbered migrations): items,
+ * users, events, event types, attributes, the served log and the id maps from
+ * external string ids to dense uint32 indices. */
+#ifndef SHELF_STORE_H
+#define SHELF_STORE_H
+
+#include "shelf/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shelf_store shelf_store;
+
+#define SHELF_STORE_CREATE 1u   /* create the file if missing */
+#define SHELF_STORE_READONLY 2u /* open read-only (no migrations) */
+#define SHELF_STORE_BULK 4u     /* synchronous=OFF until close: for imports/benchmarks */
+
+#define SHELF_NONE UINT32_MAX /* "no index" (no category, no target...) */
+
+/* Opens (and with CREATE creates) the store at path; ":memory:" gives an
+ * in-memory store for tests. Runs pending migrations. On success *out is a
+ * handle to close with shelf_store_close; on failure *out is untouched and
+ * err says why. One handle per thread. */
+int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_err *err);
+void shelf_store_close(shelf_store *st); /* accepts NULL */
+
+/* Last error of this handle (code and message naming the place). */
+const shelf_err *shelf_store_err(const shelf_store *st);
+const char *shelf_store_errmsg(const shelf_store *st);
+/* Sets the handle's error; returns code. For modules that act on a store. */
+int shelf_store_fail(shelf_store *st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Schema version now in the file, and the version this build writes. */
+int shelf_store_schema_version(shelf_store *st);
+int shelf_store_schema_latest(void);
+
+/* Transactions (not nested). rollback also drops the in-memory id maps and
+ * counters, which are rebuilt from the file on next use. */
+int shelf_store_begin(shelf_store *st);
+int shelf_store_commit(shelf_store *st);
+int shelf_store_rollback(shelf_store *st);
+
+/* ---- id maps ---------------------------------------------------------------
+ * Dense indices are 0..n-1 in order of creation. With create=1 an unknown id
+ * is added (inside the current transaction, if any) and *created is set to 1.
+ * Without create, unknown ids return SHELF_ENOTFOUND. created may be NULL. */
+int shelf_store_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx,
+                         int *created);
+int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx,
+                         int *created);
+uint32_t shelf_store_n_users(shelf_store *st);
+uint32_t shelf_store_n_items(shelf_store *st);
+
+/* ---- event types -----------------------------------------------------------
+ * Built in: view 1, click 1, cart 3, purchase 5, rating 1, like 2, dislike -2,
+ * share 2, impression 0, return -3 (weights). Others are added explicitly. */
+int shelf_store_event_type(shelf_store *st, const char *name, uint32_t *type, float *weight);
+int shelf_store_add_event_type(shelf_store *st, const char *name, float weight, uint32_t *type);
+/* Name of a type id (pointer valid until the store closes), or NULL. */
+const char *shelf_store_event_type_name(shelf_store *st, uint32_t type);
+uint32_t shelf_store_n_event_types(shelf_store *st); /* type ids are 0..n-1 */
+
+/* ---- rows ---------------------------------------------------------------- */
+typedef struct shelf_event {
+    uint32_t user, item; /* dense indices */
+    uint32_t type;       /* event type id */
+    float value;         /* rating, quantity, dwell seconds; 0 if none */
+    int64_t ts;          /* unix seconds; order-only data uses 0 and insertion order */
+    const char *rec_id;  /* served slate this answers, or NULL */
+    const char *context; /* JSON object text, or NULL */
+} shelf_event;
+
+/* Appends n events (prepared statement, reused). Call inside a transaction
+ * for speed; without one each call is its own transaction. */
+int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n);
+
+typedef struct shelf_item {
+    const char *id;         /* external id (required) */
+    const char *kind;       /* product|campaign|content|faq|...; NULL: product */
+    const char *title, *text, *category, *brand; /* NULL: none */
+    double price;           /* used when has_price */
+    int has_price;
+    int available;          /* 1 available, 0 not */
+    const char *attributes; /* JSON object text, or NULL */
+    int64_t created;        /* unix seconds, 0 unknown */
+} shelf_item;
+
+/* Inserts or replaces the item's fields (the dense index never changes).
+ * *idx (may be NULL) receives the index. */
+int shelf_store_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx);
+/* Links an attribute (free-form name such as "color=red" or "17") to an item;
+ * attribute names get dense ids of their own. Duplicate links are ignored. */
+int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len);
+
+typedef struct shelf_user {
+    const char *id;         /* external id (required) */
+    const char *attributes; /* JSON object text, or NULL */
+    int64_t created;
+} shelf_user;
+int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx);
+
+/* ---- reading ------------------------------------------------------------- */
+/* Calls cb for every event in insertion order; cb returning non-zero stops
+ * the scan and that value is returned. rec_id/context point into SQLite's
+ * row buffer (valid during the call only). */
+typedef int (*shelf_event_cb)(void *ctx, uint64_t event_id, const shelf_event *ev);
+int shelf_store_foreach_event(shelf_store *st, shelf_event_cb cb, void *ctx);
+/* Every item row, in index order (idx is the dense index). */
+typedef int (*shelf_item_cb)(void *ctx, uint32_t idx, const shelf_item *it);
+int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx);
+typedef int (*shelf_user_cb)(void *ctx, uint32_t idx, const shelf_user *u);
+int shelf_store_foreach_user(shelf_store *st, shelf_user_cb cb, void *ctx);
+/* Every (item, attribute id) link, grouped by item ascending; attribute ids
+ * are dense 0..n_attrs-1; *n_attrs receives the count first (may be NULL). */
+typedef int (*shelf_attr_cb)(void *ctx, uint32_t item, uint32_t attr);
+int shelf_store_foreach_item_attr(shelf_store *st, shelf_attr_cb cb, void *ctx, uint32_t *n_attrs);
+/* Name of attribute id (copied into buf, NUL-terminated, truncated). */
+int shelf_store_attr_name(shelf_store *st, uint32_t attr, char *buf, size_t cap);
+/* External id of a dense index, copied into buf (NUL-terminated). */
+int shelf_store_user_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
+int shelf_store_item_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
+
+/* ---- served log ------------------------------------------------------------ */
+/* One served slate: its items, scores, propensities, strategy, variant. */
+typedef struct shelf_served {
+    const char *rec_id;
+    uint32_t user;          /* SHELF_NONE for anonymous */
+    int64_t ts;
+    const char *strategy, *variant; /* may be NULL */
+    size_t n;
+    const uint32_t *items;
+    const float *scores, *propensities; /* [n]; may be NULL */
+    const char *context;
+} shelf_served;
+int shelf_store_log_served(shelf_store *st, const shelf_served *s);
+
+/* ---- statistics ------------------------------------------------------------ */
+#define SHELF_STATS_MAX_TYPES 64
+typedef struct shelf_store_stats {
+    uint64_t n_users, n_items, n_events, n_attrs, n_served;
+    uint32_t n_types;
+    char type_name[SHELF_STATS_MAX_TYPES][32];
+    uint64_t type_count[SHELF_STATS_MAX_TYPES];
+    uint64_t n_active_users;  /* users with at least one event */
+    uint64_t n_active_items;  /* items with at least one event */
+    uint64_t n_pairs;         /* distinct (user, item) pairs */
+    double density;           /* n_pairs / (n_users * n_items) */
+    /* events per active user */
+    uint64_t seq_min, seq_max, seq_p50, seq_p90, seq_p99;
+    double seq_mean;
+    int64_t ts_min, ts_max;
+} shelf_store_stats;
+int shelf_store_stats_get(shelf_store *st, shelf_store_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages shelf needs to build, test and run its demo.
+# Usage: scripts/deps.sh [--check]   (--check: exit 1 if anything is missing, install nothing)
+set -euo pipefail
+
+PKGS=(
+  gcc make cmake pkg-config
+  libsqlite3-dev sqlite3
+  libopenblas-openmp-dev
+  libcjson-dev libutf8proc-dev libxxhash-dev libcmocka-dev libssl-dev
+  python3-numpy python3-scipy
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${1:-}" = "--check" ]; then
+  [ ${#missing[@]} -eq 0 ] && exit 0
+  echo "missing packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps: not root and no sudo: install ${missing[*]} by hand" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
