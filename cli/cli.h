@@ -1,0 +1,37 @@
+/* cli.h: shared pieces of the `shelf` subcommands. */
+#ifndef SHELF_CLI_H
+#define SHELF_CLI_H
+
+#include "shelf/shelf.h"
+
+typedef struct cli_ctx {
+    const char *command;
+    shelf_config *cfg;
+    char **pos; /* positional arguments */
+    int n_pos;
+    int progress; /* progress bars wanted (not --quiet) */
+} cli_ctx;
+
+typedef struct cli_command {
+    const char *name, *help;
+    const char *usage; /* argument synopsis after the command name */
+    int (*run)(cli_ctx *);
+} cli_command;
+
+/* Parses options, handles --help, sets logging, calls the command. Returns
+ * the process exit status: 0 ok, 1 failure, 2 usage error. */
+int cli_run(const cli_command *cmd, int argc, char **argv);
+
+/* Opens the --store with flags; on failure prints the error, returns NULL. */
+shelf_store *cli_open_store(cli_ctx *c, unsigned flags);
+/* Prints "shelf CMD: <message>" to stderr and returns 1. */
+int cli_fail(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_init(cli_ctx *c);
+int cmd_import(cli_ctx *c);
+int cmd_gen(cli_ctx *c);
+int cmd_stats(cli_ctx *c);
+int cmd_export(cli_ctx *c);
+int cmd_snapshot(cli_ctx *c);
+
+#endif

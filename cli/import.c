@@ -1,0 +1,49 @@
+/* import.c: `shelf import`: files into the store, one transaction each. */
+#include "cli.h"
+
+#include <string.h>
+
+int cmd_import(cli_ctx *c)
+{
+    const char *fmt = shelf_config_str(c->cfg, "format");
+    if (!fmt) return cli_fail(c, "--format is required (s3rec|pairs|csv|jsonl|ml100k|taobao)"), 2;
+    if (c->n_pos == 0) return cli_fail(c, "no file given (see shelf import --help)"), 2;
+    shelf_import_format f;
+    shelf_import_format_parse(fmt, &f); /* checked by the table's choices */
+    shelf_import_opts o;
+    shelf_import_opts_init(&o, f);
+    const char *what = shelf_config_str(c->cfg, "what");
+    o.what = strcmp(what, "items") == 0 ? SHELF_IMPORT_ITEMS
+             : strcmp(what, "users") == 0 ? SHELF_IMPORT_USERS
+                                          : SHELF_IMPORT_EVENTS;
+    o.attributes_path = shelf_config_str(c->cfg, "attributes");
+    o.items_path = shelf_config_str(c->cfg, "item-file");
+    o.mapping = shelf_config_str(c->cfg, "map");
+    o.event_type = shelf_config_str(c->cfg, "type");
+    const char *d = shelf_config_str(c->cfg, "delimiter");
+    if (strcmp(d, "\\t") == 0 || strcmp(d, "tab") == 0) o.delimiter = '\t';
+    else if (strlen(d) == 1) o.delimiter = d[0];
+    else return cli_fail(c, "--delimiter must be one character or \\t, not '%s'", d), 2;
+    o.progress = c->progress;
+
+    shelf_store *st = cli_open_store(c, SHELF_STORE_CREATE);
+    if (!st) return 1;
+    int status = 0;
+    for (int i = 0; i < c->n_pos; i++) {
+        shelf_import_result r;
+        if (shelf_import_file(st, c->pos[i], &o, &r)) {
+            cli_fail(c, "%s", shelf_store_errmsg(st));
+            fprintf(stderr, "shelf import: nothing of %s was stored\n", c->pos[i]);
+            status = 1;
+            break;
+        }
+        printf("%s: %llu records, %llu events, %llu new users, %llu new items, %llu item rows, "
+               "%llu user rows in %.2f s (%.0f records/s)\n",
+               c->pos[i], (unsigned long long)r.n_lines, (unsigned long long)r.n_events,
+               (unsigned long long)r.n_new_users, (unsigned long long)r.n_new_items,
+               (unsigned long long)r.n_items, (unsigned long long)r.n_users, r.seconds,
+               r.seconds > 0 ? (double)r.n_lines / r.seconds : 0.0);
+    }
+    shelf_store_close(st);
+    return status;
+}

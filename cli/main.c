@@ -1,0 +1,45 @@
+/* main.c: the `shelf` command: dispatches to one file per subcommand. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"init", "create a store (or migrate an existing one)", "[--store PATH | PATH]", cmd_init},
+    {"import", "import a file of events, items or users into the store", "--format FMT [options] FILE...", cmd_import},
+    {"gen", "generate a synthetic shop into the store (or CSV files)", "[options]", cmd_gen},
+    {"stats", "print the store's statistics", "[--store PATH] [--json]", cmd_stats},
+    {"export", "export events, items or users as CSV, JSON Lines or s3rec sequences", "--format csv|jsonl|s3rec [--what W] [--out FILE]", cmd_export},
+    {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "shelf %s: a recommendation engine for online stores\n\n"
+               "usage: shelf COMMAND [options]   (shelf COMMAND --help for its options)\n\ncommands:\n",
+            SHELF_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("shelf %s\n", SHELF_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) return cli_run(&commands[i], argc - 2, argv + 2);
+    }
+    fprintf(stderr, "shelf: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,371 @@
+/* config.c: the one configuration table and its values; CLI flags and config
+ * files are parsed against it. Add an option by adding one row. */
+#include "shelf/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define ALL "*"
+static const shelf_cfg_def table[] = {
+    /* name, type, default, min, max, choices, scope, help */
+    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "init import gen stats export snapshot",
+     "path of the SQLite store"},
+    {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars"},
+    {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
+     "least severe log level printed to stderr"},
+    {"log-json", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "log as JSON lines"},
+
+    {"format", SHELF_CFG_ENUM, NULL, 0, 0, "s3rec|pairs|csv|jsonl|ml100k|taobao", "import export",
+     "file format (import: all; export: csv, jsonl, s3rec)"},
+    {"what", SHELF_CFG_ENUM, "events", 0, 0, "events|items|users", "import export",
+     "which rows a csv/jsonl file holds"},
+    {"attributes", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
+     "s3rec: the *_item2attributes.json file"},
+    {"item-file", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
+     "ml100k: the u.item file (default: beside u.data)"},
+    {"map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
+     "csv/jsonl column mapping field=column,... (e.g. user=visitorid,ts=timestamp)"},
+    {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import",
+     "event type for formats without one (s3rec, pairs)"},
+    {"delimiter", SHELF_CFG_STRING, ",", 0, 0, NULL, "import", "csv field delimiter (one character; \\t for tab)"},
+
+    {"seed", SHELF_CFG_INT, "42", 0, 9.0e18, NULL, "gen", "random seed"},
+    {"users", SHELF_CFG_INT, "1000", 1, 4.0e9, NULL, "gen", "number of users"},
+    {"items", SHELF_CFG_INT, "500", 1, 4.0e9, NULL, "gen", "number of items"},
+    {"events", SHELF_CFG_INT, "20000", 1, 1.0e11, NULL, "gen", "number of events"},
+    {"categories", SHELF_CFG_INT, "8", 1, 10000, NULL, "gen", "top-level categories"},
+    {"brands", SHELF_CFG_INT, "40", 1, 1000000, NULL, "gen", "brands"},
+    {"factors", SHELF_CFG_INT, "16", 1, 256, NULL, "gen", "latent taste dimensions"},
+    {"zipf", SHELF_CFG_DOUBLE, "1.0", 0, 4, NULL, "gen", "popularity skew exponent"},
+    {"days", SHELF_CFG_INT, "30", 1, 3650, NULL, "gen", "time span in days"},
+    {"start", SHELF_CFG_INT, "1767225600", 0, 4.0e9, NULL, "gen",
+     "unix time of the first day (default 2026-01-01)"},
+    {"late-items", SHELF_CFG_DOUBLE, "0.2", 0, 1, NULL, "gen", "share of items added over time"},
+    {"csv-events", SHELF_CFG_STRING, NULL, 0, 0, NULL, "gen",
+     "write events to this CSV file instead of the store"},
+    {"csv-items", SHELF_CFG_STRING, NULL, 0, 0, NULL, "gen", "with --csv-events: also write items here"},
+
+    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats", "print JSON instead of a table"},
+    {"out", SHELF_CFG_STRING, "-", 0, 0, NULL, "export snapshot", "output file ('-': standard output)"},
+};
+#define N_TABLE (sizeof table / sizeof table[0])
+
+typedef struct value {
+    int set;      /* explicitly set */
+    int has;      /* has a value (default or set) */
+    int64_t i;    /* INT, BOOL */
+    double d;     /* DOUBLE */
+    char *s;      /* STRING, ENUM (owned) */
+} value;
+
+struct shelf_config {
+    value v[N_TABLE];
+};
+
+const shelf_cfg_def *shelf_config_table(size_t *n)
+{
+    if (n) *n = N_TABLE;
+    return table;
+}
+
+static int find_idx(const char *name)
+{
+    for (size_t i = 0; i < N_TABLE; i++)
+        if (strcmp(table[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+const shelf_cfg_def *shelf_config_find(const char *name)
+{
+    int i = find_idx(name);
+    return i < 0 ? NULL : &table[i];
+}
+
+static int parse_bool(const char *s, int64_t *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+    for (int k = 0; k < 4; k++) {
+        if (strcasecmp(s, yes[k]) == 0) return *out = 1, 0;
+        if (strcasecmp(s, no[k]) == 0) return *out = 0, 0;
+    }
+    return SHELF_EINVAL;
+}
+
+static int choice_ok(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+/* Parses text into slot i; on error fills err (prefixed with origin). */
+static int set_value(shelf_config *c, int i, const char *text, const char *origin, shelf_err *err)
+{
+    const shelf_cfg_def *d = &table[i];
+    value *v = &c->v[i];
+    const char *pre = origin ? origin : d->name;
+    switch (d->type) {
+    case SHELF_CFG_BOOL:
+        if (parse_bool(text, &v->i))
+            return shelf_err_set(err, SHELF_EINVAL, "%s: option '%s' wants true or false, not '%s'", pre,
+                                 d->name, text);
+        break;
+    case SHELF_CFG_INT: {
+        char *end;
+        errno = 0;
+        long long x = strtoll(text, &end, 10);
+        if (errno || end == text || *end)
+            return shelf_err_set(err, SHELF_EINVAL, "%s: option '%s' wants an integer, not '%s'", pre,
+                                 d->name, text);
+        if ((double)x < d->min || (double)x > d->max)
+            return shelf_err_set(err, SHELF_ERANGE, "%s: option '%s' must be in [%.0f, %.0f], not %lld",
+                                 pre, d->name, d->min, d->max, x);
+        v->i = x;
+        break;
+    }
+    case SHELF_CFG_DOUBLE: {
+        char *end;
+        errno = 0;
+        double x = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(x))
+            return shelf_err_set(err, SHELF_EINVAL, "%s: option '%s' wants a number, not '%s'", pre,
+                                 d->name, text);
+        if (x < d->min || x > d->max)
+            return shelf_err_set(err, SHELF_ERANGE, "%s: option '%s' must be in [%g, %g], not %g", pre,
+                                 d->name, d->min, d->max, x);
+        v->d = x;
+        break;
+    }
+    case SHELF_CFG_ENUM:
+        if (!choice_ok(d->choices, text))
+            return shelf_err_set(err, SHELF_EINVAL, "%s: option '%s' must be one of %s, not '%s'", pre,
+                                 d->name, d->choices, text);
+        /* fall through */
+    case SHELF_CFG_STRING: {
+        char *s = strdup(text);
+        if (!s) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+        free(v->s);
+        v->s = s;
+        break;
+    }
+    }
+    v->has = 1;
+    return 0;
+}
+
+shelf_config *shelf_config_new(void)
+{
+    shelf_config *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    for (size_t i = 0; i < N_TABLE; i++) {
+        if (!table[i].def) continue;
+        /* defaults are part of the program: a bad one is a bug */
+        SHELF_ASSERT(set_value(c, (int)i, table[i].def, "default", NULL) == 0);
+    }
+    return c;
+}
+
+void shelf_config_free(shelf_config *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < N_TABLE; i++) free(c->v[i].s);
+    free(c);
+}
+
+int shelf_config_set(shelf_config *c, const char *name, const char *text, const char *origin,
+                     shelf_err *err)
+{
+    int i = find_idx(name);
+    if (i < 0)
+        return shelf_err_set(err, SHELF_ENOTFOUND, "%s: unknown option '%s'", origin ? origin : "config",
+                             name);
+    int rc = set_value(c, i, text, origin, err);
+    if (rc == 0) c->v[i].set = 1;
+    return rc;
+}
+
+int shelf_config_is_set(const shelf_config *c, const char *name)
+{
+    int i = find_idx(name);
+    return i >= 0 && c->v[i].set;
+}
+
+static const value *get(const shelf_config *c, const char *name, shelf_cfg_type t)
+{
+    int i = find_idx(name);
+    SHELF_ASSERT(i >= 0);
+    SHELF_ASSERT(table[i].type == t || (t == SHELF_CFG_STRING && table[i].type == SHELF_CFG_ENUM));
+    return &c->v[i];
+}
+
+int shelf_config_bool(const shelf_config *c, const char *name) { return get(c, name, SHELF_CFG_BOOL)->i != 0; }
+int64_t shelf_config_int(const shelf_config *c, const char *name) { return get(c, name, SHELF_CFG_INT)->i; }
+double shelf_config_double(const shelf_config *c, const char *name) { return get(c, name, SHELF_CFG_DOUBLE)->d; }
+const char *shelf_config_str(const shelf_config *c, const char *name)
+{
+    const value *v = get(c, name, SHELF_CFG_STRING);
+    return v->has ? v->s : NULL;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = '\0';
+    return s;
+}
+
+int shelf_config_load_file(shelf_config *c, const char *path, shelf_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return shelf_err_set(err, SHELF_ENOTFOUND, "%s: cannot open config file", path);
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    while (getline(&line, &cap, f) != -1) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#') continue;
+        char origin[512];
+        snprintf(origin, sizeof origin, "%s:%ld", path, lineno);
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = shelf_err_set(err, SHELF_EINVAL, "%s: expected 'name = value'", origin);
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *val = trim(eq + 1);
+        if ((rc = shelf_config_set(c, name, val, origin, err))) break;
+    }
+    if (rc == 0 && ferror(f)) rc = shelf_err_set(err, SHELF_EIO, "%s: read error", path);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+static int in_scope(const shelf_cfg_def *d, const char *command)
+{
+    if (strcmp(d->scope, ALL) == 0) return 1;
+    size_t n = strlen(command);
+    for (const char *p = d->scope; (p = strstr(p, command)); p += n) {
+        int start = p == d->scope || p[-1] == ' ';
+        int end = p[n] == '\0' || p[n] == ' ';
+        if (start && end) return 1;
+    }
+    return 0;
+}
+
+int shelf_config_parse_args(shelf_config *c, const char *command, int argc, char **argv,
+                            char ***positional, int *n_positional, int *help, shelf_err *err)
+{
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    int np = 0, rc = 0, only_pos = 0;
+    *help = 0;
+    for (int a = 0; a < argc; a++) {
+        char *arg = argv[a];
+        if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+            pos[np++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_pos = 1;
+            continue;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            *help = 1;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            rc = shelf_err_set(err, SHELF_EINVAL, "unknown flag '%s' (see shelf %s --help)", arg, command);
+            break;
+        }
+        char name[128];
+        const char *val = NULL;
+        const char *eq = strchr(arg + 2, '=');
+        size_t nl = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (nl >= sizeof name) nl = sizeof name - 1;
+        memcpy(name, arg + 2, nl);
+        name[nl] = '\0';
+        if (eq) val = eq + 1;
+
+        if (strcmp(name, "config") == 0) {
+            if (!val) {
+                if (a + 1 >= argc) {
+                    rc = shelf_err_set(err, SHELF_EINVAL, "--config needs a file");
+                    break;
+                }
+                val = argv[++a];
+            }
+            if ((rc = shelf_config_load_file(c, val, err))) break;
+            continue;
+        }
+        int i = find_idx(name);
+        int negated = 0;
+        if (i < 0 && strncmp(name, "no-", 3) == 0) {
+            i = find_idx(name + 3);
+            negated = i >= 0 && table[i].type == SHELF_CFG_BOOL;
+            if (!negated) i = -1;
+        }
+        if (i < 0 || !in_scope(&table[i], command)) {
+            rc = shelf_err_set(err, SHELF_EINVAL, "unknown option '--%s' for 'shelf %s' (see --help)", name,
+                               command);
+            break;
+        }
+        char origin[160];
+        snprintf(origin, sizeof origin, "--%s", table[i].name);
+        if (table[i].type == SHELF_CFG_BOOL && !val) {
+            val = negated ? "false" : "true";
+        } else if (negated) {
+            rc = shelf_err_set(err, SHELF_EINVAL, "--no-%s takes no value", table[i].name);
+            break;
+        } else if (!val) {
+            if (a + 1 >= argc) {
+                rc = shelf_err_set(err, SHELF_EINVAL, "option '--%s' needs a value", name);
+                break;
+            }
+            val = argv[++a];
+        }
+        if ((rc = shelf_config_set(c, table[i].name, val, origin, err))) break;
+    }
+    if (rc) {
+        free(pos);
+        return rc;
+    }
+    *positional = pos;
+    *n_positional = np;
+    return 0;
+}
+
+void shelf_config_print_help(FILE *f, const char *command)
+{
+    for (size_t i = 0; i < N_TABLE; i++) {
+        const shelf_cfg_def *d = &table[i];
+        if (!in_scope(d, command)) continue;
+        char flag[96];
+        switch (d->type) {
+        case SHELF_CFG_BOOL: snprintf(flag, sizeof flag, "--%s", d->name); break;
+        case SHELF_CFG_INT: snprintf(flag, sizeof flag, "--%s N", d->name); break;
+        case SHELF_CFG_DOUBLE: snprintf(flag, sizeof flag, "--%s X", d->name); break;
+        case SHELF_CFG_ENUM: snprintf(flag, sizeof flag, "--%s %s", d->name, d->choices); break;
+        default: snprintf(flag, sizeof flag, "--%s VALUE", d->name); break;
+        }
+        fprintf(f, "  %-34s %s", flag, d->help);
+        if (d->def && d->type != SHELF_CFG_BOOL) fprintf(f, " (default %s)", d->def);
+        if (d->type == SHELF_CFG_INT || d->type == SHELF_CFG_DOUBLE) fprintf(f, " [%g..%g]", d->min, d->max);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-34s %s\n", "--config FILE", "read options from FILE (name = value lines)");
+    fprintf(f, "  %-34s %s\n", "-h, --help", "this help");
+}

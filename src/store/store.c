@@ -1,0 +1,556 @@
+/* store.c: opening the SQLite store (WAL, migrations), transactions, the id
+ * maps with their in-memory caches, event types, and writing rows. */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const stmt_sql[N_STMT] = {
+    [STMT_USER_INS] = "INSERT INTO users(idx, ext_id) VALUES(?1, ?2)",
+    [STMT_ITEM_INS] = "INSERT INTO items(idx, ext_id) VALUES(?1, ?2)",
+    [STMT_EVENT_INS] = "INSERT INTO events(user, item, type, value, ts, rec_id, context) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_ITEM_UPD] = "UPDATE items SET kind=?2, title=?3, text=?4, category=?5, brand=?6, price=?7, "
+                      "available=?8, attributes=?9, created=?10 WHERE idx=?1",
+    [STMT_USER_UPD] = "UPDATE users SET attributes=?2, created=?3 WHERE idx=?1",
+    [STMT_ATTR_INS] = "INSERT INTO attrs(id, name) VALUES(?1, ?2)",
+    [STMT_ITEM_ATTR_INS] = "INSERT OR IGNORE INTO item_attrs(item, attr) VALUES(?1, ?2)",
+    [STMT_TYPE_INS] = "INSERT INTO event_types(id, name, weight) VALUES(?1, ?2, ?3)",
+    [STMT_SERVED_INS] = "INSERT INTO served(rec_id, user, ts, strategy, variant, items, scores, "
+                        "propensities, context) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_USER_EXT] = "SELECT ext_id FROM users WHERE idx=?1",
+    [STMT_ITEM_EXT] = "SELECT ext_id FROM items WHERE idx=?1",
+    [STMT_ATTR_NAME] = "SELECT name FROM attrs WHERE id=?1",
+};
+
+int shelf__store_sqlfail(shelf_store *st, const char *what)
+{
+    return shelf_err_set(&st->err, SHELF_ESTORE, "store: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+int shelf_store_fail(shelf_store *st, int code, const char *fmt, ...)
+{
+    st->err.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->err.msg, sizeof st->err.msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const shelf_err *shelf_store_err(const shelf_store *st) { return &st->err; }
+const char *shelf_store_errmsg(const shelf_store *st) { return st->err.msg; }
+
+static int exec(shelf_store *st, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        shelf_err_set(&st->err, SHELF_ESTORE, "store: %s: %s", what, msg ? msg : "?");
+        sqlite3_free(msg);
+        return SHELF_ESTORE;
+    }
+    return 0;
+}
+
+static int user_version(shelf_store *st, int *out)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return shelf__store_sqlfail(st, "reading schema version");
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *out = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : shelf__store_sqlfail(st, "reading schema version");
+}
+
+static int migrate(shelf_store *st)
+{
+    int v;
+    int rc = user_version(st, &v);
+    if (rc) return rc;
+    int latest = shelf__store_latest();
+    if (v > latest)
+        return shelf_err_set(&st->err, SHELF_EVERSION,
+                             "store: schema version %d is newer than this build's %d", v, latest);
+    if (v == latest) return 0;
+    if (st->flags & SHELF_STORE_READONLY)
+        return shelf_err_set(&st->err, SHELF_EVERSION,
+                             "store: schema version %d needs migrating to %d; open read-write once", v, latest);
+    for (int n = v + 1; n <= latest; n++) {
+        if ((rc = exec(st, "BEGIN IMMEDIATE", "begin migration"))) return rc;
+        char what[64], pragma[64];
+        snprintf(what, sizeof what, "migration %d", n);
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", n);
+        if ((rc = exec(st, shelf__store_migration(n), what)) || (rc = exec(st, pragma, what)) ||
+            (rc = exec(st, "COMMIT", what))) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int load_types(shelf_store *st)
+{
+    for (uint32_t i = 0; i < st->n_types; i++) free(st->types[i].name);
+    free(st->types);
+    st->types = NULL;
+    st->n_types = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "SELECT id, name, weight FROM event_types ORDER BY id", -1, &s, NULL) !=
+        SQLITE_OK)
+        return shelf__store_sqlfail(st, "reading event types");
+    int rc = 0, r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        if (id != st->n_types) {
+            rc = shelf_err_set(&st->err, SHELF_ECORRUPT, "store: event type ids are not dense (id %lld)",
+                               (long long)id);
+            break;
+        }
+        event_type *nt = realloc(st->types, (st->n_types + 1) * sizeof *nt);
+        if (!nt) {
+            rc = shelf_err_set(&st->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        st->types = nt;
+        const char *name = (const char *)sqlite3_column_text(s, 1);
+        nt[st->n_types].name = strdup(name ? name : "");
+        nt[st->n_types].weight = (float)sqlite3_column_double(s, 2);
+        if (!nt[st->n_types].name) {
+            rc = shelf_err_set(&st->err, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        st->n_types++;
+    }
+    if (!rc && r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "reading event types");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_err *err)
+{
+    shelf_store *st = calloc(1, sizeof *st);
+    if (!st) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    st->flags = flags;
+    int oflags = (flags & SHELF_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if ((flags & SHELF_STORE_CREATE) && !(flags & SHELF_STORE_READONLY)) oflags |= SQLITE_OPEN_CREATE;
+    oflags |= SQLITE_OPEN_NOMUTEX;
+    int rc;
+    if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+        rc = shelf_err_set(err, (flags & SHELF_STORE_CREATE) ? SHELF_ESTORE : SHELF_ENOTFOUND,
+                           "%s: cannot open store: %s", path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 5000);
+    /* a store is recognised by its schema; any other SQLite or non-SQLite
+     * file fails here rather than being written to */
+    if ((rc = exec(st, "PRAGMA foreign_keys=OFF", "configure"))) goto fail_msg;
+    if (!(flags & SHELF_STORE_READONLY)) {
+        if ((rc = exec(st, "PRAGMA journal_mode=WAL", "enable WAL"))) goto fail_msg;
+        if ((rc = exec(st, (flags & SHELF_STORE_BULK) ? "PRAGMA synchronous=OFF" : "PRAGMA synchronous=FULL",
+                       "configure")))
+            goto fail_msg;
+    }
+    if ((rc = exec(st, "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY", "configure"))) goto fail_msg;
+    {
+        /* a non-empty database without our schema is refused */
+        int v = 0;
+        if ((rc = user_version(st, &v))) goto fail_msg;
+        if (v == 0) {
+            sqlite3_stmt *s;
+            int n = 0;
+            if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &s, NULL) == SQLITE_OK) {
+                if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int(s, 0);
+                sqlite3_finalize(s);
+            }
+            if (n > 0) {
+                rc = shelf_err_set(&st->err, SHELF_EINVAL, "not a shelf store (a SQLite file with other tables)");
+                goto fail_msg;
+            }
+        }
+    }
+    if ((rc = migrate(st))) goto fail_msg;
+    for (int i = 0; i < N_STMT; i++) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=
+            SQLITE_OK) {
+            rc = shelf__store_sqlfail(st, "prepare");
+            goto fail_msg;
+        }
+    }
+    if ((rc = load_types(st))) goto fail_msg;
+    *out = st;
+    return 0;
+fail_msg:
+    shelf_err_set(err, rc, "%s: %s", path, st->err.msg);
+fail:
+    shelf_store_close(st);
+    return rc;
+}
+
+static void drop_caches(shelf_store *st)
+{
+    shelf_strmap_free(st->users);
+    shelf_strmap_free(st->items);
+    shelf_strmap_free(st->attrs);
+    st->users = st->items = st->attrs = NULL;
+    st->counts_valid = 0;
+}
+
+void shelf_store_close(shelf_store *st)
+{
+    if (!st) return;
+    if (st->in_tx) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < N_STMT; i++) sqlite3_finalize(st->stmt[i]);
+    drop_caches(st);
+    for (uint32_t i = 0; i < st->n_types; i++) free(st->types[i].name);
+    free(st->types);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int shelf_store_schema_version(shelf_store *st)
+{
+    int v = -1;
+    return user_version(st, &v) ? -1 : v;
+}
+
+int shelf_store_schema_latest(void) { return shelf__store_latest(); }
+
+/* ---- transactions ------------------------------------------------------------ */
+
+int shelf_store_begin(shelf_store *st)
+{
+    if (st->in_tx) return shelf_store_fail(st, SHELF_EINVAL, "store: a transaction is already open");
+    int rc = exec(st, "BEGIN IMMEDIATE", "begin");
+    if (!rc) st->in_tx = 1;
+    return rc;
+}
+
+int shelf_store_commit(shelf_store *st)
+{
+    if (!st->in_tx) return shelf_store_fail(st, SHELF_EINVAL, "store: commit without a transaction");
+    int rc = exec(st, "COMMIT", "commit");
+    if (rc) {
+        /* a failed COMMIT may leave the transaction open: end it */
+        if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        drop_caches(st);
+        load_types(st);
+    }
+    st->in_tx = 0;
+    return rc;
+}
+
+int shelf_store_rollback(shelf_store *st)
+{
+    int rc = 0;
+    if (!sqlite3_get_autocommit(st->db)) {
+        char *msg = NULL;
+        if (sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, &msg) != SQLITE_OK) rc = SHELF_ESTORE;
+        sqlite3_free(msg);
+    }
+    st->in_tx = 0;
+    /* ids created in the transaction are gone: rebuild caches from the file */
+    drop_caches(st);
+    int trc = load_types(st);
+    return rc ? rc : trc;
+}
+
+/* ---- id maps ------------------------------------------------------------------ */
+
+static int load_map(shelf_store *st, const char *sql, shelf_strmap **out, uint32_t *n)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return shelf__store_sqlfail(st, "loading id map");
+    shelf_strmap *m = shelf_strmap_new(1024);
+    if (!m) {
+        sqlite3_finalize(s);
+        return shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
+    }
+    int r, rc = 0;
+    uint32_t count = 0;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(s, 0);
+        int len = sqlite3_column_bytes(s, 0);
+        int64_t idx = sqlite3_column_int64(s, 1);
+        if (idx != count) {
+            rc = shelf_store_fail(st, SHELF_ECORRUPT, "store: dense indices are not 0..n-1 (found %lld at %u)",
+                                  (long long)idx, count);
+            break;
+        }
+        if (shelf_strmap_put(m, k ? k : "", (size_t)len, (uint32_t)idx)) {
+            rc = shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
+            break;
+        }
+        count++;
+    }
+    if (!rc && r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "loading id map");
+    sqlite3_finalize(s);
+    if (rc) {
+        shelf_strmap_free(m);
+        return rc;
+    }
+    *out = m;
+    *n = count;
+    return 0;
+}
+
+static int ensure_users(shelf_store *st)
+{
+    return st->users ? 0 : load_map(st, "SELECT ext_id, idx FROM users ORDER BY idx", &st->users, &st->n_users);
+}
+static int ensure_items(shelf_store *st)
+{
+    return st->items ? 0 : load_map(st, "SELECT ext_id, idx FROM items ORDER BY idx", &st->items, &st->n_items);
+}
+static int ensure_attrs(shelf_store *st)
+{
+    return st->attrs ? 0 : load_map(st, "SELECT name, id FROM attrs ORDER BY id", &st->attrs, &st->n_attrs);
+}
+
+static int map_idx(shelf_store *st, shelf_strmap *m, uint32_t *n, int ins, const char *what, const char *ext,
+                   size_t len, int create, uint32_t *idx, int *created)
+{
+    uint32_t v;
+    if (shelf_strmap_get(m, ext, len, &v)) {
+        *idx = v;
+        if (created) *created = 0;
+        return 0;
+    }
+    if (!create) return shelf_store_fail(st, SHELF_ENOTFOUND, "store: unknown %s id '%.*s'", what, (int)len, ext);
+    if (len == 0) return shelf_store_fail(st, SHELF_EINVAL, "store: empty %s id", what);
+    if (*n == UINT32_MAX - 1) return shelf_store_fail(st, SHELF_ERANGE, "store: too many %ss", what);
+    sqlite3_stmt *s = st->stmt[ins];
+    sqlite3_bind_int64(s, 1, *n);
+    sqlite3_bind_text(s, 2, ext, (int)len, SQLITE_STATIC);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_DONE) return shelf__store_sqlfail(st, "adding an id");
+    if (shelf_strmap_put(m, ext, len, *n)) return shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
+    *idx = (*n)++;
+    if (created) *created = 1;
+    return 0;
+}
+
+int shelf_store_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
+{
+    int rc = ensure_users(st);
+    return rc ? rc : map_idx(st, st->users, &st->n_users, STMT_USER_INS, "user", ext, len, create, idx, created);
+}
+
+int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
+{
+    int rc = ensure_items(st);
+    return rc ? rc : map_idx(st, st->items, &st->n_items, STMT_ITEM_INS, "item", ext, len, create, idx, created);
+}
+
+uint32_t shelf_store_n_users(shelf_store *st) { return ensure_users(st) ? 0 : st->n_users; }
+uint32_t shelf_store_n_items(shelf_store *st) { return ensure_items(st) ? 0 : st->n_items; }
+
+/* ---- event types ---------------------------------------------------------------- */
+
+int shelf_store_event_type(shelf_store *st, const char *name, uint32_t *type, float *weight)
+{
+    for (uint32_t i = 0; i < st->n_types; i++) {
+        if (strcmp(st->types[i].name, name) == 0) {
+            if (type) *type = i;
+            if (weight) *weight = st->types[i].weight;
+            return 0;
+        }
+    }
+    return shelf_store_fail(st, SHELF_ENOTFOUND, "unknown event type '%s'", name);
+}
+
+int shelf_store_add_event_type(shelf_store *st, const char *name, float weight, uint32_t *type)
+{
+    if (!name[0]) return shelf_store_fail(st, SHELF_EINVAL, "store: empty event type name");
+    if (shelf_store_event_type(st, name, NULL, NULL) == 0)
+        return shelf_store_fail(st, SHELF_EEXIST, "store: event type '%s' exists", name);
+    event_type *nt = realloc(st->types, (st->n_types + 1) * sizeof *nt);
+    if (!nt) return shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
+    st->types = nt;
+    char *copy = strdup(name);
+    if (!copy) return shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
+    sqlite3_stmt *s = st->stmt[STMT_TYPE_INS];
+    sqlite3_bind_int64(s, 1, st->n_types);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 3, weight);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (r != SQLITE_DONE) {
+        free(copy);
+        return shelf__store_sqlfail(st, "adding an event type");
+    }
+    nt[st->n_types].name = copy;
+    nt[st->n_types].weight = weight;
+    if (type) *type = st->n_types;
+    st->n_types++;
+    return 0;
+}
+
+const char *shelf_store_event_type_name(shelf_store *st, uint32_t type)
+{
+    return type < st->n_types ? st->types[type].name : NULL;
+}
+
+uint32_t shelf_store_n_event_types(shelf_store *st) { return st->n_types; }
+
+/* ---- rows ------------------------------------------------------------------------- */
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
+{
+    if (t) sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(s, i);
+}
+
+int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n)
+{
+    int rc = ensure_users(st);
+    if (!rc) rc = ensure_items(st);
+    if (rc) return rc;
+    int own_tx = !st->in_tx;
+    if (own_tx && (rc = shelf_store_begin(st))) return rc;
+    sqlite3_stmt *s = st->stmt[STMT_EVENT_INS];
+    for (size_t i = 0; i < n; i++) {
+        const shelf_event *e = &ev[i];
+        if (e->user >= st->n_users || e->item >= st->n_items || e->type >= st->n_types) {
+            rc = shelf_store_fail(st, SHELF_EINVAL, "store: event %zu refers to unknown %s %u", i,
+                                  e->user >= st->n_users ? "user" : e->item >= st->n_items ? "item" : "type",
+                                  e->user >= st->n_users ? e->user : e->item >= st->n_items ? e->item : e->type);
+            break;
+        }
+        sqlite3_bind_int64(s, 1, e->user);
+        sqlite3_bind_int64(s, 2, e->item);
+        sqlite3_bind_int64(s, 3, e->type);
+        sqlite3_bind_double(s, 4, e->value);
+        sqlite3_bind_int64(s, 5, e->ts);
+        bind_text_or_null(s, 6, e->rec_id);
+        bind_text_or_null(s, 7, e->context);
+        int r = sqlite3_step(s);
+        sqlite3_reset(s);
+        if (r != SQLITE_DONE) {
+            rc = shelf__store_sqlfail(st, "adding an event");
+            break;
+        }
+    }
+    sqlite3_clear_bindings(s);
+    if (own_tx) {
+        if (rc) shelf_store_rollback(st);
+        else rc = shelf_store_commit(st);
+    }
+    return rc;
+}
+
+int shelf_store_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx)
+{
+    if (!it->id) return shelf_store_fail(st, SHELF_EINVAL, "store: item without an id");
+    uint32_t i;
+    int rc = shelf_store_item_idx(st, it->id, strlen(it->id), 1, &i, NULL);
+    if (rc) return rc;
+    sqlite3_stmt *s = st->stmt[STMT_ITEM_UPD];
+    sqlite3_bind_int64(s, 1, i);
+    sqlite3_bind_text(s, 2, it->kind && it->kind[0] ? it->kind : "product", -1, SQLITE_STATIC);
+    bind_text_or_null(s, 3, it->title);
+    bind_text_or_null(s, 4, it->text);
+    bind_text_or_null(s, 5, it->category);
+    bind_text_or_null(s, 6, it->brand);
+    if (it->has_price) sqlite3_bind_double(s, 7, it->price);
+    else sqlite3_bind_null(s, 7);
+    sqlite3_bind_int(s, 8, it->available ? 1 : 0);
+    bind_text_or_null(s, 9, it->attributes);
+    sqlite3_bind_int64(s, 10, it->created);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_DONE) return shelf__store_sqlfail(st, "writing an item");
+    if (idx) *idx = i;
+    return 0;
+}
+
+int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx)
+{
+    if (!u->id) return shelf_store_fail(st, SHELF_EINVAL, "store: user without an id");
+    uint32_t i;
+    int rc = shelf_store_user_idx(st, u->id, strlen(u->id), 1, &i, NULL);
+    if (rc) return rc;
+    sqlite3_stmt *s = st->stmt[STMT_USER_UPD];
+    sqlite3_bind_int64(s, 1, i);
+    bind_text_or_null(s, 2, u->attributes);
+    sqlite3_bind_int64(s, 3, u->created);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_DONE) return shelf__store_sqlfail(st, "writing a user");
+    if (idx) *idx = i;
+    return 0;
+}
+
+int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len)
+{
+    int rc = ensure_attrs(st);
+    if (!rc) rc = ensure_items(st);
+    if (rc) return rc;
+    if (item >= st->n_items) return shelf_store_fail(st, SHELF_EINVAL, "store: unknown item %u", item);
+    uint32_t a;
+    if ((rc = map_idx(st, st->attrs, &st->n_attrs, STMT_ATTR_INS, "attribute", name, len, 1, &a, NULL)))
+        return rc;
+    sqlite3_stmt *s = st->stmt[STMT_ITEM_ATTR_INS];
+    sqlite3_bind_int64(s, 1, item);
+    sqlite3_bind_int64(s, 2, a);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE ? 0 : shelf__store_sqlfail(st, "linking an attribute");
+}
+
+/* JSON array text of n values (ints when f is NULL). Caller frees. */
+static char *json_array(size_t n, const uint32_t *u, const float *f)
+{
+    size_t cap = 16 + n * 18, len = 0;
+    char *b = malloc(cap);
+    if (!b) return NULL;
+    b[len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        int w = f ? snprintf(b + len, cap - len, "%s%.7g", i ? "," : "", (double)f[i])
+                  : snprintf(b + len, cap - len, "%s%u", i ? "," : "", u[i]);
+        len += (size_t)w;
+    }
+    b[len++] = ']';
+    b[len] = '\0';
+    return b;
+}
+
+int shelf_store_log_served(shelf_store *st, const shelf_served *sv)
+{
+    if (!sv->rec_id) return shelf_store_fail(st, SHELF_EINVAL, "store: served slate without rec_id");
+    char *items = json_array(sv->n, sv->items, NULL);
+    char *scores = sv->scores ? json_array(sv->n, NULL, sv->scores) : NULL;
+    char *props = sv->propensities ? json_array(sv->n, NULL, sv->propensities) : NULL;
+    int rc = 0;
+    if (!items || (sv->scores && !scores) || (sv->propensities && !props)) {
+        rc = shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
+        goto out;
+    }
+    sqlite3_stmt *s = st->stmt[STMT_SERVED_INS];
+    sqlite3_bind_text(s, 1, sv->rec_id, -1, SQLITE_STATIC);
+    if (sv->user == SHELF_NONE) sqlite3_bind_null(s, 2);
+    else sqlite3_bind_int64(s, 2, sv->user);
+    sqlite3_bind_int64(s, 3, sv->ts);
+    bind_text_or_null(s, 4, sv->strategy);
+    bind_text_or_null(s, 5, sv->variant);
+    sqlite3_bind_text(s, 6, items, -1, SQLITE_STATIC);
+    bind_text_or_null(s, 7, scores);
+    bind_text_or_null(s, 8, props);
+    bind_text_or_null(s, 9, sv->context);
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "logging a served slate");
+out:
+    free(items);
+    free(scores);
+    free(props);
+    return rc;
+}

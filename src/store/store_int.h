@@ -1,0 +1,40 @@
+/* store_int.h: internals of the SQLite store shared by its files. */
+#ifndef SHELF_STORE_INT_H
+#define SHELF_STORE_INT_H
+
+#include "shelf/store.h"
+
+#include <sqlite3.h>
+
+enum {
+    STMT_USER_INS, STMT_ITEM_INS, STMT_EVENT_INS, STMT_ITEM_UPD, STMT_USER_UPD,
+    STMT_ATTR_INS, STMT_ITEM_ATTR_INS, STMT_TYPE_INS, STMT_SERVED_INS,
+    STMT_USER_EXT, STMT_ITEM_EXT, STMT_ATTR_NAME,
+    N_STMT
+};
+
+typedef struct event_type {
+    char *name;
+    float weight;
+} event_type;
+
+struct shelf_store {
+    sqlite3 *db;
+    shelf_err err;
+    unsigned flags;
+    int in_tx;
+    sqlite3_stmt *stmt[N_STMT];
+    /* caches of the id maps; NULL until first use, dropped on rollback */
+    shelf_strmap *users, *items, *attrs;
+    uint32_t n_users, n_items, n_attrs;
+    int counts_valid;
+    event_type *types;
+    uint32_t n_types;
+};
+
+int shelf__store_latest(void);
+const char *shelf__store_migration(int version);
+/* Sets an SQLite failure on the handle: "store: <what>: <sqlite message>". */
+int shelf__store_sqlfail(shelf_store *st, const char *what);
+
+#endif
