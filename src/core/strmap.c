@@ -6,12 +6,22 @@
 #include <string.h>
 #include <xxhash.h>
 
+#define INLINE_KEY 16 /* keys this short live in the slot: one cache miss a look-up */
+
 typedef struct slot {
     uint64_t hash; /* 0 = empty (real hashes are forced non-zero) */
-    const char *key;
     uint32_t len;
     uint32_t val;
+    union {
+        char inline_key[INLINE_KEY];
+        const char *ptr; /* longer keys, in the arena */
+    } k;
 } slot;
+
+static inline const char *slot_key(const slot *s)
+{
+    return s->len <= INLINE_KEY ? s->k.inline_key : s->k.ptr;
+}
 
 struct shelf_strmap {
     slot *slots;
@@ -56,7 +66,7 @@ static slot *find(const shelf_strmap *m, uint64_t h, const char *key, size_t len
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         slot *s = &m->slots[i];
         if (s->hash == 0) return s;
-        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) return s;
+        if (s->hash == h && s->len == len && memcmp(slot_key(s), key, len) == 0) return s;
     }
 }
 
@@ -99,10 +109,14 @@ int shelf_strmap_put(shelf_strmap *m, const char *key, size_t len, uint32_t val)
         s->val = val;
         return 0;
     }
-    char *k = shelf_arena_strndup(m->keys, key, len);
-    if (!k) return SHELF_ENOMEM;
+    if (len <= INLINE_KEY) {
+        memcpy(s->k.inline_key, key, len);
+    } else {
+        char *k = shelf_arena_strndup(m->keys, key, len);
+        if (!k) return SHELF_ENOMEM;
+        s->k.ptr = k;
+    }
     s->hash = h;
-    s->key = k;
     s->len = (uint32_t)len;
     s->val = val;
     m->count++;
