@@ -444,7 +444,7 @@ static void test_taste_structure(void **state)
     evlist l = collect(st);
     uint32_t U = o.n_users;
     size_t *off = calloc(U + 1, sizeof *off), *fill = calloc(U, sizeof *fill);
-    int *cats = malloc(l.n * sizeof *cats);
+    int *cats = calloc(l.n, sizeof *cats);
     for (size_t k = 0; k < l.n; k++) off[l.ev[k].user + 1]++;
     for (uint32_t u = 0; u < U; u++) off[u + 1] += off[u];
     for (size_t k = 0; k < l.n; k++) {
