@@ -54,9 +54,24 @@ typedef struct shelf_import_result {
 } shelf_import_result;
 
 /* Imports path into st in one transaction (st must not be inside one).
- * On error returns a negative code, the store is as before, and
- * shelf_store_errmsg(st) reads like "data.csv:12: field 'ts': not a number
- * ('12a')". res may be NULL. */
+ * On error returns a negative code, the store is as before, res is not
+ * written, and shelf_store_errmsg(st) names file, line, field and reason:
+ * "Beauty.txt:12: field 3 (item): not an integer: 'x1'" (csv and the
+ * positional formats: field number and column name), "e.jsonl:4: field
+ * 'ts': not a timestamp (unix seconds or ISO 8601): 'soon'" (jsonl: key).
+ * Codes: SHELF_EFORMAT bad record (truncated or extra fields, non-integer
+ * ids where the format needs them, bad numbers/timestamps/JSON, invalid
+ * UTF-8 or NUL bytes, an empty file or a CSV without header), SHELF_ERANGE
+ * (a u.data rating outside 1..5), SHELF_ENOTFOUND (missing file, or an event
+ * type the store does not know), SHELF_EIO, SHELF_EINVAL (bad options or
+ * mapping), SHELF_ENOMEM, SHELF_ESTORE.
+ * Input rules: lines of any length; "\n" or "\r\n"; a UTF-8 BOM skipped;
+ * blank lines skipped (csv, u.item, taobao: empty ones only). ts: unix seconds or ISO 8601 "YYYY-MM-DD[(T| )HH:MM
+ * [:SS[.fff]]][Z| UTC|(+|-)HH:MM]"; empty ts: 0 (insertion order). csv/jsonl
+ * events without a type use o->event_type. Item columns/keys that are no
+ * field go to the item's attributes JSON and are linked as attributes
+ * "name=value"; users' go to their attributes JSON; events' are ignored.
+ * res may be NULL. */
 int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o,
                       shelf_import_result *res);
 

@@ -31,9 +31,9 @@ int main(void)
     return 0;
 }
 C
-check "compile against the shared library" cc -std=c11 "$dir/use.c" -o "$dir/use_shared" $(pkg-config --cflags --libs shelf)
+check "compile against the shared library" cc -std=c11 ${SHELF_TEST_CFLAGS:-} "$dir/use.c" -o "$dir/use_shared" $(pkg-config --cflags --libs shelf)
 check "run with the shared library" test "$(LD_LIBRARY_PATH="$(dirname "$libdir")" "$dir/use_shared")" = "not found 1 1"
-check "compile against the static library" cc -std=c11 "$dir/use.c" -o "$dir/use_static" $(pkg-config --cflags shelf) \
+check "compile against the static library" cc -std=c11 ${SHELF_TEST_CFLAGS:-} "$dir/use.c" -o "$dir/use_static" $(pkg-config --cflags shelf) \
     "$(dirname "$libdir")/libshelf.a" $(pkg-config --libs --static shelf | sed 's/-lshelf//')
 check "run with the static library" test "$("$dir/use_static")" = "not found 1 1"
 echo "$pass passed, $fail failed"

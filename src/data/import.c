@@ -1,0 +1,818 @@
+/* import.c: the importers' common driver (one transaction per file, result,
+ * timing), the growing line reader, the error helpers that name
+ * file:line:field, and the field parsers. The formats live in import_*.c. */
+#include "import_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ==== options ======================================================================== */
+
+static const char *const format_names[] = {
+    [SHELF_FMT_S3REC] = "s3rec", [SHELF_FMT_PAIRS] = "pairs",   [SHELF_FMT_CSV] = "csv",
+    [SHELF_FMT_JSONL] = "jsonl", [SHELF_FMT_ML100K] = "ml100k", [SHELF_FMT_TAOBAO] = "taobao",
+};
+#define N_FORMATS (sizeof format_names / sizeof format_names[0])
+
+int shelf_import_format_parse(const char *s, shelf_import_format *out)
+{
+    if (!s) return SHELF_EINVAL;
+    for (size_t i = 0; i < N_FORMATS; i++) {
+        if (strcasecmp(s, format_names[i]) == 0) {
+            *out = (shelf_import_format)i;
+            return 0;
+        }
+    }
+    return SHELF_EINVAL;
+}
+
+void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format)
+{
+    memset(o, 0, sizeof *o);
+    o->format = format;
+    o->what = SHELF_IMPORT_EVENTS;
+    o->event_type = "purchase";
+}
+
+/* ==== line reader ====================================================================== */
+
+#define READ_BLOCK (1u << 20)
+
+int shelf__lines_open(shelf__lines *r, shelf_store *st, const char *path)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->st = st;
+    r->path = path;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return shelf_store_fail(st, e == ENOENT ? SHELF_ENOTFOUND : SHELF_EIO, "%s: %s", path,
+                                e == ENOENT ? "no such file" : strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return shelf_store_fail(st, SHELF_EIO, "%s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return shelf_store_fail(st, SHELF_EIO, "%s: is a directory", path);
+    }
+    r->size = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    r->cap = READ_BLOCK + 1;
+    r->buf = malloc(r->cap);
+    if (!r->buf) {
+        close(fd);
+        return shelf_store_fail(st, SHELF_ENOMEM, "%s: out of memory", path);
+    }
+    r->fd = fd;
+    return 0;
+}
+
+void shelf__lines_close(shelf__lines *r)
+{
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+    free(r->buf);
+    r->buf = NULL;
+}
+
+/* Keeps buf[keep..end) (moved to the front), grows the buffer when it is
+ * mostly full, and reads one more block. 1 read, 0 end of file, <0 error. */
+static int fill(shelf__lines *r, size_t keep)
+{
+    if (keep > 0) {
+        memmove(r->buf, r->buf + keep, r->end - keep);
+        r->offset += keep;
+        r->end -= keep;
+        r->beg -= keep;
+        r->rec -= keep;
+    }
+    if (r->cap - 1 - r->end < READ_BLOCK / 2) {
+        size_t ncap = (r->cap - 1) * 2 + 1;
+        if (ncap < r->cap) return shelf_store_fail(r->st, SHELF_ENOMEM, "%s: line too long", r->path);
+        char *nb = realloc(r->buf, ncap);
+        if (!nb) return shelf_store_fail(r->st, SHELF_ENOMEM, "%s:%llu: out of memory (line of %zu bytes)",
+                                         r->path, (unsigned long long)r->line + 1, r->end);
+        r->buf = nb;
+        r->cap = ncap;
+    }
+    for (;;) {
+        ssize_t n = read(r->fd, r->buf + r->end, r->cap - 1 - r->end);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            return shelf_store_fail(r->st, SHELF_EIO, "%s: read failed: %s", r->path, strerror(errno));
+        if (n == 0) {
+            r->eof = 1;
+            return 0;
+        }
+        r->end += (size_t)n;
+        return 1;
+    }
+}
+
+/* Finds the end of the line starting at `from` (the record starts at
+ * r->rec), reading more as needed; cuts the terminator and moves beg past it.
+ * 1 line found (possibly unterminated at end of file), 0 nothing left. */
+static int cut_line(shelf__lines *r, size_t from)
+{
+    size_t scanned = from;
+    char *nl;
+    for (;;) {
+        nl = memchr(r->buf + scanned, '\n', r->end - scanned);
+        if (nl || r->eof) break;
+        size_t keep = r->rec;
+        scanned = r->end - keep;
+        from -= keep;
+        int rc = fill(r, keep);
+        if (rc < 0) return rc;
+    }
+    if (!nl && from == r->end) return 0;
+    size_t stop = nl ? (size_t)(nl - r->buf) : r->end;
+    r->beg = nl ? stop + 1 : r->end;
+    r->term = nl ? 1 : 0;
+    if (stop > from && r->buf[stop - 1] == '\r') {
+        stop--;
+        r->term = nl ? 2 : 0;
+    }
+    r->buf[stop] = '\0';
+    r->rec_len = stop - r->rec;
+    r->line++;
+    return 1;
+}
+
+int shelf__lines_next(shelf__lines *r, char **line, size_t *len)
+{
+    r->rec = r->beg;
+    int rc = cut_line(r, r->beg);
+    if (rc <= 0) return rc;
+    r->rec_line = r->line;
+    if (r->line == 1 && r->offset == 0 && r->rec_len >= 3 && memcmp(r->buf + r->rec, "\xEF\xBB\xBF", 3) == 0) {
+        r->rec += 3;
+        r->rec_len -= 3;
+    }
+    *line = r->buf + r->rec;
+    *len = r->rec_len;
+    return 1;
+}
+
+int shelf__lines_extend(shelf__lines *r, char **line, size_t *len)
+{
+    if (r->term == 0) return 0;
+    size_t at = r->rec + r->rec_len;
+    if (r->term == 2) r->buf[at++] = '\r';
+    r->buf[at++] = '\n';
+    int rc = cut_line(r, at);
+    if (rc <= 0) { /* nothing follows: the record stays as it was */
+        r->buf[r->rec + r->rec_len] = '\0';
+        r->term = 0;
+        return rc;
+    }
+    *line = r->buf + r->rec;
+    *len = r->rec_len;
+    return 1;
+}
+
+int shelf__read_file(shelf_store *st, const char *path, char **out, size_t *len)
+{
+    shelf__lines r;
+    int rc = shelf__lines_open(&r, st, path);
+    while (!rc && !r.eof) {
+        r.rec = 0; /* keep everything */
+        rc = fill(&r, 0);
+        rc = rc < 0 ? rc : 0;
+    }
+    if (rc) {
+        shelf__lines_close(&r);
+        return rc;
+    }
+    r.buf[r.end] = '\0';
+    *out = r.buf;
+    *len = r.end;
+    r.buf = NULL;
+    shelf__lines_close(&r);
+    return 0;
+}
+
+/* ==== errors ================================================================================ */
+
+static void vfail(shelf__imp *imp, int code, int field, const char *name, const char *tail,
+                  const char *fmt, va_list ap)
+{
+    char msg[sizeof(((shelf_err *)0)->msg)];
+    size_t n = 0;
+    int w;
+#define PUT(...)                                                                             \
+    do {                                                                                     \
+        w = snprintf(msg + n, sizeof msg - n, __VA_ARGS__);                                  \
+        if (w > 0) n = (size_t)w < sizeof msg - n ? n + (size_t)w : sizeof msg - 1;          \
+    } while (0)
+    PUT("%s", imp->path ? imp->path : "?");
+    if (imp->line) PUT(":%llu", (unsigned long long)imp->line);
+    PUT(": ");
+    if (field > 0 && name) PUT("field %d (%s): ", field, name);
+    else if (field > 0) PUT("field %d: ", field);
+    else if (name) PUT("field '%s': ", name);
+    w = vsnprintf(msg + n, sizeof msg - n, fmt, ap);
+    if (w > 0) n = (size_t)w < sizeof msg - n ? n + (size_t)w : sizeof msg - 1;
+    if (tail) PUT("%s", tail);
+#undef PUT
+    shelf_store_fail(imp->st, code, "%s", msg);
+}
+
+int shelf__imp_fail(shelf__imp *imp, int code, int field, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(imp, code, field, name, NULL, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int fail_tail(shelf__imp *imp, int code, int field, const char *name, const char *tail,
+                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int fail_tail(shelf__imp *imp, int code, int field, const char *name, const char *tail,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(imp, code, field, name, tail, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int shelf__imp_bad(shelf__imp *imp, int code, int field, const char *name, const char *what,
+                   const char *val, size_t len)
+{
+    char q[200];
+    size_t n = 0;
+    q[n++] = ':';
+    q[n++] = ' ';
+    q[n++] = '\'';
+    size_t show = len > 40 ? 40 : len;
+    for (size_t i = 0; i < show; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (c >= 0x20 && c < 0x7F && c != '\\' && c != '\'') q[n++] = (char)c;
+        else n += (size_t)snprintf(q + n, sizeof q - n, "\\x%02x", c);
+    }
+    q[n++] = '\'';
+    if (show < len) n += (size_t)snprintf(q + n, sizeof q - n, "... (%zu bytes)", len);
+    q[n] = '\0';
+    return fail_tail(imp, code, field, name, q, "%s", what);
+}
+
+int shelf__imp_store_fail(shelf__imp *imp, int rc)
+{
+    char saved[sizeof(((shelf_err *)0)->msg)];
+    snprintf(saved, sizeof saved, "%s", shelf_store_errmsg(imp->st));
+    return shelf__imp_fail(imp, rc, 0, NULL, "%s", saved);
+}
+
+int shelf__imp_utf8(shelf__imp *imp, const char *rec, size_t len, shelf__field_of_fn field_of,
+                    const void *ctx)
+{
+    const char *nul = memchr(rec, '\0', len);
+    if (nul) {
+        size_t at = (size_t)(nul - rec);
+        const char *name = NULL;
+        int field = field_of ? field_of(ctx, rec, at, &name) : 0;
+        return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "NUL byte at byte column %zu", at + 1);
+    }
+    /* ASCII fast path: 8 bytes at a time */
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, rec + i, 8);
+        if (w & 0x8080808080808080ull) break;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)rec[i] >= 0x80) break;
+    if (i == len) return 0;
+    size_t bad = 0;
+    if (shelf_utf8_valid(rec + i, len - i, &bad)) return 0;
+    bad += i;
+    const char *name = NULL;
+    int field = field_of ? field_of(ctx, rec, bad, &name) : 0;
+    return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "invalid UTF-8 at byte column %zu (0x%02x)",
+                           bad + 1, (unsigned)(unsigned char)rec[bad]);
+}
+
+/* ==== context helpers ============================================================================ */
+
+int shelf__imp_flush(shelf__imp *imp)
+{
+    if (imp->n_batch == 0) return 0;
+    int rc = shelf_store_add_events(imp->st, imp->batch, imp->n_batch);
+    if (rc) return shelf__imp_store_fail(imp, rc);
+    imp->res.n_events += imp->n_batch;
+    imp->n_batch = 0;
+    if (imp->arena) shelf_arena_reset(imp->arena);
+    if (imp->prog && imp->rd) shelf_progress_update(imp->prog, shelf__lines_done(imp->rd), NULL);
+    return 0;
+}
+
+const char *shelf__imp_keep(shelf__imp *imp, const char *s, size_t len)
+{
+    if (!imp->arena && !(imp->arena = shelf_arena_new(0))) return NULL;
+    return shelf_arena_strndup(imp->arena, s, len);
+}
+
+void shelf__imp_tick(shelf__imp *imp)
+{
+    if ((++imp->res.n_lines & 1023) == 0 && imp->prog && imp->rd)
+        shelf_progress_update(imp->prog, shelf__lines_done(imp->rd), NULL);
+}
+
+char *shelf__imp_scratch(shelf__imp *imp, size_t n)
+{
+    if (n > imp->scratch_cap) {
+        size_t cap = imp->scratch_cap ? imp->scratch_cap : 256;
+        while (cap < n) cap *= 2;
+        char *p = realloc(imp->scratch, cap);
+        if (!p) return NULL;
+        imp->scratch = p;
+        imp->scratch_cap = cap;
+    }
+    return imp->scratch;
+}
+
+int shelf__imp_type(shelf__imp *imp, const char *name, size_t len, int field, const char *fname,
+                    uint32_t *id)
+{
+    for (unsigned i = 0; i < imp->n_tcache; i++) {
+        if (imp->tcache[i].len == len && memcmp(imp->tcache[i].name, name, len) == 0) {
+            *id = imp->tcache[i].id;
+            return 0;
+        }
+    }
+    if (len == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, field, fname, "empty event type");
+    char small[256], *buf = len < sizeof small ? small : malloc(len + 1);
+    if (!buf) return shelf__imp_fail(imp, SHELF_ENOMEM, field, fname, "out of memory");
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    uint32_t t;
+    int found = !memchr(name, '\0', len) && shelf_store_event_type(imp->st, buf, &t, NULL) == 0;
+    if (buf != small) free(buf);
+    if (!found) return shelf__imp_bad(imp, SHELF_ENOTFOUND, field, fname, "unknown event type", name, len);
+    *id = t;
+    if (len >= sizeof imp->tcache[0].name) return 0; /* too long to remember */
+    unsigned slot = imp->n_tcache < SHELF__TCACHE ? imp->n_tcache++ : imp->tcache_next++ % SHELF__TCACHE;
+    memcpy(imp->tcache[slot].name, name, len);
+    imp->tcache[slot].name[len] = '\0';
+    imp->tcache[slot].len = len;
+    imp->tcache[slot].id = t;
+    return 0;
+}
+
+int shelf__imp_default_type(shelf__imp *imp, uint32_t *id)
+{
+    const char *name = imp->o->event_type ? imp->o->event_type : "purchase";
+    if (shelf_store_event_type(imp->st, name, id, NULL) != 0)
+        return shelf_store_fail(imp->st, SHELF_ENOTFOUND, "%s: event type '%s' (option event_type) is not in the store",
+                                imp->path, name);
+    return 0;
+}
+
+int shelf__imp_user(shelf__imp *imp, const char *ext, size_t len, uint32_t *idx)
+{
+    if (imp->has_last_user && imp->last_user_len == len && memcmp(imp->last_user, ext, len) == 0) {
+        *idx = imp->last_user_idx;
+        return 0;
+    }
+    int rc = shelf_store_user_idx(imp->st, ext, len, 1, idx, NULL);
+    if (rc) return shelf__imp_store_fail(imp, rc);
+    if (len > imp->last_user_cap) {
+        size_t cap = len < 64 ? 64 : len;
+        char *p = realloc(imp->last_user, cap);
+        if (!p) {
+            imp->has_last_user = 0;
+            return 0; /* the cache is only an optimisation */
+        }
+        imp->last_user = p;
+        imp->last_user_cap = cap;
+    }
+    if (len) memcpy(imp->last_user, ext, len);
+    imp->last_user_len = len;
+    imp->last_user_idx = *idx;
+    imp->has_last_user = 1;
+    return 0;
+}
+
+int shelf__imp_open(shelf__imp *imp, shelf__lines *r, const char *path)
+{
+    imp->path = path;
+    imp->line = 0;
+    imp->has_last_user = 0;
+    int rc = shelf__lines_open(r, imp->st, path);
+    if (rc) return rc;
+    imp->rd = r;
+    if (imp->o->progress) {
+        const char *base = strrchr(path, '/');
+        char label[96];
+        snprintf(label, sizeof label, "import %s", base ? base + 1 : path);
+        imp->prog = shelf_progress_new(label, r->size, 1);
+    }
+    return 0;
+}
+
+void shelf__imp_close(shelf__imp *imp, shelf__lines *r)
+{
+    if (imp->prog) {
+        shelf_progress_update(imp->prog, shelf__lines_done(r), NULL);
+        shelf_progress_finish(imp->prog);
+        imp->prog = NULL;
+    }
+    imp->rd = NULL;
+    shelf__lines_close(r);
+}
+
+/* ==== field mapping ============================================================================= */
+
+static const char *const event_fields[] = {"user", "item", "type", "value", "ts", "rec_id", "context"};
+static const char *const item_fields[] = {"id",    "kind",  "title",     "text",   "category",
+                                          "brand", "price", "available", "created"};
+static const char *const user_fields[] = {"id", "created"};
+
+int shelf__fieldmap_init(shelf__imp *imp, shelf__fieldmap *m)
+{
+    memset(m, 0, sizeof *m);
+    const char *what = imp->o->what == SHELF_IMPORT_ITEMS ? "items" : imp->o->what == SHELF_IMPORT_USERS ? "users" : "events";
+    switch (imp->o->what) {
+    case SHELF_IMPORT_ITEMS: m->names = item_fields, m->n = SHELF__IT_N; break;
+    case SHELF_IMPORT_USERS: m->names = user_fields, m->n = SHELF__US_N; break;
+    default: m->names = event_fields, m->n = SHELF__EV_N; break;
+    }
+    for (size_t f = 0; f < m->n; f++) m->key[f] = m->names[f];
+    if (!imp->o->mapping || !imp->o->mapping[0]) return 0;
+    if (!(m->text = strdup(imp->o->mapping))) return shelf_store_fail(imp->st, SHELF_ENOMEM, "out of memory");
+    char *save = NULL;
+    for (char *ent = strtok_r(m->text, ",", &save); ent; ent = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(ent, '=');
+        char *f = ent, *col = eq ? eq + 1 : NULL;
+        if (eq) *eq = '\0';
+        /* trim spaces around both names */
+        while (*f == ' ') f++;
+        for (char *t = f + strlen(f); t > f && t[-1] == ' ';) *--t = '\0';
+        if (col) {
+            while (*col == ' ') col++;
+            for (char *t = col + strlen(col); t > col && t[-1] == ' ';) *--t = '\0';
+        }
+        if (!col || !*col || !*f)
+            return shelf_store_fail(imp->st, SHELF_EINVAL, "mapping '%s': expected field=column", imp->o->mapping);
+        size_t k = 0;
+        while (k < m->n && strcmp(m->names[k], f) != 0) k++;
+        if (k == m->n) {
+            char list[160] = "";
+            for (size_t j = 0; j < m->n; j++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", m->names[j]);
+            return shelf_store_fail(imp->st, SHELF_EINVAL, "mapping: unknown field '%s' for %s (fields: %s)", f,
+                                    what, list);
+        }
+        if (m->mapped[k])
+            return shelf_store_fail(imp->st, SHELF_EINVAL, "mapping: field '%s' given twice", f);
+        m->key[k] = col;
+        m->mapped[k] = 1;
+    }
+    return 0;
+}
+
+void shelf__fieldmap_free(shelf__fieldmap *m)
+{
+    free(m->text);
+    m->text = NULL;
+}
+
+/* ==== driver =================================================================================== */
+
+int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o, shelf_import_result *res)
+{
+    if (!st) return SHELF_EINVAL;
+    if (!path || !o) return shelf_store_fail(st, SHELF_EINVAL, "import: no %s", path ? "options" : "path");
+    if ((unsigned)o->format >= N_FORMATS)
+        return shelf_store_fail(st, SHELF_EINVAL, "import: unknown format %d", (int)o->format);
+    if ((unsigned)o->what > SHELF_IMPORT_USERS)
+        return shelf_store_fail(st, SHELF_EINVAL, "import: unknown record kind %d", (int)o->what);
+    double t0 = shelf_now();
+    shelf__imp imp;
+    memset(&imp, 0, sizeof imp);
+    imp.st = st;
+    imp.o = o;
+    imp.path = path;
+    imp.batch = malloc(SHELF__BATCH * sizeof *imp.batch);
+    if (!imp.batch) return shelf_store_fail(st, SHELF_ENOMEM, "%s: out of memory", path);
+    int rc = shelf_store_begin(st);
+    if (rc) {
+        free(imp.batch);
+        return rc;
+    }
+    uint32_t users0 = shelf_store_n_users(st), items0 = shelf_store_n_items(st);
+    switch (o->format) {
+    case SHELF_FMT_S3REC: rc = shelf__import_s3rec(&imp, path); break;
+    case SHELF_FMT_PAIRS: rc = shelf__import_pairs(&imp, path); break;
+    case SHELF_FMT_CSV: rc = shelf__import_csv(&imp, path); break;
+    case SHELF_FMT_JSONL: rc = shelf__import_jsonl(&imp, path); break;
+    case SHELF_FMT_ML100K: rc = shelf__import_ml100k(&imp, path); break;
+    case SHELF_FMT_TAOBAO: rc = shelf__import_taobao(&imp, path); break;
+    }
+    if (!rc) rc = shelf__imp_flush(&imp);
+    if (!rc) {
+        imp.res.n_new_users = shelf_store_n_users(st) - users0;
+        imp.res.n_new_items = shelf_store_n_items(st) - items0;
+        rc = shelf_store_commit(st);
+    }
+    if (rc) {
+        /* keep the message naming the record across the rollback */
+        char saved[sizeof(((shelf_err *)0)->msg)];
+        snprintf(saved, sizeof saved, "%s", shelf_store_errmsg(st));
+        shelf_store_rollback(st);
+        shelf_store_fail(st, rc, "%s", saved);
+    }
+    if (imp.prog) shelf_progress_finish(imp.prog);
+    shelf_arena_free(imp.arena);
+    free(imp.batch);
+    free(imp.last_user);
+    free(imp.scratch);
+    if (!rc && res) {
+        imp.res.seconds = shelf_now() - t0;
+        *res = imp.res;
+    }
+    return rc;
+}
+
+/* ==== parsers ==================================================================================== */
+
+static void trim(const char **s, size_t *n)
+{
+    while (*n && (**s == ' ' || **s == '\t')) (*s)++, (*n)--;
+    while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t')) (*n)--;
+}
+
+int shelf__parse_i64(const char *s, size_t n, int64_t *out)
+{
+    trim(&s, &n);
+    int neg = 0;
+    if (n && (*s == '-' || *s == '+')) {
+        neg = *s == '-';
+        s++, n--;
+    }
+    if (n == 0) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9) return -1;
+        if (v > (UINT64_C(9223372036854775808) - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    if (!neg && v > INT64_MAX) return -1;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+int shelf__parse_f64(const char *s, size_t n, double *out)
+{
+    trim(&s, &n);
+    const char *p = s, *e = s + n;
+    int neg = 0;
+    if (p < e && (*p == '-' || *p == '+')) neg = *p++ == '-';
+    uint64_t m = 0;
+    int ndig = 0, sig = 0, exp10 = 0, digits = 0;
+    for (; p < e && (unsigned)(*p - '0') <= 9; p++, digits++) {
+        if (m < UINT64_C(1) << 53 && sig < 17) {
+            m = m * 10 + (unsigned)(*p - '0');
+            if (m) sig++;
+        } else {
+            exp10++;
+            ndig = 1; /* lost digits: not exact */
+        }
+    }
+    if (p < e && *p == '.') {
+        p++;
+        for (; p < e && (unsigned)(*p - '0') <= 9; p++, digits++) {
+            if (m < UINT64_C(1) << 53 && sig < 17) {
+                m = m * 10 + (unsigned)(*p - '0');
+                if (m) sig++;
+                exp10--;
+            } else if (*p != '0') {
+                ndig = 1;
+            }
+        }
+    }
+    if (digits == 0) return -1;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0;
+        if (p < e && (*p == '-' || *p == '+')) eneg = *p++ == '-';
+        if (p == e) return -1;
+        int ev = 0;
+        for (; p < e && (unsigned)(*p - '0') <= 9; p++)
+            if (ev < 100000) ev = ev * 10 + (*p - '0');
+        exp10 += eneg ? -ev : ev;
+    }
+    if (p != e) return -1;
+    double v;
+    if (!ndig && m < UINT64_C(1) << 53 && exp10 >= -22 && exp10 <= 22) {
+        v = (double)m; /* exact; one correctly rounded operation follows */
+        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
+    } else {
+        /* rare: many digits or a large exponent; strtod on a copy in the "C" form */
+        char tmp[400];
+        if (n >= sizeof tmp) return -1;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        char *end;
+        v = strtod(tmp, &end);
+        if (*end) return -1; /* a locale with another decimal point */
+        neg = 0;
+    }
+    if (neg) v = -v;
+    if (!isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits_at(const char *p, const char *e, int k, int *out)
+{
+    if (e - p < k) return -1;
+    int v = 0;
+    for (int i = 0; i < k; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9) return -1;
+        v = v * 10 + (int)d;
+    }
+    *out = v;
+    return 0;
+}
+
+int shelf__parse_ts(const char *s, size_t n, int64_t *out)
+{
+    trim(&s, &n);
+    const char *e = s + n;
+    if (n >= 10 && s[4] == '-') {
+        int y, mo, d, h = 0, mi = 0, sec = 0;
+        if (digits_at(s, e, 4, &y) || digits_at(s + 5, e, 2, &mo) || s[7] != '-' ||
+            digits_at(s + 8, e, 2, &d))
+            return -1;
+        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]) return -1;
+        if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return -1;
+        const char *p = s + 10;
+        if (p < e && (*p == 'T' || *p == ' ')) {
+            p++;
+            if (digits_at(p, e, 2, &h) || p + 2 >= e || p[2] != ':' || digits_at(p + 3, e, 2, &mi)) return -1;
+            p += 5;
+            if (p < e && *p == ':') {
+                if (digits_at(p + 1, e, 2, &sec)) return -1;
+                p += 3;
+                if (p < e && (*p == '.' || *p == ',')) {
+                    p++;
+                    if (p == e || (unsigned)(*p - '0') > 9) return -1;
+                    while (p < e && (unsigned)(*p - '0') <= 9) p++;
+                }
+            }
+            if (h > 23 || mi > 59 || sec > 60) return -1;
+        }
+        int64_t off = 0;
+        if (p < e && *p == 'Z') {
+            p++;
+        } else if (e - p >= 3 && memcmp(e - 3, "UTC", 3) == 0 && (p == e - 3 || (p == e - 4 && *p == ' '))) {
+            p = e; /* "... UTC" (as in the REES46 dumps) */
+        } else if (p < e && (*p == '+' || *p == '-') && p > s + 10) {
+            int sign = *p == '-' ? -1 : 1, oh, om = 0;
+            p++;
+            if (digits_at(p, e, 2, &oh)) return -1;
+            p += 2;
+            if (p < e && *p == ':') p++;
+            if (p < e) {
+                if (digits_at(p, e, 2, &om)) return -1;
+                p += 2;
+            }
+            if (oh > 23 || om > 59) return -1;
+            off = sign * (oh * 3600 + om * 60);
+        }
+        if (p != e) return -1;
+        *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
+        return 0;
+    }
+    /* unix seconds, an optional fraction ignored */
+    const char *dot = memchr(s, '.', n);
+    if (dot) {
+        const char *q = dot + 1;
+        if (q == e) return -1;
+        for (; q < e; q++)
+            if ((unsigned)(*q - '0') > 9) return -1;
+        n = (size_t)(dot - s);
+    }
+    return shelf__parse_i64(s, n, out);
+}
+
+int shelf__parse_id(const char *s, size_t n, const char **canon, size_t *clen)
+{
+    if (n == 0) return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)(s[i] - '0') > 9) return -1;
+    while (n > 1 && *s == '0') s++, n--;
+    *canon = s;
+    *clen = n;
+    return 0;
+}
+
+int shelf__parse_bool(const char *s, size_t n, int *out)
+{
+    trim(&s, &n);
+    static const char *const yes[] = {"1", "true", "yes", "y", "t"};
+    static const char *const no[] = {"0", "false", "no", "n", "f"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        if (strlen(yes[i]) == n && strncasecmp(s, yes[i], n) == 0) return *out = 1, 0;
+        if (strlen(no[i]) == n && strncasecmp(s, no[i], n) == 0) return *out = 0, 0;
+    }
+    return -1;
+}
+
+/* ==== text buffer ======================================================================== */
+
+static int sbuf_room(shelf__sbuf *b, size_t n)
+{
+    if (b->oom) return -1;
+    if (b->len + n + 1 <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < b->len + n + 1) {
+        if (cap > SIZE_MAX / 2) return b->oom = 1, -1;
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (!p) return b->oom = 1, -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void shelf__sbuf_put(shelf__sbuf *b, const char *s, size_t n)
+{
+    if (sbuf_room(b, n)) return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void shelf__sbuf_json_str(shelf__sbuf *b, const char *s, size_t n)
+{
+    if (sbuf_room(b, n + 2)) return;
+    b->p[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        const char *put = NULL;
+        size_t k = 0;
+        switch (c) {
+        case '"': put = "\\\""; k = 2; break;
+        case '\\': put = "\\\\"; k = 2; break;
+        case '\n': put = "\\n"; k = 2; break;
+        case '\r': put = "\\r"; k = 2; break;
+        case '\t': put = "\\t"; k = 2; break;
+        default:
+            if (c < 0x20) {
+                k = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
+                put = esc;
+            }
+        }
+        if (put) {
+            if (sbuf_room(b, k + (n - i) + 1)) return;
+            memcpy(b->p + b->len, put, k);
+            b->len += k;
+        } else {
+            b->p[b->len++] = (char)c;
+        }
+    }
+    if (sbuf_room(b, 1)) return;
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+}
+
+void shelf__sbuf_free(shelf__sbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
