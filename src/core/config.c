@@ -29,7 +29,7 @@ static const shelf_cfg_def table[] = {
     {"map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
      "csv/jsonl column mapping field=column,... (e.g. user=visitorid,ts=timestamp)"},
     {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import",
-     "event type for formats without one (s3rec, pairs)"},
+     "event type of records that name none (s3rec, pairs; csv/jsonl without a type column)"},
     {"delimiter", SHELF_CFG_STRING, ",", 0, 0, NULL, "import", "csv field delimiter (one character; \\t for tab)"},
 
     {"seed", SHELF_CFG_INT, "42", 0, 9.0e18, NULL, "gen", "random seed"},
