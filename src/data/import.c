@@ -423,6 +423,13 @@ int shelf__imp_open(shelf__imp *imp, shelf__lines *r, const char *path)
     return 0;
 }
 
+int shelf__imp_nonempty(shelf__imp *imp, int rc, uint64_t n_records)
+{
+    if (rc || n_records) return rc;
+    imp->line = 0;
+    return shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file");
+}
+
 void shelf__imp_close(shelf__imp *imp, shelf__lines *r)
 {
     if (imp->prog) {

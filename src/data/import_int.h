@@ -168,6 +168,9 @@ int shelf__import_taobao(shelf__imp *imp, const char *path);
 int shelf__imp_open(shelf__imp *imp, shelf__lines *r, const char *path);
 /* Ends the progress of the file and closes the reader. */
 void shelf__imp_close(shelf__imp *imp, shelf__lines *r);
+/* The end of a file that was read without error (rc == 0): a file without a
+ * single record is an error ("empty file"). Returns rc or that error. */
+int shelf__imp_nonempty(shelf__imp *imp, int rc, uint64_t n_records);
 
 /* ---- field parsers: 0 on success, -1 on a malformed value ------------------------- */
 /* Decimal integer: optional sign, digits; surrounding spaces allowed. */

@@ -330,10 +330,7 @@ int shelf__import_jsonl(shelf__imp *imp, const char *path)
         cJSON_Delete(o);
         if (rc) break;
     }
-    if (!rc && n_rec == 0) {
-        imp->line = 0;
-        rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file");
-    }
+    rc = shelf__imp_nonempty(imp, rc, n_rec);
 out:
     shelf__imp_close(imp, &r);
     shelf__fieldmap_free(&m);

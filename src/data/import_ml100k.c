@@ -104,10 +104,7 @@ static int import_data(shelf__imp *imp, const char *path)
         }
         if ((rc = shelf__imp_event(imp, &ev))) break;
     }
-    if (!rc && n_rec == 0) {
-        imp->line = 0;
-        rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file");
-    }
+    rc = shelf__imp_nonempty(imp, rc, n_rec);
 out:
     shelf__imp_close(imp, &r);
     return rc;
@@ -241,10 +238,7 @@ static int import_items(shelf__imp *imp, const char *path)
         }
         if (rc) break;
     }
-    if (!rc && n_rec == 0) {
-        imp->line = 0;
-        rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file");
-    }
+    rc = shelf__imp_nonempty(imp, rc, n_rec);
 out:
     shelf__imp_close(imp, &r);
     shelf__sbuf_free(&json);

@@ -84,10 +84,7 @@ static int import_lines(shelf__imp *imp, const char *path, int pairs)
             break;
         }
     }
-    if (!rc && n_rec == 0) {
-        imp->line = 0;
-        rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file");
-    }
+    rc = shelf__imp_nonempty(imp, rc, n_rec);
 out:
     shelf__imp_close(imp, &r);
     return rc;

@@ -96,10 +96,7 @@ int shelf__import_taobao(shelf__imp *imp, const char *path)
         }
         if ((rc = shelf__imp_event(imp, &ev))) break;
     }
-    if (!rc && n_rec == 0) {
-        imp->line = 0;
-        rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file");
-    }
+    rc = shelf__imp_nonempty(imp, rc, n_rec);
 out:
     shelf__imp_close(imp, &r);
     return rc;

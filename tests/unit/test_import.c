@@ -21,29 +21,7 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static char tmp_dir[512];
-
-static void mkdir_p(const char *path)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(buf, 0755);
-        *p = '/';
-    }
-    mkdir(buf, 0755);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][768];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
-    return buf[k];
-}
+#include "test_util.h"
 
 static const char *write_bytes(const char *name, const char *data, size_t len)
 {
@@ -922,9 +900,7 @@ static void test_on_disk_unchanged(void **state)
 
 int main(void)
 {
-    const char *base = getenv("SHELF_TEST_TMP");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/import", base && base[0] ? base : "/tmp/shelf-test");
-    mkdir_p(tmp_dir);
+    tmp_init("import");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_s3rec),

@@ -21,29 +21,7 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static char tmp_dir[512];
-
-static void mkdir_p(const char *path)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        mkdir(buf, 0755);
-        *p = '/';
-    }
-    mkdir(buf, 0755);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][768];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
-    return buf[k];
-}
+#include "test_util.h"
 
 static shelf_store *store_new(void)
 {
@@ -1050,10 +1028,7 @@ static int teardown_all(void **state)
 
 int main(void)
 {
-    const char *base = getenv("SHELF_TEST_TMP");
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/snapshot-%d", base && *base ? base : "/tmp",
-             (int)getpid());
-    mkdir_p(tmp_dir);
+    tmp_init("snapshot");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_small),
         cmocka_unit_test(test_empty_store),
