@@ -11,18 +11,18 @@
 #define ALL "*"
 static const shelf_cfg_def table[] = {
     /* name, type, default, min, max, choices, scope, help */
-    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "init import gen stats export snapshot",
+    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "init import gen stats export snapshot eval train",
      "path of the SQLite store"},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars"},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
      "least severe log level printed to stderr"},
     {"log-json", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "log as JSON lines"},
 
-    {"format", SHELF_CFG_ENUM, NULL, 0, 0, "s3rec|pairs|csv|jsonl|ml100k|taobao", "import export",
-     "file format (import: all; export: csv, jsonl, s3rec)"},
+    {"format", SHELF_CFG_ENUM, NULL, 0, 0, "s3rec|pairs|csv|jsonl|ml100k|taobao", "import export eval train",
+     "file format (import, eval/train --data: all; export: csv, jsonl, s3rec)"},
     {"what", SHELF_CFG_ENUM, "events", 0, 0, "events|items|users", "import export",
      "which rows a csv/jsonl file holds"},
-    {"attributes", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
+    {"attributes", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",
      "s3rec: the *_item2attributes.json file"},
     {"item-file", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
      "ml100k: the u.item file (default: beside u.data)"},
@@ -32,7 +32,7 @@ static const shelf_cfg_def table[] = {
      "event type of records that name none (s3rec, pairs; csv/jsonl without a type column)"},
     {"delimiter", SHELF_CFG_STRING, ",", 0, 0, NULL, "import", "csv field delimiter (one character; \\t for tab)"},
 
-    {"seed", SHELF_CFG_INT, "42", 0, 9.0e18, NULL, "gen", "random seed"},
+    {"seed", SHELF_CFG_INT, "42", 0, 9.0e18, NULL, "gen eval train", "random seed"},
     {"users", SHELF_CFG_INT, "1000", 1, 4.0e9, NULL, "gen", "number of users"},
     {"items", SHELF_CFG_INT, "500", 1, 4.0e9, NULL, "gen", "number of items"},
     {"events", SHELF_CFG_INT, "20000", 1, 1.0e11, NULL, "gen", "number of events"},
@@ -50,6 +50,54 @@ static const shelf_cfg_def table[] = {
 
     {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats", "print JSON instead of a table"},
     {"out", SHELF_CFG_STRING, "-", 0, 0, NULL, "export snapshot", "output file ('-': standard output)"},
+
+    /* evaluation and training */
+    {"data", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
+     "data file to import into a temporary in-memory store (with --format), instead of --store"},
+    {"models", SHELF_CFG_STRING, "pop,itemknn,ease,als,bpr", 0, 0, NULL, "eval", "comma-separated models to evaluate"},
+    {"model", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train", "model to train"},
+    {"protocol", SHELF_CFG_ENUM, "loo-full", 0, 0, "loo-full|loo-s100|temporal|cold-item", "eval train",
+     "evaluation protocol (BENCHMARKS.md)"},
+    {"k", SHELF_CFG_STRING, "5,10,20", 0, 0, NULL, "eval", "cut-offs K, comma-separated (at most 20)"},
+    {"valid", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval", "report on validation targets instead of test"},
+    {"tune", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval",
+     "grid-search each model's main hyperparameters on validation NDCG@10, then test the best"},
+    {"json-out", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval", "write the results as JSON to this file"},
+    {"topk-out", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval",
+     "write each user's top-20 list here (FILE.<model> when several models)"},
+    {"cold-share", SHELF_CFG_DOUBLE, "0.1", 0.001, 0.9, NULL, "eval train", "cold-item protocol: share of items held out"},
+    {"temporal-test-days", SHELF_CFG_DOUBLE, "7", 0, 3650, NULL, "eval train",
+     "temporal protocol: the last N days are test (the N days before them validation)"},
+    {"pop-leak-targets", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval",
+     "protocol check only: count popularity over ALL interactions, test targets included "
+     "(what the published PopRec row does); never use for real results"},
+    {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train", "threads (0: all cores)"},
+    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train", "directory to write the model bundle to"},
+
+    /* model hyperparameters (defaults chosen on Beauty validation) */
+    {"pop-halflife", SHELF_CFG_DOUBLE, "0", 0, 36500, NULL, "eval train",
+     "pop: half-life in days of the time decay (0: plain counts)"},
+    {"knn-neighbours", SHELF_CFG_INT, "0", 0, 1.0e7, NULL, "eval train", "itemknn: neighbours kept per item (0: all)"},
+    {"knn-shrink", SHELF_CFG_DOUBLE, "0", 0, 1.0e6, NULL, "eval train", "itemknn: shrinkage of the cosine"},
+    {"knn-weight", SHELF_CFG_ENUM, "none", 0, 0, "none|tfidf|bm25", "eval train",
+     "itemknn: weighting of the user-item matrix"},
+    {"knn-bm25-k1", SHELF_CFG_DOUBLE, "1.2", 0, 100, NULL, "eval train", "itemknn: BM25 k1"},
+    {"knn-bm25-b", SHELF_CFG_DOUBLE, "0.75", 0, 1, NULL, "eval train", "itemknn: BM25 b"},
+    {"knn-recency", SHELF_CFG_DOUBLE, "0", 0, 1, NULL, "eval train",
+     "itemknn: history weight decay per step back from the newest item (0: all equal)"},
+    {"ease-lambda", SHELF_CFG_DOUBLE, "500", 0, 1.0e9, NULL, "eval train", "ease: L2 regularisation"},
+    {"ease-max-mb", SHELF_CFG_INT, "8192", 1, 1.0e7, NULL, "eval train",
+     "ease: refuse catalogues whose Gram matrix needs more memory than this (MiB)"},
+    {"als-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, "eval train", "als: latent factors"},
+    {"als-iters", SHELF_CFG_INT, "15", 1, 1000, NULL, "eval train", "als: iterations"},
+    {"als-alpha", SHELF_CFG_DOUBLE, "40", 0, 1.0e6, NULL, "eval train", "als: confidence scale (c = 1 + alpha r)"},
+    {"als-reg", SHELF_CFG_DOUBLE, "0.01", 0, 1.0e6, NULL, "eval train", "als: L2 regularisation"},
+    {"als-cg-steps", SHELF_CFG_INT, "3", 1, 100, NULL, "eval train", "als: conjugate-gradient steps per solve"},
+    {"bpr-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, "eval train", "bpr: latent factors"},
+    {"bpr-epochs", SHELF_CFG_INT, "100", 1, 100000, NULL, "eval train", "bpr: epochs"},
+    {"bpr-lr", SHELF_CFG_DOUBLE, "0.05", 0, 10, NULL, "eval train", "bpr: learning rate"},
+    {"bpr-reg", SHELF_CFG_DOUBLE, "0.01", 0, 100, NULL, "eval train", "bpr: L2 regularisation"},
+    {"bpr-neg", SHELF_CFG_ENUM, "uniform", 0, 0, "uniform|pop", "eval train", "bpr: negative sampling"},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 

@@ -1,0 +1,118 @@
+/* model.h: the one interface every model implements (DESIGN.md), the model
+ * registry, and bundles (a directory with manifest.json and
+ * tensors.safetensors) to save and load fitted models. */
+#ifndef SHELF_MODEL_H
+#define SHELF_MODEL_H
+
+#include "shelf/config.h"
+#include "shelf/snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Hyperparameters are rows of the one configuration table (config.h), named
+ * by model: "als-factors", "knn-shrink", ... so flags, config files and
+ * --tune all reach them the same way. */
+typedef struct shelf_config shelf_opts;
+
+/* What a model is asked to score: a known user (index in the training
+ * snapshot) and/or a history of items, oldest first. Models use what they
+ * can: ALS and BPR the user's learned factors (falling back to the history
+ * when user is SHELF_NONE), item-kNN and EASE the history. */
+typedef struct shelf_query {
+    uint32_t user;          /* dense user index or SHELF_NONE (anonymous) */
+    const uint32_t *items;  /* [n] history, oldest first */
+    const uint16_t *types;  /* [n] event types, or NULL */
+    const int64_t *ts;      /* [n] timestamps, or NULL */
+    uint32_t n;
+    int64_t now;            /* request time (0: unknown) */
+} shelf_query;
+
+/* One reason for recommending an item: "because you bought <item>". */
+typedef struct shelf_reason {
+    uint32_t item;  /* the history item behind it, or SHELF_NONE */
+    float weight;   /* its share of the score */
+    char text[120];
+} shelf_reason;
+
+typedef struct shelf_model shelf_model;
+typedef struct shelf_bundle_writer shelf_bundle_writer;
+typedef struct shelf_bundle shelf_bundle;
+
+typedef struct shelf_model_vt {
+    const char *name;
+    /* Learns from the training snapshot. The snapshot must outlive the call
+     * only (models copy what they keep). progress may be NULL. */
+    int (*fit)(shelf_model *, const shelf_snapshot *, const shelf_opts *, shelf_progress *);
+    /* Fills scores[0..n_items) (higher is better). Must be safe to call from
+     * many threads at once on a fitted model. */
+    int (*score)(const shelf_model *, const shelf_query *, float *scores);
+    /* Optional (NULL): cheap online update with one event. */
+    int (*observe)(shelf_model *, const shelf_event *);
+    /* Optional (NULL): why item scores high for the query. */
+    int (*explain)(const shelf_model *, const shelf_query *, uint32_t item, shelf_reason *);
+    /* Writes tensors and hyperparameters into the bundle writer. */
+    int (*save)(const shelf_model *, shelf_bundle_writer *);
+    /* Reads them back (copies what it keeps: the bundle closes after). */
+    int (*load)(shelf_model *, const shelf_bundle *);
+    void (*free)(shelf_model *);
+} shelf_model_vt;
+
+/* The common head of every model; implementations embed it first. */
+struct shelf_model {
+    const shelf_model_vt *vt;
+    uint32_t n_users, n_items; /* set by fit/load */
+    int fitted;
+    shelf_err err;
+};
+
+/* Names of the registered models ("pop", "itemknn", "ease", "als", "bpr",
+ * ...); *n receives the count. */
+const char *const *shelf_model_names(size_t *n);
+/* A new, unfitted model by name: SHELF_ENOTFOUND (listing the names) if
+ * unknown. Free with shelf_model_free. */
+int shelf_model_new(const char *name, shelf_model **out, shelf_err *err);
+void shelf_model_free(shelf_model *m); /* accepts NULL */
+const char *shelf_model_name(const shelf_model *m);
+const char *shelf_model_errmsg(const shelf_model *m);
+
+/* Wrappers of the vtable that check state (fit before score, sizes) and
+ * keep the message in m->err. observe/explain return SHELF_EINVAL when the
+ * model has none. */
+int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *p);
+int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores);
+int shelf_model_observe(shelf_model *m, const shelf_event *e);
+int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r);
+
+/* Bundles: save writes dir/manifest.json (model kind, format version,
+ * hyperparameters, sizes, created time) and dir/tensors.safetensors, into
+ * a temporary directory renamed into place (bundles are immutable). load
+ * reads the manifest, makes the model of that kind and loads it. */
+int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err);
+int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err);
+
+/* ---- bundle contents (for model implementations) ---------------------------- */
+typedef enum { SHELF_DT_F32, SHELF_DT_I32, SHELF_DT_U32, SHELF_DT_I64, SHELF_DT_U64, SHELF_DT_U8 } shelf_dtype;
+
+/* Adds a tensor: data must stay valid until the save ends (not copied).
+ * name unique; ndim 1..4. */
+int shelf_bundle_put(shelf_bundle_writer *w, const char *name, shelf_dtype dt, int ndim,
+                     const int64_t *shape, const void *data);
+/* Hyperparameters and other facts, written to the manifest. */
+int shelf_bundle_set_num(shelf_bundle_writer *w, const char *key, double v);
+int shelf_bundle_set_str(shelf_bundle_writer *w, const char *key, const char *v);
+
+/* A tensor by name with its dtype checked: pointer into the bundle's
+ * mapping (valid until the bundle closes), shape in shape[0..*ndim). NULL
+ * if missing or of another dtype (the bundle's error says which). */
+const void *shelf_bundle_get(const shelf_bundle *b, const char *name, shelf_dtype dt, int *ndim,
+                             int64_t shape[4]);
+/* A manifest number or string (def / NULL when missing). */
+double shelf_bundle_num(const shelf_bundle *b, const char *key, double def);
+const char *shelf_bundle_str(const shelf_bundle *b, const char *key);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,21 @@
+/* models_int.h: what model implementations share: their constructors (one
+ * per model file, listed in registry.c) and small helpers. */
+#ifndef SHELF_MODELS_INT_H
+#define SHELF_MODELS_INT_H
+
+#include "shelf/model.h"
+
+/* Constructors: a zeroed model with its vtable set; SHELF_ENOMEM. */
+int shelf__model_pop_new(shelf_model **out);
+int shelf__model_itemknn_new(shelf_model **out);
+int shelf__model_ease_new(shelf_model **out);
+int shelf__model_als_new(shelf_model **out);
+int shelf__model_bpr_new(shelf_model **out);
+
+/* Sets m->err and returns code (printf-style). */
+int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Number of threads to use for option "threads" (0: omp_get_max_threads()). */
+int shelf__model_threads(const shelf_opts *o);
+
+#endif
