@@ -12,6 +12,8 @@
 extern "C" {
 #endif
 
+#define SHELF_VERSION "0.1.0" /* keep equal to project(VERSION) in CMakeLists.txt */
+
 /* ---- status codes: 0 or negative ---------------------------------------- */
 enum {
     SHELF_OK = 0,

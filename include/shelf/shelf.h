@@ -2,13 +2,13 @@
 #ifndef SHELF_SHELF_H
 #define SHELF_SHELF_H
 
-#define SHELF_VERSION "0.1.0"
-
 #include "shelf/core.h"
 #include "shelf/config.h"
 #include "shelf/store.h"
 #include "shelf/import.h"
 #include "shelf/snapshot.h"
 #include "shelf/gen.h"
+#include "shelf/model.h"
+#include "shelf/eval.h"
 
 #endif

@@ -1,0 +1,115 @@
+/* registry.c: the model registry and the checked wrappers of the vtable. */
+#include "models_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static const struct {
+    const char *name;
+    int (*make)(shelf_model **);
+} registry[] = {
+    {"pop", shelf__model_pop_new},   {"itemknn", shelf__model_itemknn_new}, {"ease", shelf__model_ease_new},
+    {"als", shelf__model_als_new},   {"bpr", shelf__model_bpr_new},
+};
+#define N_MODELS (sizeof registry / sizeof registry[0])
+
+const char *const *shelf_model_names(size_t *n)
+{
+    static const char *names[N_MODELS + 1];
+    for (size_t i = 0; i < N_MODELS; i++) names[i] = registry[i].name;
+    if (n) *n = N_MODELS;
+    return names;
+}
+
+int shelf_model_new(const char *name, shelf_model **out, shelf_err *err)
+{
+    for (size_t i = 0; i < N_MODELS; i++) {
+        if (strcmp(name, registry[i].name) != 0) continue;
+        shelf_model *m = NULL;
+        if (registry[i].make(&m)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+        *out = m;
+        return 0;
+    }
+    char list[256] = "";
+    for (size_t i = 0; i < N_MODELS; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, registry[i].name, sizeof list - strlen(list) - 1);
+    }
+    return shelf_err_set(err, SHELF_ENOTFOUND, "unknown model '%s' (known: %s)", name, list);
+}
+
+void shelf_model_free(shelf_model *m)
+{
+    if (m) m->vt->free(m);
+}
+
+const char *shelf_model_name(const shelf_model *m) { return m->vt->name; }
+const char *shelf_model_errmsg(const shelf_model *m) { return m->err.msg; }
+
+int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...)
+{
+    /* the error slot is the one mutable part of a const model: score may
+     * fail on a const handle (a bad query) */
+    shelf_err *e = (shelf_err *)&m->err;
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(e->msg, sizeof e->msg, "%s: ", m->vt->name);
+    if (n < 0 || (size_t)n >= sizeof e->msg) n = 0;
+    vsnprintf(e->msg + n, sizeof e->msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int shelf__model_threads(const shelf_opts *o)
+{
+    int t = o ? (int)shelf_config_int(o, "threads") : 0;
+#ifdef _OPENMP
+    if (t <= 0) t = omp_get_max_threads();
+#else
+    if (t <= 0) t = 1;
+#endif
+    return t;
+}
+
+int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *p)
+{
+    if (!s || !o) return shelf__model_fail(m, SHELF_EINVAL, "fit needs a snapshot and options");
+    int rc = m->vt->fit(m, s, o, p);
+    if (rc == 0) {
+        m->n_users = s->n_users;
+        m->n_items = s->n_items;
+        m->fitted = 1;
+    }
+    return rc;
+}
+
+int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores)
+{
+    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "score before fit or load");
+    if (q->user != SHELF_NONE && q->user >= m->n_users)
+        return shelf__model_fail(m, SHELF_EINVAL, "unknown user index %u (model has %u users)", q->user, m->n_users);
+    for (uint32_t j = 0; j < q->n; j++)
+        if (q->items[j] >= m->n_items)
+            return shelf__model_fail(m, SHELF_EINVAL, "history item %u at position %u is out of range (%u items)",
+                                     q->items[j], j, m->n_items);
+    return m->vt->score(m, q, scores);
+}
+
+int shelf_model_observe(shelf_model *m, const shelf_event *e)
+{
+    if (!m->vt->observe) return shelf__model_fail(m, SHELF_EINVAL, "has no online update");
+    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "observe before fit or load");
+    return m->vt->observe(m, e);
+}
+
+int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+{
+    if (!m->vt->explain) return shelf__model_fail(m, SHELF_EINVAL, "has no explanations");
+    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "explain before fit or load");
+    if (item >= m->n_items) return shelf__model_fail(m, SHELF_EINVAL, "item %u out of range", item);
+    return m->vt->explain(m, q, item, r);
+}
