@@ -27,11 +27,22 @@ shelf_store *cli_open_store(cli_ctx *c, unsigned flags);
 /* Prints "shelf CMD: <message>" to stderr and returns 1. */
 int cli_fail(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The training data: --data FILE (--format, --attributes) imported into an
+ * in-memory store, else --store. Prints the error and returns 1 on failure. */
+int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out);
+/* The split of the protocol (temporal and cold-item options from --...). */
+int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, shelf_split **out);
+
+/* Applies --threads to OpenMP (0: all cores); returns the count in use. */
+int cli_threads(cli_ctx *c);
+
 int cmd_init(cli_ctx *c);
 int cmd_import(cli_ctx *c);
 int cmd_gen(cli_ctx *c);
 int cmd_stats(cli_ctx *c);
 int cmd_export(cli_ctx *c);
 int cmd_snapshot(cli_ctx *c);
+int cmd_eval(cli_ctx *c);
+int cmd_train(cli_ctx *c);
 
 #endif

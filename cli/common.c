@@ -5,6 +5,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 int cli_fail(cli_ctx *c, const char *fmt, ...)
 {
@@ -65,3 +68,71 @@ out:
     shelf_config_free(c.cfg);
     return status;
 }
+
+int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out)
+{
+    const char *data = shelf_config_str(c->cfg, "data");
+    shelf_store *st;
+    if (data) {
+        const char *fmt = shelf_config_str(c->cfg, "format");
+        if (!fmt) return cli_fail(c, "--data needs --format (s3rec|pairs|csv|jsonl|ml100k|taobao)");
+        shelf_import_format f;
+        shelf_import_format_parse(fmt, &f);
+        shelf_import_opts o;
+        shelf_import_opts_init(&o, f);
+        o.attributes_path = shelf_config_str(c->cfg, "attributes");
+        o.progress = c->progress;
+        shelf_err err = {0};
+        if (shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err)) return cli_fail(c, "%s", err.msg);
+        if (shelf_import_file(st, data, &o, NULL)) {
+            cli_fail(c, "%s", shelf_store_errmsg(st));
+            shelf_store_close(st);
+            return 1;
+        }
+    } else {
+        if (!(st = cli_open_store(c, SHELF_STORE_READONLY))) return 1;
+    }
+    int rc = shelf_snapshot_from_store(st, c->progress, out);
+    if (rc) cli_fail(c, "%s", shelf_store_errmsg(st));
+    shelf_store_close(st);
+    return rc ? 1 : 0;
+}
+
+int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, shelf_split **out)
+{
+    shelf_err err = {0};
+    int rc;
+    switch (proto) {
+    case SHELF_PROTO_TEMPORAL: {
+        int64_t ts_max = INT64_MIN;
+        for (uint64_t e = 0; e < s->n_events; e++)
+            if (s->seq_ts[e] > ts_max) ts_max = s->seq_ts[e];
+        int64_t span = (int64_t)(shelf_config_double(c->cfg, "temporal-test-days") * 86400.0);
+        if (s->n_events == 0 || ts_max <= 0)
+            return cli_fail(c, "the temporal protocol needs timestamps (this data has none)");
+        rc = shelf_split_temporal(s, ts_max - 2 * span + 1, ts_max - span + 1, out, &err);
+        break;
+    }
+    case SHELF_PROTO_COLD_ITEM:
+        rc = shelf_split_cold_items(s, shelf_config_double(c->cfg, "cold-share"),
+                                    (uint64_t)shelf_config_int(c->cfg, "seed"), out, &err);
+        break;
+    default:
+        rc = shelf_split_loo(s, out, &err);
+        break;
+    }
+    return rc ? cli_fail(c, "%s", err.msg) : 0;
+}
+
+/* --threads for OpenMP (0: all cores); returns the count in use */
+int cli_threads(cli_ctx *c)
+{
+    int t = (int)shelf_config_int(c->cfg, "threads");
+#ifdef _OPENMP
+    if (t > 0) omp_set_num_threads(t);
+    return omp_get_max_threads();
+#else
+    return t > 0 ? t : 1;
+#endif
+}
+
