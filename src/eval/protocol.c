@@ -262,9 +262,8 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
 
     shelf_query q = {.user = u < R->m->n_users ? u : SHELF_NONE, .items = b->hist, .types = NULL,
                      .ts = NULL, .n = n_h, .now = 0};
-    /* straight through the vtable: what shelf_model_score checks per query
-     * (fitted, user and history in range) holds by construction after
-     * check_opts, and eval then needs no model registry to link */
+    /* the checked wrapper: a model that is not fitted, or a history out of
+     * its range, fails with the model's message rather than reading wild */
     int rc = shelf_model_score(R->m, &q, b->scores);
     if (rc) {
         OMP(omp critical(shelf_eval_fail))
