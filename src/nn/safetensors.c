@@ -54,8 +54,22 @@ int shelf__st_write(const char *path, const shelf__st_tensor *t, size_t n, const
         cJSON *m = cJSON_AddObjectToObject(h, "__metadata__");
         for (size_t i = 0; m && i < n_meta; i++) cJSON_AddStringToObject(m, meta_keys[i], meta_vals[i]);
     }
+    /* data in order of element size, largest first: with the 8-aligned
+     * start every tensor is then aligned to its own element size, so a
+     * mapped file can be read in place */
+    size_t *order = malloc((n ? n : 1) * sizeof *order), k = 0;
+    if (!order) {
+        cJSON_Delete(h);
+        return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    }
+    for (size_t sz = 8; sz >= 1; sz /= 2)
+        for (size_t i = 0; i < n; i++)
+            if (shelf__dtype_size(t[i].dt) == sz) order[k++] = i;
+    for (size_t i = 0; i < n; i++)
+        if (!shelf__dtype_size(t[i].dt)) order[k++] = i; /* rejected below */
     uint64_t off = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < n; j++) {
+        size_t i = order[j];
         if (t[i].ndim < 0 || t[i].ndim > 4 || !shelf__dtype_size(t[i].dt)) {
             rc = shelf_err_set(err, SHELF_EINVAL, "%s: tensor '%s': bad dtype or rank", path, t[i].name);
             goto out;
@@ -89,13 +103,14 @@ int shelf__st_write(const char *path, const shelf__st_tensor *t, size_t n, const
     unsigned char hl[8];
     for (int b = 0; b < 8; b++) hl[b] = (unsigned char)((uint64_t)padded >> (8 * b));
     int bad = write_all(fd, hl, 8) || write_all(fd, text, len) || write_all(fd, "       ", padded - len);
-    for (size_t i = 0; !bad && i < n; i++)
-        bad = write_all(fd, t[i].data, shelf__st_numel(&t[i]) * shelf__dtype_size(t[i].dt));
+    for (size_t j = 0; !bad && j < n; j++)
+        bad = write_all(fd, t[order[j]].data, shelf__st_numel(&t[order[j]]) * shelf__dtype_size(t[order[j]].dt));
     if (!bad) bad = fsync(fd) != 0;
     if (close(fd) != 0) bad = 1;
     free(text);
     if (bad) rc = shelf_err_set(err, SHELF_EIO, "%s: write failed: %s", path, strerror(errno));
 out:
+    free(order);
     cJSON_Delete(h);
     return rc;
 }

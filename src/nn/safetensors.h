@@ -20,7 +20,8 @@ const char *shelf__dtype_name(shelf_dtype dt);
 /* Elements of a tensor (product of its shape). */
 uint64_t shelf__st_numel(const shelf__st_tensor *t);
 
-/* Writes n tensors, in order, to path (data contiguous, no gaps), with an
+/* Writes n tensors to path (data contiguous, no gaps, ordered by element
+ * size so that each is aligned to it: readers may use the mapping in place), with an
  * optional "__metadata__" of string pairs (meta_keys/meta_vals, n_meta). */
 int shelf__st_write(const char *path, const shelf__st_tensor *t, size_t n, const char *const *meta_keys,
                     const char *const *meta_vals, size_t n_meta, shelf_err *err);

@@ -14,7 +14,8 @@ pass=0 fail=0
 check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
 
 "$shelf" gen --store shop.db --users 600 --items 300 --events 30000 --seed 5 --quiet >/dev/null
-"$shelf" export --store shop.db --format s3rec --out seq.txt
+# the s3rec form wants integer ids: the generator's u17 / i42 become 17 / 42
+"$shelf" export --store shop.db --format s3rec --out - | sed 's/[ui]//g' > seq.txt
 models=pop,itemknn,ease,als,bpr
 "$shelf" eval --data seq.txt --format s3rec --models $models --k 5,10,20 --json-out ev.json --topk-out top \
     --bpr-epochs 20 --quiet > table.txt 2>err.txt
@@ -51,7 +52,8 @@ check "K above 20 is refused" test $? -eq 2
 
 for m in ${models//,/ }; do
     check "train $m" "$shelf" train --store shop.db --model "$m" --bundle "b_$m" --bpr-epochs 5 --quiet
-    check "bundle $m has a manifest" grep -q "\"model\": \"$m\"" "b_$m/manifest.json"
+    check "bundle $m has a manifest" grep -Eq "\"model\":[[:space:]]*\"$m\"" "b_$m/manifest.json"
+    check "bundle $m has tensors" test -s "b_$m/tensors.safetensors"
 done
 "$shelf" train --store shop.db --model pop --bundle b_pop --quiet 2>/dev/null
 check "bundles are immutable" test $? -eq 1

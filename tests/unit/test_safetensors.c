@@ -65,11 +65,14 @@ static void test_layout(void **state)
     assert_int_equal(hl % 8, 0);
     assert_int_equal(n, 8 + hl + 6 * 4 + 3 * 4 + 8);
     assert_int_equal(buf[8], '{');
-    assert_non_null(memmem(buf + 8, hl, "\"data_offsets\":[24,36]", 22));
-    assert_non_null(memmem(buf + 8, hl, "\"__metadata__\":{\"format\":\"pt\"}", 31));
-    float first;
-    memcpy(&first, buf + 8 + hl, 4);
-    assert_true(first == 1.0f);
+    /* the 8-byte tensor first, then the 4-byte ones in the order given */
+    assert_non_null(memmem(buf + 8, hl, "\"data_offsets\":[0,8]", 20));
+    assert_non_null(memmem(buf + 8, hl, "\"data_offsets\":[8,32]", 21));
+    assert_non_null(memmem(buf + 8, hl, "\"data_offsets\":[32,44]", 22));
+    assert_non_null(memmem(buf + 8, hl, "\"__metadata__\":{\"format\":\"pt\"}", 30));
+    int64_t first;
+    memcpy(&first, buf + 8 + hl, 8);
+    assert_true(first == -5);
 }
 
 static void write_raw(const char *path, const char *header, size_t data_bytes)
