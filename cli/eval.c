@@ -19,10 +19,10 @@ typedef struct grid {
 } grid;
 static const grid grids[] = {
     {"pop", {{"pop-halflife", {"0", "30", "180", "720"}}, {NULL, {NULL}}}},
-    {"itemknn", {{"knn-shrink", {"0", "10", "100"}}, {"knn-recency", {"0", "0.3", "0.6"}}}},
-    {"ease", {{"ease-lambda", {"50", "200", "500", "2000"}}, {NULL, {NULL}}}},
-    {"als", {{"als-alpha", {"10", "20", "40"}}, {"als-reg", {"0.01", "0.1", "1"}}}},
-    {"bpr", {{"bpr-lr", {"0.01", "0.05", "0.1"}}, {"bpr-reg", {"0.001", "0.01"}}}},
+    {"itemknn", {{"knn-shrink", {"20", "500", "2000"}}, {"knn-recency", {"0", "0.2", "0.4", "0.6"}}}},
+    {"ease", {{"ease-lambda", {"50", "100", "300", "1000"}}, {"ease-recency", {"0", "0.4"}}}},
+    {"als", {{"als-alpha", {"10", "20", "40"}}, {"als-reg", {"1", "10", "30"}}}},
+    {"bpr", {{"bpr-lr", {"0.05", "0.1", "0.2"}}, {"bpr-reg", {"0.01", "0.025", "0.05"}}}},
 };
 
 /* the config prefix of a model's hyperparameters */

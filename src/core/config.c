@@ -99,12 +99,18 @@ static const shelf_cfg_def table[] = {
     {"als-cg-steps", SHELF_CFG_INT, "3", 1, 100, NULL, "eval train", "als: conjugate-gradient steps per solve"},
     {"als-conf", SHELF_CFG_ENUM, "binary", 0, 0, "binary|weights", "eval train",
      "als: r of a user-item pair in c = 1 + alpha r: binary (1 per pair) or weights (summed event-type weights)"},
+    {"als-fold-new", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "als: a known user's query history items the fit did not see are folded in (the user's row re-solved "
+     "with them) instead of ignored"},
     {"bpr-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, "eval train", "bpr: latent factors"},
     {"bpr-epochs", SHELF_CFG_INT, "400", 1, 100000, NULL, "eval train", "bpr: epochs"},
     {"bpr-lr", SHELF_CFG_DOUBLE, "0.1", 0, 10, NULL, "eval train", "bpr: learning rate"},
     {"bpr-reg", SHELF_CFG_DOUBLE, "0.025", 0, 100, NULL, "eval train", "bpr: L2 regularisation"},
     {"bpr-neg", SHELF_CFG_ENUM, "uniform", 0, 0, "uniform|pop", "eval train", "bpr: negative sampling"},
     {"bpr-bias", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval train", "bpr: learn item biases"},
+    {"bpr-fold-new", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "bpr: a known user's query history items beyond their training positives are folded in (a user vector "
+     "learned by SGD from the training positives and the history) instead of ignored"},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 
