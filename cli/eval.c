@@ -182,9 +182,11 @@ static int tune(cli_ctx *c, const char *name, const shelf_split *sp, const shelf
             int ki = k_index(r.res, 10);
             if (ki < 0) ki = r.res->n_ks - 1;
             double v = r.res->mean[ki][SHELF_M_NDCG];
-            fprintf(stderr, "tune %s: %s=%s%s%s%s -> valid NDCG@%u %.4f\n", name, g->axis[0].option,
-                    g->axis[0].values[a], g->axis[1].option ? " " : "", g->axis[1].option ? g->axis[1].option : "",
-                    g->axis[1].option ? "=" : "", r.res->ks[ki], v);
+            char point[160];
+            snprintf(point, sizeof point, "%s=%s%s%s%s%s", g->axis[0].option, g->axis[0].values[a],
+                     g->axis[1].option ? " " : "", g->axis[1].option ? g->axis[1].option : "",
+                     g->axis[1].option ? "=" : "", g->axis[1].option ? g->axis[1].values[b] : "");
+            fprintf(stderr, "tune %s: %s -> valid NDCG@%u %.4f\n", name, point, r.res->ks[ki], v);
             cJSON *pt = run_json(&r);
             cJSON_AddItemToArray(trace, pt);
             cJSON_Delete(r.params);
@@ -198,8 +200,9 @@ static int tune(cli_ctx *c, const char *name, const shelf_split *sp, const shelf
     }
     shelf_config_set(c->cfg, g->axis[0].option, best_v[0], NULL, NULL);
     if (best_v[1]) shelf_config_set(c->cfg, g->axis[1].option, best_v[1], NULL, NULL);
-    fprintf(stderr, "tune %s: chose %s=%s%s%s%s (valid NDCG %.4f)\n", name, g->axis[0].option, best_v[0],
-            best_v[1] ? " " : "", best_v[1] ? g->axis[1].option : "", best_v[1] ? "=" : "", best);
+    fprintf(stderr, "tune %s: chose %s=%s%s%s%s%s (valid NDCG %.4f)\n", name, g->axis[0].option, best_v[0],
+            best_v[1] ? " " : "", best_v[1] ? g->axis[1].option : "", best_v[1] ? "=" : "", best_v[1] ? best_v[1] : "",
+            best);
     return 0;
 }
 
