@@ -46,7 +46,7 @@ PY
 "$shelf" eval --data seq.txt --format s3rec --models pop --valid --quiet > valid.txt
 check "--valid reports validation" grep -q "validation targets" valid.txt
 "$shelf" eval --data seq.txt --format s3rec --models itemknn --tune --json-out tune.json --quiet >/dev/null 2>tune.txt
-check "--tune tries the grid on validation" test "$(grep -c 'valid NDCG' tune.txt)" -eq 12
+check "--tune tries the grid on validation" test "$(grep -c -- '-> valid NDCG' tune.txt)" -eq 12
 check "--tune reports its choice" grep -q "tune itemknn: chose knn-shrink=" tune.txt
 check "--tune keeps the trace" /usr/bin/python3 -c "import json,sys; d=json.load(open('tune.json')); sys.exit(0 if len(d['tuning']) == 12 else 1)"
 "$shelf" eval --data seq.txt --format s3rec --models nosuch --quiet 2>/dev/null
