@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default: generate a synthetic shop,
-# import it into a fresh SQLite store, print its statistics, build a snapshot.
+# import it into a fresh SQLite store, print its statistics, build a snapshot,
+# evaluate the classic models and train one into a bundle.
 # Usage: scripts/demo.sh SHELF_BINARY OUT_DIR
 set -euo pipefail
 shelf=${1:?usage: demo.sh SHELF_BINARY OUT_DIR}
@@ -31,6 +32,15 @@ echo "(also written as JSON to $out/stats.json)"
 step "training snapshot"
 "$shelf" snapshot --store "$store" --out "$out/demo.snap"
 
+step "evaluate the classic models (LOO-FULL: last event of each shopper is the test target)"
+"$shelf" eval --store "$store" --models pop,itemknn,ease,als,bpr --k 5,10,20 --json-out "$out/eval.json" --quiet
+
+step "train ALS on everything and write its bundle"
+rm -rf "$out/bundles/als"
+mkdir -p "$out/bundles"
+"$shelf" train --store "$store" --model als --bundle "$out/bundles/als" --quiet
+ls -l "$out/bundles/als"
+
 step "a malformed file is refused and the store is unchanged"
 printf 'user,item,type,value,ts\nu1,i1,view,0,1767225600\nu2,i2,teleport,0,1767225601\n' > "$out/bad.csv"
 if "$shelf" import --store "$store" --format csv "$out/bad.csv"; then
@@ -38,4 +48,5 @@ if "$shelf" import --store "$store" --format csv "$out/bad.csv"; then
 fi
 "$shelf" stats --store "$store" --json | cmp -s - "$out/stats.json" && echo "store unchanged"
 
-printf '\ndemo done: store %s, snapshot %s\n' "$store" "$out/demo.snap"
+printf '\ndemo done: store %s, snapshot %s, evaluation %s, bundle %s\n' "$store" "$out/demo.snap" \
+  "$out/eval.json" "$out/bundles/als"
