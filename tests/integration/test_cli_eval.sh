@@ -10,6 +10,7 @@ dir=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 scorer=$root/../shared/tools/score_topk.py
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+[ -f "$scorer" ] || { echo "FAIL: the independent scorer $scorer is missing (shared/ must sit beside the repository)"; exit 1; }
 pass=0 fail=0
 check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
 
