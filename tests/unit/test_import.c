@@ -38,16 +38,6 @@ static const char *write_file(const char *name, const char *text)
     return write_bytes(name, text, strlen(text));
 }
 
-static shelf_store *store_new(void)
-{
-    shelf_store *st = NULL;
-    shelf_err err = {0};
-    int rc = shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err);
-    if (rc) fprintf(stderr, "store open: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-    return st;
-}
-
 static int import_as(shelf_store *st, const char *path, shelf_import_format f, shelf_import_what what,
                      const char *mapping, shelf_import_result *res)
 {

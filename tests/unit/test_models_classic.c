@@ -24,16 +24,6 @@
 
 #define DAY 86400
 
-static shelf_store *store_new(void)
-{
-    shelf_store *st = NULL;
-    shelf_err err = {0};
-    int rc = shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err);
-    if (rc) fprintf(stderr, "store open: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-    return st;
-}
-
 /* Users "u0".."u<U-1>" and items "i0".."i<I-1>" created in index order. */
 static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
 {
@@ -50,30 +40,6 @@ static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
         assert_int_equal(shelf_store_item_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
         assert_int_equal(idx, i);
     }
-}
-
-static uint32_t type_of(shelf_store *st, const char *name)
-{
-    uint32_t t;
-    assert_int_equal(shelf_store_event_type(st, name, &t, NULL), 0);
-    return t;
-}
-
-static void add_event(shelf_store *st, uint32_t u, uint32_t i, uint32_t t, int64_t ts)
-{
-    shelf_event e = {.user = u, .item = i, .type = t, .ts = ts};
-    int rc = shelf_store_add_events(st, &e, 1);
-    if (rc) fprintf(stderr, "add event: %s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-}
-
-static shelf_snapshot *build(shelf_store *st)
-{
-    shelf_snapshot *s = NULL;
-    int rc = shelf_snapshot_from_store(st, 0, &s);
-    if (rc) fprintf(stderr, "snapshot: %s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-    return s;
 }
 
 /* A config with "name=value" pairs set (NULL-terminated list). */

@@ -25,16 +25,6 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static shelf_store *store_new(void)
-{
-    shelf_store *st = NULL;
-    shelf_err err = {0};
-    int rc = shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err);
-    if (rc) fprintf(stderr, "store open: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-    return st;
-}
-
 /* Creates users u0..u{U-1} and items i0..i{I-1} (dense indices 0..). */
 static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
 {
@@ -52,30 +42,6 @@ static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
         assert_int_equal(shelf_store_put_item(st, &it, &idx), 0);
         assert_int_equal(idx, i);
     }
-}
-
-static uint32_t type_of(shelf_store *st, const char *name)
-{
-    uint32_t t;
-    assert_int_equal(shelf_store_event_type(st, name, &t, NULL), 0);
-    return t;
-}
-
-static void add_event(shelf_store *st, uint32_t u, uint32_t i, uint32_t t, int64_t ts)
-{
-    shelf_event e = {.user = u, .item = i, .type = t, .ts = ts};
-    int rc = shelf_store_add_events(st, &e, 1);
-    if (rc) fprintf(stderr, "add event: %s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-}
-
-static shelf_snapshot *snapshot_of(shelf_store *st)
-{
-    shelf_snapshot *s = NULL;
-    int rc = shelf_snapshot_from_store(st, 0, &s);
-    if (rc) fprintf(stderr, "snapshot: %s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-    return s;
 }
 
 /* Two disjoint clusters: users 0..U/2-1 buy only items 0..I/2-1, the others
@@ -102,7 +68,7 @@ static shelf_snapshot *clusters(uint32_t U, uint32_t I, uint32_t per_user, uint6
         }
     }
     assert_int_equal(shelf_store_commit(st), 0);
-    shelf_snapshot *s = snapshot_of(st);
+    shelf_snapshot *s = build(st);
     shelf_store_close(st);
     return s;
 }
@@ -126,7 +92,7 @@ static shelf_snapshot *random_store(uint32_t U, uint32_t I, uint64_t seed)
         }
     }
     assert_int_equal(shelf_store_commit(st), 0);
-    shelf_snapshot *s = snapshot_of(st);
+    shelf_snapshot *s = build(st);
     shelf_store_close(st);
     return s;
 }
@@ -684,7 +650,7 @@ static void test_mf_errors(void **state)
     (void)state;
     shelf_store *st = store_new();
     make_ids(st, 3, 3);
-    shelf_snapshot *s = snapshot_of(st);
+    shelf_snapshot *s = build(st);
     shelf_store_close(st);
     shelf_config *c = opts("threads=1", NULL);
     const char *names[] = {"als", "bpr"};

@@ -23,16 +23,6 @@
 
 #include "test_util.h"
 
-static shelf_store *store_new(void)
-{
-    shelf_store *st = NULL;
-    shelf_err err = {0};
-    int rc = shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err);
-    if (rc) fprintf(stderr, "store open: %s\n", err.msg);
-    assert_int_equal(rc, 0);
-    return st;
-}
-
 static uint32_t user(shelf_store *st, const char *id)
 {
     uint32_t idx;
@@ -48,31 +38,6 @@ static uint32_t item(shelf_store *st, const char *id, const char *cat, const cha
     uint32_t idx;
     assert_int_equal(shelf_store_put_item(st, &it, &idx), 0);
     return idx;
-}
-
-static uint32_t type_of(shelf_store *st, const char *name)
-{
-    uint32_t t;
-    assert_int_equal(shelf_store_event_type(st, name, &t, NULL), 0);
-    return t;
-}
-
-static void add_event(shelf_store *st, uint32_t u, uint32_t i, uint32_t t, float value, int64_t ts)
-{
-    shelf_event e = {.user = u, .item = i, .type = t, .value = value, .ts = ts};
-    int rc = shelf_store_add_events(st, &e, 1);
-    if (rc) fprintf(stderr, "add event: %s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-}
-
-static shelf_snapshot *build(shelf_store *st)
-{
-    shelf_snapshot *s = NULL;
-    int rc = shelf_snapshot_from_store(st, 0, &s);
-    if (rc) fprintf(stderr, "snapshot: %s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-    assert_non_null(s);
-    return s;
 }
 
 static void check_deep(const shelf_snapshot *s)
@@ -191,16 +156,16 @@ static shelf_store *small_store(void)
     uint32_t view = type_of(st, "view"), cart = type_of(st, "cart"),
              purchase = type_of(st, "purchase"), dislike = type_of(st, "dislike");
     assert_int_equal(shelf_store_begin(st), 0);
-    add_event(st, u1, i2, view, 0, 100);    /* e0 */
-    add_event(st, u0, i0, view, 0, 50);     /* e1 */
-    add_event(st, u1, i0, cart, 0, 90);     /* e2: before e0 in time */
-    add_event(st, u0, i1, view, 0, 50);     /* e3: tie with e1, after it */
-    add_event(st, u1, i2, purchase, 2, 100); /* e4: tie with e0, after it */
-    add_event(st, u0, i0, purchase, 0, 60); /* e5 */
-    add_event(st, u2, i4, wish, 0, 10);     /* e6 */
-    add_event(st, u1, i1, view, 0, 80);     /* e7: first of u1 */
-    add_event(st, u0, i4, dislike, 0, 40);  /* e8: first of u0 */
-    add_event(st, u2, i4, view, 0, 5);      /* e9: first of u2 */
+    add_event_value(st, u1, i2, view, 0, 100);    /* e0 */
+    add_event_value(st, u0, i0, view, 0, 50);     /* e1 */
+    add_event_value(st, u1, i0, cart, 0, 90);     /* e2: before e0 in time */
+    add_event_value(st, u0, i1, view, 0, 50);     /* e3: tie with e1, after it */
+    add_event_value(st, u1, i2, purchase, 2, 100); /* e4: tie with e0, after it */
+    add_event_value(st, u0, i0, purchase, 0, 60); /* e5 */
+    add_event_value(st, u2, i4, wish, 0, 10);     /* e6 */
+    add_event_value(st, u1, i1, view, 0, 80);     /* e7: first of u1 */
+    add_event_value(st, u0, i4, dislike, 0, 40);  /* e8: first of u0 */
+    add_event_value(st, u2, i4, view, 0, 5);      /* e9: first of u2 */
     assert_int_equal(shelf_store_commit(st), 0);
     (void)i1;
     return st;
@@ -514,7 +479,7 @@ static shelf_store *s3rec_store(void)
         uint32_t u = user(st, uid);
         for (p += 1; *p; p++) {
             if (*p == ' ') continue;
-            add_event(st, u, (uint32_t)(*p - '1'), purchase, 0, 0);
+            add_event_value(st, u, (uint32_t)(*p - '1'), purchase, 0, 0);
         }
     }
     assert_int_equal(shelf_store_commit(st), 0);
@@ -649,13 +614,13 @@ static void test_split_temporal(void **state)
     }
     uint32_t view = type_of(st, "view");
     assert_int_equal(shelf_store_begin(st), 0);
-    add_event(st, u0, it[0], view, 0, 99);
-    add_event(st, u0, it[1], view, 0, 100); /* = valid_from: validation */
-    add_event(st, u0, it[2], view, 0, 199);
-    add_event(st, u0, it[3], view, 0, 200); /* = test_from: test */
-    add_event(st, u0, it[4], view, 0, 300);
-    add_event(st, u1, it[5], view, 0, 250);
-    add_event(st, u1, it[0], view, 0, 1);
+    add_event_value(st, u0, it[0], view, 0, 99);
+    add_event_value(st, u0, it[1], view, 0, 100); /* = valid_from: validation */
+    add_event_value(st, u0, it[2], view, 0, 199);
+    add_event_value(st, u0, it[3], view, 0, 200); /* = test_from: test */
+    add_event_value(st, u0, it[4], view, 0, 300);
+    add_event_value(st, u1, it[5], view, 0, 250);
+    add_event_value(st, u1, it[0], view, 0, 1);
     assert_int_equal(shelf_store_commit(st), 0);
     shelf_snapshot *s = build(st);
     shelf_err err = {0};

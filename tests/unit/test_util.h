@@ -40,4 +40,49 @@ static const char *tmp_path(const char *name)
     return buf[k];
 }
 
+/* ---- small stores (needs <cmocka.h> and shelf headers included first) ---- */
+#ifdef SHELF_STORE_H
+static inline shelf_store *store_new(void)
+{
+    shelf_store *st = NULL;
+    shelf_err err = {0};
+    int rc = shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err);
+    if (rc) fprintf(stderr, "store open: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    return st;
+}
+
+static inline uint32_t type_of(shelf_store *st, const char *name)
+{
+    uint32_t t;
+    assert_int_equal(shelf_store_event_type(st, name, &t, NULL), 0);
+    return t;
+}
+
+static inline void add_event_value(shelf_store *st, uint32_t u, uint32_t i, uint32_t t, float value, int64_t ts)
+{
+    shelf_event e = {.user = u, .item = i, .type = t, .value = value, .ts = ts};
+    int rc = shelf_store_add_events(st, &e, 1);
+    if (rc) fprintf(stderr, "add event: %s\n", shelf_store_errmsg(st));
+    assert_int_equal(rc, 0);
+}
+
+static inline void add_event(shelf_store *st, uint32_t u, uint32_t i, uint32_t t, int64_t ts)
+{
+    add_event_value(st, u, i, t, 0, ts);
+}
+#endif
+
+#ifdef SHELF_SNAPSHOT_H
+static inline shelf_snapshot *build(shelf_store *st)
+{
+    shelf_snapshot *s = NULL;
+    int rc = shelf_snapshot_from_store(st, 0, &s);
+    if (rc) fprintf(stderr, "snapshot: %s\n", shelf_store_errmsg(st));
+    assert_int_equal(rc, 0);
+    assert_non_null(s);
+    return s;
+}
+#endif
+
 #endif
