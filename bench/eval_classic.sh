@@ -28,7 +28,7 @@ for ds in "${sets[@]}"; do
     [ -f "$f" ] || { echo "$0: $f missing" >&2; exit 1; }
     echo "== $ds ($(nproc) cores)" >&2
     "$BUILD/shelf" eval --data "$f" --format s3rec --protocol loo-full --models "$models" --k 5,10,20 \
-        --json-out "$OUT/eval_$ds.json" --topk-out "$OUT/topk_$ds" --quiet >&2
+        --json "$OUT/eval_$ds.json" --topk-out "$OUT/topk_$ds" --quiet >&2
     for m in ${models//,/ }; do
         /usr/bin/python3 "$root/../shared/tools/score_topk.py" "$f" "$OUT/topk_$ds.$m" --k 5,10,20 \
             > "$OUT/rescore_$ds.$m.json"

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -69,13 +70,30 @@ out:
     return status;
 }
 
+/* 1 if path starts with SQLite's file header */
+static int is_sqlite_file(const char *path)
+{
+    char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return n == sizeof head && memcmp(head, "SQLite format 3", 16) == 0;
+}
+
 int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out)
 {
     const char *data = shelf_config_str(c->cfg, "data");
     shelf_store *st;
+    const char *fmt = shelf_config_str(c->cfg, "format");
+    if (data && !fmt && is_sqlite_file(data)) {
+        /* --data STORE: a shelf store instead of a file to import */
+        shelf_config_set(c->cfg, "store", data, NULL, NULL);
+        data = NULL;
+    }
     if (data) {
-        const char *fmt = shelf_config_str(c->cfg, "format");
-        if (!fmt) return cli_fail(c, "--data needs --format (s3rec|pairs|csv|jsonl|ml100k|taobao)");
+        if (!fmt) return cli_fail(c, "--data %s needs --format (s3rec|pairs|csv|jsonl|ml100k|taobao), "
+                                     "unless it is a shelf store", data);
         shelf_import_format f;
         shelf_import_format_parse(fmt, &f);
         shelf_import_opts o;

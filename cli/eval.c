@@ -315,7 +315,7 @@ int cmd_eval(cli_ctx *c)
         if (shelf_eval_write_topk(runs[i].res, sp->train, SHELF_EVAL_TOPK, path, &err))
             status = cli_fail(c, "%s", err.msg);
     }
-    const char *jpath = shelf_config_str(c->cfg, "json-out");
+    const char *jpath = shelf_config_str(c->cfg, "json");
     if (!status && jpath) {
         char *text = cJSON_Print(out);
         FILE *f = fopen(jpath, "w");

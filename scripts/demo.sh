@@ -33,7 +33,7 @@ step "training snapshot"
 "$shelf" snapshot --store "$store" --out "$out/demo.snap"
 
 step "evaluate the classic models (LOO-FULL: last event of each shopper is the test target)"
-"$shelf" eval --store "$store" --models pop,itemknn,ease,als,bpr --k 5,10,20 --json-out "$out/eval.json" --quiet
+"$shelf" eval --store "$store" --models pop,itemknn,ease,als,bpr --k 5,10,20 --json "$out/eval.json" --quiet
 
 step "train ALS on everything and write its bundle"
 rm -rf "$out/bundles/als"

@@ -53,7 +53,7 @@ static const shelf_cfg_def table[] = {
 
     /* evaluation and training */
     {"data", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
-     "data file to import into a temporary in-memory store (with --format), instead of --store"},
+     "data: a file to import into a temporary in-memory store (with --format), or a shelf store"},
     {"models", SHELF_CFG_STRING, "pop,itemknn,ease,als,bpr", 0, 0, NULL, "eval", "comma-separated models to evaluate"},
     {"model", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train", "model to train"},
     {"protocol", SHELF_CFG_ENUM, "loo-full", 0, 0, "loo-full|loo-s100|temporal|cold-item", "eval train",
@@ -62,7 +62,7 @@ static const shelf_cfg_def table[] = {
     {"valid", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval", "report on validation targets instead of test"},
     {"tune", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval",
      "grid-search each model's main hyperparameters on validation NDCG@10, then test the best"},
-    {"json-out", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval", "write the results as JSON to this file"},
+    {"json", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval", "write the results as JSON to this file"},
     {"topk-out", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval",
      "write each user's top-20 list here (FILE.<model> when several models)"},
     {"cold-share", SHELF_CFG_DOUBLE, "0.1", 0.001, 0.9, NULL, "eval train", "cold-item protocol: share of items held out"},
@@ -124,6 +124,8 @@ typedef struct value {
 
 struct shelf_config {
     value v[N_TABLE];
+    char command[32]; /* set by parse_args: a name used by several commands
+                       * (--json) means the row of this command */
 };
 
 const shelf_cfg_def *shelf_config_table(size_t *n)
@@ -132,12 +134,22 @@ const shelf_cfg_def *shelf_config_table(size_t *n)
     return table;
 }
 
-static int find_idx(const char *name)
+static int in_scope(const shelf_cfg_def *d, const char *command);
+
+/* Row of name; with a command, the row whose scope includes it is preferred
+ * (a name may have one row per command, never two rows in one scope). */
+static int find_row(const char *name, const char *command)
 {
-    for (size_t i = 0; i < N_TABLE; i++)
-        if (strcmp(table[i].name, name) == 0) return (int)i;
-    return -1;
+    int first = -1;
+    for (size_t i = 0; i < N_TABLE; i++) {
+        if (strcmp(table[i].name, name) != 0) continue;
+        if (!command || !command[0] || in_scope(&table[i], command)) return (int)i;
+        if (first < 0) first = (int)i;
+    }
+    return first;
 }
+
+static int find_idx(const char *name) { return find_row(name, NULL); }
 
 const shelf_cfg_def *shelf_config_find(const char *name)
 {
@@ -246,7 +258,7 @@ void shelf_config_free(shelf_config *c)
 int shelf_config_set(shelf_config *c, const char *name, const char *text, const char *origin,
                      shelf_err *err)
 {
-    int i = find_idx(name);
+    int i = find_row(name, c->command);
     if (i < 0)
         return shelf_err_set(err, SHELF_ENOTFOUND, "%s: unknown option '%s'", origin ? origin : "config",
                              name);
@@ -257,13 +269,13 @@ int shelf_config_set(shelf_config *c, const char *name, const char *text, const 
 
 int shelf_config_is_set(const shelf_config *c, const char *name)
 {
-    int i = find_idx(name);
+    int i = find_row(name, c->command);
     return i >= 0 && c->v[i].set;
 }
 
 static const value *get(const shelf_config *c, const char *name, shelf_cfg_type t)
 {
-    int i = find_idx(name);
+    int i = find_row(name, c->command);
     SHELF_ASSERT(i >= 0);
     SHELF_ASSERT(table[i].type == t || (t == SHELF_CFG_STRING && table[i].type == SHELF_CFG_ENUM));
     return &c->v[i];
@@ -332,6 +344,7 @@ int shelf_config_parse_args(shelf_config *c, const char *command, int argc, char
 {
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
     if (!pos) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    snprintf(c->command, sizeof c->command, "%s", command);
     int np = 0, rc = 0, only_pos = 0;
     *help = 0;
     for (int a = 0; a < argc; a++) {
@@ -372,10 +385,10 @@ int shelf_config_parse_args(shelf_config *c, const char *command, int argc, char
             if ((rc = shelf_config_load_file(c, val, err))) break;
             continue;
         }
-        int i = find_idx(name);
+        int i = find_row(name, command);
         int negated = 0;
         if (i < 0 && strncmp(name, "no-", 3) == 0) {
-            i = find_idx(name + 3);
+            i = find_row(name + 3, command);
             negated = i >= 0 && table[i].type == SHELF_CFG_BOOL;
             if (!negated) i = -1;
         }

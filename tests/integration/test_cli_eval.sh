@@ -18,7 +18,7 @@ check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((f
 # the s3rec form wants integer ids: the generator's u17 / i42 become 17 / 42
 "$shelf" export --store shop.db --format s3rec --out - | sed 's/[ui]//g' > seq.txt
 models=pop,itemknn,ease,als,bpr
-"$shelf" eval --data seq.txt --format s3rec --models $models --k 5,10,20 --json-out ev.json --topk-out top \
+"$shelf" eval --data seq.txt --format s3rec --models $models --k 5,10,20 --json ev.json --topk-out top \
     --bpr-epochs 20 --quiet > table.txt 2>err.txt
 check "eval exits 0" test $? -eq 0
 cat err.txt >&2
@@ -44,9 +44,13 @@ r = {x["model"]: x["metrics"]["ndcg@10"] for x in json.load(open("ev.json"))["mo
 print(r, file=sys.stderr)
 sys.exit(0 if max(r["itemknn"], r["ease"], r["als"]) > r["pop"] else 1)
 PY
+"$shelf" eval --data shop.db --models pop --quiet > fromstore.txt
+check "--data accepts a store" grep -q "^pop " fromstore.txt
+"$shelf" eval --data seq.txt --models pop --quiet 2>/dev/null
+check "--data FILE without --format is refused" test $? -eq 1
 "$shelf" eval --data seq.txt --format s3rec --models pop --valid --quiet > valid.txt
 check "--valid reports validation" grep -q "validation targets" valid.txt
-"$shelf" eval --data seq.txt --format s3rec --models itemknn --tune --json-out tune.json --quiet >/dev/null 2>tune.txt
+"$shelf" eval --data seq.txt --format s3rec --models itemknn --tune --json tune.json --quiet >/dev/null 2>tune.txt
 check "--tune tries the grid on validation" test "$(grep -c -- '-> valid NDCG' tune.txt)" -eq 12
 check "--tune reports its choice" grep -q "tune itemknn: chose knn-shrink=" tune.txt
 check "--tune keeps the trace" /usr/bin/python3 -c "import json,sys; d=json.load(open('tune.json')); sys.exit(0 if len(d['tuning']) == 12 else 1)"
