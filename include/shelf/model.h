@@ -57,6 +57,11 @@ typedef struct shelf_model_vt {
     /* Reads them back (copies what it keeps: the bundle closes after). */
     int (*load)(shelf_model *, const shelf_bundle *);
     void (*free)(shelf_model *);
+    /* Optional (NULL): the predicted rating of item by user, clipped to the
+     * rating scale; user SHELF_NONE (unknown) gets a non-personal estimate.
+     * Thread safe like score. Rating models also fill score with the
+     * predicted rating of every item, so they rank like any model. */
+    int (*predict)(const shelf_model *, uint32_t user, uint32_t item, float *out);
 } shelf_model_vt;
 
 /* The common head of every model; implementations embed it first. */
@@ -84,6 +89,9 @@ int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o
 int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores);
 int shelf_model_observe(shelf_model *m, const shelf_event *e);
 int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r);
+/* Predicted rating (models with predict: rating-mf, svdpp, rating-text);
+ * SHELF_EINVAL for models without one or an item out of range. */
+int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out);
 
 /* Bundles: save writes dir/manifest.json (model kind, format version,
  * hyperparameters, sizes, created time) and dir/tensors.safetensors, into

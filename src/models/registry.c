@@ -113,3 +113,13 @@ int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t ite
     if (item >= m->n_items) return shelf__model_fail(m, SHELF_EINVAL, "item %u out of range", item);
     return m->vt->explain(m, q, item, r);
 }
+
+int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out)
+{
+    if (!m->vt->predict) return shelf__model_fail(m, SHELF_EINVAL, "does not predict ratings");
+    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "predict before fit or load");
+    if (item >= m->n_items) return shelf__model_fail(m, SHELF_EINVAL, "item %u out of range (%u items)", item, m->n_items);
+    if (user != SHELF_NONE && user >= m->n_users)
+        return shelf__model_fail(m, SHELF_EINVAL, "unknown user index %u (model has %u users)", user, m->n_users);
+    return m->vt->predict(m, user, item, out);
+}
