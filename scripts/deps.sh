@@ -8,6 +8,7 @@ PKGS=(
   libsqlite3-dev sqlite3
   libopenblas-openmp-dev
   libcjson-dev libutf8proc-dev libxxhash-dev libcmocka-dev libssl-dev
+  zlib1g-dev liblzma-dev xz-utils gzip
   python3-numpy python3-scipy
 )
 

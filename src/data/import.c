@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <lzma.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ==== options ======================================================================== */
 
@@ -44,6 +46,117 @@ void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format)
 
 #define READ_BLOCK (1u << 20)
 
+/* ---- transparent decompression: gzip (zlib) and xz (liblzma) ---------------------------- */
+enum { PACK_GZIP = 1, PACK_XZ = 2 };
+
+struct shelf__unpack {
+    int kind;
+    z_stream z;
+    lzma_stream x;
+    unsigned char in[1 << 16];
+    int in_eof;
+    int z_between;     /* gzip: between members (a clean end of file is fine) */
+    uint64_t in_total; /* compressed bytes read */
+};
+
+/* Looks at the first bytes; sets up a decoder when they are gzip or xz. */
+static int unpack_start(shelf__lines *r)
+{
+    unsigned char m[6];
+    ssize_t n = pread(r->fd, m, sizeof m, 0);
+    int kind = 0;
+    if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) kind = PACK_GZIP;
+    else if (n == 6 && memcmp(m, "\xFD" "7zXZ\0", 6) == 0) kind = PACK_XZ;
+    if (!kind) return 0;
+    struct shelf__unpack *u = calloc(1, sizeof *u);
+    if (!u) return shelf_store_fail(r->st, SHELF_ENOMEM, "%s: out of memory", r->path);
+    u->kind = kind;
+    int ok;
+    if (kind == PACK_GZIP) {
+        ok = inflateInit2(&u->z, 15 + 16) == Z_OK;
+    } else {
+        lzma_stream init = LZMA_STREAM_INIT;
+        u->x = init;
+        ok = lzma_stream_decoder(&u->x, UINT64_MAX, LZMA_CONCATENATED) == LZMA_OK;
+    }
+    if (!ok) {
+        free(u);
+        return shelf_store_fail(r->st, SHELF_ENOMEM, "%s: cannot start the decompressor", r->path);
+    }
+    r->unpack = u;
+    return 0;
+}
+
+static void unpack_end(shelf__lines *r)
+{
+    struct shelf__unpack *u = r->unpack;
+    if (!u) return;
+    if (u->kind == PACK_GZIP) inflateEnd(&u->z);
+    else lzma_end(&u->x);
+    free(u);
+    r->unpack = NULL;
+}
+
+uint64_t shelf__lines_done(const shelf__lines *r)
+{
+    return r->unpack ? r->unpack->in_total : r->offset + r->beg;
+}
+
+/* Reads up to room decompressed bytes into dst: >0 bytes, 0 end, <0 error. */
+static ssize_t unpack_read(shelf__lines *r, char *dst, size_t room)
+{
+    struct shelf__unpack *u = r->unpack;
+    for (;;) {
+        size_t avail = u->kind == PACK_GZIP ? u->z.avail_in : u->x.avail_in;
+        if (avail == 0 && !u->in_eof) {
+            ssize_t n = read(r->fd, u->in, sizeof u->in);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return shelf_store_fail(r->st, SHELF_EIO, "%s: read failed: %s", r->path, strerror(errno));
+            if (n == 0) u->in_eof = 1;
+            u->in_total += (uint64_t)n;
+            if (u->kind == PACK_GZIP) {
+                u->z.next_in = u->in;
+                u->z.avail_in = (uInt)n;
+            } else {
+                u->x.next_in = u->in;
+                u->x.avail_in = (size_t)n;
+            }
+        }
+        if (u->kind == PACK_GZIP) {
+            u->z.next_out = (unsigned char *)dst;
+            u->z.avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
+            uInt before = u->z.avail_in;
+            int zr = inflate(&u->z, Z_NO_FLUSH);
+            size_t got = (size_t)((room > UINT32_MAX ? UINT32_MAX : room) - u->z.avail_out);
+            if (u->z.avail_in != before || got) u->z_between = 0;
+            if (zr == Z_STREAM_END) {
+                inflateReset(&u->z); /* another gzip member may follow */
+                u->z_between = 1;
+            } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+                return shelf_store_fail(r->st, SHELF_EFORMAT, "%s: corrupt gzip data near byte %llu", r->path,
+                                        (unsigned long long)u->in_total);
+            }
+            if (got) return (ssize_t)got;
+            if (u->in_eof && u->z.avail_in == 0) {
+                if (u->z_between) return 0;
+                return shelf_store_fail(r->st, SHELF_EFORMAT, "%s: truncated gzip file", r->path);
+            }
+        } else {
+            u->x.next_out = (uint8_t *)dst;
+            u->x.avail_out = room;
+            lzma_ret xr = lzma_code(&u->x, u->in_eof ? LZMA_FINISH : LZMA_RUN);
+            size_t got = room - u->x.avail_out;
+            if (xr == LZMA_STREAM_END) return (ssize_t)got;
+            if (xr != LZMA_OK && xr != LZMA_BUF_ERROR)
+                return shelf_store_fail(r->st, SHELF_EFORMAT, "%s: corrupt xz data near byte %llu", r->path,
+                                        (unsigned long long)u->in_total);
+            if (got) return (ssize_t)got;
+            if (xr == LZMA_BUF_ERROR && u->in_eof)
+                return shelf_store_fail(r->st, SHELF_EFORMAT, "%s: truncated xz file", r->path);
+        }
+    }
+}
+
 int shelf__lines_open(shelf__lines *r, shelf_store *st, const char *path)
 {
     memset(r, 0, sizeof *r);
@@ -74,11 +187,12 @@ int shelf__lines_open(shelf__lines *r, shelf_store *st, const char *path)
         return shelf_store_fail(st, SHELF_ENOMEM, "%s: out of memory", path);
     }
     r->fd = fd;
-    return 0;
+    return unpack_start(r);
 }
 
 void shelf__lines_close(shelf__lines *r)
 {
+    unpack_end(r);
     if (r->fd >= 0) close(r->fd);
     r->fd = -1;
     free(r->buf);
@@ -106,10 +220,16 @@ static int fill(shelf__lines *r, size_t keep)
         r->cap = ncap;
     }
     for (;;) {
-        ssize_t n = read(r->fd, r->buf + r->end, r->cap - 1 - r->end);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            return shelf_store_fail(r->st, SHELF_EIO, "%s: read failed: %s", r->path, strerror(errno));
+        ssize_t n;
+        if (r->unpack) {
+            n = unpack_read(r, r->buf + r->end, r->cap - 1 - r->end);
+            if (n < 0) return (int)n;
+        } else {
+            n = read(r->fd, r->buf + r->end, r->cap - 1 - r->end);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+                return shelf_store_fail(r->st, SHELF_EIO, "%s: read failed: %s", r->path, strerror(errno));
+        }
         if (n == 0) {
             r->eof = 1;
             return 0;

@@ -28,11 +28,13 @@ typedef struct shelf__lines {
     int term;         /* terminator cut after it: 0 none (end of file), 1 "\n", 2 "\r\n" */
     uint64_t line;    /* physical line number of the last line read (1-based) */
     uint64_t rec_line;/* line on which the current record starts */
-    uint64_t offset;  /* file offset of buf[0] */
+    uint64_t offset;  /* offset of buf[0] in the (decompressed) text */
     uint64_t size;    /* file size (0 when unknown) */
+    struct shelf__unpack *unpack; /* gzip or xz decoder, NULL for plain files */
 } shelf__lines;
 
-/* Opens path for reading. Errors (on the store's handle): SHELF_ENOTFOUND
+/* Opens path for reading; gzip and xz files (recognised by their magic
+ * bytes, whatever the name) are decompressed on the fly. Errors (on the store's handle): SHELF_ENOTFOUND
  * naming the path when it does not exist, SHELF_EIO when it cannot be read or
  * is a directory, SHELF_ENOMEM. Close with shelf__lines_close (even on
  * failure: it is then a no-op). */
@@ -45,8 +47,9 @@ int shelf__lines_next(shelf__lines *r, char **line, size_t *len);
  * fields holding newlines): the terminator between them is put back. 1 and
  * the whole record (pointer may move), 0 at end of file, or a negative code. */
 int shelf__lines_extend(shelf__lines *r, char **line, size_t *len);
-/* Bytes of the file consumed so far. */
-static inline uint64_t shelf__lines_done(const shelf__lines *r) { return r->offset + r->beg; }
+/* Bytes of the file consumed so far (compressed bytes for packed files, so
+ * that progress compares with the file size). */
+uint64_t shelf__lines_done(const shelf__lines *r);
 
 /* Reads a whole file into a NUL-terminated malloc'ed buffer (caller frees). */
 int shelf__read_file(shelf_store *st, const char *path, char **out, size_t *len);
