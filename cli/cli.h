@@ -36,6 +36,10 @@ int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, sh
 /* Applies --threads to OpenMP (0: all cores); returns the count in use. */
 int cli_threads(cli_ctx *c);
 
+/* The rating protocols of `shelf eval` (ml100k: the official 5 folds, else
+ * a random 80/20 split of the rating events). */
+int cli_eval_ratings(cli_ctx *c, char **names, int n_models, int ml100k);
+
 int cmd_init(cli_ctx *c);
 int cmd_import(cli_ctx *c);
 int cmd_gen(cli_ctx *c);
@@ -44,5 +48,6 @@ int cmd_export(cli_ctx *c);
 int cmd_snapshot(cli_ctx *c);
 int cmd_eval(cli_ctx *c);
 int cmd_train(cli_ctx *c);
+int cmd_predict(cli_ctx *c);
 
 #endif

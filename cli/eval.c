@@ -212,7 +212,9 @@ int cmd_eval(cli_ctx *c)
     shelf_eval_opts eo;
     shelf_eval_opts_init(&eo);
     if (parse_ks(c, &eo)) return 2;
-    shelf_protocol_parse(shelf_config_str(c->cfg, "protocol"), &eo.protocol);
+    const char *proto = shelf_config_str(c->cfg, "protocol");
+    int rating_proto = strcmp(proto, "ml100k-5fold") == 0 || strcmp(proto, "ratings-80-20") == 0;
+    if (!rating_proto) shelf_protocol_parse(proto, &eo.protocol);
     eo.valid = shelf_config_bool(c->cfg, "valid");
     eo.seed = (uint64_t)shelf_config_int(c->cfg, "seed");
     eo.threads = cli_threads(c);
@@ -232,6 +234,7 @@ int cmd_eval(cli_ctx *c)
         names[n_models++] = t;
     }
     if (!n_models) return cli_fail(c, "--models is empty"), 2;
+    if (rating_proto) return cli_eval_ratings(c, names, n_models, strcmp(proto, "ml100k-5fold") == 0);
 
     shelf_snapshot *s = NULL;
     shelf_split *sp = NULL;

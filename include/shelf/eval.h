@@ -47,6 +47,13 @@ uint32_t shelf_topk(const float *scores, uint32_t n_items, const uint8_t *exclud
 /* RMSE and MAE of predictions against truth (NaN when n is 0). */
 void shelf_metrics_rating(const float *pred, const float *truth, size_t n, double *rmse, double *mae);
 
+/* Rating prediction on held-out triples: predicts each (users[j], items[j])
+ * with shelf_model_predict (users[j] may be SHELF_NONE: a user the model
+ * never saw) and compares with truth[j]. pred (may be NULL) receives the
+ * predictions. Errors name the triple. */
+int shelf_eval_ratings(const shelf_model *m, const uint32_t *users, const uint32_t *items, const float *truth,
+                       size_t n, float *pred, double *rmse, double *mae, shelf_err *err);
+
 /* ---- protocols ------------------------------------------------------------------ */
 typedef enum {
     SHELF_PROTO_LOO_FULL, /* rank against all items, history removed */

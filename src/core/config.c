@@ -11,7 +11,7 @@
 #define ALL "*"
 static const shelf_cfg_def table[] = {
     /* name, type, default, min, max, choices, scope, help */
-    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "init import gen stats export snapshot eval train",
+    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "init import gen stats export snapshot eval train predict",
      "path of the SQLite store"},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars"},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
@@ -56,8 +56,10 @@ static const shelf_cfg_def table[] = {
      "data: a file to import into a temporary in-memory store (with --format), or a shelf store"},
     {"models", SHELF_CFG_STRING, "pop,itemknn,ease,als,bpr", 0, 0, NULL, "eval", "comma-separated models to evaluate"},
     {"model", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train", "model to train"},
-    {"protocol", SHELF_CFG_ENUM, "loo-full", 0, 0, "loo-full|loo-s100|temporal|cold-item", "eval train",
-     "evaluation protocol (BENCHMARKS.md)"},
+    {"protocol", SHELF_CFG_ENUM, "loo-full", 0, 0, "loo-full|loo-s100|temporal|cold-item|ml100k-5fold|ratings-80-20",
+     "eval train",
+     "evaluation protocol (BENCHMARKS.md); ml100k-5fold: --data is the MovieLens-100k folder (u1..u5 base/test, "
+     "plain or .xz); ratings-80-20: a seeded random 20% of the rating events is test"},
     {"k", SHELF_CFG_STRING, "5,10,20", 0, 0, NULL, "eval", "cut-offs K, comma-separated (at most 20)"},
     {"valid", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval", "report on validation targets instead of test"},
     {"tune", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval",
@@ -72,7 +74,9 @@ static const shelf_cfg_def table[] = {
      "protocol check only: count popularity over ALL interactions, test targets included "
      "(what the published PopRec row does); never use for real results"},
     {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train", "threads (0: all cores)"},
-    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train", "directory to write the model bundle to"},
+    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict", "model bundle directory (train: written; predict: read)"},
+    {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external user id"},
+    {"item", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external item id"},
 
     /* model hyperparameters (defaults chosen on Beauty validation) */
     {"pop-halflife", SHELF_CFG_DOUBLE, "0", 0, 36500, NULL, "eval train",

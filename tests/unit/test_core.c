@@ -146,7 +146,7 @@ static void test_config(void **state)
     assert_true(n > 10);
     /* a name has at most one row per command (stats' --json is a switch,
      * eval's --json a file) */
-    const char *cmds[] = {"init", "import", "gen", "stats", "export", "snapshot", "eval", "train"};
+    const char *cmds[] = {"init", "import", "gen", "stats", "export", "snapshot", "eval", "train", "predict"};
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++) {
             if (strcmp(t[i].name, t[j].name) != 0) continue;
