@@ -26,9 +26,9 @@ static const shelf_cfg_def table[] = {
      "s3rec: the *_item2attributes.json file"},
     {"item-file", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
      "ml100k: the u.item file (default: beside u.data)"},
-    {"map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
+    {"map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",
      "csv/jsonl column mapping field=column,... (e.g. user=visitorid,ts=timestamp)"},
-    {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import",
+    {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import eval train",
      "event type of records that name none (s3rec, pairs; csv/jsonl without a type column)"},
     {"delimiter", SHELF_CFG_STRING, ",", 0, 0, NULL, "import", "csv field delimiter (one character; \\t for tab)"},
 
