@@ -51,6 +51,12 @@ typedef struct shelf_snapshot {
     const char *user_ext;
     const uint64_t *item_ext_off; /* [I] */
     const char *item_ext;
+    /* Item text for text-aware models: item i's is item_text +
+     * item_text_off[i], NUL-terminated: the non-empty ones of its title,
+     * text, category path and brand, in that order, joined by one space
+     * ("" when it has none). Bytes as stored (UTF-8 passes through). */
+    const uint64_t *item_text_off; /* [I] */
+    const char *item_text;
     const uint64_t *type_name_off; /* [n_types] */
     const char *type_name;
 

@@ -51,6 +51,7 @@ static const uint8_t sec_elem[SHELF__SEC_COUNT] = {
     [SHELF__SEC_USER_EXT_OFF] = 8,      [SHELF__SEC_USER_EXT] = 1,
     [SHELF__SEC_ITEM_EXT_OFF] = 8,      [SHELF__SEC_ITEM_EXT] = 1,
     [SHELF__SEC_TYPE_NAME_OFF] = 8,     [SHELF__SEC_TYPE_NAME] = 1,
+    [SHELF__SEC_ITEM_TEXT_OFF] = 8,     [SHELF__SEC_ITEM_TEXT] = 1,
 };
 
 uint64_t shelf__snap_sec_elem(int id)
@@ -80,7 +81,8 @@ uint64_t shelf__snap_sec_count(const shelf_snapshot *s, int id)
     case SHELF__SEC_ITEM_CATEGORY:
     case SHELF__SEC_ITEM_BRAND:
     case SHELF__SEC_ITEM_PRICE_BUCKET:
-    case SHELF__SEC_ITEM_EXT_OFF: return I;
+    case SHELF__SEC_ITEM_EXT_OFF:
+    case SHELF__SEC_ITEM_TEXT_OFF: return I;
     case SHELF__SEC_ATTR_COL: return m->n_attr_links;
     case SHELF__SEC_TYPE_WEIGHT:
     case SHELF__SEC_TYPE_NAME_OFF: return s->n_types;
@@ -88,6 +90,7 @@ uint64_t shelf__snap_sec_count(const shelf_snapshot *s, int id)
     case SHELF__SEC_USER_EXT: return m->user_ext_bytes;
     case SHELF__SEC_ITEM_EXT: return m->item_ext_bytes;
     case SHELF__SEC_TYPE_NAME: return m->type_name_bytes;
+    case SHELF__SEC_ITEM_TEXT: return m->item_text_bytes;
     }
     SHELF_ASSERT(!"unknown snapshot section");
     return 0;
@@ -120,6 +123,8 @@ const void *shelf__snap_sec_get(const shelf_snapshot *s, int id)
     case SHELF__SEC_ITEM_EXT: return s->item_ext;
     case SHELF__SEC_TYPE_NAME_OFF: return s->type_name_off;
     case SHELF__SEC_TYPE_NAME: return s->type_name;
+    case SHELF__SEC_ITEM_TEXT_OFF: return s->item_text_off;
+    case SHELF__SEC_ITEM_TEXT: return s->item_text;
     }
     SHELF_ASSERT(!"unknown snapshot section");
     return NULL;
@@ -152,6 +157,8 @@ void shelf__snap_sec_set(shelf_snapshot *s, int id, const void *p)
     case SHELF__SEC_ITEM_EXT: s->item_ext = p; return;
     case SHELF__SEC_TYPE_NAME_OFF: s->type_name_off = p; return;
     case SHELF__SEC_TYPE_NAME: s->type_name = p; return;
+    case SHELF__SEC_ITEM_TEXT_OFF: s->item_text_off = p; return;
+    case SHELF__SEC_ITEM_TEXT: s->item_text = p; return;
     }
     SHELF_ASSERT(!"unknown snapshot section");
 }
@@ -191,7 +198,8 @@ static const int block_main[] = {
     SHELF__SEC_ITEM_BRAND,     SHELF__SEC_ITEM_PRICE_BUCKET, SHELF__SEC_ATTR_OFF,
     SHELF__SEC_ATTR_COL,       SHELF__SEC_TYPE_WEIGHT,   SHELF__SEC_USER_EXT_OFF,
     SHELF__SEC_USER_EXT,       SHELF__SEC_ITEM_EXT_OFF,  SHELF__SEC_ITEM_EXT,
-    SHELF__SEC_TYPE_NAME_OFF,  SHELF__SEC_TYPE_NAME,
+    SHELF__SEC_TYPE_NAME_OFF,  SHELF__SEC_TYPE_NAME,      SHELF__SEC_ITEM_TEXT_OFF,
+    SHELF__SEC_ITEM_TEXT,
 };
 #define N_BLOCK_MAIN ((int)(sizeof block_main / sizeof block_main[0]))
 static const int block_csr[] = {SHELF__SEC_UI_COL, SHELF__SEC_UI_VAL, SHELF__SEC_IU_COL,
@@ -361,6 +369,9 @@ int shelf__snap_check(const shelf_snapshot *s, int deep, char *why, size_t cap)
     if ((rc = check_strs(s->type_name_off, T, s->type_name, m->type_name_bytes, "type_name", why,
                          cap)))
         return rc;
+    if ((rc = check_strs(s->item_text_off, I, s->item_text, m->item_text_bytes, "item_text", why,
+                         cap)))
+        return rc;
     if (!deep) return 0;
 
     for (uint64_t e = 0; e < s->n_events; e++)
@@ -411,6 +422,36 @@ static int strbuf_add(strbuf *b, const char *s, uint64_t *off)
     return 0;
 }
 
+/* Adds the non-empty ones of parts[0..n) (NULL counts as empty) joined by
+ * one space, NUL-terminated; *off receives where it starts. */
+static int strbuf_add_joined(strbuf *b, const char *const *parts, int n, uint64_t *off)
+{
+    size_t len = 0;
+    for (int k = 0; k < n; k++)
+        if (parts[k] && *parts[k]) len += strlen(parts[k]) + 1;
+    if (len == 0) len = 1; /* "" */
+    if (b->len + len > b->cap) {
+        uint64_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len) cap *= 2;
+        char *p = realloc(b->p, (size_t)cap);
+        if (!p) return SHELF_ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    char *w = b->p + b->len;
+    for (int k = 0; k < n; k++) {
+        if (!parts[k] || !*parts[k]) continue;
+        if (w > b->p + b->len) *w++ = ' ';
+        size_t l = strlen(parts[k]);
+        memcpy(w, parts[k], l);
+        w += l;
+    }
+    *w = '\0';
+    *off = b->len;
+    b->len += len;
+    return 0;
+}
+
 /* One event while building. Array of structs on purpose: the counting sort
  * by user scatters whole events, one cache miss per event rather than one
  * per field. */
@@ -433,8 +474,9 @@ typedef struct build_ctx {
     raw_event *ev;
 
     /* users and items */
-    strbuf user_str, item_str;
+    strbuf user_str, item_str, text_str;
     uint64_t *user_off, *item_off; /* UINT64_MAX: not seen by foreach */
+    uint64_t *text_off;            /* [I] item text, UINT64_MAX as item_off */
     uint32_t *item_cat, *item_brand;
     double *item_price; /* NAN: no usable price */
     shelf_strmap *cats, *brands;
@@ -520,7 +562,9 @@ static int on_item(void *vc, uint32_t idx, const shelf_item *it)
     build_ctx *c = vc;
     if (idx >= c->I) return ctx_fail(c, SHELF_ECORRUPT, "item index %u out of range", idx);
     if (c->item_off[idx] != UINT64_MAX) return 0;
+    const char *const text[4] = {it->title, it->text, it->category, it->brand};
     if (strbuf_add(&c->item_str, it->id ? it->id : "", &c->item_off[idx]) ||
+        strbuf_add_joined(&c->text_str, text, 4, &c->text_off[idx]) ||
         dict_id(c, c->cats, &c->n_cat, it->category, &c->item_cat[idx]) ||
         dict_id(c, c->brands, &c->n_brand, it->brand, &c->item_brand[idx]))
         return ctx_fail(c, SHELF_ENOMEM, "out of memory at item %u", idx);
@@ -599,8 +643,10 @@ static void ctx_free(build_ctx *c)
     free(c->ev);
     free(c->user_str.p);
     free(c->item_str.p);
+    free(c->text_str.p);
     free(c->user_off);
     free(c->item_off);
+    free(c->text_off);
     free(c->item_cat);
     free(c->item_brand);
     free(c->item_price);
@@ -623,6 +669,11 @@ static int fill_missing_ext(build_ctx *c, int users)
         if (rc) buf[0] = '\0';
         if (strbuf_add(b, buf, &off[k])) return SHELF_ENOMEM;
     }
+    /* items without a row have no text either */
+    if (!users)
+        for (uint32_t k = 0; k < n; k++)
+            if (c->text_off[k] == UINT64_MAX && strbuf_add(&c->text_str, "", &c->text_off[k]))
+                return SHELF_ENOMEM;
     return 0;
 }
 
@@ -689,19 +740,20 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     /* Users, items, attributes, events: into the context. */
     c->user_off = malloc(((size_t)U + 1) * sizeof *c->user_off);
     c->item_off = malloc(((size_t)I + 1) * sizeof *c->item_off);
+    c->text_off = malloc(((size_t)I + 1) * sizeof *c->text_off);
     c->item_cat = malloc(((size_t)I + 1) * sizeof *c->item_cat);
     c->item_brand = malloc(((size_t)I + 1) * sizeof *c->item_brand);
     c->item_price = malloc(((size_t)I + 1) * sizeof *c->item_price);
     c->cats = shelf_strmap_new(64);
     c->brands = shelf_strmap_new(64);
-    if (!c->user_off || !c->item_off || !c->item_cat || !c->item_brand || !c->item_price ||
+    if (!c->user_off || !c->item_off || !c->text_off || !c->item_cat || !c->item_brand || !c->item_price ||
         !c->cats || !c->brands) {
         rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory");
         goto out_types;
     }
     for (uint32_t u = 0; u < U; u++) c->user_off[u] = UINT64_MAX;
     for (uint32_t i = 0; i < I; i++) {
-        c->item_off[i] = UINT64_MAX;
+        c->item_off[i] = c->text_off[i] = UINT64_MAX;
         c->item_cat[i] = c->item_brand[i] = SHELF_NONE;
         c->item_price[i] = NAN;
     }
@@ -796,6 +848,7 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     s->mem->user_ext_bytes = c->user_str.len;
     s->mem->item_ext_bytes = c->item_str.len;
     s->mem->type_name_bytes = type_str.len;
+    s->mem->item_text_bytes = c->text_str.len;
     if ((rc = shelf__snap_alloc(s, block_main, N_BLOCK_MAIN))) goto out_nomem;
 
     /* names and features */
@@ -803,6 +856,8 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     if (c->user_str.len) memcpy((char *)s->user_ext, c->user_str.p, (size_t)c->user_str.len);
     memcpy((uint64_t *)s->item_ext_off, c->item_off, (size_t)I * 8);
     if (c->item_str.len) memcpy((char *)s->item_ext, c->item_str.p, (size_t)c->item_str.len);
+    memcpy((uint64_t *)s->item_text_off, c->text_off, (size_t)I * 8);
+    if (c->text_str.len) memcpy((char *)s->item_text, c->text_str.p, (size_t)c->text_str.len);
     memcpy((uint64_t *)s->type_name_off, type_off, (size_t)T * 8);
     if (type_str.len) memcpy((char *)s->type_name, type_str.p, (size_t)type_str.len);
     memcpy((float *)s->type_weight, type_w, (size_t)T * sizeof(float));
@@ -920,9 +975,11 @@ int shelf_snapshot_subset(const shelf_snapshot *s, const uint8_t *keep, shelf_sn
     t->mem->user_ext_bytes = s->mem->user_ext_bytes;
     t->mem->item_ext_bytes = s->mem->item_ext_bytes;
     t->mem->type_name_bytes = s->mem->type_name_bytes;
+    t->mem->item_text_bytes = s->mem->item_text_bytes;
     if (shelf__snap_alloc(t, block_main, N_BLOCK_MAIN)) goto nomem;
 
-    /* Features and names: copied unchanged. */
+    /* Features, names and item text: copied unchanged (every section from
+     * ITEM_CATEGORY on, appended ones included, is per item/type/user). */
     for (int id = SHELF__SEC_ITEM_CATEGORY; id < SHELF__SEC_COUNT; id++) {
         uint64_t bytes = shelf__snap_sec_count(s, id) * sec_elem[id];
         if (bytes) memcpy((void *)shelf__snap_sec_get(t, id), shelf__snap_sec_get(s, id), bytes);

@@ -1,7 +1,7 @@
 /* snapshot_file.c: a snapshot as one binary file, written atomically (temp
  * file, fsync, rename) and loaded by mapping it read-only. Data room.
  *
- * File layout (version 1, native little-endian, every offset from the start):
+ * File layout (version 2, native little-endian, every offset from the start):
  *   [0, 768)  header: magic "SHELFSNP", version, header size, byte-order
  *             mark, section count, file size, all counts, xxh3-64 of the
  *             data, xxh3-64 of the header itself, the section table
@@ -9,7 +9,10 @@
  *   then      each section at a 64-byte aligned offset, in id order, zero
  *             padding between them
  * The data checksum covers every byte after the header, padding included;
- * the header checksum covers the header with its own field zeroed. */
+ * the header checksum covers the header with its own field zeroed.
+ * Version 2 added the item text sections (ITEM_TEXT_OFF, ITEM_TEXT) and its
+ * byte count; version 1 files are refused with SHELF_EVERSION (rebuild the
+ * snapshot from the store). */
 #include "data/snapshot_int.h"
 
 #include <errno.h>
@@ -23,7 +26,7 @@
 #include <xxhash.h>
 
 #define SNAP_MAGIC "SHELFSNP"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_BOM 0x01020304u
 
 typedef struct snap_sec_entry {
@@ -42,14 +45,15 @@ typedef struct snap_header {
     uint32_t n_users, n_items, n_types, n_attrs;
     uint32_t n_categories, n_brands, n_price_buckets, reserved0;
     uint64_t n_events, n_nnz, n_attr_links, user_ext_bytes, item_ext_bytes, type_name_bytes;
+    uint64_t item_text_bytes;
     uint64_t data_hash;
     uint64_t header_hash;
     snap_sec_entry sec[SHELF__SEC_COUNT];
-    uint8_t pad[64];
+    uint8_t pad[8]; /* to 768 bytes */
 } snap_header;
 
 _Static_assert(sizeof(snap_sec_entry) == 24, "section entry layout");
-_Static_assert(SHELF__SEC_COUNT == 24, "new sections need a new format version");
+_Static_assert(SHELF__SEC_COUNT == 26, "new sections need a new format version");
 _Static_assert(sizeof(snap_header) == 768, "header layout");
 _Static_assert(sizeof(snap_header) % SHELF__SNAP_ALIGN == 0, "header keeps sections aligned");
 
@@ -125,6 +129,7 @@ int shelf_snapshot_save(const shelf_snapshot *s, const char *path, shelf_err *er
     h.user_ext_bytes = m->user_ext_bytes;
     h.item_ext_bytes = m->item_ext_bytes;
     h.type_name_bytes = m->type_name_bytes;
+    h.item_text_bytes = m->item_text_bytes;
     uint64_t off = sizeof h;
     for (int id = 0; id < SHELF__SEC_COUNT; id++) {
         off = align_up(off);
@@ -300,6 +305,7 @@ int shelf_snapshot_load(const char *path, int no_verify, shelf_snapshot **out, s
     s->mem->user_ext_bytes = h.user_ext_bytes;
     s->mem->item_ext_bytes = h.item_ext_bytes;
     s->mem->type_name_bytes = h.type_name_bytes;
+    s->mem->item_text_bytes = h.item_text_bytes;
 
     /* Sections: inside the file, aligned, of the size the counts imply. */
     for (int id = 0; id < SHELF__SEC_COUNT; id++) {

@@ -33,6 +33,8 @@ enum shelf__snap_sec {
     SHELF__SEC_ITEM_EXT,
     SHELF__SEC_TYPE_NAME_OFF,
     SHELF__SEC_TYPE_NAME,
+    SHELF__SEC_ITEM_TEXT_OFF, /* format version 2 */
+    SHELF__SEC_ITEM_TEXT,
     SHELF__SEC_COUNT
 };
 
@@ -47,6 +49,7 @@ struct shelf_snapshot_mem {
     uint64_t user_ext_bytes;  /* bytes of user_ext, NULs included */
     uint64_t item_ext_bytes;  /* bytes of item_ext */
     uint64_t type_name_bytes; /* bytes of type_name */
+    uint64_t item_text_bytes; /* bytes of item_text */
     void *block[SHELF__SNAP_MAX_BLOCKS];
     int n_block;
     void *map; /* mmap base, or NULL */

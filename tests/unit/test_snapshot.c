@@ -139,6 +139,18 @@ static shelf_store *small_store(void)
     uint32_t i2 = item(st, "i2", "shoes", "zeta", 30, 1);
     uint32_t i3 = item(st, "i3", NULL, NULL, 0, 0);
     uint32_t i4 = item(st, "i4", "bags", "acme", 40, 1);
+    /* titles and texts: i1 title only, i2 text only, i4 both (put again:
+     * the row is replaced, the index kept) */
+    shelf_item t1 = {.id = "i1", .title = "Red Hat", .category = "hats", .price = 20,
+                     .has_price = 1, .available = 1};
+    shelf_item t2 = {.id = "i2", .text = "light  running shoe", .category = "shoes",
+                     .brand = "zeta", .price = 30, .has_price = 1, .available = 1};
+    shelf_item t4 = {.id = "i4", .title = "Tote (2020)", .text = "canvas, large",
+                     .category = "bags", .brand = "acme", .price = 40, .has_price = 1,
+                     .available = 1};
+    assert_int_equal(shelf_store_put_item(st, &t1, NULL), 0);
+    assert_int_equal(shelf_store_put_item(st, &t2, NULL), 0);
+    assert_int_equal(shelf_store_put_item(st, &t4, NULL), 0);
     uint32_t i5;
     assert_int_equal(shelf_store_item_idx(st, "i5", 2, 1, &i5, NULL), 0);
     assert_int_equal(i0, 0);
@@ -230,6 +242,11 @@ static void check_small(const shelf_snapshot *s)
     static const char *const items[] = {"i0", "i1", "i2", "i3", "i4", "i5"};
     for (int u = 0; u < 4; u++) assert_string_equal(s->user_ext + s->user_ext_off[u], users[u]);
     for (int i = 0; i < 6; i++) assert_string_equal(s->item_ext + s->item_ext_off[i], items[i]);
+    /* item text: title, text, category, brand, non-empty ones joined by a
+     * space; i3 has none, i5 has no item row at all */
+    static const char *const texts[] = {"shoes acme", "Red Hat hats", "light  running shoe shoes zeta",
+                                        "", "Tote (2020) canvas, large bags acme", ""};
+    for (int i = 0; i < 6; i++) assert_string_equal(s->item_text + s->item_text_off[i], texts[i]);
     assert_string_equal(s->type_name + s->type_name_off[0], "view");
     assert_string_equal(s->type_name + s->type_name_off[3], "purchase");
     assert_string_equal(s->type_name + s->type_name_off[10], "wish");
@@ -380,12 +397,15 @@ static void test_load_errors(void **state)
     unsigned char *buf;
     size_t len;
     assert_int_equal(read_file(path, &buf, &len), 0);
-    buf[8] = 2;
-    buf[9] = buf[10] = buf[11] = 0;
-    write_file(path, buf, len);
-    assert_int_equal(shelf_snapshot_load(path, 0, &l, &err), SHELF_EVERSION);
-    assert_non_null(strstr(err.msg, "version.snap"));
-    assert_null(l);
+    /* version 1 (before item text) and a future one are both refused */
+    for (int v = 1; v <= 3; v += 2) {
+        buf[8] = (unsigned char)v;
+        buf[9] = buf[10] = buf[11] = 0;
+        write_file(path, buf, len);
+        assert_int_equal(shelf_snapshot_load(path, 0, &l, &err), SHELF_EVERSION);
+        assert_non_null(strstr(err.msg, "version.snap"));
+        assert_null(l);
+    }
     free(buf);
     shelf_snapshot_free(s);
     shelf_store_close(st);
@@ -947,6 +967,57 @@ static void test_subset(void **state)
     free(keep);
 }
 
+/* Item text survives subset (any events kept) and the subset's save/load;
+ * UTF-8 bytes and long texts pass through unchanged. */
+static void test_item_text_subset(void **state)
+{
+    (void)state;
+    shelf_store *st = small_store();
+    char long_text[3000];
+    for (size_t k = 0; k < sizeof long_text - 1; k++) long_text[k] = (char)('a' + k % 26);
+    long_text[sizeof long_text - 1] = '\0';
+    shelf_item t3 = {.id = "i3", .title = "Caf\xc3\xa9 cr\xc3\xa8me", .text = long_text, .available = 1};
+    assert_int_equal(shelf_store_put_item(st, &t3, NULL), 0);
+    shelf_snapshot *s = build(st);
+    char want3[3100];
+    snprintf(want3, sizeof want3, "Caf\xc3\xa9 cr\xc3\xa8me %s", long_text);
+    assert_string_equal(s->item_text + s->item_text_off[3], want3);
+    check_deep(s);
+    shelf_err err = {0};
+    uint8_t keep[10];
+    for (int round = 0; round < 2; round++) {
+        for (int e = 0; e < 10; e++) keep[e] = round ? 0 : (e % 2);
+        shelf_snapshot *t = NULL;
+        assert_int_equal(shelf_snapshot_subset(s, keep, &t, &err), 0);
+        const char *path = tmp_path("text-subset.snap");
+        assert_int_equal(shelf_snapshot_save(t, path, &err), 0);
+        shelf_snapshot *l = NULL;
+        assert_int_equal(shelf_snapshot_load(path, 0, &l, &err), 0);
+        for (const shelf_snapshot *x = t; x; x = x == t ? l : NULL) {
+            check_deep(x);
+            for (uint32_t i = 0; i < 6; i++)
+                assert_string_equal(x->item_text + x->item_text_off[i], s->item_text + s->item_text_off[i]);
+            assert_string_equal(x->item_text + x->item_text_off[4], "Tote (2020) canvas, large bags acme");
+            assert_string_equal(x->item_text + x->item_text_off[3], want3);
+        }
+        shelf_snapshot_free(l);
+        shelf_snapshot_free(t);
+    }
+    /* a text array that does not end with NUL is caught by the check */
+    char why[256];
+    const char *saved = s->item_text;
+    char *bad = malloc(s->mem->item_text_bytes);
+    memcpy(bad, saved, s->mem->item_text_bytes);
+    bad[s->mem->item_text_bytes - 1] = 'x';
+    s->item_text = bad;
+    assert_int_equal(shelf__snap_check(s, 0, why, sizeof why), SHELF_ECORRUPT);
+    assert_non_null(strstr(why, "item_text"));
+    s->item_text = saved;
+    free(bad);
+    shelf_snapshot_free(s);
+    shelf_store_close(st);
+}
+
 static void test_loo_random(void **state)
 {
     (void)state;
@@ -1007,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_random_consistency),
         cmocka_unit_test(test_split_random),
         cmocka_unit_test(test_subset),
+        cmocka_unit_test(test_item_text_subset),
         cmocka_unit_test(test_loo_random),
     };
     int rc = cmocka_run_group_tests_name("snapshot", tests, NULL, teardown_all);
