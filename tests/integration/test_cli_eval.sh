@@ -67,5 +67,26 @@ done
 "$shelf" train --store shop.db --model pop --bundle b_pop --quiet 2>/dev/null
 check "bundles are immutable" test $? -eq 1
 
+# rating models: the 80/20 protocol on the shop's rating events, then predict
+"$shelf" eval --store shop.db --protocol ratings-80-20 --models rating-mf,svdpp,rating-text --json ratings.json \
+    --mf-epochs 10 --svdpp-epochs 10 --quiet > ratings.txt
+check "ratings-80-20 runs" test $? -eq 0
+check "ratings-80-20 reports RMSE below the 1-5 scale's range" /usr/bin/python3 - <<'PY'
+import json, sys
+d = json.load(open("ratings.json"))
+ok = len(d["models"]) == 3 and all(0 < m["rmse"] < 2 and 0 < m["mae"] <= m["rmse"] for m in d["models"])
+print([(m["model"], m["rmse"]) for m in d["models"]], file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+check "train rating-mf" "$shelf" train --store shop.db --model rating-mf --bundle b_rmf --mf-epochs 5 --quiet
+out=$("$shelf" predict --store shop.db --bundle b_rmf --user u1 --item i1)
+check "predict prints a rating in 1..5" /usr/bin/python3 -c "import sys; v=float('$out'.split()[2]); sys.exit(0 if 1 <= v <= 5 else 1)"
+out=$("$shelf" predict --store shop.db --bundle b_rmf --user nobody --item i1)
+check "predict for an unknown user says so" grep -q "unknown user" <<<"$out"
+"$shelf" predict --store shop.db --bundle b_rmf --user u1 --item nothing 2>/dev/null
+check "predict for an unknown item fails" test $? -eq 1
+"$shelf" predict --store shop.db --bundle b_als --user u1 --item i1 2>/dev/null
+check "predict with a ranking-only model fails" test $? -eq 1
+
 echo "$pass passed, $fail failed"
 test "$fail" -eq 0

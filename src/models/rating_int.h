@@ -1,0 +1,42 @@
+/* rating_int.h: what the explicit-rating models (rating_mf.c, svdpp.c)
+ * share: the training ratings pulled out of a snapshot, grouped by user, and
+ * the clip to the rating scale. */
+#ifndef SHELF_MODELS_RATING_INT_H
+#define SHELF_MODELS_RATING_INT_H
+
+#include "models/models_int.h"
+
+/* The events of type "rating" of a snapshot, in sequence order (so grouped
+ * by user, oldest first): user u's ratings are [off[u], off[u+1]). */
+typedef struct shelf__ratings {
+    uint32_t n_users;
+    uint64_t n;      /* ratings */
+    uint64_t *off;   /* [U+1] */
+    uint32_t *user;  /* [n] */
+    uint32_t *item;  /* [n] */
+    float *value;    /* [n] the rating (seq_value) */
+    double mu;       /* mean rating */
+    float rmin, rmax; /* the scale observed */
+} shelf__ratings;
+
+/* Fills r from s: the type named "rating" (SHELF_EINVAL with a message on m
+ * when the snapshot has no such type or no events of it; a non-finite value
+ * is SHELF_EINVAL too). Free with shelf__ratings_free. */
+int shelf__ratings_collect(const shelf_model *m, const shelf_snapshot *s, shelf__ratings *r);
+void shelf__ratings_free(shelf__ratings *r); /* accepts a zeroed r */
+
+/* Fisher-Yates shuffle of idx[0..n) with rng. */
+void shelf__shuffle_u32(uint32_t *idx, uint32_t n, shelf_rng *rng);
+
+/* A malloc'ed copy of the bundle's f32 tensor `name` of shape [d0] (ndim 1)
+ * or [d0, d1], all values finite; NULL after setting m's error
+ * (SHELF_ECORRUPT, SHELF_ENOMEM). The caller frees it. */
+void *shelf__rating_take(shelf_model *m, const shelf_bundle *b, const char *name, int ndim, int64_t d0,
+                         int64_t d1);
+
+static inline float shelf__clip(float x, float lo, float hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+#endif
