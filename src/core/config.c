@@ -59,7 +59,7 @@ static const shelf_cfg_def table[] = {
     {"protocol", SHELF_CFG_ENUM, "loo-full", 0, 0, "loo-full|loo-s100|temporal|cold-item|ml100k-5fold|ratings-80-20",
      "eval train",
      "evaluation protocol (BENCHMARKS.md); ml100k-5fold: --data is the MovieLens-100k folder (u1..u5 base/test, "
-     "plain or .xz); ratings-80-20: a seeded random 20% of the rating events is test"},
+     "plain or .xz); ratings-80-20: a seeded random 20% of the user-item pairs with ratings is test"},
     {"k", SHELF_CFG_STRING, "5,10,20", 0, 0, NULL, "eval", "cut-offs K, comma-separated (at most 20)"},
     {"valid", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval", "report on validation targets instead of test"},
     {"tune", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval",
