@@ -130,6 +130,9 @@ shelf_progress *shelf_progress_new(const char *label, uint64_t total, int enable
 /* done: units finished so far; note: short text shown after the bar (may be
  * NULL). Cheap when called often. */
 void shelf_progress_update(shelf_progress *p, uint64_t done, const char *note);
+/* Unit shown after counts and rates: "B" prints bytes as kB/MB/GB (default:
+ * plain counts). p may be NULL. */
+void shelf_progress_set_unit(shelf_progress *p, const char *unit);
 /* Ends the line (final count, rate, elapsed) and frees p; accepts NULL. */
 void shelf_progress_finish(shelf_progress *p);
 /* Monotonic seconds. */

@@ -11,7 +11,13 @@ struct shelf_progress {
     uint64_t total, done;
     double t0, last_draw;
     int active;
+    int bytes; /* counts are bytes */
 };
+
+void shelf_progress_set_unit(shelf_progress *p, const char *unit)
+{
+    if (p) p->bytes = unit && strcmp(unit, "B") == 0;
+}
 
 shelf_progress *shelf_progress_new(const char *label, uint64_t total, int enabled)
 {
@@ -25,12 +31,13 @@ shelf_progress *shelf_progress_new(const char *label, uint64_t total, int enable
     return p;
 }
 
-static void human(char *buf, size_t cap, double v)
+static void human(char *buf, size_t cap, double v, int bytes)
 {
-    if (v >= 1e9) snprintf(buf, cap, "%.2fG", v / 1e9);
-    else if (v >= 1e6) snprintf(buf, cap, "%.2fM", v / 1e6);
-    else if (v >= 1e4) snprintf(buf, cap, "%.1fk", v / 1e3);
-    else snprintf(buf, cap, "%.0f", v);
+    const char *u = bytes ? "B" : "";
+    if (v >= 1e9) snprintf(buf, cap, "%.2fG%s", v / 1e9, u);
+    else if (v >= 1e6) snprintf(buf, cap, "%.2fM%s", v / 1e6, u);
+    else if (v >= 1e4) snprintf(buf, cap, "%.1fk%s", v / 1e3, u);
+    else snprintf(buf, cap, "%.0f%s", v, u);
 }
 
 static void draw(shelf_progress *p, const char *note, int final)
@@ -38,9 +45,9 @@ static void draw(shelf_progress *p, const char *note, int final)
     double el = shelf_now() - p->t0;
     double rate = el > 0 ? (double)p->done / el : 0;
     char done[16], total[16], rs[16];
-    human(done, sizeof done, (double)p->done);
-    human(total, sizeof total, (double)p->total);
-    human(rs, sizeof rs, rate);
+    human(done, sizeof done, (double)p->done, p->bytes);
+    human(total, sizeof total, (double)p->total, p->bytes);
+    human(rs, sizeof rs, rate, p->bytes);
     char line[256];
     int n;
     if (p->total) {

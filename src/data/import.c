@@ -539,6 +539,7 @@ int shelf__imp_open(shelf__imp *imp, shelf__lines *r, const char *path)
         char label[96];
         snprintf(label, sizeof label, "import %s", base ? base + 1 : path);
         imp->prog = shelf_progress_new(label, r->size, 1);
+        shelf_progress_set_unit(imp->prog, "B");
     }
     return 0;
 }
