@@ -10,5 +10,8 @@
 #include "shelf/gen.h"
 #include "shelf/model.h"
 #include "shelf/eval.h"
+#include "shelf/nn.h"
+#include "shelf/attention.h"
+#include "shelf/optim.h"
 
 #endif
