@@ -55,6 +55,13 @@ int cli_run(const cli_command *cmd, int argc, char **argv)
     if (help) {
         printf("usage: shelf %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->help);
         shelf_config_print_help(stdout, cmd->name);
+        if (!strcmp(cmd->name, "eval") || !strcmp(cmd->name, "train")) {
+            size_t n;
+            const char *const *names = shelf_model_names(&n);
+            printf("\nmodels:");
+            for (size_t i = 0; i < n; i++) printf(" %s", names[i]);
+            printf("\n");
+        }
         status = 0;
         goto out;
     }

@@ -10,7 +10,7 @@ static const cli_command commands[] = {
     {"gen", "generate a synthetic shop into the store (or CSV files)", "[options]", cmd_gen},
     {"stats", "print the store's statistics", "[--store PATH] [--json]", cmd_stats},
     {"export", "export events, items or users as CSV, JSON Lines or s3rec sequences", "--format csv|jsonl|s3rec [--what W] [--out FILE]", cmd_export},
-    {"eval", "fit models on a split and measure them (LOO-FULL, ...)", "[--data FILE --format F | --store PATH] [options]", cmd_eval},
+    {"eval", "fit models on a split and measure them (LOO-FULL, ...)", "[--data FILE --format F | --data STORE | --store PATH] [options]", cmd_eval},
     {"train", "fit one model on all the data and write its bundle", "--model NAME --bundle DIR [--data FILE --format F | --store PATH]", cmd_train},
     {"predict", "predict a user's rating of an item with a trained bundle", "--store PATH --bundle DIR --user U --item I", cmd_predict},
     {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},

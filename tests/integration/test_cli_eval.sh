@@ -14,6 +14,7 @@ rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 pass=0 fail=0
 check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
 
+check "eval --help lists the registered models" grep -q "^models: pop itemknn ease als bpr" <<<"$("$shelf" eval --help)"
 "$shelf" gen --store shop.db --users 600 --items 300 --events 30000 --seed 5 --quiet >/dev/null
 # the s3rec form wants integer ids: the generator's u17 / i42 become 17 / 42
 "$shelf" export --store shop.db --format s3rec --out - | sed 's/[ui]//g' > seq.txt
