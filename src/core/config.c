@@ -163,6 +163,32 @@ static const shelf_cfg_def table[] = {
      "rating-text: at most this many distinct tokens per item (attributes first, then words in text order)"},
     {"rtext-attrs", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "rating-text: the item's attributes are tokens too (one row each)"},
+    {"tf-layers", SHELF_CFG_INT, "2", 1, 64, NULL, "eval train", "transformer: causal blocks"},
+    {"tf-heads", SHELF_CFG_INT, "1", 1, 64, NULL, "eval train", "transformer: attention heads (divide tf-dim)"},
+    {"tf-dim", SHELF_CFG_INT, "64", 1, 4096, NULL, "eval train", "transformer: width (embedding size)"},
+    {"tf-ffn", SHELF_CFG_INT, "0", 0, 65536, NULL, "eval train", "transformer: feed-forward width (0: 4 x tf-dim)"},
+    {"tf-maxlen", SHELF_CFG_INT, "50", 1, 4096, NULL, "eval train",
+     "transformer: the last this many items of a sequence are its input"},
+    {"tf-dropout", SHELF_CFG_DOUBLE, "0.5", 0, 0.95, NULL, "eval train",
+     "transformer: dropout after the embeddings and on both residual branches"},
+    {"tf-epochs", SHELF_CFG_INT, "40", 1, 100000, NULL, "eval train",
+     "transformer: epochs (the most, with tf-patience)"},
+    {"tf-batch", SHELF_CFG_INT, "128", 1, 65536, NULL, "eval train", "transformer: user sequences per batch"},
+    {"tf-lr", SHELF_CFG_DOUBLE, "0.001", 0, 10, NULL, "eval train",
+     "transformer: peak AdamW learning rate (linear warm-up, cosine decay to 0 over tf-epochs)"},
+    {"tf-wd", SHELF_CFG_DOUBLE, "0", 0, 10, NULL, "eval train",
+     "transformer: AdamW weight decay of the matrices (embeddings included; not biases or LayerNorm)"},
+    {"tf-warmup", SHELF_CFG_INT, "100", 0, 1.0e9, NULL, "eval train", "transformer: warm-up steps"},
+    {"tf-clip", SHELF_CFG_DOUBLE, "1", 0, 1.0e9, NULL, "eval train",
+     "transformer: global gradient-norm clipping (0: none)"},
+    {"tf-bucket", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "transformer: batches of users of similar sequence length (batch order shuffled), so that a batch costs its "
+     "own longest sequence instead of tf-maxlen positions; false: plain shuffled batches"},
+    {"tf-patience", SHELF_CFG_INT, "0", 0, 100000, NULL, "eval train",
+     "transformer: 0 trains tf-epochs epochs on everything; P > 0 holds out each training sequence's last item, "
+     "stops after P epochs without a better internal NDCG@10 and keeps the best epoch"},
+    {"tf-log", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
+     "transformer: JSON Lines training log (epoch, loss, seconds, internal validation)"},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 

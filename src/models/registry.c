@@ -14,7 +14,7 @@ static const struct {
     {"pop", shelf__model_pop_new},   {"itemknn", shelf__model_itemknn_new}, {"ease", shelf__model_ease_new},
     {"als", shelf__model_als_new},   {"bpr", shelf__model_bpr_new},
     {"rating-mf", shelf__model_rating_mf_new}, {"svdpp", shelf__model_svdpp_new},
-    {"rating-text", shelf__model_rating_text_new},
+    {"rating-text", shelf__model_rating_text_new}, {"transformer", shelf__model_transformer_new},
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 

@@ -1,0 +1,326 @@
+/* test_transformer.c: the transformer model (src/models/transformer.c): the
+ * whole model's backward pass against central finite differences, learning a
+ * planted next-item pattern, save -> load giving bitwise equal scores, and
+ * bitwise reproducible fits for a seed with one thread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shelf/model.h"
+#include "shelf/optim.h"
+#include "shelf/snapshot.h"
+
+#include "test_util.h"
+
+#include "models/transformer_int.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
+{
+    char buf[32];
+    for (uint32_t u = 0; u < U; u++) {
+        uint32_t idx;
+        snprintf(buf, sizeof buf, "u%u", u);
+        assert_int_equal(shelf_store_user_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
+    }
+    for (uint32_t i = 0; i < I; i++) {
+        uint32_t idx;
+        snprintf(buf, sizeof buf, "i%u", i);
+        assert_int_equal(shelf_store_item_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
+        assert_int_equal(idx, i);
+    }
+}
+
+static shelf_config *opts(const char *first, ...)
+{
+    shelf_config *c = shelf_config_new();
+    assert_non_null(c);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
+        char name[64];
+        const char *eq = strchr(kv, '=');
+        assert_non_null(eq);
+        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
+        shelf_err err = {0};
+        int rc = shelf_config_set(c, name, eq + 1, NULL, &err);
+        if (rc) fprintf(stderr, "config: %s\n", err.msg);
+        assert_int_equal(rc, 0);
+    }
+    va_end(ap);
+    return c;
+}
+
+/* U users walking the cycle of I items: user u starts at a random item and
+ * buys start, start+1, ... (mod I), 4..(3+maxextra) items. */
+static shelf_snapshot *cycles(uint32_t U, uint32_t I, uint32_t maxextra, uint64_t seed)
+{
+    shelf_store *st = store_new();
+    make_ids(st, U, I);
+    uint32_t buy = type_of(st, "purchase");
+    shelf_rng r;
+    shelf_rng_seed(&r, seed);
+    int64_t ts = 1000;
+    for (uint32_t u = 0; u < U; u++) {
+        uint32_t start = shelf_rng_below(&r, I), len = 4 + shelf_rng_below(&r, maxextra);
+        for (uint32_t k = 0; k < len; k++) add_event(st, u, (start + k) % I, buy, ts++);
+    }
+    shelf_snapshot *s = build(st);
+    shelf_store_close(st);
+    return s;
+}
+
+static shelf_model *fit(const shelf_snapshot *s, const shelf_config *o)
+{
+    shelf_model *m = NULL;
+    assert_int_equal(shelf_model_new("transformer", &m, NULL), 0);
+    int rc = shelf_model_fit(m, s, o, NULL);
+    if (rc) fprintf(stderr, "fit: %s\n", shelf_model_errmsg(m));
+    assert_int_equal(rc, 0);
+    return m;
+}
+
+static void score(const shelf_model *m, const uint32_t *items, uint32_t n, float *out)
+{
+    shelf_query q = {.user = SHELF_NONE, .items = items, .n = n};
+    int rc = shelf_model_score(m, &q, out);
+    if (rc) fprintf(stderr, "score: %s\n", shelf_model_errmsg(m));
+    assert_int_equal(rc, 0);
+}
+
+/* ---- finite differences ----------------------------------------------------------- */
+
+/* For rows of length len (T = 5: len 4 leaves 2 padding positions, len 8
+ * truncates to the last 5 inputs), compares the analytic gradient of the mean
+ * loss with central differences (eps 1e-2, float32) on a sample of elements
+ * of EVERY tensor: at most 8 per tensor, plus for the item table the rows of
+ * items in the batch; with dropout, the same masks in every evaluation.
+ * Tolerance: |analytic - numeric| <= 5e-4 + 1e-2
+ * |numeric| (float32 loss: rounding ~1e-7 * 2.5 / 1e-2 ~ 3e-5; seen max 1.6e-4).
+ * More than half of the checked gradients must exceed 1e-3 in size. */
+static void check_fd(int len, const char *dropout)
+{
+    const uint32_t I = 12;
+    shelf_snapshot *s = cycles(20, I, 4, 5);
+    shelf_config *o = opts("tf-layers=2", "tf-heads=2", "tf-dim=8", "tf-maxlen=5", dropout, "tf-epochs=1",
+                           "tf-batch=8", "threads=1", NULL);
+    /* with dropout, every evaluation draws the same masks from a fresh rng */
+    const int drop = strcmp(dropout, "tf-dropout=0") != 0;
+    shelf_rng dr;
+    shelf_model *m = fit(s, o);
+    shelf_params *p = shelf__transformer_params(m);
+    /* move every parameter off its initial value (LayerNorm gains 1 and
+     * biases 0 would hide mistakes) */
+    shelf_rng r;
+    shelf_rng_seed(&r, 77);
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        float *d = shelf_params_data(p, i);
+        for (size_t j = 0; j < p->info[i].numel; j++) d[j] += (float)(0.3 * shelf_rng_normal(&r));
+    }
+    enum { B = 3 };
+    uint32_t seq[B * 8];
+    for (int k = 0; k < B * len; k++) seq[k] = shelf_rng_below(&r, I);
+
+    shelf_params_zero_grad(p);
+    shelf_rng_seed(&dr, 123);
+    float loss = shelf__transformer_batch_loss(m, seq, B, len, 1, drop ? &dr : NULL);
+    assert_true(isfinite(loss));
+    float *grad = malloc(p->n_floats * sizeof *grad);
+    assert_non_null(grad);
+    memcpy(grad, p->grads, p->n_floats * sizeof *grad);
+
+    const float eps = 1e-2f;
+    double max_err = 0;
+    int n_checked = 0, n_bad = 0, n_nonzero = 0;
+    for (size_t i = 0; i < p->n_tensors; i++) {
+        const shelf_param_info *in = &p->info[i];
+        size_t picks[8 + B * 8];
+        size_t n_picks = 0;
+        for (int k = 0; k < 8; k++) picks[n_picks++] = shelf_rng_below(&r, (uint32_t)in->numel);
+        if (strcmp(in->name, "wte") == 0) /* rows that get gradient through the input too */
+            for (int k = 0; k < B * len; k += 3) picks[n_picks++] = (size_t)seq[k] * 8 + (size_t)(k % 8);
+        for (size_t k = 0; k < n_picks; k++) {
+            float *x = p->params + in->offset + picks[k];
+            float keep = *x;
+            *x = keep + eps;
+            shelf_rng_seed(&dr, 123);
+            float lp = shelf__transformer_batch_loss(m, seq, B, len, 0, drop ? &dr : NULL);
+            *x = keep - eps;
+            shelf_rng_seed(&dr, 123);
+            float lm = shelf__transformer_batch_loss(m, seq, B, len, 0, drop ? &dr : NULL);
+            *x = keep;
+            double num = ((double)lp - lm) / (2.0 * eps), ana = grad[in->offset + picks[k]];
+            double e = fabs(num - ana);
+            if (e > max_err) max_err = e;
+            n_checked++;
+            n_nonzero += fabs(num) > 1e-3;
+            if (e > 5e-4 + 1e-2 * fabs(num)) {
+                n_bad++;
+                fprintf(stderr, "fd len %d: %s[%zu]: analytic %.6g numeric %.6g\n", len, in->name, picks[k], ana,
+                        num);
+            }
+        }
+    }
+    fprintf(stderr, "fd %s len %d: %d elements of %zu tensors (%d with |gradient| > 1e-3), max |analytic - numeric| %.3g\n",
+            dropout, len, n_checked, p->n_tensors, n_nonzero, max_err);
+    assert_int_equal(n_bad, 0);
+    assert_true(n_nonzero > n_checked / 2); /* the check is not vacuous */
+    free(grad);
+    shelf_model_free(m);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
+static void test_fd_padded(void **state)
+{
+    (void)state;
+    check_fd(4, "tf-dropout=0");
+}
+
+static void test_fd_truncated(void **state)
+{
+    (void)state;
+    check_fd(8, "tf-dropout=0");
+}
+
+static void test_fd_dropout(void **state)
+{
+    (void)state;
+    check_fd(6, "tf-dropout=0.3");
+}
+
+/* ---- planted pattern ------------------------------------------------------------- */
+
+/* Item i is always followed by item i+1 (mod I): after training, the top
+ * item for fresh walks must be the next one. */
+static void test_planted(void **state)
+{
+    (void)state;
+    const uint32_t I = 30;
+    shelf_snapshot *s = cycles(300, I, 8, 11);
+    shelf_config *o = opts("tf-layers=2", "tf-heads=2", "tf-dim=32", "tf-maxlen=10", "tf-dropout=0.1",
+                           "tf-epochs=15", "tf-batch=32", "tf-lr=0.005", "tf-warmup=10", NULL);
+    shelf_model *m = fit(s, o);
+    shelf_rng r;
+    shelf_rng_seed(&r, 99);
+    int hits = 0, n = 200;
+    float sc[30];
+    for (int k = 0; k < n; k++) {
+        uint32_t start = shelf_rng_below(&r, I), len = 1 + shelf_rng_below(&r, 12), hist[12];
+        for (uint32_t j = 0; j < len; j++) hist[j] = (start + j) % I;
+        score(m, hist, len, sc);
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < I; i++)
+            if (sc[i] > sc[best]) best = i;
+        hits += best == (start + len) % I;
+    }
+    fprintf(stderr, "planted: HR@1 %.3f over %d fresh walks\n", (double)hits / n, n);
+    assert_true(hits >= 0.9 * n);
+    shelf_model_free(m);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
+/* ---- save / load, reproducibility --------------------------------------------------- */
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    const uint32_t I = 20;
+    shelf_snapshot *s = cycles(60, I, 6, 3);
+    shelf_config *o = opts("tf-layers=1", "tf-heads=2", "tf-dim=16", "tf-maxlen=6", "tf-epochs=2", "tf-batch=16",
+                           NULL);
+    shelf_model *m = fit(s, o);
+    shelf_err err = {0};
+    const char *dir = tmp_path("tf.bundle");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0); /* bundles are immutable: start afresh */
+    int rc = shelf_model_save(m, dir, &err);
+    if (rc) fprintf(stderr, "save: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    shelf_model *m2 = NULL;
+    rc = shelf_model_load(dir, &m2, &err);
+    if (rc) fprintf(stderr, "load: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_string_equal(shelf_model_name(m2), "transformer");
+    const uint32_t hists[3][8] = {{1, 2, 3}, {5, 6, 7, 8, 9, 10, 11, 12}, {0}};
+    const uint32_t lens[3] = {3, 8, 0};
+    float a[20], b[20];
+    for (int k = 0; k < 3; k++) {
+        score(m, hists[k], lens[k], a);
+        score(m2, hists[k], lens[k], b);
+        assert_memory_equal(a, b, sizeof a);
+        for (uint32_t i = 0; i < I; i++) assert_true(isfinite(a[i]));
+    }
+    shelf_model_free(m);
+    shelf_model_free(m2);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
+static void test_reproducible(void **state)
+{
+    (void)state;
+    shelf_snapshot *s = cycles(50, 15, 6, 4);
+    shelf_config *o = opts("tf-layers=2", "tf-heads=1", "tf-dim=8", "tf-maxlen=6", "tf-epochs=2", "tf-batch=8",
+                           "tf-dropout=0.3", "threads=1", "seed=5", NULL);
+    shelf_model *m1 = fit(s, o), *m2 = fit(s, o);
+    shelf_params *p1 = shelf__transformer_params(m1), *p2 = shelf__transformer_params(m2);
+    assert_int_equal(p1->n_floats, p2->n_floats);
+    assert_memory_equal(p1->params, p2->params, p1->n_floats * sizeof(float));
+    /* and a different seed gives a different model */
+    assert_int_equal(shelf_config_set(o, "seed", "6", NULL, NULL), 0);
+    shelf_model *m3 = fit(s, o);
+    assert_true(memcmp(p1->params, shelf__transformer_params(m3)->params, p1->n_floats * sizeof(float)) != 0);
+    shelf_model_free(m1);
+    shelf_model_free(m2);
+    shelf_model_free(m3);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
+/* Internal validation (tf-patience) runs, logs JSON lines and keeps a model. */
+static void test_patience_log(void **state)
+{
+    (void)state;
+    shelf_snapshot *s = cycles(80, 20, 6, 8);
+    char kv[900];
+    snprintf(kv, sizeof kv, "tf-log=%s", tmp_path("tf-log.jsonl"));
+    shelf_config *o = opts("tf-layers=1", "tf-dim=16", "tf-maxlen=8", "tf-epochs=4", "tf-batch=16",
+                           "tf-patience=1", "tf-lr=0.01", kv, NULL);
+    shelf_model *m = fit(s, o);
+    FILE *f = fopen(tmp_path("tf-log.jsonl"), "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        assert_non_null(strstr(line, "\"epoch\":"));
+        assert_non_null(strstr(line, "\"valid_ndcg10\":"));
+        n++;
+    }
+    fclose(f);
+    assert_true(n >= 1 && n <= 4);
+    shelf_model_free(m);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
+int main(void)
+{
+    tmp_init("transformer");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fd_padded),    cmocka_unit_test(test_fd_truncated), cmocka_unit_test(test_fd_dropout),
+        cmocka_unit_test(test_planted),      cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_reproducible), cmocka_unit_test(test_patience_log),
+    };
+    return cmocka_run_group_tests_name("transformer", tests, NULL, NULL);
+}
