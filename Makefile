@@ -27,6 +27,8 @@ demo: build
 bench: build
 	cmake --build $(BUILD) -j $(JOBS) --target bench_import
 	bench/import.sh $(BUILD)
+	bench/eval_classic.sh $(BUILD)
+	bench/ratings.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(DEMO_DIR)
