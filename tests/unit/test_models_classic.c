@@ -24,45 +24,6 @@
 
 #define DAY 86400
 
-/* Users "u0".."u<U-1>" and items "i0".."i<I-1>" created in index order. */
-static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
-{
-    char buf[32];
-    for (uint32_t u = 0; u < U; u++) {
-        uint32_t idx;
-        snprintf(buf, sizeof buf, "u%u", u);
-        assert_int_equal(shelf_store_user_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
-        assert_int_equal(idx, u);
-    }
-    for (uint32_t i = 0; i < I; i++) {
-        uint32_t idx;
-        snprintf(buf, sizeof buf, "i%u", i);
-        assert_int_equal(shelf_store_item_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
-        assert_int_equal(idx, i);
-    }
-}
-
-/* A config with "name=value" pairs set (NULL-terminated list). */
-static shelf_config *opts(const char *first, ...)
-{
-    shelf_config *c = shelf_config_new();
-    assert_non_null(c);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
-        char name[64];
-        const char *eq = strchr(kv, '=');
-        assert_non_null(eq);
-        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
-        shelf_err err = {0};
-        int rc = shelf_config_set(c, name, eq + 1, NULL, &err);
-        if (rc) fprintf(stderr, "config: %s\n", err.msg);
-        assert_int_equal(rc, 0);
-    }
-    va_end(ap);
-    return c;
-}
-
 static shelf_model *fit(const char *name, const shelf_snapshot *s, const shelf_config *o)
 {
     shelf_model *m = NULL;

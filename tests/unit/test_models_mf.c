@@ -25,25 +25,6 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-/* Creates users u0..u{U-1} and items i0..i{I-1} (dense indices 0..). */
-static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
-{
-    char id[32];
-    for (uint32_t u = 0; u < U; u++) {
-        uint32_t idx;
-        snprintf(id, sizeof id, "u%u", u);
-        assert_int_equal(shelf_store_user_idx(st, id, strlen(id), 1, &idx, NULL), 0);
-        assert_int_equal(idx, u);
-    }
-    for (uint32_t i = 0; i < I; i++) {
-        uint32_t idx;
-        snprintf(id, sizeof id, "i%u", i);
-        shelf_item it = {.id = id, .available = 1};
-        assert_int_equal(shelf_store_put_item(st, &it, &idx), 0);
-        assert_int_equal(idx, i);
-    }
-}
-
 /* Two disjoint clusters: users 0..U/2-1 buy only items 0..I/2-1, the others
  * only items I/2..I-1; each user buys `per_user` distinct items of their
  * cluster at random. */
@@ -95,27 +76,6 @@ static shelf_snapshot *random_store(uint32_t U, uint32_t I, uint64_t seed)
     shelf_snapshot *s = build(st);
     shelf_store_close(st);
     return s;
-}
-
-/* Options: "name=value" pairs, NULL-terminated. */
-static shelf_config *opts(const char *first, ...)
-{
-    shelf_config *c = shelf_config_new();
-    assert_non_null(c);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
-        char name[64];
-        const char *eq = strchr(kv, '=');
-        assert_non_null(eq);
-        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
-        shelf_err err = {0};
-        int rc = shelf_config_set(c, name, eq + 1, "test", &err);
-        if (rc) fprintf(stderr, "%s\n", err.msg);
-        assert_int_equal(rc, 0);
-    }
-    va_end(ap);
-    return c;
 }
 
 static shelf_model *fit(const char *name, const shelf_snapshot *s, shelf_config *c)

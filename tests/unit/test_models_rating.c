@@ -24,46 +24,6 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-/* Creates users u0..u{U-1} and items i0..i{I-1} (dense indices 0..). */
-static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
-{
-    char id[32];
-    for (uint32_t u = 0; u < U; u++) {
-        uint32_t idx;
-        snprintf(id, sizeof id, "u%u", u);
-        assert_int_equal(shelf_store_user_idx(st, id, strlen(id), 1, &idx, NULL), 0);
-        assert_int_equal(idx, u);
-    }
-    for (uint32_t i = 0; i < I; i++) {
-        uint32_t idx;
-        snprintf(id, sizeof id, "i%u", i);
-        shelf_item it = {.id = id, .available = 1};
-        assert_int_equal(shelf_store_put_item(st, &it, &idx), 0);
-        assert_int_equal(idx, i);
-    }
-}
-
-/* Options: "name=value" pairs, NULL-terminated. */
-static shelf_config *opts(const char *first, ...)
-{
-    shelf_config *c = shelf_config_new();
-    assert_non_null(c);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
-        char name[64];
-        const char *eq = strchr(kv, '=');
-        assert_non_null(eq);
-        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
-        shelf_err err = {0};
-        int rc = shelf_config_set(c, name, eq + 1, "test", &err);
-        if (rc) fprintf(stderr, "%s\n", err.msg);
-        assert_int_equal(rc, 0);
-    }
-    va_end(ap);
-    return c;
-}
-
 static shelf_model *fit(const char *name, const shelf_snapshot *s, const shelf_config *c)
 {
     shelf_model *m = NULL;

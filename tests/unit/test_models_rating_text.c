@@ -24,26 +24,6 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static shelf_config *opts(const char *first, ...)
-{
-    shelf_config *c = shelf_config_new();
-    assert_non_null(c);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
-        char name[64];
-        const char *eq = strchr(kv, '=');
-        assert_non_null(eq);
-        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
-        shelf_err err = {0};
-        int rc = shelf_config_set(c, name, eq + 1, "test", &err);
-        if (rc) fprintf(stderr, "%s\n", err.msg);
-        assert_int_equal(rc, 0);
-    }
-    va_end(ap);
-    return c;
-}
-
 /* Small and quick: the generated data has 3 latent dimensions. Both models
  * start their factors at normal(0, 0.1): with 8 ratings per user the
  * defaults' 0.01 (chosen on ML-100k) barely leave zero in 60 epochs. */

@@ -23,42 +23,6 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void make_ids(shelf_store *st, uint32_t U, uint32_t I)
-{
-    char buf[32];
-    for (uint32_t u = 0; u < U; u++) {
-        uint32_t idx;
-        snprintf(buf, sizeof buf, "u%u", u);
-        assert_int_equal(shelf_store_user_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
-    }
-    for (uint32_t i = 0; i < I; i++) {
-        uint32_t idx;
-        snprintf(buf, sizeof buf, "i%u", i);
-        assert_int_equal(shelf_store_item_idx(st, buf, strlen(buf), 1, &idx, NULL), 0);
-        assert_int_equal(idx, i);
-    }
-}
-
-static shelf_config *opts(const char *first, ...)
-{
-    shelf_config *c = shelf_config_new();
-    assert_non_null(c);
-    va_list ap;
-    va_start(ap, first);
-    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
-        char name[64];
-        const char *eq = strchr(kv, '=');
-        assert_non_null(eq);
-        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
-        shelf_err err = {0};
-        int rc = shelf_config_set(c, name, eq + 1, NULL, &err);
-        if (rc) fprintf(stderr, "config: %s\n", err.msg);
-        assert_int_equal(rc, 0);
-    }
-    va_end(ap);
-    return c;
-}
-
 /* U users walking the cycle of I items: user u starts at a random item and
  * buys start, start+1, ... (mod I), 4..(3+maxextra) items. */
 static shelf_snapshot *cycles(uint32_t U, uint32_t I, uint32_t maxextra, uint64_t seed)

@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static char tmp_dir[512];
@@ -82,6 +84,51 @@ static inline shelf_snapshot *build(shelf_store *st)
     assert_int_equal(rc, 0);
     assert_non_null(s);
     return s;
+}
+#endif
+
+#ifdef SHELF_STORE_H
+/* Users "u0".."u<U-1>" and items "i0".."i<I-1>" (item rows), dense indices
+ * 0.. in that order. */
+static inline void make_ids(shelf_store *st, uint32_t U, uint32_t I)
+{
+    char id[32];
+    for (uint32_t u = 0; u < U; u++) {
+        uint32_t idx;
+        snprintf(id, sizeof id, "u%u", u);
+        assert_int_equal(shelf_store_user_idx(st, id, strlen(id), 1, &idx, NULL), 0);
+        assert_int_equal(idx, u);
+    }
+    for (uint32_t i = 0; i < I; i++) {
+        uint32_t idx;
+        snprintf(id, sizeof id, "i%u", i);
+        shelf_item it = {.id = id, .available = 1};
+        assert_int_equal(shelf_store_put_item(st, &it, &idx), 0);
+        assert_int_equal(idx, i);
+    }
+}
+#endif
+
+#ifdef SHELF_CONFIG_H
+/* A configuration with "name=value" pairs set (NULL-terminated list). */
+static inline shelf_config *opts(const char *first, ...)
+{
+    shelf_config *c = shelf_config_new();
+    assert_non_null(c);
+    va_list ap;
+    va_start(ap, first);
+    for (const char *kv = first; kv; kv = va_arg(ap, const char *)) {
+        char name[64];
+        const char *eq = strchr(kv, '=');
+        assert_non_null(eq);
+        snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
+        shelf_err err = {0};
+        int rc = shelf_config_set(c, name, eq + 1, "test", &err);
+        if (rc) fprintf(stderr, "config: %s\n", err.msg);
+        assert_int_equal(rc, 0);
+    }
+    va_end(ap);
+    return c;
 }
 #endif
 
