@@ -88,11 +88,14 @@ void shelf_nn_gelu_backward(float *dinp, const float *inp, const float *dout, si
  * out[i] = inp[i] * mask[i] / (1 - p), with mask[i] = 0 with probability p,
  * else 1. The mask is SAVED as bytes (mask[n], 0 or 1) for the backward
  * rather than recomputed from the seed: it costs n bytes and keeps the
- * backward independent of RNG state. The mask is drawn serially from rng
- * (one shelf_rng_u64 per element: kept when its top 32 bits >= p * 2^32), so
- * a given rng state gives the same mask whatever the thread count.
+ * backward independent of RNG state. The mask takes ONE draw from rng as a
+ * seed; chunk c of SHELF_NN_DROPOUT_CHUNK elements then draws from its own
+ * stream shelf_rng_split(seed, c) (each 64-bit draw decides two elements:
+ * kept when its 32-bit half >= p * 2^32), so chunks run in parallel and a
+ * given rng state gives the same mask whatever the thread count.
  * p == 0: out = inp, mask all ones, rng not advanced. Requires 0 <= p < 1.
  * Backward: dinp[i] += dout[i] * mask[i] / (1 - p). out may equal inp. */
+#define SHELF_NN_DROPOUT_CHUNK 16384
 void shelf_nn_dropout_forward(float *out, uint8_t *mask, const float *inp, float p, shelf_rng *rng, size_t n);
 void shelf_nn_dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p, size_t n);
 
@@ -166,6 +169,37 @@ float shelf_nn_bce_forward(float *losses, const float *logits, const uint32_t *t
                            size_t neg_stride, size_t N, size_t K);
 void shelf_nn_bce_backward(float *dlogits, const float *logits, const uint32_t *targets, const uint32_t *neg_ids,
                            size_t neg_stride, float dloss, size_t N, size_t K);
+
+
+/* ---- fused full-catalogue softmax cross-entropy head ----------------------
+ * The output layer of a tied-embedding model. Rows n < N (no padding rows
+ * here: the caller gathers the rows with a target), h[N,C], w[V,C] (the item
+ * table, row-major), targets tgt[N] < V:
+ *   logits[n,v] = h[n,:] . w[v,:]
+ *   loss        = mean_n (lse_n - logits[n, tgt[n]])           (returned)
+ *   losses[n]   = lse_n - logits[n, tgt[n]]   (losses may be NULL)
+ * With dh != NULL (backward, upstream gradient dloss of the mean):
+ *   G[n,v]  = dloss / N * (softmax(logits[n])_v - [v == tgt[n]])
+ *   dh[n,:] = sum_v G[n,v] w[v,:]      OVERWRITTEN
+ *   dw[v,:] += sum_n G[n,v] h[n,:]      ACCUMULATED (dw may be NULL)
+ * The [N,V] logits never need to exist all at once in memory: the head works
+ * in chunks that stay in cache, with a vectorised exp.
+ * Precision: SHELF_NN_F32 keeps float32 everywhere (sgemm-equivalent);
+ * SHELF_NN_BF16 rounds h, w and G to bfloat16 for the three products and
+ * accumulates in float32 (AVX-512 BF16 dot products when the compiler
+ * targets them, else it computes exactly as F32), the softmax itself in
+ * float32. Results do not depend on the thread count.
+ * ws: work space from shelf_nn_cehead_ws_new(max_N, V, C) (reusable across
+ * calls with N <= max_N; not shared by concurrent calls). The _ref version is
+ * the naive float32 triple loop the tests compare against. */
+typedef enum { SHELF_NN_F32 = 0, SHELF_NN_BF16 = 1 } shelf_nn_precision;
+typedef struct shelf_nn_cehead_ws shelf_nn_cehead_ws;
+shelf_nn_cehead_ws *shelf_nn_cehead_ws_new(size_t max_N, size_t V, size_t C); /* NULL: out of memory */
+void shelf_nn_cehead_ws_free(shelf_nn_cehead_ws *ws);                         /* accepts NULL */
+float shelf_nn_cehead(float *losses, float *dh, float *dw, const float *h, const float *w, const uint32_t *tgt,
+                      float dloss, size_t N, size_t V, size_t C, shelf_nn_precision prec, shelf_nn_cehead_ws *ws);
+float shelf_nn_cehead_ref(float *losses, float *dh, float *dw, const float *h, const float *w, const uint32_t *tgt,
+                          float dloss, size_t N, size_t V, size_t C);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 #include <cblas.h>
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
 
+#include "vmath_int.h"
+
 /* Parallelize a row loop only when it has at least this many floats of work:
  * below it the fork/join costs more than the loop. */
 #define PAR_MIN_WORK 32768
@@ -199,30 +201,88 @@ void shelf_nn_linear_backward_ref(float *dinp, float *dweight, float *dbias, con
  * ======================================================================== */
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_K 0.044715f
+
+/* tanh(u) = 1 - 2 / (e^{2u} + 1) with the exp of vmath_int.h: saturates
+ * cleanly to +-1 for large |u| (the exp clamps, never inf/inf); near 0 the
+ * subtraction costs relative accuracy of tanh but only ~1e-7 absolute,
+ * which is what 1 + tanh in GELU sees. */
+static inline float tanh_s(float u)
+{
+    return 1.0f - 2.0f / (shelf__vexpf(2.0f * u) + 1.0f);
+}
+
+#ifdef __AVX512F__
+static inline __m512 tanh16(__m512 u)
+{
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = shelf__vexp16(_mm512_add_ps(u, u));
+    return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+}
+
+/* gelu and its derivative on 16 lanes */
+static inline __m512 gelu16(__m512 x, __m512 *dlocal)
+{
+    __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), sc = _mm512_set1_ps(GELU_SCALE);
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 u = _mm512_mul_ps(sc, _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(GELU_K), x2), x, x));
+    __m512 th = tanh16(u);
+    __m512 opt = _mm512_add_ps(one, th);
+    if (dlocal) {
+        __m512 sech2 = _mm512_fnmadd_ps(th, th, one);
+        __m512 du = _mm512_mul_ps(sc, _mm512_fmadd_ps(_mm512_set1_ps(3.0f * GELU_K), x2, one));
+        *dlocal = _mm512_fmadd_ps(half, opt, _mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_mul_ps(sech2, du)));
+    }
+    return _mm512_mul_ps(_mm512_mul_ps(half, x), opt);
+}
+#endif
 
 /* out[n] = gelu(inp[n]) */
 void shelf_nn_gelu_forward(float *out, const float *inp, size_t n)
 {
+#ifdef __AVX512F__
+    size_t nv = (n + 15) / 16; /* 16-float groups, the last one masked */
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
+    for (size_t k = 0; k < nv; k++) {
+        size_t i = k * 16;
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : shelf__tailmask(n - i);
+        _mm512_mask_storeu_ps(out + i, m, gelu16(_mm512_maskz_loadu_ps(m, inp + i), NULL));
+    }
+#else
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
+        float u = GELU_SCALE * (x + GELU_K * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanh_s(u));
     }
+#endif
 }
 
 /* dinp[n] += gelu'(inp[n]) * dout[n] */
 void shelf_nn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
+#ifdef __AVX512F__
+    size_t nv = (n + 15) / 16;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
+    for (size_t k = 0; k < nv; k++) {
+        size_t i = k * 16;
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : shelf__tailmask(n - i);
+        __m512 local;
+        gelu16(_mm512_maskz_loadu_ps(m, inp + i), &local);
+        __m512 d = _mm512_fmadd_ps(local, _mm512_maskz_loadu_ps(m, dout + i), _mm512_maskz_loadu_ps(m, dinp + i));
+        _mm512_mask_storeu_ps(dinp + i, m, d);
+    }
+#else
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
-        float th = tanhf(u);
+        float u = GELU_SCALE * (x + GELU_K * x * x * x);
+        float th = tanh_s(u);
         float sech2 = 1.0f - th * th;
-        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * GELU_K * x * x);
         dinp[i] += local * dout[i];
     }
+#endif
 }
 
 /* ========================================================================
@@ -238,14 +298,27 @@ void shelf_nn_dropout_forward(float *out, uint8_t *mask, const float *inp, float
         memset(mask, 1, n);
         return;
     }
-    /* keep when the top 32 bits of a draw are >= p 2^32: P(keep) = 1 - p to
-     * within 2^-32 */
-    uint64_t thr = (uint64_t)((double)p * 4294967296.0);
-    float scale = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t keep = (shelf_rng_u64(rng) >> 32) >= thr;
-        mask[i] = keep;
-        out[i] = keep ? inp[i] * scale : 0.0f;
+    /* keep when a 32-bit half of a draw is >= p 2^32: P(keep) = 1 - p to
+     * within 2^-32. Chunk c draws from its own stream split off one draw of
+     * rng, so the mask depends on rng and n only, not on the threads. */
+    const uint64_t thr = (uint64_t)((double)p * 4294967296.0), base = shelf_rng_u64(rng);
+    const float scale = 1.0f / (1.0f - p);
+    const size_t n_chunks = (n + SHELF_NN_DROPOUT_CHUNK - 1) / SHELF_NN_DROPOUT_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
+    for (size_t c = 0; c < n_chunks; c++) {
+        shelf_rng r;
+        shelf_rng_split(&r, base, c);
+        const size_t lo = c * SHELF_NN_DROPOUT_CHUNK, hi = lo + SHELF_NN_DROPOUT_CHUNK < n ? lo + SHELF_NN_DROPOUT_CHUNK : n;
+        for (size_t i = lo; i < hi; i += 2) {
+            uint64_t x = shelf_rng_u64(&r);
+            uint8_t k0 = (x >> 32) >= thr, k1 = (x & 0xffffffffu) >= thr;
+            mask[i] = k0;
+            out[i] = k0 ? inp[i] * scale : 0.0f;
+            if (i + 1 < hi) {
+                mask[i + 1] = k1;
+                out[i + 1] = k1 ? inp[i + 1] * scale : 0.0f;
+            }
+        }
     }
 }
 

@@ -27,6 +27,9 @@
 #include <string.h>
 
 #include "shelf/nn.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define FD_EPS 1e-2f
 #define FD_ATOL 1e-3
@@ -352,6 +355,20 @@ static void test_dropout(void **state)
         assert_true(m1[i] ? fabsf(o1[i] - inp[i] / (1 - p)) <= 1e-6f * (1 + fabsf(o1[i])) : o1[i] == 0.0f);
     }
     assert_true(fabs((double)kept / n - (1 - p)) < 0.01);
+
+    /* the mask does not depend on the thread count, and the caller's rng
+     * advances by exactly one draw */
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    shelf_rng_seed(&r2, 7);
+    shelf_nn_dropout_forward(o2, m2, inp, p, &r2, n);
+    omp_set_num_threads(threads);
+    assert_memory_equal(m1, m2, n);
+#endif
+    shelf_rng_seed(&r2, 7);
+    (void)shelf_rng_u64(&r2);
+    assert_memory_equal(&r1, &r2, sizeof r1);
 
     /* in place (out == inp) equals out of place */
     memcpy(o2, inp, n * sizeof(float));
