@@ -99,6 +99,7 @@ static int fit_and_eval(cli_ctx *c, const char *name, const shelf_snapshot *fit_
     shelf_err err = {0};
     if (shelf_model_new(name, &m, &err)) return cli_fail(c, "%s", err.msg);
     shelf_progress *p = shelf_progress_new(name, 0, c->progress);
+    if (fit_on == sp->train && sp->n_valid) shelf_model_set_valid(m, sp->valid_off, sp->valid_item);
     double t0 = shelf_now();
     int rc = shelf_model_fit(m, fit_on, c->cfg, p);
     r->fit_s = shelf_now() - t0;

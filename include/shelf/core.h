@@ -133,6 +133,8 @@ void shelf_progress_update(shelf_progress *p, uint64_t done, const char *note);
 /* Unit shown after counts and rates: "B" prints bytes as kB/MB/GB (default:
  * plain counts). p may be NULL. */
 void shelf_progress_set_unit(shelf_progress *p, const char *unit);
+/* Sets the total once the work is known (0: unknown). p may be NULL. */
+void shelf_progress_set_total(shelf_progress *p, uint64_t total);
 /* Ends the line (final count, rate, elapsed) and frees p; accepts NULL. */
 void shelf_progress_finish(shelf_progress *p);
 /* Monotonic seconds. */

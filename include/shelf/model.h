@@ -70,6 +70,9 @@ struct shelf_model {
     uint32_t n_users, n_items; /* set by fit/load */
     int fitted;
     shelf_err err;
+    /* Validation targets for the next fit (shelf_model_set_valid), or NULL. */
+    const uint64_t *valid_off;
+    const uint32_t *valid_item;
 };
 
 /* Names of the registered models ("pop", "itemknn", "ease", "als", "bpr",
@@ -86,6 +89,13 @@ const char *shelf_model_errmsg(const shelf_model *m);
  * keep the message in m->err. observe/explain return SHELF_EINVAL when the
  * model has none. */
 int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *p);
+/* Validation targets that a model trained in epochs may watch during the
+ * next fit (early stopping, best checkpoint): user u of the training
+ * snapshot has the held-out items item[off[u] .. off[u+1]), the events right
+ * after its training sequence (shelf_split's valid_off/valid_item). The model
+ * never trains on them; the arrays must live until fit returns, and fit
+ * forgets them. NULL, NULL clears. Models without epochs ignore them. */
+void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *item);
 int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores);
 int shelf_model_observe(shelf_model *m, const shelf_event *e);
 int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r);

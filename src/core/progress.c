@@ -19,6 +19,11 @@ void shelf_progress_set_unit(shelf_progress *p, const char *unit)
     if (p) p->bytes = unit && strcmp(unit, "B") == 0;
 }
 
+void shelf_progress_set_total(shelf_progress *p, uint64_t total)
+{
+    if (p) p->total = total;
+}
+
 shelf_progress *shelf_progress_new(const char *label, uint64_t total, int enabled)
 {
     shelf_progress *p = calloc(1, sizeof *p);

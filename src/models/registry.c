@@ -81,12 +81,20 @@ int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o
 {
     if (!s || !o) return shelf__model_fail(m, SHELF_EINVAL, "fit needs a snapshot and options");
     int rc = m->vt->fit(m, s, o, p);
+    m->valid_off = NULL;
+    m->valid_item = NULL;
     if (rc == 0) {
         m->n_users = s->n_users;
         m->n_items = s->n_items;
         m->fitted = 1;
     }
     return rc;
+}
+
+void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *item)
+{
+    m->valid_off = off && item ? off : NULL;
+    m->valid_item = off && item ? item : NULL;
 }
 
 int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores)
