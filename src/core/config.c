@@ -184,11 +184,29 @@ static const shelf_cfg_def table[] = {
     {"tf-bucket", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "transformer: batches of users of similar sequence length (batch order shuffled), so that a batch costs its "
      "own longest sequence instead of tf-maxlen positions; false: plain shuffled batches"},
-    {"tf-patience", SHELF_CFG_INT, "0", 0, 100000, NULL, "eval train",
-     "transformer: 0 trains tf-epochs epochs on everything; P > 0 holds out each training sequence's last item, "
-     "stops after P epochs without a better internal NDCG@10 and keeps the best epoch"},
+    {"tf-patience", SHELF_CFG_INT, "10", 0, 100000, NULL, "eval train",
+     "transformer: with validation targets (shelf eval) or tf-holdout, stop after this many epochs without a better "
+     "validation NDCG@10 (0: run all tf-epochs); the best epoch is kept either way"},
+    {"tf-holdout", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval train",
+     "transformer: without validation targets, hold out each training sequence's last item to validate on (it is "
+     "then never trained on)"},
+    {"tf-loss", SHELF_CFG_ENUM, "ce", 0, 0, "ce|sampled|bce", "eval train",
+     "transformer: ce = softmax over the whole catalogue; sampled = softmax over tf-negatives popularity-drawn "
+     "negatives shared by the batch, log-Q corrected; bce = binary cross-entropy, tf-negatives uniform negatives "
+     "per position"},
+    {"tf-negatives", SHELF_CFG_INT, "0", 0, 1000000, NULL, "eval train",
+     "transformer: negatives of the sampled losses (0: 256 for sampled, 1 for bce)"},
+    {"tf-precision", SHELF_CFG_ENUM, "bf16", 0, 0, "f32|bf16", "eval train",
+     "transformer: products of the ce output layer in float32, or bfloat16 inputs with float32 sums (AVX-512 BF16)"},
+    {"tf-features", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "transformer: an item is its id embedding plus the mean of its attribute, category, brand and price-bucket "
+     "embeddings"},
+    {"tf-types", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "transformer: add an event-type (behaviour) embedding at every position"},
+    {"tf-gaps", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "transformer: add an embedding of the log2-bucketed time since the previous event at every position"},
     {"tf-log", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
-     "transformer: JSON Lines training log (epoch, loss, seconds, internal validation)"},
+     "transformer: JSON Lines training log, one line per epoch (loss, seconds, throughput, validation NDCG/HR@10)"},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 

@@ -1,41 +1,54 @@
-/* transformer.c: the transformer profile model, first slice: an id-only
- * SASRec-style model (DESIGN.md "The transformer profile model"). Models room;
- * built from the nn/ kernels (nn.h, attention.h, optim.h).
+/* transformer.c: the transformer profile model (DESIGN.md "The transformer
+ * profile model"), a SASRec-style causal transformer over each shopper's
+ * behaviour sequence. Models room; built from the nn/ kernels (nn.h,
+ * attention.h, optim.h).
  *
- * Each position of a user's (left-padded) sequence is the item's id embedding
- * plus a learned position embedding (position t of the window of tf-maxlen,
- * so the newest item is always at T-1); then embedding dropout, tf-layers
- * pre-LayerNorm causal blocks
+ * Item representation. e(i) = wte[i] + mean of wfe[f] over the item's
+ * features f (attribute ids, then its category, brand and price bucket, each
+ * range offset after the previous), or wte[i] alone for an item without
+ * features or with tf-features off. The table E[I,C] of all e(i) is built
+ * once per training step (and once after fit/load) and serves both as the
+ * input embedding and as the tied output layer: score(i) = h . e(i).
+ *
+ * Input at each position: e(item) + wpe[position] + wtyp[event type]
+ * (tf-types) + wgap[time-gap bucket] (tf-gaps); the gap bucket of an event is
+ * 1 + min(30, floor(log2(1 + seconds since the user's previous event))), 0
+ * for the first event or unknown times. Positions count from the oldest item
+ * in view (0, 1, ...), so appending an event leaves earlier positions
+ * unchanged and the keys/values of every layer can be cached (serving, see
+ * shelf/transformer.h). Then embedding dropout, tf-layers pre-LayerNorm
+ * causal blocks
  *   x += drop(proj(MHA(qkv(LN1(x)))));  x += drop(fc2(GELU(fc1(LN2(x)))))
- * and a final LayerNorm. Scores are dot products of the last position's
- * hidden state with the item embeddings (tied weights). Training: every
- * position of every training sequence predicts the next item with full
- * softmax cross-entropy over the catalogue (logits through one cblas_sgemm),
- * AdamW with linear warm-up then cosine decay, global gradient clipping,
- * batches of users shuffled with the seed.
+ * and a final LayerNorm; the user's profile is the last position's state h.
  *
- * Epochs: tf-patience 0 (default) trains exactly tf-epochs epochs on the whole
- * training sequences. tf-patience P > 0 holds out each training sequence's
- * last item as an internal validation target (trains on the rest), measures
- * NDCG@10 of it after every epoch (history filtered, like LOO-FULL) and stops
- * after P epochs without improvement, keeping the best epoch's parameters.
- * The model then never trains on those last items (no refit): a known,
- * simple limitation of this slice.
+ * Window. A history of n items is read through the window [start, n) with
+ * start = 0 for n <= T, else the smallest multiple of T/2 with n - start <= T
+ * (T = tf-maxlen): the window slides by T/2 at a time, so an incremental
+ * update recomputes the window once per T/2 events and equals the full
+ * computation. Training rows take the last T inputs of each sequence.
  *
- * Not yet here (issue 4): item features, behaviour-type and time-gap
- * embeddings, sampled softmax / BCE losses, KV-cache serving, progress bar.
+ * Training: every position of every training sequence predicts the next
+ * item. Losses (tf-loss): "ce" full softmax cross-entropy over the catalogue
+ * (the fused head shelf_nn_cehead, float32 or bfloat16 products by
+ * tf-precision), "sampled" softmax over tf-negatives negatives shared by the
+ * batch, drawn by popularity^0.75 with log-Q correction, "bce" binary
+ * cross-entropy with tf-negatives uniform negatives per position. AdamW with
+ * linear warm-up then cosine decay, global gradient clipping, batches of
+ * users shuffled with the seed (tf-bucket: of similar lengths, so a batch
+ * costs its own longest row rather than T positions; batch order shuffled).
  *
- * Cost. A batch is cut to its longest row's length (exact: the newest item
- * keeps position id T-1 and padding never reaches a real row); with tf-bucket
- * (default) batches hold users of similar length, so short-history data does
- * not pay for maxlen positions (Beauty: ~7 instead of ~44 positions per
- * batch, 2.1x faster per epoch). Only rows with a target enter the
- * catalogue product and the softmax.
+ * Validation and stopping. With validation targets (shelf_model_set_valid:
+ * `shelf eval` passes the protocol's), NDCG@10 and HR@10 of them are measured
+ * after every epoch (full ranking, training items of the user excluded), the
+ * best epoch's parameters are kept, and tf-patience > 0 stops after that many
+ * epochs without improvement. Without them, tf-holdout holds out each
+ * sequence's last item for the same purpose (and never trains on it);
+ * otherwise all tf-epochs epochs run on everything.
  *
- * Reproducible for a seed and thread count: the shuffle and dropout masks are
- * drawn serially from one RNG and the kernels do not depend on scheduling.
- * Dimension letters: B batch (users), T positions, N = B*T rows, C width,
- * F feed-forward width, NH heads, L layers, I items. */
+ * Reproducible for a seed and thread count: shuffles, negatives and dropout
+ * masks are drawn serially from one RNG and the kernels do not depend on
+ * scheduling. Dimension letters: B batch (users), T positions, N = B*T rows,
+ * C width, F feed-forward width, NH heads, L layers, I items, NF features. */
 #include "models/models_int.h"
 #include "models/transformer_int.h"
 
@@ -50,8 +63,15 @@
 #include "shelf/attention.h"
 #include "shelf/nn.h"
 #include "shelf/optim.h"
+#include "shelf/transformer.h"
 
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
+
+#define NGAP 32 /* gap buckets: 0 unknown, 1..31 */
+
+enum { LOSS_CE, LOSS_SAMPLED, LOSS_BCE };
+enum { PROF_ITEMS, PROF_FORWARD, PROF_HEAD, PROF_BACKWARD, PROF_OPTIM, PROF_N };
+static const char *const prof_names[PROF_N] = {"items", "forward", "head", "backward", "optimizer"};
 
 /* per-layer tensors, in the order they are declared */
 enum { P_LN1W, P_LN1B, P_QKVW, P_QKVB, P_PROJW, P_PROJB, P_LN2W, P_LN2B, P_FC1W, P_FC1B, P_FC2W, P_FC2B, P_PER_LAYER };
@@ -61,12 +81,45 @@ static const char *const layer_names[P_PER_LAYER] = {"ln1.w", "ln1.b", "qkv.w", 
 typedef struct tf_model {
     shelf_model base;
     int L, NH, C, F, T;
-    uint32_t I;
+    uint32_t I, n_types, n_feats;
+    int use_types, use_gaps;
+    int loss, n_neg;
+    shelf_nn_precision prec;
     float dropout;
     shelf_params *p;
-    size_t i_wte, i_wpe, i_lnfw, i_lnfb;
+    size_t i_wte, i_wfe, i_wpe, i_wtyp, i_wgap, i_lnfw, i_lnfb;
     size_t *li; /* [L * P_PER_LAYER] tensor rows */
+    /* item features (owned): item i's are feat_col[feat_off[i] .. feat_off[i+1]) */
+    uint64_t *feat_off;
+    uint32_t *feat_col;
+    uint64_t *ft_off; /* the transpose, for the backward: feature f's items */
+    uint32_t *ft_item;
+    /* E[I,C]: item representations. Without features E is wte itself and
+     * dE its gradient; with features both are owned buffers. */
+    float *E, *dE;
+    int own_E;
+    /* seconds per training phase in the current epoch (the training log) */
+    double prof[PROF_N];
 } tf_model;
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+static uint32_t gap_bucket(int64_t d)
+{
+    if (d < 0) d = 0;
+    int b = 63 - __builtin_clzll((unsigned long long)d + 1ull); /* floor(log2(1 + d)) */
+    return 1u + (uint32_t)(b < NGAP - 2 ? b : NGAP - 2);
+}
+
+/* The bucket of event j of a sequence with timestamps ts (NULL: unknown). */
+static uint32_t gap_at(const int64_t *ts, size_t j) { return ts && j > 0 ? gap_bucket(ts[j] - ts[j - 1]) : 0; }
+
+static size_t window_start(size_t n, int T)
+{
+    if (n <= (size_t)T) return 0;
+    size_t H = T / 2 > 0 ? (size_t)T / 2 : 1;
+    return (n - (size_t)T + H - 1) / H * H;
+}
 
 /* ---- parameters ------------------------------------------------------------ */
 
@@ -79,11 +132,22 @@ static int build_params(tf_model *t, shelf_err *err)
     if (!t->li || !t->p) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     const int64_t C = t->C, F = t->F;
     int rc = 0;
-    int64_t sh[2];
-    sh[0] = t->I, sh[1] = C;
+    int64_t sh[2] = {t->I, C};
     rc = shelf_params_add(t->p, "wte", 2, sh, 0, &t->i_wte, err);
+    if (!rc && t->n_feats) {
+        sh[0] = t->n_feats;
+        rc = shelf_params_add(t->p, "wfe", 2, sh, 0, &t->i_wfe, err);
+    }
     sh[0] = t->T;
     if (!rc) rc = shelf_params_add(t->p, "wpe", 2, sh, 0, &t->i_wpe, err);
+    if (!rc && t->use_types) {
+        sh[0] = t->n_types;
+        rc = shelf_params_add(t->p, "wtyp", 2, sh, 0, &t->i_wtyp, err);
+    }
+    if (!rc && t->use_gaps) {
+        sh[0] = NGAP;
+        rc = shelf_params_add(t->p, "wgap", 2, sh, 0, &t->i_wgap, err);
+    }
     for (int l = 0; l < t->L && !rc; l++) {
         const int64_t shapes[P_PER_LAYER][2] = {{C, 0}, {C, 0},     {C, 3 * C}, {3 * C, 0}, {C, C}, {C, 0},
                                                 {C, 0}, {C, 0},     {C, F},     {F, 0},     {F, C}, {C, 0}};
@@ -99,7 +163,21 @@ static int build_params(tf_model *t, shelf_err *err)
     if (!rc) rc = shelf_params_add(t->p, "lnf.w", 1, sh, SHELF_PARAM_NO_DECAY, &t->i_lnfw, err);
     if (!rc) rc = shelf_params_add(t->p, "lnf.b", 1, sh, SHELF_PARAM_NO_DECAY, &t->i_lnfb, err);
     if (!rc) rc = shelf_params_alloc(t->p, err);
-    return rc;
+    if (rc) return rc;
+    if (t->own_E) {
+        free(t->E);
+        free(t->dE);
+    }
+    t->own_E = t->n_feats > 0;
+    if (t->own_E) {
+        t->E = malloc((size_t)t->I * C * sizeof *t->E);
+        t->dE = malloc((size_t)t->I * C * sizeof *t->dE);
+        if (!t->E || !t->dE) return shelf_err_set(err, SHELF_ENOMEM, "out of memory (item table)");
+    } else {
+        t->E = shelf_params_data(t->p, t->i_wte);
+        t->dE = shelf_params_grad(t->p, t->i_wte);
+    }
+    return 0;
 }
 
 static float *P(const tf_model *t, int l, int k) { return shelf_params_data(t->p, t->li[l * P_PER_LAYER + k]); }
@@ -124,6 +202,67 @@ static void init_params(tf_model *t, shelf_rng *rng)
     }
 }
 
+/* E = wte + mean of each item's feature rows (no-op without features). */
+static void items_forward(tf_model *t)
+{
+    if (!t->own_E) return;
+    const size_t C = t->C;
+    const float *wte = shelf_params_data(t->p, t->i_wte), *wfe = shelf_params_data(t->p, t->i_wfe);
+#pragma omp parallel for schedule(static) if (t->I > 4096)
+    for (uint32_t i = 0; i < t->I; i++) {
+        float *e = t->E + (size_t)i * C;
+        memcpy(e, wte + (size_t)i * C, C * sizeof *e);
+        uint64_t a = t->feat_off[i], b = t->feat_off[i + 1];
+        if (a == b) continue;
+        const float w = 1.0f / (float)(b - a);
+        for (uint64_t k = a; k < b; k++) {
+            const float *f = wfe + (size_t)t->feat_col[k] * C;
+            for (size_t c = 0; c < C; c++) e[c] += w * f[c];
+        }
+    }
+}
+
+/* dwte += dE, dwfe[f] += dE[i] / n_i: parallel over items, then over
+ * features through the transposed lists (each row summed in a fixed order,
+ * so the result does not depend on the threads). */
+static void items_backward(tf_model *t)
+{
+    if (!t->own_E) return;
+    const size_t C = t->C;
+    float *dwte = shelf_params_grad(t->p, t->i_wte), *dwfe = shelf_params_grad(t->p, t->i_wfe);
+#pragma omp parallel for schedule(static) if (t->I > 4096)
+    for (uint32_t i = 0; i < t->I; i++)
+        for (size_t c = 0; c < C; c++) dwte[(size_t)i * C + c] += t->dE[(size_t)i * C + c];
+#pragma omp parallel for schedule(dynamic, 16) if (t->n_feats > 64)
+    for (uint32_t f = 0; f < t->n_feats; f++) {
+        float *g = dwfe + (size_t)f * C;
+        for (uint64_t k = t->ft_off[f]; k < t->ft_off[f + 1]; k++) {
+            const uint32_t i = t->ft_item[k];
+            const float w = 1.0f / (float)(t->feat_off[i + 1] - t->feat_off[i]);
+            const float *d = t->dE + (size_t)i * C;
+            for (size_t c = 0; c < C; c++) g[c] += w * d[c];
+        }
+    }
+}
+
+/* ft_off/ft_item from feat_off/feat_col (items ascending per feature). */
+static int transpose_features(tf_model *t)
+{
+    const uint64_t nnz = t->feat_off[t->I];
+    t->ft_off = calloc((size_t)t->n_feats + 1, sizeof *t->ft_off);
+    t->ft_item = malloc((nnz ? nnz : 1) * sizeof *t->ft_item);
+    if (!t->ft_off || !t->ft_item) return SHELF_ENOMEM;
+    for (uint64_t k = 0; k < nnz; k++) t->ft_off[t->feat_col[k] + 1]++;
+    for (uint32_t f = 0; f < t->n_feats; f++) t->ft_off[f + 1] += t->ft_off[f];
+    uint64_t *fill = malloc(((size_t)t->n_feats + 1) * sizeof *fill);
+    if (!fill) return SHELF_ENOMEM;
+    memcpy(fill, t->ft_off, ((size_t)t->n_feats + 1) * sizeof *fill);
+    for (uint32_t i = 0; i < t->I; i++)
+        for (uint64_t k = t->feat_off[i]; k < t->feat_off[i + 1]; k++) t->ft_item[fill[t->feat_col[k]]++] = i;
+    free(fill);
+    return 0;
+}
+
 /* ---- activations ------------------------------------------------------------- */
 
 typedef struct tf_layer_acts {
@@ -142,7 +281,7 @@ typedef struct tf_layer_acts {
 
 typedef struct tf_acts {
     int B; /* capacity */
-    float *emb;      /* [N,C] wte + wpe, before dropout */
+    float *emb;      /* [N,C] input embeddings, before dropout */
     uint8_t *mask0;  /* [N*C] */
     float **x;       /* [L+1] residual streams [N,C]; x[0] = dropped emb */
     tf_layer_acts *la;
@@ -229,31 +368,115 @@ static tf_acts *acts_new(const tf_model *t, int B, int train)
     return a;
 }
 
-/* ---- forward / backward --------------------------------------------------------- */
+/* ---- batches ---------------------------------------------------------------------- */
 
-/* A batch: idx[N] item ids (PAD on the left), pos[N] position ids (PAD where
- * idx is; the newest item of a row is always at position id T_model-1, so a
- * batch cut to fewer positions computes exactly what the full window would:
- * padding never reaches a real row), pad_len[B]. */
+/* A batch of B rows of T positions (T: the longest row's, <= the model's).
+ * Rows are LEFT padded: pad_len[r] padding positions, then the window's
+ * items oldest first, so the newest item is always in column T-1. Per
+ * position: item idx, type typ, gap bucket gap, position pos (0 at the
+ * oldest item in view) and target tgt; all SHELF_NN_PAD at padding (typ also
+ * where the type is unknown or types are off). */
 typedef struct tf_batch {
-    int B;
-    int T; /* positions in this batch: the longest row's (<= the model's T);
-              rows are [B,T], so a batch of short sequences costs less */
-    uint32_t *idx, *pos, *tgt;
+    int B, T;
+    uint32_t *idx, *typ, *gap, *pos, *tgt;
     int *pad_len;
     uint32_t *row, *tc; /* [N] the rows with a target and their targets */
 } tf_batch;
 
+/* Row r from events [lo, hi) of a sequence (items, types or NULL, ts or
+ * NULL); targets items[lo+1 .. hi] when with_tgt (then hi < its length).
+ * Set b->T >= hi - lo first. */
+static void batch_row(const tf_model *t, tf_batch *b, int r, const uint32_t *items, const uint16_t *types,
+                      const int64_t *ts, size_t lo, size_t hi, int with_tgt)
+{
+    const int T = b->T, n = (int)(hi - lo), pad = T - n;
+    SHELF_ASSERT(n >= 0 && n <= T);
+    b->pad_len[r] = pad;
+    for (int k = 0; k < T; k++) {
+        size_t o = (size_t)r * T + k;
+        if (k < pad) {
+            b->idx[o] = b->typ[o] = b->gap[o] = b->pos[o] = b->tgt[o] = SHELF_NN_PAD;
+            continue;
+        }
+        size_t j = lo + (size_t)(k - pad);
+        b->idx[o] = items[j];
+        b->typ[o] = t->use_types && types && types[j] < t->n_types ? types[j] : SHELF_NN_PAD;
+        b->gap[o] = t->use_gaps ? gap_at(ts, j) : SHELF_NN_PAD;
+        b->pos[o] = (uint32_t)(k - pad);
+        b->tgt[o] = with_tgt ? items[j + 1] : SHELF_NN_PAD;
+    }
+}
+
+static int batch_alloc(tf_batch *b, int B, int T)
+{
+    size_t N = (size_t)B * T;
+    memset(b, 0, sizeof *b);
+    b->B = B;
+    b->T = T;
+    b->idx = malloc(N * sizeof *b->idx);
+    b->typ = malloc(N * sizeof *b->typ);
+    b->gap = malloc(N * sizeof *b->gap);
+    b->pos = malloc(N * sizeof *b->pos);
+    b->tgt = malloc(N * sizeof *b->tgt);
+    b->pad_len = malloc((size_t)B * sizeof *b->pad_len);
+    b->row = malloc(N * sizeof *b->row);
+    b->tc = malloc(N * sizeof *b->tc);
+    return b->idx && b->typ && b->gap && b->pos && b->tgt && b->pad_len && b->row && b->tc ? 0 : SHELF_ENOMEM;
+}
+
+static void batch_free(tf_batch *b)
+{
+    free(b->idx);
+    free(b->typ);
+    free(b->gap);
+    free(b->pos);
+    free(b->tgt);
+    free(b->pad_len);
+    free(b->row);
+    free(b->tc);
+}
+
+/* ---- forward / backward --------------------------------------------------------- */
+
+/* out[n] = E[idx] + wpe[pos] + wtyp[typ] + wgap[gap] (zeros at padding) */
+static void embed_forward(const tf_model *t, float *out, const tf_batch *b, size_t N)
+{
+    const size_t C = t->C;
+    const float *wpe = shelf_params_data(t->p, t->i_wpe);
+    const float *wtyp = t->use_types ? shelf_params_data(t->p, t->i_wtyp) : NULL;
+    const float *wgap = t->use_gaps ? shelf_params_data(t->p, t->i_wgap) : NULL;
+#pragma omp parallel for schedule(static) if (N * C > 65536)
+    for (size_t n = 0; n < N; n++) {
+        float *o = out + n * C;
+        if (b->idx[n] == SHELF_NN_PAD) {
+            memset(o, 0, C * sizeof *o);
+            continue;
+        }
+        const float *e = t->E + (size_t)b->idx[n] * C, *p = wpe + (size_t)b->pos[n] * C;
+        for (size_t c = 0; c < C; c++) o[c] = e[c] + p[c];
+        if (wtyp && b->typ[n] != SHELF_NN_PAD)
+            for (size_t c = 0; c < C; c++) o[c] += wtyp[(size_t)b->typ[n] * C + c];
+        if (wgap && b->gap[n] != SHELF_NN_PAD)
+            for (size_t c = 0; c < C; c++) o[c] += wgap[(size_t)b->gap[n] * C + c];
+    }
+}
+
+static void embed_backward(tf_model *t, const float *dout, const tf_batch *b, size_t N)
+{
+    shelf_nn_embedding_backward(t->dE, dout, b->idx, N, t->C);
+    shelf_nn_embedding_backward(shelf_params_grad(t->p, t->i_wpe), dout, b->pos, N, t->C);
+    if (t->use_types) shelf_nn_embedding_backward(shelf_params_grad(t->p, t->i_wtyp), dout, b->typ, N, t->C);
+    if (t->use_gaps) shelf_nn_embedding_backward(shelf_params_grad(t->p, t->i_wgap), dout, b->gap, N, t->C);
+}
+
 /* Runs the blocks and the final LayerNorm over a batch: a->lnf [N,C]. With
- * rng == NULL dropout is off (inference). */
+ * rng == NULL dropout is off (inference). Needs E (items_forward). */
 static void tf_forward(const tf_model *t, tf_acts *a, const tf_batch *b, shelf_rng *rng)
 {
     const int B = b->B, T = b->T, C = t->C, F = t->F, NH = t->NH;
     const size_t N = (size_t)B * T;
     const float p = rng ? t->dropout : 0.0f;
-    shelf_nn_embedding_forward(a->emb, b->idx, shelf_params_data(t->p, t->i_wte), N, C);
-    shelf_nn_embedding_forward(a->x[0], b->pos, shelf_params_data(t->p, t->i_wpe), N, C);
-    shelf_nn_residual_forward(a->emb, a->emb, a->x[0], N * C);
+    embed_forward(t, a->emb, b, N);
     shelf_nn_dropout_forward(a->x[0], a->mask0, a->emb, p, rng, N * C);
     for (int l = 0; l < t->L; l++) {
         tf_layer_acts *la = &a->la[l];
@@ -276,20 +499,164 @@ static void tf_forward(const tf_model *t, tf_acts *a, const tf_batch *b, shelf_r
                                shelf_params_data(t->p, t->i_lnfb), N, C);
 }
 
-/* Loss of a batch after tf_forward. Only the rows with a target take part:
- * their final hidden states are gathered into hc[Nv,C] (on short-history
- * data such as Beauty most rows of a maxlen-50 window are padding, and the
- * catalogue product dominates the step), logits[Nv,I] = hc . wte^T, mean
- * softmax cross-entropy over those rows. With backward, the parameter
- * gradients ACCUMULATE (zero them first) and logits is overwritten by its
- * gradient. losses[N], lse[N] work space. */
-static float tf_loss_backward(const tf_model *t, tf_acts *a, const tf_batch *b, float *logits, float *losses,
-                              float *lse, int backward)
+/* Work space of the losses, sized for a batch of N rows. */
+typedef struct tf_loss_ws {
+    shelf_nn_cehead_ws *head; /* ce */
+    float *logits;            /* sampled/bce: [N, 1+S] */
+    float *dlg;               /* bce: [N, 1+S] their gradient */
+    float *losses, *lse;      /* [N] */
+    uint32_t *neg;            /* sampled: [S] shared; bce: [N*K] */
+    float *neg_q, *pos_q;     /* sampled: [S], [N] */
+    float *eneg, *deneg;      /* sampled: [S,C] gathered negatives and their gradient */
+    double *cdf;              /* sampled: [I] cumulative popularity^0.75 */
+    float *q;                 /* sampled: [I] sampling probabilities */
+} tf_loss_ws;
+
+static void loss_ws_free(tf_loss_ws *w)
+{
+    shelf_nn_cehead_ws_free(w->head);
+    free(w->logits);
+    free(w->dlg);
+    free(w->losses);
+    free(w->lse);
+    free(w->neg);
+    free(w->neg_q);
+    free(w->pos_q);
+    free(w->eneg);
+    free(w->deneg);
+    free(w->cdf);
+    free(w->q);
+    memset(w, 0, sizeof *w);
+}
+
+/* counts[I] (training events per item) give the sampled loss its
+ * distribution; NULL: uniform. */
+static int loss_ws_init(tf_loss_ws *w, const tf_model *t, size_t N, const float *counts)
+{
+    memset(w, 0, sizeof *w);
+    const size_t S = t->n_neg, C = t->C, I = t->I;
+    w->losses = malloc(N * sizeof *w->losses);
+    w->lse = malloc(N * sizeof *w->lse);
+    int ok = w->losses && w->lse;
+    if (t->loss == LOSS_CE) {
+        ok = ok && (w->head = shelf_nn_cehead_ws_new(N, I, C)) != NULL;
+    } else if (t->loss == LOSS_SAMPLED) {
+        w->logits = malloc(N * (1 + S) * sizeof *w->logits);
+        w->neg = malloc(S * sizeof *w->neg);
+        w->neg_q = malloc(S * sizeof *w->neg_q);
+        w->pos_q = malloc(N * sizeof *w->pos_q);
+        w->eneg = malloc(S * C * sizeof *w->eneg);
+        w->deneg = malloc(S * C * sizeof *w->deneg);
+        w->cdf = malloc(I * sizeof *w->cdf);
+        w->q = malloc(I * sizeof *w->q);
+        ok = ok && w->logits && w->neg && w->neg_q && w->pos_q && w->eneg && w->deneg && w->cdf && w->q;
+        if (ok) {
+            double z = 0;
+            for (size_t i = 0; i < I; i++) z += w->cdf[i] = counts ? pow((double)counts[i] + 1.0, 0.75) : 1.0;
+            double acc = 0;
+            for (size_t i = 0; i < I; i++) {
+                w->q[i] = (float)(w->cdf[i] / z);
+                acc += w->cdf[i] / z;
+                w->cdf[i] = acc;
+            }
+            w->cdf[I - 1] = 1.0;
+        }
+    } else {
+        w->logits = malloc(N * (1 + S) * sizeof *w->logits);
+        w->dlg = malloc(N * (1 + S) * sizeof *w->dlg);
+        w->neg = malloc(N * S * sizeof *w->neg);
+        ok = ok && w->logits && w->dlg && w->neg;
+    }
+    if (!ok) loss_ws_free(w);
+    return ok ? 0 : SHELF_ENOMEM;
+}
+
+static uint32_t draw_cdf(const double *cdf, uint32_t I, shelf_rng *rng)
+{
+    double u = shelf_rng_uniform(rng);
+    uint32_t lo = 0, hi = I - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (cdf[mid] > u) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* The loss of hc[Nv,C] against targets tc[Nv] (the rows with a target).
+ * With backward: dh[Nv,C] OVERWRITTEN with the gradient of the mean loss, dE
+ * accumulated. rng draws the negatives of the sampled losses. */
+static float head_loss(tf_model *t, tf_loss_ws *w, const float *hc, const uint32_t *tc, size_t Nv, float *dh,
+                       shelf_rng *rng)
+{
+    const size_t C = t->C, S = t->n_neg;
+    const uint32_t I = t->I;
+    if (t->loss == LOSS_CE)
+        return shelf_nn_cehead(w->losses, dh, dh ? t->dE : NULL, hc, t->E, tc, 1.0f, Nv, I, C, t->prec, w->head);
+    const size_t W = 1 + S;
+    float *lg = w->logits;
+    if (t->loss == LOSS_SAMPLED) {
+        for (size_t j = 0; j < S; j++) {
+            w->neg[j] = draw_cdf(w->cdf, I, rng);
+            w->neg_q[j] = w->q[w->neg[j]];
+            memcpy(w->eneg + j * C, t->E + (size_t)w->neg[j] * C, C * sizeof(float));
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Nv, (int)S, (int)C, 1.0f, hc, (int)C, w->eneg,
+                    (int)C, 0.0f, lg + 1, (int)W);
+        for (size_t v = 0; v < Nv; v++) w->pos_q[v] = w->q[tc[v]];
+    } else {
+        for (size_t k = 0; k < Nv * S; k++) w->neg[k] = shelf_rng_below(rng, I);
+        for (size_t v = 0; v < Nv; v++)
+            for (size_t k = 0; k < S; k++)
+                lg[v * W + 1 + k] = cblas_sdot((int)C, hc + v * C, 1, t->E + (size_t)w->neg[v * S + k] * C, 1);
+    }
+    for (size_t v = 0; v < Nv; v++) lg[v * W] = cblas_sdot((int)C, hc + v * C, 1, t->E + (size_t)tc[v] * C, 1);
+    float loss;
+    if (t->loss == LOSS_SAMPLED) {
+        loss = shelf_nn_sampled_softmax_forward(w->losses, w->lse, lg, tc, w->neg, w->neg_q, 0, w->pos_q, Nv, S);
+        if (!dh) return loss;
+        shelf_nn_sampled_softmax_backward(lg, lg, w->lse, tc, w->neg, w->neg_q, 0, w->pos_q, 1.0f, Nv, S);
+        /* dh = dl[:,1:] . Eneg + dl[:,0] e(t);  dEneg = dl[:,1:]^T . hc, scattered */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Nv, (int)C, (int)S, 1.0f, lg + 1, (int)W,
+                    w->eneg, (int)C, 0.0f, dh, (int)C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)C, (int)Nv, 1.0f, lg + 1, (int)W, hc,
+                    (int)C, 0.0f, w->deneg, (int)C);
+        for (size_t j = 0; j < S; j++)
+            cblas_saxpy((int)C, 1.0f, w->deneg + j * C, 1, t->dE + (size_t)w->neg[j] * C, 1);
+    } else {
+        loss = shelf_nn_bce_forward(w->losses, lg, tc, w->neg, S, Nv, S);
+        if (!dh) return loss;
+        memset(dh, 0, Nv * C * sizeof *dh);
+        memset(w->dlg, 0, Nv * W * sizeof *w->dlg);
+        shelf_nn_bce_backward(w->dlg, lg, tc, w->neg, S, 1.0f, Nv, S);
+        lg = w->dlg;
+        for (size_t v = 0; v < Nv; v++)
+            for (size_t k = 0; k < S; k++) {
+                float g = lg[v * W + 1 + k];
+                if (g == 0.0f) continue;
+                size_t e = (size_t)w->neg[v * S + k] * C;
+                cblas_saxpy((int)C, g, t->E + e, 1, dh + v * C, 1);
+                cblas_saxpy((int)C, g, hc + v * C, 1, t->dE + e, 1);
+            }
+    }
+    for (size_t v = 0; v < Nv; v++) {
+        float g = lg[v * W];
+        cblas_saxpy((int)C, g, t->E + (size_t)tc[v] * C, 1, dh + v * C, 1);
+        cblas_saxpy((int)C, g, hc + v * C, 1, t->dE + (size_t)tc[v] * C, 1);
+    }
+    return loss;
+}
+
+/* Loss of a batch after tf_forward: the rows with a target are gathered into
+ * hc[Nv,C] (most positions of short-history data are padding) and scored by
+ * the head. With backward, the parameter gradients ACCUMULATE (zero them and
+ * dE first) -- dE is folded into wte/wfe by the caller (items_backward). */
+static float tf_loss_backward(tf_model *t, tf_acts *a, const tf_batch *b, tf_loss_ws *w, shelf_rng *rng,
+                              int backward)
 {
     const int B = b->B, T = b->T, C = t->C, F = t->F, NH = t->NH;
-    const size_t N = (size_t)B * T, I = t->I;
+    const size_t N = (size_t)B * T;
     const float p = t->dropout;
-    const float *wte = shelf_params_data(t->p, t->i_wte);
     size_t Nv = 0;
     for (size_t n = 0; n < N; n++) {
         if (b->tgt[n] == SHELF_NN_PAD) continue;
@@ -298,16 +665,12 @@ static float tf_loss_backward(const tf_model *t, tf_acts *a, const tf_batch *b, 
         b->tc[Nv++] = b->tgt[n];
     }
     if (Nv == 0) return 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Nv, (int)I, C, 1.0f, a->hc, C, wte, C, 0.0f, logits,
-                (int)I);
-    float loss = shelf_nn_softmax_ce_forward(losses, lse, logits, b->tc, Nv, I);
+    double h0 = shelf_now();
+    float loss = head_loss(t, w, a->hc, b->tc, Nv, backward ? a->dc2 : NULL, rng);
+    const double dh0 = shelf_now() - h0;
+    t->prof[PROF_HEAD] += dh0;
+    t->prof[PROF_BACKWARD] -= dh0;
     if (!backward) return loss;
-    shelf_nn_softmax_ce_backward(logits, logits, lse, b->tc, 1.0f, Nv, I);
-    /* dhc = dlogits . wte, scattered back to the rows; dwte += dlogits^T . hc */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Nv, C, (int)I, 1.0f, logits, (int)I, wte, C, 0.0f,
-                a->dc2, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)I, C, (int)Nv, 1.0f, logits, (int)I, a->hc, C, 1.0f,
-                shelf_params_grad(t->p, t->i_wte), C);
     memset(a->dc1, 0, N * C * sizeof(float));
     for (size_t v = 0; v < Nv; v++) memcpy(a->dc1 + (size_t)b->row[v] * C, a->dc2 + v * C, (size_t)C * sizeof(float));
     memset(a->dx, 0, N * C * sizeof(float));
@@ -345,88 +708,34 @@ static float tf_loss_backward(const tf_model *t, tf_acts *a, const tf_batch *b, 
     }
     memset(a->dc1, 0, N * C * sizeof(float));
     shelf_nn_dropout_backward(a->dc1, a->dx, a->mask0, p, N * C);
-    shelf_nn_embedding_backward(shelf_params_grad(t->p, t->i_wte), a->dc1, b->idx, N, C);
-    shelf_nn_embedding_backward(shelf_params_grad(t->p, t->i_wpe), a->dc1, b->pos, N, C);
+    embed_backward(t, a->dc1, b, N);
     return loss;
 }
 
-/* Fills row r of the batch from items[0..n) (the last b->T of them), left
- * padded; targets from tgt[0..n) when tgt is not NULL. Set b->T first. */
-static void batch_row(const tf_model *t, tf_batch *b, int r, const uint32_t *items, const uint32_t *tgt, size_t n)
+/* One training step's gradient: zero, E, forward, loss, backward, fold dE. */
+static float tf_step_grad(tf_model *t, tf_acts *a, const tf_batch *b, tf_loss_ws *w, shelf_rng *drop,
+                          shelf_rng *neg, int backward)
 {
-    const int T = b->T, shift = t->T - b->T;
-    if (n > (size_t)T) {
-        items += n - T;
-        if (tgt) tgt += n - T;
-        n = T;
+    double t0 = shelf_now();
+    if (backward) {
+        shelf_params_zero_grad(t->p);
+        if (t->own_E) memset(t->dE, 0, (size_t)t->I * t->C * sizeof *t->dE);
     }
-    const int pad = T - (int)n;
-    b->pad_len[r] = pad;
-    for (int k = 0; k < T; k++) {
-        size_t o = (size_t)r * T + k;
-        if (k < pad) {
-            b->idx[o] = b->pos[o] = b->tgt[o] = SHELF_NN_PAD;
-        } else {
-            b->idx[o] = items[k - pad];
-            b->pos[o] = (uint32_t)(k + shift);
-            b->tgt[o] = tgt ? tgt[k - pad] : SHELF_NN_PAD;
-        }
-    }
-}
-
-static int batch_alloc(tf_batch *b, int B, int T)
-{
-    size_t N = (size_t)B * T;
-    b->B = B;
-    b->T = T;
-    b->idx = malloc(N * sizeof *b->idx);
-    b->pos = malloc(N * sizeof *b->pos);
-    b->tgt = malloc(N * sizeof *b->tgt);
-    b->pad_len = malloc((size_t)B * sizeof *b->pad_len);
-    b->row = malloc(N * sizeof *b->row);
-    b->tc = malloc(N * sizeof *b->tc);
-    return b->idx && b->pos && b->tgt && b->pad_len && b->row && b->tc ? 0 : SHELF_ENOMEM;
-}
-
-static void batch_free(tf_batch *b)
-{
-    free(b->idx);
-    free(b->pos);
-    free(b->tgt);
-    free(b->pad_len);
-    free(b->row);
-    free(b->tc);
-}
-
-/* ---- test hooks ----------------------------------------------------------------- */
-
-/* declared in transformer_int.h */
-shelf_params *shelf__transformer_params(shelf_model *m) { return ((tf_model *)m)->p; }
-
-float shelf__transformer_batch_loss(shelf_model *m, const uint32_t *seq, int B, int len, int backward,
-                                    shelf_rng *rng)
-{
-    tf_model *t = (tf_model *)m;
-    const size_t N = (size_t)B * t->T;
-    tf_batch b;
-    tf_acts *a = acts_new(t, B, 1);
-    float *logits = malloc(N * t->I * sizeof *logits);
-    float *ls = malloc(2 * N * sizeof *ls);
-    float loss = NAN;
-    if (!batch_alloc(&b, B, t->T) && a && logits && ls) {
-        b.T = len - 1 < t->T ? len - 1 : t->T;
-        for (int r = 0; r < B; r++) batch_row(t, &b, r, seq + (size_t)r * len, seq + (size_t)r * len + 1, len - 1);
-        tf_forward(t, a, &b, rng);
-        loss = tf_loss_backward(t, a, &b, logits, ls, ls + N, backward);
-    }
-    batch_free(&b);
-    acts_free(a);
-    free(logits);
-    free(ls);
+    items_forward(t);
+    double t1 = shelf_now();
+    tf_forward(t, a, b, drop);
+    double t2 = shelf_now();
+    float loss = tf_loss_backward(t, a, b, w, neg, backward);
+    double t3 = shelf_now();
+    if (backward) items_backward(t);
+    double t4 = shelf_now();
+    t->prof[PROF_ITEMS] += (t1 - t0) + (t4 - t3);
+    t->prof[PROF_FORWARD] += t2 - t1;
+    t->prof[PROF_BACKWARD] += t3 - t2; /* less the head, which tf_loss_backward books apart */
     return loss;
 }
 
-/* ---- fit ---------------------------------------------------------------------- */
+/* ---- options -------------------------------------------------------------------- */
 
 static void tf_free_arrays(tf_model *t)
 {
@@ -434,10 +743,25 @@ static void tf_free_arrays(tf_model *t)
     t->p = NULL;
     free(t->li);
     t->li = NULL;
+    if (t->own_E) {
+        free(t->E);
+        free(t->dE);
+    }
+    t->E = t->dE = NULL;
+    t->own_E = 0;
+    free(t->feat_off);
+    free(t->feat_col);
+    free(t->ft_off);
+    free(t->ft_item);
+    t->feat_off = NULL;
+    t->feat_col = NULL;
+    t->ft_off = NULL;
+    t->ft_item = NULL;
+    t->n_feats = 0;
 }
 
 /* Hyperparameters -> t (without allocating). */
-static int read_opts(tf_model *t, const shelf_opts *o, uint32_t I)
+static int read_opts(tf_model *t, const shelf_opts *o, uint32_t I, uint32_t n_types)
 {
     t->L = (int)shelf_config_int(o, "tf-layers");
     t->NH = (int)shelf_config_int(o, "tf-heads");
@@ -447,54 +771,94 @@ static int read_opts(tf_model *t, const shelf_opts *o, uint32_t I)
     t->T = (int)shelf_config_int(o, "tf-maxlen");
     t->dropout = (float)shelf_config_double(o, "tf-dropout");
     t->I = I;
+    t->n_types = n_types;
+    t->use_types = shelf_config_bool(o, "tf-types") && n_types > 0;
+    t->use_gaps = shelf_config_bool(o, "tf-gaps");
+    const char *loss = shelf_config_str(o, "tf-loss");
+    t->loss = strcmp(loss, "sampled") == 0 ? LOSS_SAMPLED : strcmp(loss, "bce") == 0 ? LOSS_BCE : LOSS_CE;
+    t->n_neg = (int)shelf_config_int(o, "tf-negatives");
+    if (t->n_neg == 0) t->n_neg = t->loss == LOSS_BCE ? 1 : 256;
+    t->prec = strcmp(shelf_config_str(o, "tf-precision"), "bf16") == 0 ? SHELF_NN_BF16 : SHELF_NN_F32;
     if (t->C % t->NH)
         return shelf__model_fail(&t->base, SHELF_EINVAL, "tf-dim %d is not a multiple of tf-heads %d", t->C, t->NH);
     return 0;
 }
 
-/* NDCG@10 of each sequence's held-out last item given the items before it
- * (history items removed from the ranking, ties pessimistic), mean over the
- * users in users[0..n). */
-static double internal_ndcg(const tf_model *t, const shelf_snapshot *s, const uint32_t *users, size_t n, int Bmax,
-                            tf_acts *a, tf_batch *b, float *scores)
+/* Item feature lists from the snapshot: attributes, then category, brand and
+ * price bucket, each id range offset after the previous. */
+static int take_features(tf_model *t, const shelf_snapshot *s)
+{
+    const uint32_t I = s->n_items, A = s->n_attrs, NC = s->n_categories, NB = s->n_brands;
+    t->feat_off = malloc(((size_t)I + 1) * sizeof *t->feat_off);
+    size_t cap = s->attr_off[I] + 3 * (size_t)I;
+    t->feat_col = malloc((cap ? cap : 1) * sizeof *t->feat_col);
+    if (!t->feat_off || !t->feat_col) return SHELF_ENOMEM;
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < I; i++) {
+        t->feat_off[i] = k;
+        for (uint64_t a = s->attr_off[i]; a < s->attr_off[i + 1]; a++) t->feat_col[k++] = s->attr_col[a];
+        if (s->item_category[i] != SHELF_NONE) t->feat_col[k++] = A + s->item_category[i];
+        if (s->item_brand[i] != SHELF_NONE) t->feat_col[k++] = A + NC + s->item_brand[i];
+        if (s->item_price_bucket[i]) t->feat_col[k++] = A + NC + NB + s->item_price_bucket[i] - 1u;
+    }
+    t->feat_off[I] = k;
+    t->n_feats = k ? A + NC + NB + s->n_price_buckets : 0;
+    return t->n_feats ? transpose_features(t) : 0;
+}
+
+/* ---- validation ----------------------------------------------------------------- */
+
+/* Mean NDCG@10 and HR@10 of the target tgt[k] of user users[k], given the
+ * first hist_len[k] items of its training sequence (full ranking, the user's
+ * other history items excluded, ties pessimistic). */
+static void validate(tf_model *t, const shelf_snapshot *s, const uint32_t *users, const uint32_t *tgt,
+                     const uint32_t *hist_len, size_t n, int Bmax, tf_acts *a, tf_batch *b, float *scores,
+                     double *ndcg, double *hr)
 {
     const int T = t->T, C = t->C;
     const uint32_t I = t->I;
-    const float *wte = shelf_params_data(t->p, t->i_wte);
-    double sum = 0;
+    double sum_n = 0, sum_h = 0;
+    items_forward(t);
     for (size_t s0 = 0; s0 < n; s0 += Bmax) {
         int B = (int)(n - s0 < (size_t)Bmax ? n - s0 : (size_t)Bmax);
         b->B = B;
         b->T = 1;
         for (int r = 0; r < B; r++) {
-            uint64_t n_in = shelf_snapshot_seq_len(s, users[s0 + r]) - 1;
-            if (n_in > (uint64_t)b->T) b->T = n_in < (uint64_t)T ? (int)n_in : T;
+            size_t len = hist_len[s0 + r], lo = window_start(len, T);
+            if ((int)(len - lo) > b->T) b->T = (int)(len - lo);
         }
         for (int r = 0; r < B; r++) {
             uint32_t u = users[s0 + r];
-            const uint32_t *seq = s->seq_item + s->seq_off[u];
-            batch_row(t, b, r, seq, NULL, shelf_snapshot_seq_len(s, u) - 1);
+            size_t len = hist_len[s0 + r], off = s->seq_off[u];
+            batch_row(t, b, r, s->seq_item + off, s->seq_type + off, s->seq_ts + off, window_start(len, T), len, 0);
         }
         tf_forward(t, a, b, NULL);
-        /* scores[B,I] = lnf[last rows] . wte^T, the last rows strided by T */
+        /* scores[B,I] = lnf[last rows] . E^T, the last rows strided by T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, (int)I, C, 1.0f, a->lnf + (size_t)(b->T - 1) * C,
-                    b->T * C, wte, C, 0.0f, scores, (int)I);
+                    b->T * C, t->E, C, 0.0f, scores, (int)I);
+        double rn = 0, rh = 0;
+#pragma omp parallel for schedule(static) reduction(+ : rn, rh)
         for (int r = 0; r < B; r++) {
             uint32_t u = users[s0 + r];
             const uint32_t *seq = s->seq_item + s->seq_off[u];
-            uint64_t len = shelf_snapshot_seq_len(s, u);
             float *sc = scores + (size_t)r * I;
-            uint32_t target = seq[len - 1];
+            uint32_t target = tgt[s0 + r];
             float ts = sc[target];
-            for (uint64_t k = 0; k + 1 < len; k++)
+            for (uint32_t k = 0; k < hist_len[s0 + r]; k++)
                 if (seq[k] != target) sc[seq[k]] = -INFINITY;
             size_t rank = 1;
             for (uint32_t i = 0; i < I && rank <= 10; i++)
                 if (i != target && sc[i] >= ts) rank++;
-            if (rank <= 10) sum += 1.0 / log2((double)rank + 1.0);
+            if (rank <= 10) {
+                rn += 1.0 / log2((double)rank + 1.0);
+                rh += 1.0;
+            }
         }
+        sum_n += rn;
+        sum_h += rh;
     }
-    return n ? sum / (double)n : 0.0;
+    *ndcg = n ? sum_n / (double)n : 0.0;
+    *hr = n ? sum_h / (double)n : 0.0;
 }
 
 static int cmp_u64(const void *x, const void *y)
@@ -503,28 +867,52 @@ static int cmp_u64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* Orders (users, tgt, len) triples by window length (stable), so that
+ * validation batches cost their own longest window, not T. keys[n] work. */
+static void sort_by_len(uint32_t *users, uint32_t *tgt, uint32_t *len, size_t n, int T, uint64_t *keys)
+{
+    uint32_t *tmp = malloc(3 * n * sizeof *tmp);
+    if (!tmp) return; /* out of memory: unsorted is only slower */
+    for (size_t k = 0; k < n; k++) {
+        uint64_t l = len[k] - window_start(len[k], T);
+        keys[k] = l << 40 | (uint64_t)k;
+    }
+    qsort(keys, n, sizeof *keys, cmp_u64);
+    for (size_t k = 0; k < n; k++) {
+        size_t j = keys[k] & ((1ull << 40) - 1);
+        tmp[k] = users[j];
+        tmp[n + k] = tgt[j];
+        tmp[2 * n + k] = len[j];
+    }
+    memcpy(users, tmp, n * sizeof *tmp);
+    memcpy(tgt, tmp + n, n * sizeof *tmp);
+    memcpy(len, tmp + 2 * n, n * sizeof *tmp);
+    free(tmp);
+}
+
 /* Length bucketing (tf-bucket): users (already shuffled) are ordered by their
- * input length (capped at T; ties keep the shuffled order), cut into batches
- * of Bmax, and the batches are shuffled. A batch then costs its own longest
- * row rather than about T positions (Beauty: 7 instead of 44 on average). */
-static void bucket_users(uint32_t *users, size_t n, const shelf_snapshot *s, int T, int Bmax, shelf_rng *rng,
-                         uint64_t *keys)
+ * input length len[k] (ties keep the shuffled order), cut into batches of
+ * Bmax, and the batches are shuffled. */
+static void bucket_users(uint32_t *users, uint32_t *len, size_t n, int T, int Bmax, shelf_rng *rng, uint64_t *keys)
 {
     for (size_t k = 0; k < n; k++) {
-        uint64_t len = shelf_snapshot_seq_len(s, users[k]);
-        if (len > (uint64_t)T + 1) len = (uint64_t)T + 1;
-        keys[k] = len << 40 | (uint64_t)k; /* k < 2^32 users: the sort is stable */
+        uint64_t l = len[k] > (uint32_t)T ? (uint64_t)T : len[k];
+        keys[k] = l << 40 | (uint64_t)k; /* k < 2^32 users: the sort is stable */
     }
     qsort(keys, n, sizeof *keys, cmp_u64);
     const size_t n_b = (n + Bmax - 1) / Bmax;
-    uint32_t *sorted = malloc(n * sizeof *sorted);
+    uint32_t *sorted = malloc(2 * n * sizeof *sorted);
     uint32_t *perm = malloc(n_b * sizeof *perm);
     if (!sorted || !perm) { /* out of memory: keep the plain shuffle */
         free(sorted);
         free(perm);
         return;
     }
-    for (size_t k = 0; k < n; k++) sorted[k] = users[keys[k] & ((1ull << 40) - 1)];
+    for (size_t k = 0; k < n; k++) {
+        size_t j = keys[k] & ((1ull << 40) - 1);
+        sorted[k] = users[j];
+        sorted[n + k] = len[j];
+    }
     for (size_t k = 0; k < n_b; k++) perm[k] = (uint32_t)k;
     for (size_t k = n_b; k > 1; k--) {
         size_t j = shelf_rng_below(rng, (uint32_t)k);
@@ -535,22 +923,39 @@ static void bucket_users(uint32_t *users, size_t n, const shelf_snapshot *s, int
     size_t o = 0;
     for (size_t k = 0; k < n_b; k++) {
         size_t b0 = (size_t)perm[k] * Bmax, b1 = b0 + Bmax < n ? b0 + Bmax : n;
-        for (size_t j = b0; j < b1; j++) users[o++] = sorted[j];
+        for (size_t j = b0; j < b1; j++, o++) {
+            users[o] = sorted[j];
+            len[o] = sorted[n + j];
+        }
     }
     free(sorted);
     free(perm);
 }
 
+/* ---- fit ---------------------------------------------------------------------- */
+
+
+/* Floating-point operations of one training step (forward + backward) of a
+ * batch of B rows of T positions with Nv targets, counting the matrix
+ * products only (2 per multiply-add; backward = 2x forward): what the
+ * training log reports as GFLOP and GFLOP/s, to compare with sgemm's rate. */
+static double step_flops(const tf_model *t, int B, int T, size_t Nv)
+{
+    const double N = (double)B * T, C = t->C, F = t->F;
+    double per_layer = 2.0 * N * (3 * C * C + C * C + 2 * C * F) + 4.0 * B * (double)T * T * C;
+    double head = t->loss == LOSS_CE ? 2.0 * (double)Nv * t->I * C : 2.0 * (double)Nv * (1 + t->n_neg) * C;
+    return 3.0 * (t->L * per_layer + head);
+}
+
 static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *pr)
 {
-    (void)pr;
     tf_model *t = (tf_model *)m;
     const uint32_t U = s->n_users;
     if (s->n_items == 0 || s->n_events == 0)
         return shelf__model_fail(m, SHELF_EINVAL, "nothing to learn (%u users, %u items)", U, s->n_items);
     tf_free_arrays(t);
     m->fitted = 0;
-    int rc = read_opts(t, o, s->n_items);
+    int rc = read_opts(t, o, s->n_items, s->n_types);
     if (rc) return rc;
     const int epochs = (int)shelf_config_int(o, "tf-epochs");
     const int Bmax = (int)shelf_config_int(o, "tf-batch");
@@ -561,55 +966,72 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     const shelf_adamw adam = {0.9f, 0.999f, 1e-8f, (float)shelf_config_double(o, "tf-wd")};
     const int T = t->T;
     const size_t N = (size_t)Bmax * T;
-    const int hold = patience > 0; /* internal validation: last item held out */
+    const int given = m->valid_off != NULL;
+    const int hold = !given && shelf_config_bool(o, "tf-holdout");
+    const int watch = given || hold;
     const int bucket = shelf_config_bool(o, "tf-bucket");
+    if (shelf_config_bool(o, "tf-features") && (rc = take_features(t, s)))
+        return shelf__model_fail(m, rc, "out of memory (item features)");
 
-    /* training users: those with at least one next-item pair to learn */
-    uint32_t *users = malloc((size_t)U * sizeof *users);
-    uint32_t *vusers = malloc((size_t)U * sizeof *vusers);
+    /* training users: those with a next-item pair to learn; validation users
+     * (given targets, or each sequence's held-out last item) */
+    uint32_t *users = malloc((size_t)U * sizeof *users), *ulen = malloc((size_t)U * sizeof *ulen);
+    uint32_t *vusers = malloc((size_t)U * sizeof *vusers), *vtgt = malloc((size_t)U * sizeof *vtgt);
+    uint32_t *vlen = malloc((size_t)U * sizeof *vlen);
     uint64_t *keys = malloc((size_t)U * sizeof *keys);
+    float *counts = calloc(s->n_items, sizeof *counts);
     size_t n_users = 0, n_vusers = 0;
-    if (!users || !vusers || !keys) {
-        free(users);
-        free(vusers);
-        free(keys);
-        return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+    tf_batch b = {0};
+    tf_acts *a = NULL;
+    tf_loss_ws lw = {0};
+    float *best = NULL, *scores = NULL;
+    FILE *log = NULL;
+#ifdef _OPENMP
+    const int old_threads = omp_get_max_threads();
+    omp_set_num_threads(shelf__model_threads(o));
+#endif
+    if (!users || !ulen || !vusers || !vtgt || !vlen || !keys || !counts) {
+        rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        goto done;
     }
     for (uint32_t u = 0; u < U; u++) {
         uint64_t len = shelf_snapshot_seq_len(s, u);
-        if (len >= (uint64_t)(2 + hold)) users[n_users++] = u;
-        if (hold && len >= 2) vusers[n_vusers++] = u;
+        const uint32_t *seq = s->seq_item + s->seq_off[u];
+        uint64_t tl = hold && len >= 2 ? len - 1 : len;
+        if (tl >= 2) {
+            users[n_users] = u;
+            ulen[n_users++] = (uint32_t)tl;
+            for (uint64_t k = 0; k < tl; k++) counts[seq[k]] += 1.0f;
+        }
+        if (given && m->valid_off[u + 1] > m->valid_off[u] && len >= 1) {
+            vusers[n_vusers] = u;
+            vtgt[n_vusers] = m->valid_item[m->valid_off[u]];
+            vlen[n_vusers++] = (uint32_t)len;
+        } else if (hold && len >= 2) {
+            vusers[n_vusers] = u;
+            vtgt[n_vusers] = seq[len - 1];
+            vlen[n_vusers++] = (uint32_t)(len - 1);
+        }
     }
     if (n_users == 0) {
-        free(users);
-        free(vusers);
-        free(keys);
-        return shelf__model_fail(m, SHELF_EINVAL, "no training sequence has two items");
+        rc = shelf__model_fail(m, SHELF_EINVAL, "no training sequence has two items");
+        goto done;
     }
+    sort_by_len(vusers, vtgt, vlen, n_vusers, T, keys); /* validation batches of similar lengths */
 
     shelf_err err = {0};
-    rc = build_params(t, &err);
-    if (rc) {
-        free(users);
-        free(vusers);
-        free(keys);
-        return shelf__model_fail(m, rc, "%s", err.msg);
+    if ((rc = build_params(t, &err))) {
+        rc = shelf__model_fail(m, rc, "%s", err.msg);
+        goto done;
     }
     shelf_rng rng;
     shelf_rng_seed(&rng, seed);
     init_params(t, &rng);
 
-#ifdef _OPENMP
-    const int old_threads = omp_get_max_threads();
-    omp_set_num_threads(shelf__model_threads(o));
-#endif
-    tf_batch b = {0};
-    tf_acts *a = acts_new(t, Bmax, 1);
-    float *logits = malloc(N * t->I * sizeof *logits);
-    float *ls = malloc(2 * N * sizeof *ls);
-    float *best = hold ? malloc(t->p->n_floats * sizeof *best) : NULL;
-    FILE *log = NULL;
-    if (batch_alloc(&b, Bmax, T) || !a || !logits || !ls || (hold && !best)) {
+    a = acts_new(t, Bmax, 1);
+    best = watch ? malloc(t->p->n_floats * sizeof *best) : NULL;
+    scores = watch ? malloc((size_t)Bmax * t->I * sizeof *scores) : NULL;
+    if (batch_alloc(&b, Bmax, T) || !a || (watch && (!best || !scores)) || loss_ws_init(&lw, t, N, counts)) {
         rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory (batch %d x %d, %u items)", Bmax, T, t->I);
         goto done;
     }
@@ -624,81 +1046,102 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
                                .warmup = shelf_config_int(o, "tf-warmup"),
                                .total = steps_per_epoch * epochs,
                                .decay = SHELF_LR_COSINE};
+    shelf_progress_set_total(pr, (uint64_t)epochs * n_users);
     int64_t step = 0;
-    double best_ndcg = -1.0;
+    double best_ndcg = -1.0, best_hr = 0, train_s = 0;
     int best_epoch = 0, since_best = 0;
+    char note[96] = "";
     for (int ep = 1; ep <= epochs; ep++) {
         double t0 = shelf_now();
         for (size_t k = n_users; k > 1; k--) { /* Fisher-Yates */
             size_t j = shelf_rng_below(&rng, (uint32_t)k);
-            uint32_t tmp = users[k - 1];
+            uint32_t tu = users[k - 1], tl = ulen[k - 1];
             users[k - 1] = users[j];
-            users[j] = tmp;
+            ulen[k - 1] = ulen[j];
+            users[j] = tu;
+            ulen[j] = tl;
         }
-        if (bucket) bucket_users(users, n_users, s, T, Bmax, &rng, keys);
-        double loss_sum = 0;
+        if (bucket) bucket_users(users, ulen, n_users, T, Bmax, &rng, keys);
+        memset(t->prof, 0, sizeof t->prof);
+        double loss_sum = 0, flops = 0;
         int64_t n_steps = 0, n_skipped = 0;
         for (size_t s0 = 0; s0 < n_users; s0 += Bmax) {
             int B = (int)(n_users - s0 < (size_t)Bmax ? n_users - s0 : (size_t)Bmax);
             b.B = B;
             b.T = 1;
             for (int r = 0; r < B; r++) {
-                uint64_t n_in = shelf_snapshot_seq_len(s, users[s0 + r]) - hold - 1;
-                if (n_in > (uint64_t)b.T) b.T = n_in < (uint64_t)T ? (int)n_in : T;
+                int n_in = (int)ulen[s0 + r] - 1;
+                if (n_in > b.T) b.T = n_in < T ? n_in : T;
             }
+            size_t Nv = 0;
             for (int r = 0; r < B; r++) {
-                uint32_t u = users[s0 + r];
-                const uint32_t *seq = s->seq_item + s->seq_off[u];
-                uint64_t len = shelf_snapshot_seq_len(s, u) - hold;
-                batch_row(t, &b, r, seq, seq + 1, len - 1);
+                size_t off = s->seq_off[users[s0 + r]], hi = ulen[s0 + r] - 1, lo = hi > (size_t)T ? hi - T : 0;
+                batch_row(t, &b, r, s->seq_item + off, s->seq_type + off, s->seq_ts + off, lo, hi, 1);
+                Nv += hi - lo;
             }
-            shelf_params_zero_grad(t->p);
-            tf_forward(t, a, &b, &rng);
-            float loss = tf_loss_backward(t, a, &b, logits, ls, ls + (size_t)B * T, 1);
+            flops += step_flops(t, B, b.T, Nv);
+            float loss = tf_step_grad(t, a, &b, &lw, &rng, &rng, 1);
             double norm = shelf_params_clip_grad_norm(t->p, clip);
-            if (!isfinite(norm)) {
+            if (!isfinite(norm) || !isfinite(loss)) {
                 n_skipped++;
             } else {
+                double a0 = shelf_now();
                 shelf_adamw_step(t->p, &adam, shelf_lr_at(&sched, step), step + 1);
+                t->prof[PROF_OPTIM] += shelf_now() - a0;
+                loss_sum += loss;
+                n_steps++;
             }
             step++;
-            loss_sum += loss;
-            n_steps++;
+            shelf_progress_update(pr, (uint64_t)(ep - 1) * n_users + s0 + B, note);
         }
         double secs = shelf_now() - t0;
+        train_s += secs;
         double mean_loss = n_steps ? loss_sum / (double)n_steps : 0.0;
-        double ndcg = -1.0;
-        if (hold) {
-            b.B = Bmax;
-            /* logits doubles as the [B,I] score buffer */
-            ndcg = internal_ndcg(t, s, vusers, n_vusers, Bmax, a, &b, logits);
+        double ndcg = -1.0, hr = 0.0, vsecs = 0.0;
+        if (watch) {
+            double v0 = shelf_now();
+            validate(t, s, vusers, vtgt, vlen, n_vusers, Bmax, a, &b, scores, &ndcg, &hr);
+            vsecs = shelf_now() - v0;
             if (ndcg > best_ndcg) {
                 best_ndcg = ndcg;
+                best_hr = hr;
                 best_epoch = ep;
                 since_best = 0;
                 memcpy(best, t->p->params, t->p->n_floats * sizeof *best);
             } else {
                 since_best++;
             }
-            shelf_info("transformer: epoch %d loss %.4f internal ndcg@10 %.4f (%.1f s)%s", ep, mean_loss, ndcg, secs,
-                       n_skipped ? " (non-finite steps skipped)" : "");
+            snprintf(note, sizeof note, "ep %d loss %.3f valid %.4f", ep, mean_loss, ndcg);
+            shelf_info("transformer: epoch %d loss %.4f valid ndcg@10 %.4f hr@10 %.4f (%.1f s + %.1f s)%s", ep,
+                       mean_loss, ndcg, hr, secs, vsecs, n_skipped ? " (non-finite steps skipped)" : "");
         } else {
+            snprintf(note, sizeof note, "ep %d loss %.3f", ep, mean_loss);
             shelf_info("transformer: epoch %d loss %.4f (%.1f s)%s", ep, mean_loss, secs,
                        n_skipped ? " (non-finite steps skipped)" : "");
         }
         if (log) {
-            fprintf(log, "{\"epoch\":%d,\"loss\":%.6f,\"seconds\":%.3f,\"steps\":%lld,\"lr\":%.6g", ep, mean_loss,
-                    secs, (long long)n_steps, (double)shelf_lr_at(&sched, step - 1));
-            if (hold) fprintf(log, ",\"valid_ndcg10\":%.6f", ndcg);
+            fprintf(log,
+                    "{\"epoch\":%d,\"loss\":%.6f,\"seconds\":%.3f,\"train_seconds\":%.3f,\"sequences_per_s\":%.1f,"
+                    "\"gflop\":%.1f,\"gflop_per_s\":%.1f,\"steps\":%lld,\"skipped\":%lld,\"lr\":%.6g",
+                    ep, mean_loss, secs, train_s, secs > 0 ? (double)n_users / secs : 0.0, flops * 1e-9,
+                    secs > 0 ? flops * 1e-9 / secs : 0.0, (long long)n_steps, (long long)n_skipped,
+                    (double)shelf_lr_at(&sched, step - 1));
+            fprintf(log, ",\"phase_seconds\":{");
+            for (int k = 0; k < PROF_N; k++) fprintf(log, "%s\"%s\":%.3f", k ? "," : "", prof_names[k], t->prof[k]);
+            fprintf(log, "}");
+            if (watch)
+                fprintf(log, ",\"valid_ndcg10\":%.6f,\"valid_hr10\":%.6f,\"valid_seconds\":%.3f,\"best_epoch\":%d",
+                        ndcg, hr, vsecs, best_epoch);
             fprintf(log, "}\n");
             fflush(log);
         }
-        if (hold && since_best >= patience) break;
+        if (watch && patience > 0 && since_best >= patience) break;
     }
-    if (hold && best_epoch > 0) {
+    if (watch && best_epoch > 0) {
         memcpy(t->p->params, best, t->p->n_floats * sizeof *best);
-        shelf_info("transformer: kept epoch %d (internal ndcg@10 %.4f)", best_epoch, best_ndcg);
+        shelf_info("transformer: kept epoch %d (valid ndcg@10 %.4f hr@10 %.4f)", best_epoch, best_ndcg, best_hr);
     }
+    items_forward(t);
     m->n_users = U;
     m->n_items = t->I;
 done:
@@ -707,11 +1150,15 @@ done:
 #endif
     if (log) fclose(log);
     free(best);
+    free(scores);
     free(users);
+    free(ulen);
     free(vusers);
+    free(vtgt);
+    free(vlen);
     free(keys);
-    free(logits);
-    free(ls);
+    free(counts);
+    loss_ws_free(&lw);
     batch_free(&b);
     acts_free(a);
     if (rc) tf_free_arrays(t);
@@ -720,12 +1167,18 @@ done:
 
 /* ---- score -------------------------------------------------------------------- */
 
-/* scores = wte . h, h the final hidden state of the last position over the
- * query's last T history items. Allocates its own activations: safe from
- * many threads at once. */
+/* scores = E . h, h the final state of the newest position of the query's
+ * window (an empty history: h = the final LayerNorm's bias, the state of an
+ * all-zero input, as shelf_tf_state). Allocates its own activations: safe
+ * from many threads at once. */
 static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
 {
     const tf_model *t = (const tf_model *)m;
+    if (q->n == 0) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C,
+                    shelf_params_data(t->p, t->i_lnfb), 1, 0.0f, scores, 1);
+        return 0;
+    }
     tf_batch b;
     tf_acts *a = acts_new(t, 1, 0);
     int rc = batch_alloc(&b, 1, t->T);
@@ -734,17 +1187,222 @@ static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
         acts_free(a);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
     }
-    b.T = q->n == 0 ? 1 : q->n < (uint32_t)t->T ? (int)q->n : t->T;
-    batch_row(t, &b, 0, q->items, NULL, q->n);
+    size_t lo = window_start(q->n, t->T);
+    b.T = (int)(q->n - lo);
+    batch_row(t, &b, 0, q->items, q->types, q->ts, lo, q->n, 0);
     tf_forward(t, a, &b, NULL);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, shelf_params_data(t->p, t->i_wte), t->C,
-                a->lnf + (size_t)(b.T - 1) * t->C, 1, 0.0f, scores, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C, a->lnf + (size_t)(b.T - 1) * t->C,
+                1, 0.0f, scores, 1);
     batch_free(&b);
     acts_free(a);
     return 0;
 }
 
+/* ---- incremental state (shelf/transformer.h) ------------------------------------ */
+
+struct shelf_tf_state {
+    const tf_model *t;
+    uint64_t n;                /* events pushed */
+    uint64_t start;            /* window start (an event index) */
+    uint32_t *item, *typ, *gap; /* [T] events start .. n-1 */
+    int64_t last_ts;
+    int has_ts;
+    float *kc, *vc; /* [L][NH*T*HS] */
+    float *h;       /* [C] final state of the newest position */
+    float *x, *ln, *qkv, *att, *tmp, *ff, *ff2, *mean; /* work space */
+};
+
+shelf_tf_state *shelf_tf_state_new(const shelf_model *m)
+{
+    if (!m || !m->fitted || strcmp(m->vt->name, "transformer") != 0) return NULL;
+    const tf_model *t = (const tf_model *)m;
+    shelf_tf_state *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    const size_t T = t->T, C = t->C, F = t->F, L = t->L;
+    st->t = t;
+    st->item = malloc(3 * T * sizeof *st->item);
+    st->kc = malloc(2 * L * T * C * sizeof *st->kc);
+    st->h = malloc((8 * C + 2 * F + 4) * sizeof *st->h);
+    if (!st->item || !st->kc || !st->h) {
+        shelf_tf_state_free(st);
+        return NULL;
+    }
+    st->typ = st->item + T;
+    st->gap = st->item + 2 * T;
+    st->vc = st->kc + L * T * C;
+    st->x = st->h + C;
+    st->ln = st->x + C;
+    st->qkv = st->ln + C;
+    st->att = st->qkv + 3 * C;
+    st->tmp = st->att + C;
+    st->ff = st->tmp + C;
+    st->ff2 = st->ff + F;
+    st->mean = st->ff2 + F;
+    shelf_tf_state_reset(st);
+    return st;
+}
+
+void shelf_tf_state_free(shelf_tf_state *st)
+{
+    if (!st) return;
+    free(st->item);
+    free(st->kc);
+    free(st->h);
+    free(st);
+}
+
+void shelf_tf_state_reset(shelf_tf_state *st)
+{
+    st->n = st->start = 0;
+    st->has_ts = 0;
+    memcpy(st->h, shelf_params_data(st->t->p, st->t->i_lnfb), (size_t)st->t->C * sizeof *st->h);
+}
+
+uint64_t shelf_tf_state_len(const shelf_tf_state *st) { return st->n; }
+
+/* The forward pass of window position k (its event in item/typ/gap[k]) over
+ * the caches of positions 0..k-1: the same operations as tf_forward on one
+ * row, attention by the key/value cache step. Leaves the final state in h. */
+static void state_step(shelf_tf_state *st, int k)
+{
+    const tf_model *t = st->t;
+    const size_t C = t->C, F = t->F, T = t->T;
+    float *x = st->x, *mean = st->mean, *rstd = st->mean + 1;
+    const float *e = t->E + (size_t)st->item[k] * C, *p = shelf_params_data(t->p, t->i_wpe) + (size_t)k * C;
+    for (size_t c = 0; c < C; c++) x[c] = e[c] + p[c];
+    if (t->use_types && st->typ[k] != SHELF_NN_PAD) {
+        const float *w = shelf_params_data(t->p, t->i_wtyp) + (size_t)st->typ[k] * C;
+        for (size_t c = 0; c < C; c++) x[c] += w[c];
+    }
+    if (t->use_gaps) {
+        const float *w = shelf_params_data(t->p, t->i_wgap) + (size_t)st->gap[k] * C;
+        for (size_t c = 0; c < C; c++) x[c] += w[c];
+    }
+    for (int l = 0; l < t->L; l++) {
+        shelf_nn_layernorm_forward(st->ln, mean, rstd, x, P(t, l, P_LN1W), P(t, l, P_LN1B), 1, C);
+        shelf_nn_linear_forward(st->qkv, st->ln, P(t, l, P_QKVW), P(t, l, P_QKVB), 1, C, 3 * C);
+        shelf_attention_step_forward(st->att, st->kc + (size_t)l * T * C, st->vc + (size_t)l * T * C, st->qkv, k, 0,
+                                     t->T, t->C, t->NH);
+        shelf_nn_linear_forward(st->tmp, st->att, P(t, l, P_PROJW), P(t, l, P_PROJB), 1, C, C);
+        shelf_nn_residual_forward(x, x, st->tmp, C);
+        shelf_nn_layernorm_forward(st->ln, mean, rstd, x, P(t, l, P_LN2W), P(t, l, P_LN2B), 1, C);
+        shelf_nn_linear_forward(st->ff, st->ln, P(t, l, P_FC1W), P(t, l, P_FC1B), 1, C, F);
+        shelf_nn_gelu_forward(st->ff2, st->ff, F);
+        shelf_nn_linear_forward(st->tmp, st->ff2, P(t, l, P_FC2W), P(t, l, P_FC2B), 1, F, C);
+        shelf_nn_residual_forward(x, x, st->tmp, C);
+    }
+    shelf_nn_layernorm_forward(st->h, mean, rstd, x, shelf_params_data(t->p, t->i_lnfw),
+                               shelf_params_data(t->p, t->i_lnfb), 1, C);
+}
+
+int shelf_tf_state_push(shelf_tf_state *st, uint32_t item, uint32_t type, int64_t ts)
+{
+    const tf_model *t = st->t;
+    if (item >= t->I) return SHELF_EINVAL;
+    uint32_t gap = 0;
+    if (ts == SHELF_TF_NO_TIME) {
+        st->has_ts = 0;
+    } else {
+        if (st->has_ts) gap = gap_bucket(ts - st->last_ts);
+        st->last_ts = ts;
+        st->has_ts = 1;
+    }
+    const uint64_t n = st->n + 1, start = window_start(n, t->T);
+    const int slide = start != st->start;
+    if (slide) { /* drop the oldest events; every position is recomputed */
+        uint64_t drop = start - st->start, keep = st->n - start;
+        memmove(st->item, st->item + drop, keep * sizeof *st->item);
+        memmove(st->typ, st->typ + drop, keep * sizeof *st->typ);
+        memmove(st->gap, st->gap + drop, keep * sizeof *st->gap);
+        st->start = start;
+    }
+    const int k = (int)(n - 1 - start);
+    st->item[k] = item;
+    st->typ[k] = t->use_types && type < t->n_types ? type : SHELF_NN_PAD;
+    st->gap[k] = gap;
+    st->n = n;
+    for (int j = slide ? 0 : k; j <= k; j++) state_step(st, j);
+    return 0;
+}
+
+int shelf_tf_state_scores(const shelf_tf_state *st, float *scores)
+{
+    const tf_model *t = st->t;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C, st->h, 1, 0.0f, scores, 1);
+    return 0;
+}
+
+/* ---- test hooks (transformer_int.h) ----------------------------------------------- */
+
+shelf_params *shelf__transformer_params(shelf_model *m) { return ((tf_model *)m)->p; }
+
+int shelf__transformer_setup(shelf_model *m, const shelf_opts *o, uint32_t n_items, uint32_t n_types,
+                             const uint64_t *feat_off, const uint32_t *feat_col, uint32_t n_feats)
+{
+    tf_model *t = (tf_model *)m;
+    tf_free_arrays(t);
+    int rc = read_opts(t, o, n_items, n_types);
+    if (rc) return rc;
+    if (feat_off && n_feats && shelf_config_bool(o, "tf-features")) {
+        t->feat_off = malloc(((size_t)n_items + 1) * sizeof *t->feat_off);
+        t->feat_col = malloc((feat_off[n_items] + 1) * sizeof *t->feat_col);
+        if (!t->feat_off || !t->feat_col) return SHELF_ENOMEM;
+        memcpy(t->feat_off, feat_off, ((size_t)n_items + 1) * sizeof *feat_off);
+        memcpy(t->feat_col, feat_col, feat_off[n_items] * sizeof *feat_col);
+        t->n_feats = n_feats;
+        t->I = n_items;
+        if (transpose_features(t)) return SHELF_ENOMEM;
+    }
+    shelf_err err = {0};
+    if ((rc = build_params(t, &err))) return shelf__model_fail(m, rc, "%s", err.msg);
+    shelf_rng rng;
+    shelf_rng_seed(&rng, (uint64_t)shelf_config_int(o, "seed"));
+    init_params(t, &rng);
+    items_forward(t);
+    m->n_items = n_items;
+    m->fitted = 1;
+    return 0;
+}
+
+float shelf__transformer_batch_loss(shelf_model *m, const uint32_t *items, const uint16_t *types, const int64_t *ts,
+                                    int B, int len, int backward, shelf_rng *rng, float *logits)
+{
+    tf_model *t = (tf_model *)m;
+    if (len < 2 || len - 1 > t->T) return NAN;
+    const size_t N = (size_t)B * (len - 1);
+    tf_batch b;
+    tf_loss_ws lw;
+    tf_acts *a = acts_new(t, B, 1);
+    float loss = NAN;
+    if (!batch_alloc(&b, B, t->T) && a && !loss_ws_init(&lw, t, N, NULL)) {
+        b.T = len - 1;
+        for (int r = 0; r < B; r++) {
+            const size_t o = (size_t)r * len;
+            int j0 = 0;
+            while (j0 < len && items[o + j0] == SHELF_NN_PAD) j0++;
+            if (j0 >= len - 1) j0 = len - 1; /* no input: an all-padding row */
+            batch_row(t, &b, r, items + o + j0, types ? types + o + j0 : NULL, ts ? ts + o + j0 : NULL, 0,
+                      (size_t)(len - 1 - j0), 1);
+        }
+        shelf_rng neg;
+        shelf_rng_seed(&neg, 1234);
+        loss = tf_step_grad(t, a, &b, &lw, rng, &neg, backward);
+        if (logits) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)t->I, t->C, 1.0f, a->lnf, t->C, t->E,
+                        t->C, 0.0f, logits, (int)t->I);
+            for (size_t n = 0; n < N; n++)
+                if (b.idx[n] == SHELF_NN_PAD) memset(logits + n * t->I, 0, t->I * sizeof *logits);
+        }
+        loss_ws_free(&lw);
+    }
+    batch_free(&b);
+    acts_free(a);
+    return loss;
+}
+
 /* ---- save / load -------------------------------------------------------------- */
+
+static const char *loss_name(int loss) { return loss == LOSS_SAMPLED ? "sampled" : loss == LOSS_BCE ? "bce" : "ce"; }
 
 static int tf_save(const shelf_model *m, shelf_bundle_writer *w)
 {
@@ -754,12 +1412,22 @@ static int tf_save(const shelf_model *m, shelf_bundle_writer *w)
         const shelf_param_info *in = &t->p->info[i];
         rc = shelf_bundle_put(w, in->name, SHELF_DT_F32, in->ndim, in->shape, shelf_params_data(t->p, i));
     }
-    if (!rc) rc = shelf_bundle_set_num(w, "tf-layers", t->L);
-    if (!rc) rc = shelf_bundle_set_num(w, "tf-heads", t->NH);
-    if (!rc) rc = shelf_bundle_set_num(w, "tf-dim", t->C);
-    if (!rc) rc = shelf_bundle_set_num(w, "tf-ffn", t->F);
-    if (!rc) rc = shelf_bundle_set_num(w, "tf-maxlen", t->T);
-    if (!rc) rc = shelf_bundle_set_num(w, "tf-dropout", t->dropout);
+    if (!rc && t->n_feats) {
+        int64_t sh = (int64_t)t->I + 1;
+        rc = shelf_bundle_put(w, "feat_off", SHELF_DT_U64, 1, &sh, t->feat_off);
+        sh = (int64_t)t->feat_off[t->I];
+        if (!rc && sh) rc = shelf_bundle_put(w, "feat_col", SHELF_DT_U32, 1, &sh, t->feat_col);
+    }
+    const struct {
+        const char *k;
+        double v;
+    } nums[] = {{"tf-layers", t->L},       {"tf-heads", t->NH},         {"tf-dim", t->C},
+                {"tf-ffn", t->F},          {"tf-maxlen", t->T},         {"tf-dropout", t->dropout},
+                {"n_types", t->n_types},   {"n_feats", t->n_feats},     {"tf-types", t->use_types},
+                {"tf-gaps", t->use_gaps},  {"tf-negatives", t->n_neg}};
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !rc; k++) rc = shelf_bundle_set_num(w, nums[k].k, nums[k].v);
+    if (!rc) rc = shelf_bundle_set_str(w, "tf-loss", loss_name(t->loss));
+    if (!rc) rc = shelf_bundle_set_str(w, "tf-precision", t->prec == SHELF_NN_BF16 ? "bf16" : "f32");
     return rc;
 }
 
@@ -773,9 +1441,45 @@ static int tf_load(shelf_model *m, const shelf_bundle *bd)
     t->F = (int)shelf_bundle_num(bd, "tf-ffn", 0);
     t->T = (int)shelf_bundle_num(bd, "tf-maxlen", 0);
     t->dropout = (float)shelf_bundle_num(bd, "tf-dropout", 0);
+    t->n_types = (uint32_t)shelf_bundle_num(bd, "n_types", 0);
+    const double nf = shelf_bundle_num(bd, "n_feats", 0);
+    t->use_types = shelf_bundle_num(bd, "tf-types", 0) != 0;
+    t->use_gaps = shelf_bundle_num(bd, "tf-gaps", 0) != 0;
+    t->n_neg = (int)shelf_bundle_num(bd, "tf-negatives", 1);
+    const char *ls = shelf_bundle_str(bd, "tf-loss"), *pr = shelf_bundle_str(bd, "tf-precision");
+    t->loss = ls && strcmp(ls, "sampled") == 0 ? LOSS_SAMPLED : ls && strcmp(ls, "bce") == 0 ? LOSS_BCE : LOSS_CE;
+    t->prec = pr && strcmp(pr, "bf16") == 0 ? SHELF_NN_BF16 : SHELF_NN_F32;
     t->I = m->n_items;
-    if (t->L < 1 || t->L > 64 || t->NH < 1 || t->C < 1 || t->C % t->NH || t->F < 1 || t->T < 1 || t->I == 0)
+    if (t->L < 1 || t->L > 64 || t->NH < 1 || t->C < 1 || t->C % t->NH || t->F < 1 || t->T < 1 || t->I == 0 ||
+        nf < 0 || nf > 4e9 || (t->use_types && t->n_types == 0))
         return shelf__model_fail(m, SHELF_ECORRUPT, "bad hyperparameters in the manifest");
+    if (nf > 0) {
+        int nd = 0;
+        int64_t sh[4];
+        const uint64_t *off = shelf_bundle_get(bd, "feat_off", SHELF_DT_U64, &nd, sh);
+        if (!off || nd != 1 || sh[0] != (int64_t)t->I + 1 || off[0] != 0)
+            return shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks the item feature lists (feat_off)");
+        const uint32_t *col = NULL;
+        if (off[t->I]) {
+            col = shelf_bundle_get(bd, "feat_col", SHELF_DT_U32, &nd, sh);
+            if (!col || nd != 1 || (uint64_t)sh[0] != off[t->I])
+                return shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks the item feature lists (feat_col)");
+        }
+        for (uint32_t i = 0; i < t->I; i++)
+            if (off[i + 1] < off[i] || off[i + 1] > off[t->I])
+                return shelf__model_fail(m, SHELF_ECORRUPT, "feat_off is not ascending at item %u", i);
+        for (uint64_t k = 0; k < off[t->I]; k++)
+            if (col[k] >= nf) return shelf__model_fail(m, SHELF_ECORRUPT, "feature id out of range in feat_col");
+        t->feat_off = malloc(((size_t)t->I + 1) * sizeof *t->feat_off);
+        t->feat_col = malloc((off[t->I] + 1) * sizeof *t->feat_col);
+        if (!t->feat_off || !t->feat_col) {
+            tf_free_arrays(t);
+            return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        }
+        memcpy(t->feat_off, off, ((size_t)t->I + 1) * sizeof *off);
+        if (off[t->I]) memcpy(t->feat_col, col, off[t->I] * sizeof *col);
+        t->n_feats = (uint32_t)nf;
+    }
     shelf_err err = {0};
     int rc = build_params(t, &err);
     if (rc) {
@@ -795,6 +1499,7 @@ static int tf_load(shelf_model *m, const shelf_bundle *bd)
         }
         memcpy(shelf_params_data(t->p, i), d, in->numel * sizeof *d);
     }
+    items_forward(t);
     return 0;
 }
 

@@ -16,6 +16,8 @@
 #include "shelf/model.h"
 #include "shelf/optim.h"
 #include "shelf/snapshot.h"
+#include "shelf/transformer.h"
+#include "shelf/nn.h"
 
 #include "test_util.h"
 
@@ -62,24 +64,41 @@ static void score(const shelf_model *m, const uint32_t *items, uint32_t n, float
 
 /* ---- finite differences ----------------------------------------------------------- */
 
-/* For rows of length len (T = 5: len 4 leaves 2 padding positions, len 8
- * truncates to the last 5 inputs), compares the analytic gradient of the mean
- * loss with central differences (eps 1e-2, float32) on a sample of elements
- * of EVERY tensor: at most 8 per tensor, plus for the item table the rows of
- * items in the batch; with dropout, the same masks in every evaluation.
- * Tolerance: |analytic - numeric| <= 5e-4 + 1e-2
- * |numeric| (float32 loss: rounding ~1e-7 * 2.5 / 1e-2 ~ 3e-5; seen max 1.6e-4).
- * More than half of the checked gradients must exceed 1e-3 in size. */
-static void check_fd(int len, const char *dropout)
+/* A model of the given shape from shelf__transformer_setup with I = 12 items,
+ * 3 event types and 0..3 features per item out of 7. */
+enum { FD_I = 12, FD_TYPES = 3, FD_FEATS = 7 };
+static shelf_model *setup(shelf_config *o)
 {
-    const uint32_t I = 12;
-    shelf_snapshot *s = cycles(20, I, 4, 5);
-    shelf_config *o = opts("tf-layers=2", "tf-heads=2", "tf-dim=8", "tf-maxlen=5", dropout, "tf-epochs=1",
-                           "tf-batch=8", "threads=1", NULL);
-    /* with dropout, every evaluation draws the same masks from a fresh rng */
+    static uint64_t off[FD_I + 1];
+    static uint32_t col[FD_I * 3];
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < FD_I; i++) {
+        off[i] = k;
+        for (uint32_t j = 0; j < i % 4; j++) col[k++] = (i * 3 + j * 2) % FD_FEATS;
+    }
+    off[FD_I] = k;
+    shelf_model *m = NULL;
+    assert_int_equal(shelf_model_new("transformer", &m, NULL), 0);
+    assert_int_equal(shelf__transformer_setup(m, o, FD_I, FD_TYPES, off, col, FD_FEATS), 0);
+    return m;
+}
+
+/* Rows of length len (T = 5): row 0 starts with two padding events, the
+ * others are full; types and increasing times random. Compares the analytic
+ * gradient of the mean loss with central differences (eps 1e-2, float32) on
+ * a sample of elements of EVERY tensor: at most 8 per tensor, plus for the
+ * item and feature tables the rows the batch touches; with dropout, the same
+ * masks in every evaluation (and the sampled losses draw the same negatives:
+ * the hook seeds them). Tolerance: |analytic - numeric| <= 5e-4 + 1e-2
+ * |numeric| (float32 loss: rounding ~1e-7 * 2.5 / 1e-2 ~ 3e-5; seen max
+ * ~2e-4). More than half of the checked gradients must exceed 1e-3. */
+static void check_fd(int len, const char *dropout, const char *loss, const char *extra)
+{
+    shelf_config *o = opts("tf-layers=2", "tf-heads=2", "tf-dim=8", "tf-maxlen=5", dropout, loss, extra,
+                           "tf-precision=f32", "threads=1", NULL);
     const int drop = strcmp(dropout, "tf-dropout=0") != 0;
     shelf_rng dr;
-    shelf_model *m = fit(s, o);
+    shelf_model *m = setup(o);
     shelf_params *p = shelf__transformer_params(m);
     /* move every parameter off its initial value (LayerNorm gains 1 and
      * biases 0 would hide mistakes) */
@@ -91,12 +110,19 @@ static void check_fd(int len, const char *dropout)
     }
     enum { B = 3 };
     uint32_t seq[B * 8];
-    for (int k = 0; k < B * len; k++) seq[k] = shelf_rng_below(&r, I);
+    uint16_t typ[B * 8];
+    int64_t ts[B * 8];
+    for (int k = 0; k < B * len; k++) {
+        seq[k] = k < 2 ? SHELF_NN_PAD : shelf_rng_below(&r, FD_I);
+        typ[k] = (uint16_t)shelf_rng_below(&r, FD_TYPES);
+        ts[k] = 1000 + 5000 * k + shelf_rng_below(&r, 4000);
+    }
 
+#define LOSS(bw) shelf__transformer_batch_loss(m, seq, typ, ts, B, len, bw, drop ? &dr : NULL, NULL)
     shelf_params_zero_grad(p);
     shelf_rng_seed(&dr, 123);
-    float loss = shelf__transformer_batch_loss(m, seq, B, len, 1, drop ? &dr : NULL);
-    assert_true(isfinite(loss));
+    float loss0 = LOSS(1);
+    assert_true(isfinite(loss0));
     float *grad = malloc(p->n_floats * sizeof *grad);
     assert_non_null(grad);
     memcpy(grad, p->grads, p->n_floats * sizeof *grad);
@@ -110,16 +136,16 @@ static void check_fd(int len, const char *dropout)
         size_t n_picks = 0;
         for (int k = 0; k < 8; k++) picks[n_picks++] = shelf_rng_below(&r, (uint32_t)in->numel);
         if (strcmp(in->name, "wte") == 0) /* rows that get gradient through the input too */
-            for (int k = 0; k < B * len; k += 3) picks[n_picks++] = (size_t)seq[k] * 8 + (size_t)(k % 8);
+            for (int k = 2; k < B * len; k += 3) picks[n_picks++] = (size_t)seq[k] * 8 + (size_t)(k % 8);
         for (size_t k = 0; k < n_picks; k++) {
             float *x = p->params + in->offset + picks[k];
             float keep = *x;
             *x = keep + eps;
             shelf_rng_seed(&dr, 123);
-            float lp = shelf__transformer_batch_loss(m, seq, B, len, 0, drop ? &dr : NULL);
+            float lp = LOSS(0);
             *x = keep - eps;
             shelf_rng_seed(&dr, 123);
-            float lm = shelf__transformer_batch_loss(m, seq, B, len, 0, drop ? &dr : NULL);
+            float lm = LOSS(0);
             *x = keep;
             double num = ((double)lp - lm) / (2.0 * eps), ana = grad[in->offset + picks[k]];
             double e = fabs(num - ana);
@@ -133,32 +159,73 @@ static void check_fd(int len, const char *dropout)
             }
         }
     }
-    fprintf(stderr, "fd %s len %d: %d elements of %zu tensors (%d with |gradient| > 1e-3), max |analytic - numeric| %.3g\n",
-            dropout, len, n_checked, p->n_tensors, n_nonzero, max_err);
+#undef LOSS
+    fprintf(stderr, "fd %s %s %s len %d: %d elements of %zu tensors (%d with |gradient| > 1e-3), max |analytic - "
+                    "numeric| %.3g\n",
+            loss, dropout, extra, len, n_checked, p->n_tensors, n_nonzero, max_err);
     assert_int_equal(n_bad, 0);
     assert_true(n_nonzero > n_checked / 2); /* the check is not vacuous */
     free(grad);
     shelf_model_free(m);
     shelf_config_free(o);
-    shelf_snapshot_free(s);
 }
 
-static void test_fd_padded(void **state)
+static void test_fd_ce(void **state)
 {
     (void)state;
-    check_fd(4, "tf-dropout=0");
+    check_fd(6, "tf-dropout=0", "tf-loss=ce", "tf-features=true");
 }
 
-static void test_fd_truncated(void **state)
+static void test_fd_ce_plain(void **state)
 {
     (void)state;
-    check_fd(8, "tf-dropout=0");
+    check_fd(4, "tf-dropout=0", "tf-loss=ce", "tf-features=false");
 }
 
 static void test_fd_dropout(void **state)
 {
     (void)state;
-    check_fd(6, "tf-dropout=0.3");
+    check_fd(6, "tf-dropout=0.3", "tf-loss=ce", "tf-gaps=false");
+}
+
+static void test_fd_sampled(void **state)
+{
+    (void)state;
+    check_fd(6, "tf-dropout=0", "tf-loss=sampled", "tf-negatives=5");
+}
+
+static void test_fd_bce(void **state)
+{
+    (void)state;
+    check_fd(6, "tf-dropout=0", "tf-loss=bce", "tf-negatives=3");
+}
+
+/* The bfloat16 head gives the float32 loss and gradient within bf16
+ * rounding (inputs rounded to 8 significant bits: ~4e-3 relative). */
+static void test_bf16_head(void **state)
+{
+    (void)state;
+    shelf_config *o32 = opts("tf-layers=1", "tf-dim=16", "tf-maxlen=5", "tf-dropout=0", "tf-precision=f32", NULL);
+    shelf_config *o16 = opts("tf-layers=1", "tf-dim=16", "tf-maxlen=5", "tf-dropout=0", "tf-precision=bf16", NULL);
+    shelf_model *a = setup(o32), *b = setup(o16);
+    uint32_t seq[2 * 6] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0};
+    shelf_params *pa = shelf__transformer_params(a), *pb = shelf__transformer_params(b);
+    shelf_params_zero_grad(pa);
+    shelf_params_zero_grad(pb);
+    float la = shelf__transformer_batch_loss(a, seq, NULL, NULL, 2, 6, 1, NULL, NULL);
+    float lb = shelf__transformer_batch_loss(b, seq, NULL, NULL, 2, 6, 1, NULL, NULL);
+    assert_true(fabsf(la - lb) <= 1e-2f * fabsf(la));
+    double num = 0, den = 0;
+    for (size_t k = 0; k < pa->n_floats; k++) {
+        num += ((double)pa->grads[k] - pb->grads[k]) * ((double)pa->grads[k] - pb->grads[k]);
+        den += (double)pa->grads[k] * pa->grads[k];
+    }
+    fprintf(stderr, "bf16 head: loss %.6f vs %.6f, relative gradient error %.3g\n", la, lb, sqrt(num / den));
+    assert_true(sqrt(num / den) < 3e-2);
+    shelf_model_free(a);
+    shelf_model_free(b);
+    shelf_config_free(o32);
+    shelf_config_free(o16);
 }
 
 /* ---- planted pattern ------------------------------------------------------------- */
@@ -260,7 +327,7 @@ static void test_patience_log(void **state)
     char kv[900];
     snprintf(kv, sizeof kv, "tf-log=%s", tmp_path("tf-log.jsonl"));
     shelf_config *o = opts("tf-layers=1", "tf-dim=16", "tf-maxlen=8", "tf-epochs=4", "tf-batch=16",
-                           "tf-patience=1", "tf-lr=0.01", kv, NULL);
+                           "tf-patience=1", "tf-holdout=true", "tf-lr=0.01", kv, NULL);
     shelf_model *m = fit(s, o);
     FILE *f = fopen(tmp_path("tf-log.jsonl"), "r");
     assert_non_null(f);
@@ -278,13 +345,115 @@ static void test_patience_log(void **state)
     shelf_snapshot_free(s);
 }
 
+/* Validation targets given by the caller (as shelf eval does): the log has
+ * their metrics every epoch, and the kept model is the best epoch's. */
+static void test_valid_targets(void **state)
+{
+    (void)state;
+    const uint32_t I = 20;
+    shelf_snapshot *s = cycles(80, I, 6, 9);
+    /* the validation target of each user: the item after its last one */
+    uint64_t *off = malloc((s->n_users + 1) * sizeof *off);
+    uint32_t *item = malloc(s->n_users * sizeof *item);
+    assert_non_null(off);
+    assert_non_null(item);
+    for (uint32_t u = 0; u < s->n_users; u++) {
+        off[u] = u;
+        item[u] = (s->seq_item[s->seq_off[u + 1] - 1] + 1) % I;
+    }
+    off[s->n_users] = s->n_users;
+    char kv[900];
+    snprintf(kv, sizeof kv, "tf-log=%s", tmp_path("tf-valid.jsonl"));
+    shelf_config *o = opts("tf-layers=1", "tf-dim=16", "tf-maxlen=8", "tf-epochs=6", "tf-batch=16",
+                           "tf-patience=0", "tf-lr=0.01", "tf-warmup=5", kv, NULL);
+    shelf_model *m = NULL;
+    assert_int_equal(shelf_model_new("transformer", &m, NULL), 0);
+    shelf_model_set_valid(m, off, item);
+    assert_int_equal(shelf_model_fit(m, s, o, NULL), 0);
+    assert_null(m->valid_off); /* fit forgets them */
+    FILE *f = fopen(tmp_path("tf-valid.jsonl"), "r");
+    assert_non_null(f);
+    char line[1024];
+    int n = 0;
+    double best = -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *v = strstr(line, "\"valid_ndcg10\":");
+        assert_non_null(v);
+        double x = atof(v + 15);
+        if (x > best) best = x;
+        n++;
+    }
+    fclose(f);
+    assert_int_equal(n, 6);
+    assert_true(best > 0.5); /* the cycle is easy to learn */
+    shelf_model_free(m);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+    free(off);
+    free(item);
+}
+
+/* The key/value cache: pushing events one at a time gives the scores of a
+ * full recomputation over the same history, within 1e-5, through window
+ * slides (T = 6: the window moves by 3), with types and times. */
+static void test_kv_cache(void **state)
+{
+    (void)state;
+    shelf_config *o = opts("tf-layers=2", "tf-heads=2", "tf-dim=16", "tf-maxlen=6", "tf-dropout=0", NULL);
+    shelf_model *m = setup(o);
+    shelf_params *p = shelf__transformer_params(m);
+    shelf_rng r;
+    shelf_rng_seed(&r, 5);
+    for (size_t k = 0; k < p->n_floats; k++) p->params[k] += (float)(0.2 * shelf_rng_normal(&r));
+    /* setup built the item table E before the nudge: the batch-loss hook rebuilds it */
+    shelf_params_zero_grad(p);
+    uint32_t dummy[4] = {1, 2, 3, 4};
+    (void)shelf__transformer_batch_loss(m, dummy, NULL, NULL, 1, 4, 0, NULL, NULL);
+    shelf_tf_state *st = shelf_tf_state_new(m);
+    assert_non_null(st);
+    enum { N = 25 };
+    uint32_t items[N];
+    uint16_t types[N];
+    int64_t ts[N];
+    float full[FD_I], inc[FD_I];
+    double worst = 0;
+    /* empty history */
+    shelf_query q0 = {.user = SHELF_NONE, .n = 0};
+    assert_int_equal(shelf_model_score(m, &q0, full), 0);
+    assert_int_equal(shelf_tf_state_scores(st, inc), 0);
+    for (uint32_t i = 0; i < FD_I; i++) assert_true(fabsf(full[i] - inc[i]) <= 1e-5f);
+    for (uint32_t n = 0; n < N; n++) {
+        items[n] = shelf_rng_below(&r, FD_I);
+        types[n] = (uint16_t)shelf_rng_below(&r, FD_TYPES);
+        ts[n] = 1000000 + (int64_t)n * 3600 + shelf_rng_below(&r, 3000);
+        assert_int_equal(shelf_tf_state_push(st, items[n], types[n], ts[n]), 0);
+        shelf_query q = {.user = SHELF_NONE, .items = items, .types = types, .ts = ts, .n = n + 1};
+        assert_int_equal(shelf_model_score(m, &q, full), 0);
+        assert_int_equal(shelf_tf_state_scores(st, inc), 0);
+        for (uint32_t i = 0; i < FD_I; i++) {
+            double d = fabs((double)full[i] - inc[i]);
+            if (d > worst) worst = d;
+            assert_true(d <= 1e-5);
+        }
+    }
+    assert_int_equal(shelf_tf_state_len(st), N);
+    assert_int_equal(shelf_tf_state_push(st, FD_I, 0, 0), SHELF_EINVAL);
+    fprintf(stderr, "kv cache: %d pushes, max |incremental - full| %.3g\n", N, worst);
+    shelf_tf_state_reset(st);
+    assert_int_equal(shelf_tf_state_len(st), 0);
+    shelf_tf_state_free(st);
+    shelf_model_free(m);
+    shelf_config_free(o);
+}
+
 int main(void)
 {
     tmp_init("transformer");
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fd_padded),    cmocka_unit_test(test_fd_truncated), cmocka_unit_test(test_fd_dropout),
-        cmocka_unit_test(test_planted),      cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_reproducible), cmocka_unit_test(test_patience_log),
+        cmocka_unit_test(test_fd_ce),         cmocka_unit_test(test_fd_ce_plain),  cmocka_unit_test(test_fd_dropout),
+        cmocka_unit_test(test_fd_sampled),    cmocka_unit_test(test_fd_bce),       cmocka_unit_test(test_bf16_head),
+        cmocka_unit_test(test_planted),       cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_patience_log),  cmocka_unit_test(test_valid_targets), cmocka_unit_test(test_kv_cache),
     };
     return cmocka_run_group_tests_name("transformer", tests, NULL, NULL);
 }
