@@ -94,8 +94,8 @@ typedef struct tf_model {
     uint32_t *feat_col;
     uint64_t *ft_off; /* the transpose, for the backward: feature f's items */
     uint32_t *ft_item;
-    /* E[I,C]: item representations. Without features E is wte itself and
-     * dE its gradient; with features both are owned buffers. */
+    /* E[I,C]: item representations: wte itself without features, else an
+     * owned buffer; dE, their gradient, is always wte's gradient. */
     float *E, *dE;
     int own_E;
     /* seconds per training phase in the current epoch (the training log) */
@@ -164,18 +164,16 @@ static int build_params(tf_model *t, shelf_err *err)
     if (!rc) rc = shelf_params_add(t->p, "lnf.b", 1, sh, SHELF_PARAM_NO_DECAY, &t->i_lnfb, err);
     if (!rc) rc = shelf_params_alloc(t->p, err);
     if (rc) return rc;
-    if (t->own_E) {
-        free(t->E);
-        free(t->dE);
-    }
+    if (t->own_E) free(t->E);
     t->own_E = t->n_feats > 0;
+    /* E = wte + features, so dL/dwte is dL/dE itself: the gradient of E is
+     * accumulated straight into wte's (items_backward adds the features') */
+    t->dE = shelf_params_grad(t->p, t->i_wte);
     if (t->own_E) {
         t->E = malloc((size_t)t->I * C * sizeof *t->E);
-        t->dE = malloc((size_t)t->I * C * sizeof *t->dE);
-        if (!t->E || !t->dE) return shelf_err_set(err, SHELF_ENOMEM, "out of memory (item table)");
+        if (!t->E) return shelf_err_set(err, SHELF_ENOMEM, "out of memory (item table)");
     } else {
         t->E = shelf_params_data(t->p, t->i_wte);
-        t->dE = shelf_params_grad(t->p, t->i_wte);
     }
     return 0;
 }
@@ -222,17 +220,15 @@ static void items_forward(tf_model *t)
     }
 }
 
-/* dwte += dE, dwfe[f] += dE[i] / n_i: parallel over items, then over
- * features through the transposed lists (each row summed in a fixed order,
- * so the result does not depend on the threads). */
+/* dwfe[f] += dE[i] / n_i over the items i with feature f (dE is wte's
+ * gradient, already complete): parallel over features through the transposed
+ * lists, each row summed in a fixed order, so the result does not depend on
+ * the threads. */
 static void items_backward(tf_model *t)
 {
     if (!t->own_E) return;
     const size_t C = t->C;
-    float *dwte = shelf_params_grad(t->p, t->i_wte), *dwfe = shelf_params_grad(t->p, t->i_wfe);
-#pragma omp parallel for schedule(static) if (t->I > 4096)
-    for (uint32_t i = 0; i < t->I; i++)
-        for (size_t c = 0; c < C; c++) dwte[(size_t)i * C + c] += t->dE[(size_t)i * C + c];
+    float *dwfe = shelf_params_grad(t->p, t->i_wfe);
 #pragma omp parallel for schedule(dynamic, 16) if (t->n_feats > 64)
     for (uint32_t f = 0; f < t->n_feats; f++) {
         float *g = dwfe + (size_t)f * C;
@@ -649,8 +645,8 @@ static float head_loss(tf_model *t, tf_loss_ws *w, const float *hc, const uint32
 
 /* Loss of a batch after tf_forward: the rows with a target are gathered into
  * hc[Nv,C] (most positions of short-history data are padding) and scored by
- * the head. With backward, the parameter gradients ACCUMULATE (zero them and
- * dE first) -- dE is folded into wte/wfe by the caller (items_backward). */
+ * the head. With backward, the parameter gradients ACCUMULATE (zero them
+ * first); the features' share of dE is added by the caller (items_backward). */
 static float tf_loss_backward(tf_model *t, tf_acts *a, const tf_batch *b, tf_loss_ws *w, shelf_rng *rng,
                               int backward)
 {
@@ -712,15 +708,12 @@ static float tf_loss_backward(tf_model *t, tf_acts *a, const tf_batch *b, tf_los
     return loss;
 }
 
-/* One training step's gradient: zero, E, forward, loss, backward, fold dE. */
+/* One training step's gradient: zero, E, forward, loss, backward, features. */
 static float tf_step_grad(tf_model *t, tf_acts *a, const tf_batch *b, tf_loss_ws *w, shelf_rng *drop,
                           shelf_rng *neg, int backward)
 {
     double t0 = shelf_now();
-    if (backward) {
-        shelf_params_zero_grad(t->p);
-        if (t->own_E) memset(t->dE, 0, (size_t)t->I * t->C * sizeof *t->dE);
-    }
+    if (backward) shelf_params_zero_grad(t->p);
     items_forward(t);
     double t1 = shelf_now();
     tf_forward(t, a, b, drop);
@@ -743,10 +736,7 @@ static void tf_free_arrays(tf_model *t)
     t->p = NULL;
     free(t->li);
     t->li = NULL;
-    if (t->own_E) {
-        free(t->E);
-        free(t->dE);
-    }
+    if (t->own_E) free(t->E);
     t->E = t->dE = NULL;
     t->own_E = 0;
     free(t->feat_off);
