@@ -99,6 +99,8 @@ typedef struct shelf_split {
     /* Held-out events per user (CSR over users, in sequence order). */
     uint64_t *valid_off; /* [U+1] */
     uint32_t *valid_item;
+    uint16_t *valid_type; /* [n_valid] the validation events' types and times */
+    int64_t *valid_ts;
     uint64_t *test_off; /* [U+1] */
     uint32_t *test_item;
     uint64_t n_valid, n_test;

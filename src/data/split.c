@@ -15,6 +15,8 @@ void shelf_split_free(shelf_split *sp)
     shelf_snapshot_free(sp->train);
     free(sp->valid_off);
     free(sp->valid_item);
+    free(sp->valid_type);
+    free(sp->valid_ts);
     free(sp->test_off);
     free(sp->test_item);
     free(sp);
@@ -40,8 +42,10 @@ static int split_from_assign(const shelf_snapshot *s, shelf_split_kind kind, uin
     sp->valid_off = malloc(((size_t)U + 1) * sizeof *sp->valid_off);
     sp->test_off = malloc(((size_t)U + 1) * sizeof *sp->test_off);
     sp->valid_item = malloc((size_t)(n_valid ? n_valid : 1) * sizeof *sp->valid_item);
+    sp->valid_type = malloc((size_t)(n_valid ? n_valid : 1) * sizeof *sp->valid_type);
+    sp->valid_ts = malloc((size_t)(n_valid ? n_valid : 1) * sizeof *sp->valid_ts);
     sp->test_item = malloc((size_t)(n_test ? n_test : 1) * sizeof *sp->test_item);
-    if (!sp->valid_off || !sp->test_off || !sp->valid_item || !sp->test_item) {
+    if (!sp->valid_off || !sp->test_off || !sp->valid_item || !sp->valid_type || !sp->valid_ts || !sp->test_item) {
         shelf_split_free(sp);
         return shelf_err_set(err, SHELF_ENOMEM, "split: out of memory (%llu events)",
                              (unsigned long long)E);
@@ -50,8 +54,11 @@ static int split_from_assign(const shelf_snapshot *s, shelf_split_kind kind, uin
     sp->valid_off[0] = sp->test_off[0] = 0;
     for (uint32_t u = 0; u < U; u++) {
         for (uint64_t e = s->seq_off[u]; e < s->seq_off[u + 1]; e++) {
-            if (assign[e] == TO_VALID) sp->valid_item[kv++] = s->seq_item[e];
-            else if (assign[e] == TO_TEST) sp->test_item[kt++] = s->seq_item[e];
+            if (assign[e] == TO_VALID) {
+                sp->valid_item[kv] = s->seq_item[e];
+                sp->valid_type[kv] = s->seq_type[e];
+                sp->valid_ts[kv++] = s->seq_ts[e];
+            } else if (assign[e] == TO_TEST) sp->test_item[kt++] = s->seq_item[e];
             assign[e] = assign[e] == TO_TRAIN; /* now the keep mask */
         }
         sp->valid_off[u + 1] = kv;

@@ -65,8 +65,10 @@ int shelf_split_cold_items(const shelf_snapshot *s, double frac, uint64_t seed, 
     sp->valid_off = malloc(((size_t)U + 1) * sizeof *sp->valid_off);
     sp->test_off = malloc(((size_t)U + 1) * sizeof *sp->test_off);
     sp->valid_item = malloc((size_t)(n_valid ? n_valid : 1) * sizeof *sp->valid_item);
+    sp->valid_type = malloc((size_t)(n_valid ? n_valid : 1) * sizeof *sp->valid_type);
+    sp->valid_ts = malloc((size_t)(n_valid ? n_valid : 1) * sizeof *sp->valid_ts);
     sp->test_item = malloc((size_t)(n_test ? n_test : 1) * sizeof *sp->test_item);
-    if (!sp->valid_off || !sp->test_off || !sp->valid_item || !sp->test_item) {
+    if (!sp->valid_off || !sp->test_off || !sp->valid_item || !sp->valid_type || !sp->valid_ts || !sp->test_item) {
         rc = shelf_err_set(err, SHELF_ENOMEM, "cold-item split: out of memory (%u users)", U);
         goto out;
     }
@@ -77,7 +79,11 @@ int shelf_split_cold_items(const shelf_snapshot *s, double frac, uint64_t seed, 
     for (uint32_t u = 0; u < U; u++) {
         uint64_t t, v;
         pick(s, cold, u, &t, &v);
-        if (v != UINT64_MAX) sp->valid_item[kv++] = s->seq_item[v];
+        if (v != UINT64_MAX) {
+            sp->valid_item[kv] = s->seq_item[v];
+            sp->valid_type[kv] = s->seq_type[v];
+            sp->valid_ts[kv++] = s->seq_ts[v];
+        }
         if (t != UINT64_MAX) sp->test_item[kt++] = s->seq_item[t];
         sp->valid_off[u + 1] = kv;
         sp->test_off[u + 1] = kt;

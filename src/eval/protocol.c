@@ -63,6 +63,8 @@ typedef struct ev_buf {
     float *scores;       /* [I] */
     uint8_t *mask;       /* [I] SHELF__EV_* flags, all zero between users */
     uint32_t *hist;      /* [max history] */
+    uint16_t *htype;     /* [max history] the history's event types */
+    int64_t *hts;        /* [max history] and times */
     uint32_t *tg;        /* [max targets] */
     uint32_t *cand;      /* [1 + S100_NEG] LOO-S100 candidates */
     uint32_t *free_item; /* [I] LOO-S100: items not yet seen (dense sampling) */
@@ -73,6 +75,8 @@ static void buf_free(ev_buf *b)
     free(b->scores);
     free(b->mask);
     free(b->hist);
+    free(b->htype);
+    free(b->hts);
     free(b->tg);
     free(b->cand);
     free(b->free_item);
@@ -84,10 +88,12 @@ static int buf_alloc(ev_buf *b, uint32_t I, uint64_t max_hist, uint64_t max_tg, 
     b->scores = malloc((size_t)(I ? I : 1) * sizeof *b->scores);
     b->mask = calloc((size_t)(I ? I : 1), 1);
     b->hist = malloc((size_t)(max_hist ? max_hist : 1) * sizeof *b->hist);
+    b->htype = malloc((size_t)(max_hist ? max_hist : 1) * sizeof *b->htype);
+    b->hts = malloc((size_t)(max_hist ? max_hist : 1) * sizeof *b->hts);
     b->tg = malloc((size_t)(max_tg ? max_tg : 1) * sizeof *b->tg);
     b->cand = malloc((1 + SHELF_EVAL_S100_NEG) * sizeof *b->cand);
     if (s100) b->free_item = malloc((size_t)(I ? I : 1) * sizeof *b->free_item);
-    if (!b->scores || !b->mask || !b->hist || !b->tg || !b->cand || (s100 && !b->free_item)) {
+    if (!b->scores || !b->mask || !b->hist || !b->htype || !b->hts || !b->tg || !b->cand || (s100 && !b->free_item)) {
         buf_free(b);
         return SHELF_ENOMEM;
     }
@@ -237,10 +243,18 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
 
     /* history: training sequence, then (test) the validation items */
     uint32_t n_h = 0;
-    for (uint64_t p = tr->seq_off[u]; p < tr->seq_off[u + 1]; p++) b->hist[n_h++] = tr->seq_item[p];
+    for (uint64_t p = tr->seq_off[u]; p < tr->seq_off[u + 1]; p++) {
+        b->htype[n_h] = tr->seq_type[p];
+        b->hts[n_h] = tr->seq_ts[p];
+        b->hist[n_h++] = tr->seq_item[p];
+    }
     const uint64_t n_train = n_h;
     if (!o->valid)
-        for (uint64_t p = sp->valid_off[u]; p < sp->valid_off[u + 1]; p++) b->hist[n_h++] = sp->valid_item[p];
+        for (uint64_t p = sp->valid_off[u]; p < sp->valid_off[u + 1]; p++) {
+            b->htype[n_h] = sp->valid_type ? sp->valid_type[p] : 0;
+            b->hts[n_h] = sp->valid_ts ? sp->valid_ts[p] : 0;
+            b->hist[n_h++] = sp->valid_item[p];
+        }
     for (uint32_t h = 0; h < n_h; h++) mask[b->hist[h]] |= SHELF__EV_EXCL;
 
     /* targets */
@@ -260,8 +274,8 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
     uint32_t *top = R->topk + (size_t)j * T;
     if (n_t == 0) goto done;
 
-    shelf_query q = {.user = u < R->m->n_users ? u : SHELF_NONE, .items = b->hist, .types = NULL,
-                     .ts = NULL, .n = n_h, .now = 0};
+    shelf_query q = {.user = u < R->m->n_users ? u : SHELF_NONE, .items = b->hist, .types = b->htype,
+                     .ts = b->hts, .n = n_h, .now = 0};
     /* the checked wrapper: a model that is not fitted, or a history out of
      * its range, fails with the model's message rather than reading wild */
     int rc = shelf_model_score(R->m, &q, b->scores);
