@@ -27,6 +27,12 @@ typedef struct shelf_query {
     const int64_t *ts;      /* [n] timestamps, or NULL */
     uint32_t n;
     int64_t now;            /* request time (0: unknown) */
+    /* Context of the request: user-feature ids of the training snapshot
+     * (shelf_snapshot's user features: "segment=...", "region=...",
+     * "device=..."), for models that use them with an unknown or new user;
+     * NULL/0: none. */
+    const uint32_t *ctx;
+    uint32_t n_ctx;
 } shelf_query;
 
 /* One reason for recommending an item: "because you bought <item>". */

@@ -55,6 +55,14 @@ size_t shelf_wordpiece_encode(const shelf_wordpiece *wp, const char *text, size_
 size_t shelf_text_ngrams(const char *text, size_t len, int n_min, int n_max, uint32_t buckets, uint32_t *ids,
                          size_t cap);
 
+/* ---- hashed words ---------------------------------------------------------------
+ * Each word (lower-cased, accents stripped, split as WordPiece's basic
+ * tokenisation: whitespace, punctuation, every CJK ideograph; punctuation
+ * itself dropped) hashed (xxh3 of its UTF-8) into [0, buckets), in text
+ * order, repeats kept. Returns the count
+ * (may exceed cap, as above; 0 on bad arguments or out of memory). */
+size_t shelf_text_words(const char *text, size_t len, uint32_t buckets, uint32_t *ids, size_t cap);
+
 /* ---- BERT encoder (inference) ------------------------------------------------
  * Weights from a safetensors file with Hugging Face BertModel key names
  * (an optional "bert." prefix is accepted):

@@ -533,6 +533,8 @@ void shelf_config_print_help(FILE *f, const char *command)
         }
         fprintf(f, "  %-34s %s", flag, d->help);
         if (d->def && d->type != SHELF_CFG_BOOL) fprintf(f, " (default %s)", d->def);
+        if (d->def && d->type == SHELF_CFG_BOOL && strcmp(d->def, "true") == 0)
+            fprintf(f, " (on by default; --no-%s turns it off)", d->name);
         if (d->type == SHELF_CFG_INT || d->type == SHELF_CFG_DOUBLE) fprintf(f, " [%g..%g]", d->min, d->max);
         fputc('\n', f);
     }

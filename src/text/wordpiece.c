@@ -498,3 +498,44 @@ size_t shelf_text_ngrams(const char *text, size_t len, int n_min, int n_max, uin
     if (rc || c.oom) return 0;
     return c.n;
 }
+
+/* ---- hashed words --------------------------------------------------------------- */
+
+typedef struct wd_ctx {
+    uint32_t buckets;
+    uint32_t *ids;
+    size_t cap, n;
+    char *bytes;
+    size_t room;
+    int oom;
+} wd_ctx;
+
+static void wd_word(void *ctx, const int32_t *cps, size_t n)
+{
+    wd_ctx *c = ctx;
+    if (c->oom || (n == 1 && is_punct(cps[0]))) return; /* punctuation carries no meaning alone */
+    if (4 * n > c->room) {
+        char *b = realloc(c->bytes, 8 * n);
+        if (!b) {
+            c->oom = 1;
+            return;
+        }
+        c->bytes = b;
+        c->room = 8 * n;
+    }
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) nb += (size_t)utf8proc_encode_char(cps[i], (utf8proc_uint8_t *)c->bytes + nb);
+    if (c->n < c->cap) c->ids[c->n] = (uint32_t)(XXH3_64bits(c->bytes, nb) % c->buckets);
+    c->n++;
+}
+
+size_t shelf_text_words(const char *text, size_t len, uint32_t buckets, uint32_t *ids, size_t cap)
+{
+    if (!text || len == 0 || buckets == 0) return 0;
+    wd_ctx c = {.buckets = buckets, .ids = ids, .cap = ids ? cap : 0};
+    basic_opts o = {1, 1, 1};
+    int rc = basic_words(text, len, o, wd_word, &c);
+    free(c.bytes);
+    if (rc || c.oom) return 0;
+    return c.n;
+}

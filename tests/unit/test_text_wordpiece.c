@@ -403,9 +403,29 @@ static void test_ngrams(void **state)
     assert_int_equal(shelf_text_ngrams(" ,", 2, 2, 3, B, a, 256), 3); /* "<,>": "<," ",>" "<,>" */
 }
 
+/* Hashed words: case and accents folded, punctuation dropped, CJK split. */
+static void test_words(void **state)
+{
+    (void)state;
+    uint32_t a[16], b[16];
+    const char *t1 = "Cr\xc3\xa8me, CREME!", *t2 = "creme creme";
+    size_t n1 = shelf_text_words(t1, strlen(t1), 1000, a, 16), n2 = shelf_text_words(t2, strlen(t2), 1000, b, 16);
+    assert_int_equal(n1, 2);
+    assert_int_equal(n2, 2);
+    assert_int_equal(a[0], b[0]);
+    assert_int_equal(a[1], b[0]);
+    const char *zh = "\xe5\x85\xb0\xe8\x94\xbb 30ml"; /* two ideographs and a word */
+    assert_int_equal(shelf_text_words(zh, strlen(zh), 1000, a, 16), 3);
+    for (int k = 0; k < 3; k++) assert_true(a[k] < 1000);
+    assert_int_equal(shelf_text_words(zh, strlen(zh), 1000, a, 1), 3); /* count beyond cap */
+    assert_int_equal(shelf_text_words("", 0, 1000, a, 16), 0);
+    assert_int_equal(shelf_text_words("x", 1, 0, a, 16), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_words),
         cmocka_unit_test(test_reference_parity), cmocka_unit_test(test_specials),
         cmocka_unit_test(test_unk),              cmocka_unit_test(test_empty),
         cmocka_unit_test(test_invalid_utf8),     cmocka_unit_test(test_cap),
