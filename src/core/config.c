@@ -163,6 +163,31 @@ static const shelf_cfg_def table[] = {
      "rating-text: at most this many distinct tokens per item (attributes first, then words in text order)"},
     {"rtext-attrs", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "rating-text: the item's attributes are tokens too (one row each)"},
+    {"hyb-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, "eval train", "hybrid: latent factors"},
+    {"hyb-epochs", SHELF_CFG_INT, "30", 1, 100000, NULL, "eval train", "hybrid: epochs"},
+    {"hyb-lr", SHELF_CFG_DOUBLE, "0.05", 0, 10, NULL, "eval train",
+     "hybrid: Adagrad learning rate (per-parameter rate lr / sqrt(1 + sum of squared gradients))"},
+    {"hyb-reg", SHELF_CFG_DOUBLE, "1e-5", 0, 100, NULL, "eval train",
+     "hybrid: L2 regularisation, added to the gradient of every parameter a step touches"},
+    {"hyb-loss", SHELF_CFG_ENUM, "warp", 0, 0, "warp|bpr", "eval train",
+     "hybrid: warp = sample negatives until one violates the margin, weight by the estimated rank (LightFM); "
+     "bpr = one uniform negative, -ln sigmoid"},
+    {"hyb-max-sampled", SHELF_CFG_INT, "10", 1, 1000000, NULL, "eval train",
+     "hybrid: warp: at most this many negatives drawn per positive"},
+    {"hyb-text-buckets", SHELF_CFG_INT, "16384", 0, 16777216, NULL, "eval train",
+     "hybrid: hash buckets of the item text's words (features of the item; 0: words off)"},
+    {"hyb-text-max", SHELF_CFG_INT, "32", 1, 65536, NULL, "eval train",
+     "hybrid: at most this many distinct words per item (in text order)"},
+    {"hyb-ctx-buckets", SHELF_CFG_INT, "1024", 1, 16777216, NULL, "eval train",
+     "hybrid: rows of the request-context embedding table; query context ids >= this are ignored (serving hashes "
+     "\"key=value\" strings into it)"},
+    {"hyb-id-dropout", SHELF_CFG_DOUBLE, "0", 0, 0.95, NULL, "eval train",
+     "hybrid: probability that an item drops its id part in a training step (features only), so that the "
+     "features learn to stand in for the id"},
+    {"hyb-freeze-cold", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "hybrid: items without training positives keep a zero id embedding and bias (scored by their features)"},
+    {"hyb-cold-neg", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
+     "hybrid: items without training positives are drawn as negatives too (false: only items with positives)"},
     {"tf-layers", SHELF_CFG_INT, "2", 1, 64, NULL, "eval train", "transformer: causal blocks"},
     {"tf-heads", SHELF_CFG_INT, "1", 1, 64, NULL, "eval train", "transformer: attention heads (divide tf-dim)"},
     {"tf-dim", SHELF_CFG_INT, "64", 1, 4096, NULL, "eval train", "transformer: width (embedding size)"},
@@ -201,6 +226,15 @@ static const shelf_cfg_def table[] = {
     {"tf-features", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "transformer: an item is its id embedding plus the mean of its attribute, category, brand and price-bucket "
      "embeddings"},
+    {"tf-text-buckets", SHELF_CFG_INT, "1048576", 0, 1073741824, NULL, "eval train",
+     "transformer: with tf-features, hash the words of each item's text (title, text, category path, brand) into "
+     "this many buckets as more features (0: no text); only the words in use get a table row"},
+    {"tf-text-max", SHELF_CFG_INT, "32", 0, 4096, NULL, "eval train",
+     "transformer: at most this many words of an item's text become features"},
+    {"tf-text-model", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
+     "transformer: a directory with a pretrained BERT-style text encoder (vocab.txt, model.safetensors with Hugging "
+     "Face key names, config.json): each item's text is encoded once, kept in the bundle, and projected into the "
+     "item representation"},
     {"tf-types", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "transformer: add an event-type (behaviour) embedding at every position"},
     {"tf-gaps", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",

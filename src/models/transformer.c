@@ -63,6 +63,7 @@
 #include "shelf/attention.h"
 #include "shelf/nn.h"
 #include "shelf/optim.h"
+#include "shelf/text.h"
 #include "shelf/transformer.h"
 
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
@@ -92,6 +93,12 @@ typedef struct tf_model {
     /* item features (owned): item i's are feat_col[feat_off[i] .. feat_off[i+1]) */
     uint64_t *feat_off;
     uint32_t *feat_col;
+    uint32_t *feat_raw; /* [n_feats] raw id of each feature row (take_features) */
+    /* text vectors of a pretrained encoder (tf-text-model): [I,H], owned,
+     * projected into the item representation by the parameter wtxt [H,C] */
+    float *tvec;
+    uint32_t H;
+    size_t i_wtxt;
     uint64_t *ft_off; /* the transpose, for the backward: feature f's items */
     uint32_t *ft_item;
     /* E[I,C]: item representations: wte itself without features, else an
@@ -138,6 +145,10 @@ static int build_params(tf_model *t, shelf_err *err)
         sh[0] = t->n_feats;
         rc = shelf_params_add(t->p, "wfe", 2, sh, 0, &t->i_wfe, err);
     }
+    if (!rc && t->tvec) {
+        sh[0] = t->H;
+        rc = shelf_params_add(t->p, "wtxt", 2, sh, 0, &t->i_wtxt, err);
+    }
     sh[0] = t->T;
     if (!rc) rc = shelf_params_add(t->p, "wpe", 2, sh, 0, &t->i_wpe, err);
     if (!rc && t->use_types) {
@@ -165,7 +176,7 @@ static int build_params(tf_model *t, shelf_err *err)
     if (!rc) rc = shelf_params_alloc(t->p, err);
     if (rc) return rc;
     if (t->own_E) free(t->E);
-    t->own_E = t->n_feats > 0;
+    t->own_E = t->n_feats > 0 || t->tvec != NULL;
     /* E = wte + features, so dL/dwte is dL/dE itself: the gradient of E is
      * accumulated straight into wte's (items_backward adds the features') */
     t->dE = shelf_params_grad(t->p, t->i_wte);
@@ -200,16 +211,19 @@ static void init_params(tf_model *t, shelf_rng *rng)
     }
 }
 
-/* E = wte + mean of each item's feature rows (no-op without features). */
+/* E = wte + mean of each item's feature rows + tvec . wtxt (a no-op with
+ * neither features nor text vectors: E is wte). */
 static void items_forward(tf_model *t)
 {
     if (!t->own_E) return;
     const size_t C = t->C;
-    const float *wte = shelf_params_data(t->p, t->i_wte), *wfe = shelf_params_data(t->p, t->i_wfe);
+    const float *wte = shelf_params_data(t->p, t->i_wte);
+    const float *wfe = t->n_feats ? shelf_params_data(t->p, t->i_wfe) : NULL;
 #pragma omp parallel for schedule(static) if (t->I > 4096)
     for (uint32_t i = 0; i < t->I; i++) {
         float *e = t->E + (size_t)i * C;
         memcpy(e, wte + (size_t)i * C, C * sizeof *e);
+        if (!wfe) continue;
         uint64_t a = t->feat_off[i], b = t->feat_off[i + 1];
         if (a == b) continue;
         const float w = 1.0f / (float)(b - a);
@@ -218,6 +232,9 @@ static void items_forward(tf_model *t)
             for (size_t c = 0; c < C; c++) e[c] += w * f[c];
         }
     }
+    if (t->tvec)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)t->I, (int)C, (int)t->H, 1.0f, t->tvec,
+                    (int)t->H, shelf_params_data(t->p, t->i_wtxt), (int)C, 1.0f, t->E, (int)C);
 }
 
 /* dwfe[f] += dE[i] / n_i over the items i with feature f (dE is wte's
@@ -228,6 +245,10 @@ static void items_backward(tf_model *t)
 {
     if (!t->own_E) return;
     const size_t C = t->C;
+    if (t->tvec) /* dwtxt += tvec^T . dE */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)t->H, (int)C, (int)t->I, 1.0f, t->tvec, (int)t->H,
+                    t->dE, (int)C, 1.0f, shelf_params_grad(t->p, t->i_wtxt), (int)C);
+    if (!t->n_feats) return;
     float *dwfe = shelf_params_grad(t->p, t->i_wfe);
 #pragma omp parallel for schedule(dynamic, 16) if (t->n_feats > 64)
     for (uint32_t f = 0; f < t->n_feats; f++) {
@@ -743,6 +764,11 @@ static void tf_free_arrays(tf_model *t)
     free(t->feat_col);
     free(t->ft_off);
     free(t->ft_item);
+    free(t->feat_raw);
+    t->feat_raw = NULL;
+    free(t->tvec);
+    t->tvec = NULL;
+    t->H = 0;
     t->feat_off = NULL;
     t->feat_col = NULL;
     t->ft_off = NULL;
@@ -774,26 +800,127 @@ static int read_opts(tf_model *t, const shelf_opts *o, uint32_t I, uint32_t n_ty
     return 0;
 }
 
-/* Item feature lists from the snapshot: attributes, then category, brand and
- * price bucket, each id range offset after the previous. */
-static int take_features(tf_model *t, const shelf_snapshot *s)
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Item feature lists from the snapshot: attribute ids, category, brand, price
+ * bucket and (text_buckets > 0) hashed words of the item's text, each range
+ * offset after the previous ("raw" ids); each item's list sorted and
+ * deduplicated, then the raw ids in use renumbered densely 0..n_feats-1, so
+ * the feature table has a row per feature some item has (a million text
+ * buckets cost nothing when the text has a few thousand words). feat_raw
+ * keeps the raw id of each row (saved in the bundle). */
+static int take_features(tf_model *t, const shelf_snapshot *s, uint32_t text_buckets, uint32_t text_max)
 {
     const uint32_t I = s->n_items, A = s->n_attrs, NC = s->n_categories, NB = s->n_brands;
+    const uint32_t base_text = A + NC + NB + s->n_price_buckets;
+    if (text_buckets && (uint64_t)base_text + text_buckets > UINT32_MAX) text_buckets = UINT32_MAX - base_text;
     t->feat_off = malloc(((size_t)I + 1) * sizeof *t->feat_off);
-    size_t cap = s->attr_off[I] + 3 * (size_t)I;
+    size_t cap = s->attr_off[I] + (3 + (size_t)(text_buckets ? text_max : 0)) * (size_t)I;
     t->feat_col = malloc((cap ? cap : 1) * sizeof *t->feat_col);
-    if (!t->feat_off || !t->feat_col) return SHELF_ENOMEM;
+    uint32_t *words = text_max ? malloc((size_t)text_max * sizeof *words) : NULL;
+    if (!t->feat_off || !t->feat_col || (text_max && !words)) {
+        free(words);
+        return SHELF_ENOMEM;
+    }
     uint64_t k = 0;
     for (uint32_t i = 0; i < I; i++) {
+        const uint64_t k0 = k;
         t->feat_off[i] = k;
         for (uint64_t a = s->attr_off[i]; a < s->attr_off[i + 1]; a++) t->feat_col[k++] = s->attr_col[a];
         if (s->item_category[i] != SHELF_NONE) t->feat_col[k++] = A + s->item_category[i];
         if (s->item_brand[i] != SHELF_NONE) t->feat_col[k++] = A + NC + s->item_brand[i];
         if (s->item_price_bucket[i]) t->feat_col[k++] = A + NC + NB + s->item_price_bucket[i] - 1u;
+        if (text_buckets && text_max) {
+            const char *txt = s->item_text + s->item_text_off[i];
+            size_t n = shelf_text_words(txt, strlen(txt), text_buckets, words, text_max);
+            if (n > text_max) n = text_max;
+            for (size_t w = 0; w < n; w++) t->feat_col[k++] = base_text + words[w];
+        }
+        qsort(t->feat_col + k0, k - k0, sizeof *t->feat_col, cmp_u32);
+        uint64_t u = k0;
+        for (uint64_t r = k0; r < k; r++)
+            if (r == k0 || t->feat_col[r] != t->feat_col[u - 1]) t->feat_col[u++] = t->feat_col[r];
+        k = u;
     }
     t->feat_off[I] = k;
-    t->n_feats = k ? A + NC + NB + s->n_price_buckets : 0;
+    free(words);
+    /* renumber the raw ids in use */
+    uint32_t *raw = malloc((k ? k : 1) * sizeof *raw);
+    if (!raw) return SHELF_ENOMEM;
+    memcpy(raw, t->feat_col, k * sizeof *raw);
+    qsort(raw, k, sizeof *raw, cmp_u32);
+    size_t nf = 0;
+    for (uint64_t r = 0; r < k; r++)
+        if (r == 0 || raw[r] != raw[nf - 1]) raw[nf++] = raw[r];
+    for (uint64_t r = 0; r < k; r++) {
+        const uint32_t *hit = bsearch(&t->feat_col[r], raw, nf, sizeof *raw, cmp_u32);
+        t->feat_col[r] = (uint32_t)(hit - raw);
+    }
+    t->feat_raw = raw;
+    t->n_feats = (uint32_t)nf;
     return t->n_feats ? transpose_features(t) : 0;
+}
+
+/* tvec[I,H]: each item's text through a pretrained BERT-style encoder in
+ * directory dir (vocab.txt, model.safetensors, config.json; shelf/text.h),
+ * mean-pooled; items without text get zeros. */
+static int take_text_vectors(tf_model *t, const shelf_snapshot *s, const char *dir)
+{
+    char path[4096];
+    shelf_err err = {0};
+    shelf_wordpiece *wp = NULL;
+    shelf_bert *bert = NULL;
+    const shelf_wordpiece_opts wo = SHELF_WORDPIECE_DEFAULTS;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    int rc = shelf_wordpiece_load(path, &wo, &wp, &err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        rc = shelf_bert_load(path, 0, &bert, &err);
+    }
+    const uint32_t cls = wp ? shelf_wordpiece_special(wp, "[CLS]") : UINT32_MAX;
+    const uint32_t sep = wp ? shelf_wordpiece_special(wp, "[SEP]") : UINT32_MAX;
+    if (!rc && (cls == UINT32_MAX || sep == UINT32_MAX))
+        rc = shelf_err_set(&err, SHELF_EFORMAT, "%s/vocab.txt has no [CLS] or [SEP]", dir);
+    const size_t P = bert ? shelf_bert_max_len(bert) : 0;
+    if (!rc && P < 3) rc = shelf_err_set(&err, SHELF_EFORMAT, "%s: the encoder takes fewer than 3 positions", dir);
+    if (!rc) {
+        t->H = (uint32_t)shelf_bert_dim(bert);
+        t->tvec = calloc((size_t)t->I * t->H, sizeof *t->tvec);
+        if (!t->tvec) rc = shelf_err_set(&err, SHELF_ENOMEM, "out of memory (%u text vectors)", t->I);
+    }
+    int bad = 0;
+    if (!rc) {
+#pragma omp parallel
+        {
+            uint32_t *ids = malloc((P - 2) * sizeof *ids);
+#pragma omp for schedule(dynamic, 16)
+            for (uint32_t i = 0; i < t->I; i++) {
+                const char *txt = s->item_text + s->item_text_off[i];
+                if (!*txt) continue;
+                size_t n = ids ? shelf_wordpiece_encode(wp, txt, strlen(txt), ids, P - 2) : 0;
+                if (n > P - 2) n = P - 2;
+                if (!ids || shelf_bert_encode(bert, ids, n, cls, sep, t->tvec + (size_t)i * t->H)) {
+#pragma omp atomic write
+                    bad = 1;
+                }
+            }
+            free(ids);
+        }
+        if (bad) rc = shelf_err_set(&err, SHELF_EINVAL, "%s: the encoder failed on an item's text", dir);
+    }
+    shelf_wordpiece_free(wp);
+    shelf_bert_free(bert);
+    if (rc) {
+        free(t->tvec);
+        t->tvec = NULL;
+        t->H = 0;
+        return shelf__model_fail(&t->base, rc, "tf-text-model: %s", err.msg);
+    }
+    return 0;
 }
 
 /* ---- validation ----------------------------------------------------------------- */
@@ -960,8 +1087,15 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     const int hold = !given && shelf_config_bool(o, "tf-holdout");
     const int watch = given || hold;
     const int bucket = shelf_config_bool(o, "tf-bucket");
-    if (shelf_config_bool(o, "tf-features") && (rc = take_features(t, s)))
+    if (shelf_config_bool(o, "tf-features") &&
+        (rc = take_features(t, s, (uint32_t)shelf_config_int(o, "tf-text-buckets"),
+                            (uint32_t)shelf_config_int(o, "tf-text-max"))))
         return shelf__model_fail(m, rc, "out of memory (item features)");
+    const char *text_model = shelf_config_str(o, "tf-text-model");
+    if (text_model && *text_model && shelf_config_bool(o, "tf-features") && (rc = take_text_vectors(t, s, text_model))) {
+        tf_free_arrays(t);
+        return rc;
+    }
 
     /* training users: those with a next-item pair to learn; validation users
      * (given targets, or each sequence's held-out last item) */
@@ -1407,6 +1541,8 @@ static int tf_save(const shelf_model *m, shelf_bundle_writer *w)
         rc = shelf_bundle_put(w, "feat_off", SHELF_DT_U64, 1, &sh, t->feat_off);
         sh = (int64_t)t->feat_off[t->I];
         if (!rc && sh) rc = shelf_bundle_put(w, "feat_col", SHELF_DT_U32, 1, &sh, t->feat_col);
+        sh = (int64_t)t->n_feats;
+        if (!rc && t->feat_raw) rc = shelf_bundle_put(w, "feat_raw", SHELF_DT_U32, 1, &sh, t->feat_raw);
     }
     const struct {
         const char *k;
@@ -1416,6 +1552,11 @@ static int tf_save(const shelf_model *m, shelf_bundle_writer *w)
                 {"n_types", t->n_types},   {"n_feats", t->n_feats},     {"tf-types", t->use_types},
                 {"tf-gaps", t->use_gaps},  {"tf-negatives", t->n_neg}};
     for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !rc; k++) rc = shelf_bundle_set_num(w, nums[k].k, nums[k].v);
+    if (!rc && t->tvec) {
+        const int64_t sh[2] = {t->I, t->H};
+        rc = shelf_bundle_put(w, "text_vec", SHELF_DT_F32, 2, sh, t->tvec);
+    }
+    if (!rc) rc = shelf_bundle_set_num(w, "text_dim", t->H);
     if (!rc) rc = shelf_bundle_set_str(w, "tf-loss", loss_name(t->loss));
     if (!rc) rc = shelf_bundle_set_str(w, "tf-precision", t->prec == SHELF_NN_BF16 ? "bf16" : "f32");
     return rc;
@@ -1469,6 +1610,26 @@ static int tf_load(shelf_model *m, const shelf_bundle *bd)
         memcpy(t->feat_off, off, ((size_t)t->I + 1) * sizeof *off);
         if (off[t->I]) memcpy(t->feat_col, col, off[t->I] * sizeof *col);
         t->n_feats = (uint32_t)nf;
+        const uint32_t *raw = shelf_bundle_get(bd, "feat_raw", SHELF_DT_U32, &nd, sh);
+        if (raw && nd == 1 && sh[0] == (int64_t)nf && (t->feat_raw = malloc((size_t)nf * sizeof *raw)))
+            memcpy(t->feat_raw, raw, (size_t)nf * sizeof *raw);
+    }
+    const double hd = shelf_bundle_num(bd, "text_dim", 0);
+    if (hd > 0) {
+        int nd = 0;
+        int64_t sh[4];
+        const float *tv = shelf_bundle_get(bd, "text_vec", SHELF_DT_F32, &nd, sh);
+        if (!tv || nd != 2 || sh[0] != (int64_t)t->I || (double)sh[1] != hd) {
+            tf_free_arrays(t);
+            return shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks the item text vectors (text_vec)");
+        }
+        t->H = (uint32_t)hd;
+        t->tvec = malloc((size_t)t->I * t->H * sizeof *t->tvec);
+        if (!t->tvec) {
+            tf_free_arrays(t);
+            return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        }
+        memcpy(t->tvec, tv, (size_t)t->I * t->H * sizeof *t->tvec);
     }
     shelf_err err = {0};
     int rc = build_params(t, &err);

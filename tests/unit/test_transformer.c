@@ -446,6 +446,127 @@ static void test_kv_cache(void **state)
     shelf_config_free(o);
 }
 
+/* A pretrained text encoder (tf-text-model): the tiny BERT of tests/ref/bert
+ * with a 50-token vocabulary written here. The fit encodes every title, the
+ * projection's gradient matches central differences, and the text vectors
+ * travel in the bundle (scores after load bitwise equal). */
+static void copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    assert_non_null(a);
+    assert_non_null(b);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0) assert_int_equal(fwrite(buf, 1, n, b), n);
+    fclose(a);
+    fclose(b);
+}
+
+static void test_text_model(void **state)
+{
+    (void)state;
+    char dir[1024], path[1100], from[1100];
+    snprintf(dir, sizeof dir, "%s", tmp_path("bert-model"));
+    snprintf(path, sizeof path, "mkdir -p '%s'", dir);
+    assert_int_equal(system(path), 0);
+    snprintf(from, sizeof from, "%s/bert/model.safetensors", SHELF_REF_DIR);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    copy_file(from, path);
+    snprintf(from, sizeof from, "%s/bert/config.json", SHELF_REF_DIR);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    copy_file(from, path);
+    static const char *const words[] = {"red", "blue", "lipstick", "matte", "nail", "polish", "cream", "soft",
+                                        "gloss", "shine", "ounce", "oil"};
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    FILE *v = fopen(path, "w");
+    assert_non_null(v);
+    fprintf(v, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n,\n.\n");
+    int n_tok = 7;
+    for (size_t k = 0; k < sizeof words / sizeof words[0]; k++, n_tok++) fprintf(v, "%s\n", words[k]);
+    for (; n_tok < 50; n_tok++) fprintf(v, "##x%d\n", n_tok);
+    fclose(v);
+
+    const uint32_t I = 20;
+    shelf_store *st = store_new();
+    make_ids(st, 40, I);
+    for (uint32_t i = 0; i < I; i++) {
+        char id[16], title[64];
+        snprintf(id, sizeof id, "i%u", i);
+        snprintf(title, sizeof title, "%s %s, %s", words[i % 2], words[2 + i % 5], words[7 + i % 5]);
+        shelf_item it = {.id = id, .title = i == 7 ? NULL : title, .available = 1};
+        assert_int_equal(shelf_store_put_item(st, &it, NULL), 0);
+    }
+    uint32_t buy = type_of(st, "purchase");
+    int64_t ts = 1000;
+    for (uint32_t u = 0; u < 40; u++)
+        for (uint32_t k = 0; k < 5; k++) add_event(st, u, (u + 2 * k) % I, buy, ts++);
+    shelf_snapshot *s = build(st);
+    shelf_store_close(st);
+
+    char kv[1200];
+    snprintf(kv, sizeof kv, "tf-text-model=%s", dir);
+    shelf_config *o = opts("tf-layers=1", "tf-dim=8", "tf-maxlen=6", "tf-epochs=2", "tf-batch=8", "tf-dropout=0",
+                           "tf-precision=f32", "threads=1", kv, NULL);
+    shelf_model *m = fit(s, o);
+    shelf_params *p = shelf__transformer_params(m);
+    long w = shelf_params_find(p, "wtxt");
+    assert_true(w >= 0);
+    assert_int_equal(p->info[w].shape[0], 16); /* the tiny BERT's width */
+
+    /* the projection's gradient against central differences */
+    uint32_t seq[2 * 5] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    shelf_params_zero_grad(p);
+    assert_true(isfinite(shelf__transformer_batch_loss(m, seq, NULL, NULL, 2, 5, 1, NULL, NULL)));
+    float *g = shelf_params_grad(p, (size_t)w), *x = shelf_params_data(p, (size_t)w);
+    float *ga = malloc(p->info[w].numel * sizeof *ga);
+    assert_non_null(ga);
+    memcpy(ga, g, p->info[w].numel * sizeof *ga);
+    int big = 0;
+    for (size_t k = 0; k < p->info[w].numel; k += 7) {
+        float keep = x[k];
+        x[k] = keep + 1e-2f;
+        float lp = shelf__transformer_batch_loss(m, seq, NULL, NULL, 2, 5, 0, NULL, NULL);
+        x[k] = keep - 1e-2f;
+        float lm = shelf__transformer_batch_loss(m, seq, NULL, NULL, 2, 5, 0, NULL, NULL);
+        x[k] = keep;
+        double num = ((double)lp - lm) / 2e-2;
+        big += fabs(num) > 1e-4;
+        if (fabs(num - ga[k]) > 5e-4 + 1e-2 * fabs(num))
+            fprintf(stderr, "wtxt[%zu]: analytic %.6g numeric %.6g\n", k, ga[k], num);
+        assert_true(fabs(num - ga[k]) <= 5e-4 + 1e-2 * fabs(num));
+    }
+    assert_true(big > 0);
+    free(ga);
+    (void)shelf__transformer_batch_loss(m, seq, NULL, NULL, 2, 5, 0, NULL, NULL); /* E back to the parameters */
+
+    /* the bundle keeps the text vectors */
+    const char *bdir = tmp_path("tf-text.bundle");
+    snprintf(path, sizeof path, "rm -rf '%s'", bdir);
+    assert_int_equal(system(path), 0);
+    shelf_err err = {0};
+    assert_int_equal(shelf_model_save(m, bdir, &err), 0);
+    shelf_model *m2 = NULL;
+    assert_int_equal(shelf_model_load(bdir, &m2, &err), 0);
+    float a[20], b2[20];
+    const uint32_t hist[3] = {3, 4, 5};
+    score(m, hist, 3, a);
+    score(m2, hist, 3, b2);
+    assert_memory_equal(a, b2, sizeof a);
+    shelf_model_free(m2);
+    shelf_model_free(m);
+
+    /* a missing encoder is a clear error */
+    shelf_config *bad = opts("tf-layers=1", "tf-dim=8", "tf-epochs=1", "tf-text-model=/nonexistent/enc", NULL);
+    assert_int_equal(shelf_model_new("transformer", &m, NULL), 0);
+    assert_int_not_equal(shelf_model_fit(m, s, bad, NULL), 0);
+    assert_non_null(strstr(shelf_model_errmsg(m), "tf-text-model"));
+    assert_non_null(strstr(shelf_model_errmsg(m), "/nonexistent/enc"));
+    shelf_model_free(m);
+    shelf_config_free(bad);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
 int main(void)
 {
     tmp_init("transformer");
@@ -454,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_fd_sampled),    cmocka_unit_test(test_fd_bce),       cmocka_unit_test(test_bf16_head),
         cmocka_unit_test(test_planted),       cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_patience_log),  cmocka_unit_test(test_valid_targets), cmocka_unit_test(test_kv_cache),
+        cmocka_unit_test(test_text_model),
     };
     return cmocka_run_group_tests_name("transformer", tests, NULL, NULL);
 }
