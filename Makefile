@@ -29,6 +29,7 @@ bench: build
 	bench/import.sh $(BUILD)
 	bench/eval_classic.sh $(BUILD)
 	bench/ratings.sh $(BUILD)
+	bench/train_transformer.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(DEMO_DIR)

@@ -32,14 +32,20 @@ echo "(also written as JSON to $out/stats.json)"
 step "training snapshot"
 "$shelf" snapshot --store "$store" --out "$out/demo.snap"
 
-step "evaluate the classic models (LOO-FULL: last event of each shopper is the test target)"
-"$shelf" eval --store "$store" --models pop,itemknn,ease,als,bpr --k 5,10,20 --json "$out/eval.json" --quiet
+step "evaluate the classic models and the transformer (LOO-FULL: last event of each shopper is the test target)"
+"$shelf" eval --store "$store" --models pop,itemknn,ease,als,bpr,transformer --tf-epochs 10 --k 5,10,20 \
+  --json "$out/eval.json" --tf-log "$out/transformer-eval.jsonl" --quiet
 
 step "train ALS on everything and write its bundle"
 rm -rf "$out/bundles/als"
 mkdir -p "$out/bundles"
 "$shelf" train --store "$store" --model als --bundle "$out/bundles/als" --quiet
 ls -l "$out/bundles/als"
+
+step "train the transformer on everything (10 epochs) and write its bundle"
+rm -rf "$out/bundles/transformer"
+"$shelf" train --store "$store" --model transformer --tf-epochs 10 --bundle "$out/bundles/transformer" --quiet
+ls -l "$out/bundles/transformer"
 
 step "a malformed file is refused and the store is unchanged"
 printf 'user,item,type,value,ts\nu1,i1,view,0,1767225600\nu2,i2,teleport,0,1767225601\n' > "$out/bad.csv"
@@ -48,5 +54,5 @@ if "$shelf" import --store "$store" --format csv "$out/bad.csv"; then
 fi
 "$shelf" stats --store "$store" --json | cmp -s - "$out/stats.json" && echo "store unchanged"
 
-printf '\ndemo done: store %s, snapshot %s, evaluation %s, bundle %s\n' "$store" "$out/demo.snap" \
-  "$out/eval.json" "$out/bundles/als"
+printf '\ndemo done: store %s, snapshot %s, evaluation %s, bundles %s\n' "$store" "$out/demo.snap" \
+  "$out/eval.json" "$out/bundles"
