@@ -14,6 +14,7 @@ int shelf__model_bpr_new(shelf_model **out);
 int shelf__model_rating_mf_new(shelf_model **out);
 int shelf__model_svdpp_new(shelf_model **out);
 int shelf__model_rating_text_new(shelf_model **out);
+int shelf__model_hybrid_new(shelf_model **out);
 int shelf__model_transformer_new(shelf_model **out);
 
 /* Sets m->err and returns code (printf-style). */

@@ -15,6 +15,7 @@ static const struct {
     {"als", shelf__model_als_new},   {"bpr", shelf__model_bpr_new},
     {"rating-mf", shelf__model_rating_mf_new}, {"svdpp", shelf__model_svdpp_new},
     {"rating-text", shelf__model_rating_text_new}, {"transformer", shelf__model_transformer_new},
+    {"hybrid", shelf__model_hybrid_new},
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 
