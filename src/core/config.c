@@ -235,6 +235,9 @@ static const shelf_cfg_def table[] = {
      "transformer: a directory with a pretrained BERT-style text encoder (vocab.txt, model.safetensors with Hugging "
      "Face key names, config.json): each item's text is encoded once, kept in the bundle, and projected into the "
      "item representation"},
+    {"tf-id-dropout", SHELF_CFG_DOUBLE, "0", 0, 0.95, NULL, "eval train",
+     "transformer: in training, leave an item's id embedding out of its representation with this probability per "
+     "step (items with features only), so features learn to stand for new items (cold start)"},
     {"tf-types", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "transformer: add an event-type (behaviour) embedding at every position"},
     {"tf-gaps", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",

@@ -99,6 +99,11 @@ typedef struct tf_model {
     float *tvec;
     uint32_t H;
     size_t i_wtxt;
+    /* id dropout (tf-id-dropout, training only): idrop[i] = 1 leaves item i's
+     * id embedding out of E for this step, so its features learn to stand
+     * for it (what a new item has) */
+    float id_dropout;
+    uint8_t *idrop; /* [I] or NULL (off) */
     uint64_t *ft_off; /* the transpose, for the backward: feature f's items */
     uint32_t *ft_item;
     /* E[I,C]: item representations: wte itself without features, else an
@@ -222,7 +227,8 @@ static void items_forward(tf_model *t)
 #pragma omp parallel for schedule(static) if (t->I > 4096)
     for (uint32_t i = 0; i < t->I; i++) {
         float *e = t->E + (size_t)i * C;
-        memcpy(e, wte + (size_t)i * C, C * sizeof *e);
+        if (t->idrop && t->idrop[i]) memset(e, 0, C * sizeof *e);
+        else memcpy(e, wte + (size_t)i * C, C * sizeof *e);
         if (!wfe) continue;
         uint64_t a = t->feat_off[i], b = t->feat_off[i + 1];
         if (a == b) continue;
@@ -248,10 +254,9 @@ static void items_backward(tf_model *t)
     if (t->tvec) /* dwtxt += tvec^T . dE */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)t->H, (int)C, (int)t->I, 1.0f, t->tvec, (int)t->H,
                     t->dE, (int)C, 1.0f, shelf_params_grad(t->p, t->i_wtxt), (int)C);
-    if (!t->n_feats) return;
-    float *dwfe = shelf_params_grad(t->p, t->i_wfe);
+    float *dwfe = t->n_feats ? shelf_params_grad(t->p, t->i_wfe) : NULL;
 #pragma omp parallel for schedule(dynamic, 16) if (t->n_feats > 64)
-    for (uint32_t f = 0; f < t->n_feats; f++) {
+    for (uint32_t f = 0; f < (dwfe ? t->n_feats : 0); f++) {
         float *g = dwfe + (size_t)f * C;
         for (uint64_t k = t->ft_off[f]; k < t->ft_off[f + 1]; k++) {
             const uint32_t i = t->ft_item[k];
@@ -260,6 +265,9 @@ static void items_backward(tf_model *t)
             for (size_t c = 0; c < C; c++) g[c] += w * d[c];
         }
     }
+    if (t->idrop) /* a left-out id embedding takes no gradient */
+        for (uint32_t i = 0; i < t->I; i++)
+            if (t->idrop[i]) memset(t->dE + (size_t)i * C, 0, C * sizeof *t->dE);
 }
 
 /* ft_off/ft_item from feat_off/feat_col (items ascending per feature). */
@@ -735,6 +743,10 @@ static float tf_step_grad(tf_model *t, tf_acts *a, const tf_batch *b, tf_loss_ws
 {
     double t0 = shelf_now();
     if (backward) shelf_params_zero_grad(t->p);
+    if (t->idrop) /* drawn serially: the same for any thread count */
+        for (uint32_t i = 0; i < t->I; i++)
+            t->idrop[i] = backward && t->feat_off && t->feat_off[i + 1] > t->feat_off[i] &&
+                          shelf_rng_uniform(neg) < t->id_dropout;
     items_forward(t);
     double t1 = shelf_now();
     tf_forward(t, a, b, drop);
@@ -935,6 +947,7 @@ static void validate(tf_model *t, const shelf_snapshot *s, const uint32_t *users
     const int T = t->T, C = t->C;
     const uint32_t I = t->I;
     double sum_n = 0, sum_h = 0;
+    if (t->idrop) memset(t->idrop, 0, t->I); /* no id dropout outside training steps */
     items_forward(t);
     for (size_t s0 = 0; s0 < n; s0 += Bmax) {
         int B = (int)(n - s0 < (size_t)Bmax ? n - s0 : (size_t)Bmax);
@@ -1152,6 +1165,11 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     shelf_rng_seed(&rng, seed);
     init_params(t, &rng);
 
+    t->id_dropout = (float)shelf_config_double(o, "tf-id-dropout");
+    if (t->id_dropout > 0 && t->n_feats && !(t->idrop = calloc(t->I, 1))) {
+        rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        goto done;
+    }
     a = acts_new(t, Bmax, 1);
     best = watch ? malloc(t->p->n_floats * sizeof *best) : NULL;
     scores = watch ? malloc((size_t)Bmax * t->I * sizeof *scores) : NULL;
@@ -1265,6 +1283,8 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
         memcpy(t->p->params, best, t->p->n_floats * sizeof *best);
         shelf_info("transformer: kept epoch %d (valid ndcg@10 %.4f hr@10 %.4f)", best_epoch, best_ndcg, best_hr);
     }
+    free(t->idrop);
+    t->idrop = NULL;
     items_forward(t);
     m->n_users = U;
     m->n_items = t->I;
@@ -1285,6 +1305,8 @@ done:
     loss_ws_free(&lw);
     batch_free(&b);
     acts_free(a);
+    free(t->idrop); /* training only */
+    t->idrop = NULL;
     if (rc) tf_free_arrays(t);
     return rc;
 }
