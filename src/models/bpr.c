@@ -552,28 +552,6 @@ static int bpr_save(const shelf_model *m, shelf_bundle_writer *w)
     return rc;
 }
 
-/* Copy of a float tensor of shape [d0] (d1 == 0) or [d0, d1]; NULL after
- * setting the model's error. */
-static float *take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1)
-{
-    int nd = 0;
-    int64_t sh[4] = {0};
-    const void *p = shelf_bundle_get(b, name, SHELF_DT_F32, &nd, sh);
-    if (!p || nd != (d1 ? 2 : 1) || sh[0] != d0 || (d1 && sh[1] != d1)) {
-        shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks tensor '%s' [%lld%s%lld]", name, (long long)d0,
-                          d1 ? ", " : "", (long long)(d1 ? d1 : 0));
-        return NULL;
-    }
-    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
-    float *q = malloc(n * sizeof *q);
-    if (!q) {
-        shelf__model_fail(m, SHELF_ENOMEM, "out of memory (tensor '%s')", name);
-        return NULL;
-    }
-    memcpy(q, p, n * sizeof *q);
-    return q;
-}
-
 /* The positives' CSR from the bundle, checked (offsets monotone, items in
  * range and ascending per user). */
 static int load_positives(shelf_model *m, const shelf_bundle *b)
@@ -614,9 +592,9 @@ static int bpr_load(shelf_model *m, const shelf_bundle *b)
                                  m->n_users, m->n_items);
     free_arrays(a);
     a->K = (uint32_t)Kd;
-    a->P = take_f32(m, b, "user_factors", m->n_users, a->K);
-    if (a->P) a->Q = take_f32(m, b, "item_factors", m->n_items, a->K);
-    if (a->Q) a->b = take_f32(m, b, "item_bias", m->n_items, 0);
+    a->P = shelf__bundle_take_f32(m, b, "user_factors", m->n_users, a->K);
+    if (a->P) a->Q = shelf__bundle_take_f32(m, b, "item_factors", m->n_items, a->K);
+    if (a->Q) a->b = shelf__bundle_take_f32(m, b, "item_bias", m->n_items, 0);
     int rc = a->b ? 0 : m->err.code;
     if (!rc) rc = load_positives(m, b);
     if (rc) {

@@ -260,3 +260,23 @@ out:
     cJSON_Delete(b.manifest);
     return rc;
 }
+
+float *shelf__bundle_take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1)
+{
+    int nd = 0;
+    int64_t sh[4] = {0};
+    const void *p = shelf_bundle_get(b, name, SHELF_DT_F32, &nd, sh);
+    if (!p || nd != (d1 ? 2 : 1) || sh[0] != d0 || (d1 && sh[1] != d1)) {
+        shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks tensor '%s' [%lld%s%lld]", name, (long long)d0,
+                          d1 ? ", " : "", (long long)(d1 ? d1 : 0));
+        return NULL;
+    }
+    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    float *q = malloc((n ? n : 1) * sizeof *q);
+    if (!q) {
+        shelf__model_fail(m, SHELF_ENOMEM, "out of memory (tensor '%s')", name);
+        return NULL;
+    }
+    memcpy(q, p, n * sizeof *q);
+    return q;
+}

@@ -614,28 +614,6 @@ static int hyb_save(const shelf_model *m, shelf_bundle_writer *w)
     return rc;
 }
 
-/* Copy of a float tensor of shape [d0] (d1 == 0) or [d0, d1]; NULL after
- * setting the model's error. */
-static float *take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1)
-{
-    int nd = 0;
-    int64_t sh[4] = {0};
-    const void *p = shelf_bundle_get(b, name, SHELF_DT_F32, &nd, sh);
-    if (!p || nd != (d1 ? 2 : 1) || sh[0] != d0 || (d1 && sh[1] != d1)) {
-        shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks tensor '%s' [%lld%s%lld]", name, (long long)d0,
-                          d1 ? ", " : "", (long long)(d1 ? d1 : 0));
-        return NULL;
-    }
-    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
-    float *q = malloc((n ? n : 1) * sizeof *q);
-    if (!q) {
-        shelf__model_fail(m, SHELF_ENOMEM, "out of memory (tensor '%s')", name);
-        return NULL;
-    }
-    memcpy(q, p, n * sizeof *q);
-    return q;
-}
-
 /* The item features' CSR from the bundle, checked (offsets monotone, rows
  * < F). */
 static int load_features(shelf_model *m, const shelf_bundle *b)
@@ -682,12 +660,12 @@ static int hyb_load(shelf_model *m, const shelf_bundle *b)
     a->F = (uint32_t)Fd;
     a->X = (uint32_t)Xd;
     const uint32_t U = m->n_users, I = m->n_items, K = a->K;
-    a->P = take_f32(m, b, "user_emb", U, K);
-    if (a->P) a->E = take_f32(m, b, "item_id_emb", I, K);
-    if (a->E) a->W = take_f32(m, b, "feature_emb", a->F, K);
-    if (a->W) a->Xc = take_f32(m, b, "ctx_emb", a->X, K);
-    if (a->Xc) a->c = take_f32(m, b, "item_id_bias", I, 0);
-    if (a->c) a->d = take_f32(m, b, "feature_bias", a->F, 0);
+    a->P = shelf__bundle_take_f32(m, b, "user_emb", U, K);
+    if (a->P) a->E = shelf__bundle_take_f32(m, b, "item_id_emb", I, K);
+    if (a->E) a->W = shelf__bundle_take_f32(m, b, "feature_emb", a->F, K);
+    if (a->W) a->Xc = shelf__bundle_take_f32(m, b, "ctx_emb", a->X, K);
+    if (a->Xc) a->c = shelf__bundle_take_f32(m, b, "item_id_bias", I, 0);
+    if (a->c) a->d = shelf__bundle_take_f32(m, b, "feature_bias", a->F, 0);
     int rc = a->d ? 0 : m->err.code;
     if (!rc) rc = load_features(m, b);
     if (!rc) {

@@ -20,6 +20,11 @@ int shelf__model_transformer_new(shelf_model **out);
 /* Sets m->err and returns code (printf-style). */
 int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A copy (malloc) of the float tensor name of shape [d0] (d1 == 0) or
+ * [d0, d1] from bundle b; NULL after setting m's error (missing, other
+ * shape, out of memory). */
+float *shelf__bundle_take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1);
+
 /* Number of threads to use for option "threads" (0: omp_get_max_threads()). */
 int shelf__model_threads(const shelf_opts *o);
 
