@@ -4,7 +4,8 @@
 #  - COLD-ITEM (10% of the items leave training with all their events; the
 #    test targets that are cold items are ranked against all items): pop, the
 #    id-only transformer, the feature-aware transformer (attributes + title
-#    words), and the hybrid model when it is registered;
+#    words; also with --tf-exclude-cold --tf-id-dropout 0.8), and the hybrid
+#    model when it is registered;
 #  - LOO-FULL: the feature-aware transformer beside the id-only one (the
 #    features must not cost accuracy on warm items).
 # Prints one JSON line per (protocol, model); results in OUT/.
@@ -55,15 +56,17 @@ cold_models=pop,transformer
 [ $has_hybrid = 1 ] && cold_models=pop,hybrid,transformer
 ev cold_features cold-item "$cold_models"
 ev cold_idonly cold-item transformer --no-tf-features
+ev cold_excl cold-item transformer --tf-exclude-cold --tf-id-dropout 0.8
 ev loo_features loo-full transformer
 ev loo_idonly loo-full transformer --no-tf-features
 
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
-labels = {"cold_features": "features", "cold_idonly": "id-only", "loo_features": "features",
-          "loo_idonly": "id-only"}
-for name in ("cold_features", "cold_idonly", "loo_features", "loo_idonly"):
+labels = {"cold_features": "features", "cold_idonly": "id-only",
+          "cold_excl": "features, cold items out of the training softmax, id dropout 0.8",
+          "loo_features": "features", "loo_idonly": "id-only"}
+for name in ("cold_features", "cold_idonly", "cold_excl", "loo_features", "loo_idonly"):
     res = json.load(open(f"{out}/{name}.json"))
     for r in res["models"]:
         m = r["model"]

@@ -238,6 +238,9 @@ static const shelf_cfg_def table[] = {
     {"tf-id-dropout", SHELF_CFG_DOUBLE, "0", 0, 0.95, NULL, "eval train",
      "transformer: in training, leave an item's id embedding out of its representation with this probability per "
      "step (items with features only), so features learn to stand for new items (cold start)"},
+    {"tf-exclude-cold", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval train",
+     "transformer (ce): items without training events stay out of the training softmax and keep a zero id "
+     "embedding, so their features alone represent them (cold start) instead of being pushed down as negatives"},
     {"tf-types", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",
      "transformer: add an event-type (behaviour) embedding at every position"},
     {"tf-gaps", SHELF_CFG_BOOL, "true", 0, 0, NULL, "eval train",

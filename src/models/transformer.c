@@ -527,6 +527,11 @@ static void tf_forward(const tf_model *t, tf_acts *a, const tf_batch *b, shelf_r
 /* Work space of the losses, sized for a batch of N rows. */
 typedef struct tf_loss_ws {
     shelf_nn_cehead_ws *head; /* ce */
+    /* tf-exclude-cold (ce): the training softmax runs over the items with
+     * training events only: warm[Iw] their ids, wmap[I] item -> warm index,
+     * Ew/dEw [Iw,C] their rows and gradient, tw [N] remapped targets */
+    uint32_t *warm, *wmap, *tw, Iw;
+    float *Ew, *dEw;
     float *logits;            /* sampled/bce: [N, 1+S] */
     float *dlg;               /* bce: [N, 1+S] their gradient */
     float *losses, *lse;      /* [N] */
@@ -540,6 +545,11 @@ typedef struct tf_loss_ws {
 static void loss_ws_free(tf_loss_ws *w)
 {
     shelf_nn_cehead_ws_free(w->head);
+    free(w->warm);
+    free(w->wmap);
+    free(w->tw);
+    free(w->Ew);
+    free(w->dEw);
     free(w->logits);
     free(w->dlg);
     free(w->losses);
@@ -556,7 +566,7 @@ static void loss_ws_free(tf_loss_ws *w)
 
 /* counts[I] (training events per item) give the sampled loss its
  * distribution; NULL: uniform. */
-static int loss_ws_init(tf_loss_ws *w, const tf_model *t, size_t N, const float *counts)
+static int loss_ws_init(tf_loss_ws *w, const tf_model *t, size_t N, const float *counts, int exclude_cold)
 {
     memset(w, 0, sizeof *w);
     const size_t S = t->n_neg, C = t->C, I = t->I;
@@ -564,7 +574,23 @@ static int loss_ws_init(tf_loss_ws *w, const tf_model *t, size_t N, const float 
     w->lse = malloc(N * sizeof *w->lse);
     int ok = w->losses && w->lse;
     if (t->loss == LOSS_CE) {
-        ok = ok && (w->head = shelf_nn_cehead_ws_new(N, I, C)) != NULL;
+        uint32_t Iw = I;
+        if (ok && exclude_cold && counts) {
+            w->warm = malloc(I * sizeof *w->warm);
+            w->wmap = malloc(I * sizeof *w->wmap);
+            ok = w->warm && w->wmap;
+            Iw = 0;
+            for (size_t i = 0; ok && i < I; i++) {
+                w->wmap[i] = counts[i] > 0 ? Iw : UINT32_MAX;
+                if (counts[i] > 0) w->warm[Iw++] = (uint32_t)i;
+            }
+            w->Iw = Iw;
+            w->tw = malloc(N * sizeof *w->tw);
+            w->Ew = malloc(((size_t)Iw ? Iw : 1) * C * sizeof *w->Ew);
+            w->dEw = malloc(((size_t)Iw ? Iw : 1) * C * sizeof *w->dEw);
+            ok = ok && w->tw && w->Ew && w->dEw && Iw > 0;
+        }
+        ok = ok && (w->head = shelf_nn_cehead_ws_new(N, Iw, C)) != NULL;
     } else if (t->loss == LOSS_SAMPLED) {
         w->logits = malloc(N * (1 + S) * sizeof *w->logits);
         w->neg = malloc(S * sizeof *w->neg);
@@ -616,6 +642,22 @@ static float head_loss(tf_model *t, tf_loss_ws *w, const float *hc, const uint32
 {
     const size_t C = t->C, S = t->n_neg;
     const uint32_t I = t->I;
+    if (t->loss == LOSS_CE && w->warm) { /* over the warm items only: gather, score, scatter back */
+#pragma omp parallel for schedule(static) if (w->Iw > 4096)
+        for (uint32_t j = 0; j < w->Iw; j++) memcpy(w->Ew + (size_t)j * C, t->E + (size_t)w->warm[j] * C, C * sizeof(float));
+        for (size_t v = 0; v < Nv; v++) w->tw[v] = w->wmap[tc[v]]; /* targets are warm by definition */
+        if (dh) memset(w->dEw, 0, (size_t)w->Iw * C * sizeof *w->dEw);
+        float loss = shelf_nn_cehead(w->losses, dh, dh ? w->dEw : NULL, hc, w->Ew, w->tw, 1.0f, Nv, w->Iw, C, t->prec,
+                                     w->head);
+        if (dh)
+#pragma omp parallel for schedule(static) if (w->Iw > 4096)
+            for (uint32_t j = 0; j < w->Iw; j++) {
+                float *d = t->dE + (size_t)w->warm[j] * C;
+                const float *g = w->dEw + (size_t)j * C;
+                for (size_t c = 0; c < C; c++) d[c] += g[c];
+            }
+        return loss;
+    }
     if (t->loss == LOSS_CE)
         return shelf_nn_cehead(w->losses, dh, dh ? t->dE : NULL, hc, t->E, tc, 1.0f, Nv, I, C, t->prec, w->head);
     const size_t W = 1 + S;
@@ -1100,6 +1142,7 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     const int hold = !given && shelf_config_bool(o, "tf-holdout");
     const int watch = given || hold;
     const int bucket = shelf_config_bool(o, "tf-bucket");
+    const int exclude_cold = shelf_config_bool(o, "tf-exclude-cold");
     if (shelf_config_bool(o, "tf-features") &&
         (rc = take_features(t, s, (uint32_t)shelf_config_int(o, "tf-text-buckets"),
                             (uint32_t)shelf_config_int(o, "tf-text-max"))))
@@ -1164,6 +1207,11 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     shelf_rng rng;
     shelf_rng_seed(&rng, seed);
     init_params(t, &rng);
+    if (exclude_cold && t->loss == LOSS_CE) { /* no events: no id (it could only learn to be a negative) */
+        float *wte = shelf_params_data(t->p, t->i_wte);
+        for (uint32_t i = 0; i < t->I; i++)
+            if (counts[i] == 0.0f) memset(wte + (size_t)i * t->C, 0, (size_t)t->C * sizeof *wte);
+    }
 
     t->id_dropout = (float)shelf_config_double(o, "tf-id-dropout");
     if (t->id_dropout > 0 && t->n_feats && !(t->idrop = calloc(t->I, 1))) {
@@ -1173,7 +1221,7 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     a = acts_new(t, Bmax, 1);
     best = watch ? malloc(t->p->n_floats * sizeof *best) : NULL;
     scores = watch ? malloc((size_t)Bmax * t->I * sizeof *scores) : NULL;
-    if (batch_alloc(&b, Bmax, T) || !a || (watch && (!best || !scores)) || loss_ws_init(&lw, t, N, counts)) {
+    if (batch_alloc(&b, Bmax, T) || !a || (watch && (!best || !scores)) || loss_ws_init(&lw, t, N, counts, exclude_cold && t->loss == LOSS_CE)) {
         rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory (batch %d x %d, %u items)", Bmax, T, t->I);
         goto done;
     }
@@ -1520,7 +1568,7 @@ float shelf__transformer_batch_loss(shelf_model *m, const uint32_t *items, const
     tf_loss_ws lw;
     tf_acts *a = acts_new(t, B, 1);
     float loss = NAN;
-    if (!batch_alloc(&b, B, t->T) && a && !loss_ws_init(&lw, t, N, NULL)) {
+    if (!batch_alloc(&b, B, t->T) && a && !loss_ws_init(&lw, t, N, NULL, 0)) {
         b.T = len - 1;
         for (int r = 0; r < B; r++) {
             const size_t o = (size_t)r * len;

@@ -608,6 +608,31 @@ static void test_cold_items(void **state)
     assert_true(wins >= n - 2);
     shelf_model_free(m);
     shelf_config_free(o);
+
+    /* tf-exclude-cold: the cold items' id rows stay exactly zero through
+     * training (out of the softmax, never an input), the warm ones move, and
+     * the features still carry the cold items */
+    o = opts("tf-layers=1", "tf-dim=16", "tf-maxlen=6", "tf-epochs=20", "tf-batch=16", "tf-exclude-cold=true",
+             "tf-id-dropout=0.5", "tf-lr=0.01", "tf-warmup=5", "seed=4", NULL);
+    m = fit(s, o);
+    const float *wte = shelf_params_data(shelf__transformer_params(m), 0);
+    for (uint32_t i = 0; i < I; i++) {
+        double norm = 0;
+        for (int c = 0; c < 16; c++) norm += (double)wte[i * 16 + c] * wte[i * 16 + c];
+        if (i % per >= 9) assert_true(norm == 0.0);
+        else assert_true(norm > 0.0);
+    }
+    wins = n = 0;
+    for (uint32_t g = 0; g < 2; g++) {
+        const uint32_t hist[3] = {g * per, g * per + 1, g * per + 2};
+        score(m, hist, 3, sc);
+        for (uint32_t a = 9; a < 12; a++)
+            for (uint32_t b = 9; b < 12; b++, n++) wins += sc[g * per + a] > sc[(1 - g) * per + b];
+    }
+    fprintf(stderr, "cold items, excluded from the softmax: %d of %d pairs\n", wins, n);
+    assert_true(wins >= n - 2);
+    shelf_model_free(m);
+    shelf_config_free(o);
     shelf_snapshot_free(s);
 }
 
