@@ -276,8 +276,7 @@ static int bpr_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     const int T = shelf__model_threads(o);
 
     /* positives: the nonzeros with r > 0 (a dislike is no positive) */
-    uint64_t n_pos = 0;
-    for (uint64_t e = 0; e < s->n_nnz; e++) n_pos += s->ui_val[e] > 0;
+    const uint64_t n_pos = shelf__positives_count(s);
     if (U == 0 || I < 2 || n_pos == 0)
         return shelf__model_fail(m, SHELF_EINVAL, "nothing to learn (%u users, %u items, %llu positive pairs)", U,
                                  I, (unsigned long long)n_pos);
@@ -302,18 +301,9 @@ static int bpr_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     a->b = calloc(I, sizeof *a->b);
     int rc = (!off || !col || !pu || (a->neg == NEG_POP && !w) || !a->P || !a->Q || !a->b) ? SHELF_ENOMEM : 0;
     if (!rc) {
-        uint64_t k = 0;
-        for (uint32_t u = 0; u < U; u++) {
-            off[u] = k;
-            for (uint64_t e = s->ui_off[u]; e < s->ui_off[u + 1]; e++) {
-                if (!(s->ui_val[e] > 0)) continue;
-                col[k] = s->ui_col[e];
-                pu[k++] = u;
-                if (w) w[s->ui_col[e]] += 1.0;
-            }
-        }
-        off[U] = k;
+        shelf__positives_fill(s, off, col, pu);
         if (w) {
+            for (uint64_t k = 0; k < n_pos; k++) w[col[k]] += 1.0;
             for (uint32_t i = 0; i < I; i++) w[i] = pow(w[i] > 1.0 ? w[i] : 1.0, 0.75);
             rc = alias_build(&at, w, I);
         }

@@ -334,8 +334,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     const char *loss = shelf_config_str(o, "hyb-loss");
     const int T = shelf__model_threads(o);
 
-    uint64_t n_pos = 0;
-    for (uint64_t e = 0; e < s->n_nnz; e++) n_pos += s->ui_val[e] > 0;
+    const uint64_t n_pos = shelf__positives_count(s);
     if (U == 0 || I < 2 || n_pos == 0)
         return shelf__model_fail(m, SHELF_EINVAL, "nothing to learn (%u users, %u items, %llu positive pairs)", U,
                                  I, (unsigned long long)n_pos);
@@ -406,17 +405,8 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u users, %u items, %u feature rows, %u factors)",
                                  U, I, F, K);
     }
-    uint64_t k = 0;
-    for (uint32_t u = 0; u < U; u++) {
-        off[u] = k;
-        for (uint64_t e = s->ui_off[u]; e < s->ui_off[u + 1]; e++) {
-            if (!(s->ui_val[e] > 0)) continue;
-            col[k] = s->ui_col[e];
-            pu[k++] = u;
-            warm[s->ui_col[e]] = 1;
-        }
-    }
-    off[U] = k;
+    shelf__positives_fill(s, off, col, pu);
+    for (uint64_t k = 0; k < n_pos; k++) warm[col[k]] = 1;
     uint32_t n_neg = 0;
     for (uint32_t i = 0; i < I; i++)
         if (a->cold_neg || warm[i]) negs[n_neg++] = i;

@@ -25,6 +25,12 @@ int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...) __at
  * shape, out of memory). */
 float *shelf__bundle_take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1);
 
+/* Positive pairs of a snapshot (positives.c): the user->item nonzeros with a
+ * value > 0. count gives their number n; fill writes the CSR over users
+ * off[U+1] / col[n] (items ascending per user) and each pair's user pu[n]. */
+uint64_t shelf__positives_count(const shelf_snapshot *s);
+void shelf__positives_fill(const shelf_snapshot *s, uint64_t *off, uint32_t *col, uint32_t *pu);
+
 /* Number of threads to use for option "threads" (0: omp_get_max_threads()). */
 int shelf__model_threads(const shelf_opts *o);
 
