@@ -24,23 +24,7 @@
 
 #include "shelf/nn.h"
 
-#define FD_EPS 1e-2f
-#define FD_ATOL 1e-3
-#define FD_RTOL 1e-2
-
-static shelf_rng g_rng;
-
-static void fill_normal(float *x, size_t n, float scale)
-{
-    for (size_t i = 0; i < n; i++) x[i] = (float)shelf_rng_normal(&g_rng) * scale;
-}
-
-static float *fnew(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
+#include "nn_test_util.h"
 
 /* one head problem with its inputs */
 typedef struct {
