@@ -122,6 +122,60 @@ int shelf_store_attr_name(shelf_store *st, uint32_t attr, char *buf, size_t cap)
 int shelf_store_user_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
 int shelf_store_item_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
 
+/* ---- single rows, deletion ------------------------------------------------ */
+/* Calls cb once with the row of item (or user) idx: SHELF_ENOTFOUND when idx
+ * is out of range or the row was deleted. Strings point into SQLite's row
+ * buffer (valid during the call only). */
+int shelf_store_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *ctx);
+int shelf_store_get_user(shelf_store *st, uint32_t idx, shelf_user_cb cb, void *ctx);
+/* Removes every attribute link of item (before its attributes are put anew). */
+int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item);
+/* Forgets a user (a shopper's right to be forgotten): deletes its events and
+ * its served-log rows, clears its attributes and renames its row to a
+ * tombstone id that no shop id can take ("\x01deleted:<idx>"), so a later
+ * user with the same external id gets a new index and no trace of the old
+ * one. Dense indices never move. SHELF_ENOTFOUND if ext is unknown. *idx
+ * (may be NULL) receives the forgotten index. Runs in the open transaction,
+ * or in its own. Deleting events scans the events table (no index on user):
+ * for a rare request, not a hot path. */
+int shelf_store_delete_user(shelf_store *st, const char *ext, size_t len, uint32_t *idx);
+/* Retires an item: available = 0, fields and attribute links cleared, id
+ * renamed to a tombstone like users (the id may be put again as a new item);
+ * its events stay in the users' histories. SHELF_ENOTFOUND if unknown. */
+int shelf_store_delete_item(shelf_store *st, const char *ext, size_t len, uint32_t *idx);
+/* 1 if the row idx is a tombstone (deleted), 0 if live; ENOTFOUND if out of range. */
+int shelf_store_user_deleted(shelf_store *st, uint32_t idx);
+/* ---- API keys ----------------------------------------------------------------
+ * Keys are "shelf_" followed by 64 hex digits (32 random bytes from
+ * OpenSSL's RAND_bytes); the store keeps only their SHA-256 (libcrypto), the
+ * first 12 characters (to tell keys apart in listings), a scope and a name.
+ * Scopes nest: admin > write > read. */
+typedef enum { SHELF_SCOPE_READ = 1, SHELF_SCOPE_WRITE = 2, SHELF_SCOPE_ADMIN = 3 } shelf_scope;
+#define SHELF_API_KEY_LEN 70 /* strlen("shelf_") + 64 */
+typedef struct shelf_api_key {
+    int64_t id;
+    char prefix[16];      /* the key's first 12 characters */
+    shelf_scope scope;
+    char name[64];
+    int64_t created;      /* unix seconds */
+    int revoked;
+    unsigned char hash[32]; /* SHA-256 of the whole key text */
+} shelf_api_key;
+/* "read"/"write"/"admin" <-> scope; parse gives SHELF_EINVAL for anything else. */
+int shelf_scope_parse(const char *s, shelf_scope *out);
+const char *shelf_scope_name(shelf_scope s);
+/* SHA-256 of len bytes of key. */
+void shelf_key_hash(const char *key, size_t len, unsigned char out[32]);
+/* Creates a key; its text (shown once, never stored) goes to key_out, which
+ * needs SHELF_API_KEY_LEN + 1 bytes; *id (may be NULL) receives its id.
+ * name may be NULL. */
+int shelf_store_key_create(shelf_store *st, shelf_scope scope, const char *name, char *key_out,
+                           int64_t *id);
+/* Revokes key id: SHELF_ENOTFOUND if there is none. */
+int shelf_store_key_revoke(shelf_store *st, int64_t id);
+/* Every key (revoked ones too), by id. */
+typedef int (*shelf_key_cb)(void *ctx, const shelf_api_key *k);
+int shelf_store_foreach_key(shelf_store *st, shelf_key_cb cb, void *ctx);
 /* ---- served log ------------------------------------------------------------ */
 /* One served slate: its items, scores, propensities, strategy, variant. */
 typedef struct shelf_served {

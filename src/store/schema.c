@@ -40,6 +40,15 @@ static const char *const migrations[] = {
     "  items TEXT NOT NULL,"              /* JSON array of dense item indices */
     "  scores TEXT, propensities TEXT,"   /* JSON arrays, same length */
     "  context TEXT);",
+    /* 2: API keys (keys.c): only the key's SHA-256 is kept, never its text */
+    "CREATE TABLE api_keys("
+    "  id INTEGER PRIMARY KEY,"
+    "  prefix TEXT NOT NULL,"             /* the key's first 12 characters */
+    "  hash BLOB NOT NULL UNIQUE,"        /* SHA-256 of the key text */
+    "  scope TEXT NOT NULL,"              /* read|write|admin */
+    "  name TEXT,"
+    "  created INTEGER NOT NULL,"         /* unix seconds */
+    "  revoked INTEGER NOT NULL DEFAULT 0);",
 };
 
 int shelf__store_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -314,13 +314,17 @@ static int map_idx(shelf_store *st, shelf_strmap *m, uint32_t *n, int ins, const
                    size_t len, int create, uint32_t *idx, int *created)
 {
     uint32_t v;
-    if (shelf_strmap_get(m, ext, len, &v)) {
+    /* tombstones (deleted rows) start with byte 0x01: no shop id may, and a
+     * deleted id maps to SHELF_NONE until a new row takes it */
+    int tomb = len > 0 && ext[0] == SHELF__TOMBSTONE_BYTE;
+    if (!tomb && shelf_strmap_get(m, ext, len, &v) && v != SHELF_NONE) {
         *idx = v;
         if (created) *created = 0;
         return 0;
     }
     if (!create) return shelf_store_fail(st, SHELF_ENOTFOUND, "store: unknown %s id '%.*s'", what, (int)len, ext);
     if (len == 0) return shelf_store_fail(st, SHELF_EINVAL, "store: empty %s id", what);
+    if (tomb) return shelf_store_fail(st, SHELF_EINVAL, "store: %s id may not start with byte 0x01", what);
     if (*n == UINT32_MAX - 1) return shelf_store_fail(st, SHELF_ERANGE, "store: too many %ss", what);
     sqlite3_stmt *s = st->stmt[ins];
     sqlite3_bind_int64(s, 1, *n);
@@ -345,6 +349,17 @@ int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int creat
 {
     int rc = ensure_items(st);
     return rc ? rc : map_idx(st, st->items, &st->n_items, STMT_ITEM_INS, "item", ext, len, create, idx, created);
+}
+
+void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t len)
+{
+    shelf_strmap **m = user ? &st->users : &st->items;
+    if (!*m) return; /* not loaded: the next load reads the renamed row */
+    if (shelf_strmap_put(*m, ext, len, SHELF_NONE)) {
+        /* cannot mark it: drop the map, rebuilt from the file on next use */
+        shelf_strmap_free(*m);
+        *m = NULL;
+    }
 }
 
 uint32_t shelf_store_n_users(shelf_store *st) { return ensure_users(st) ? 0 : st->n_users; }

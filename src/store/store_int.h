@@ -34,6 +34,11 @@ struct shelf_store {
 
 int shelf__store_latest(void);
 const char *shelf__store_migration(int version);
+/* First byte of a deleted row's ext_id ("\x01deleted:<idx>"). */
+#define SHELF__TOMBSTONE_BYTE '\x01'
+/* Marks ext as gone in the user (user=1) or item id-map cache, after its row
+ * was renamed to a tombstone: lookups then miss, and create gives a new index. */
+void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t len);
 /* Sets an SQLite failure on the handle: "store: <what>: <sqlite message>". */
 int shelf__store_sqlfail(shelf_store *st, const char *what);
 

@@ -1,5 +1,5 @@
 /* test_store.c: the SQLite store: migrations, id maps, transactions, rows,
- * scans, the served log and statistics. */
+ * scans, deletion, API keys, the served log and statistics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <sqlite3.h>
 
 #include "shelf/shelf.h"
 
@@ -317,12 +319,415 @@ static void test_on_disk_wal_and_reopen(void **state)
     assert_int_equal(hdr[19], 2);
 }
 
+/* ---- single rows, deletion ---------------------------------------------------- */
+
+typedef struct got_row {
+    int calls;
+    uint32_t idx;
+    char id[32], title[32], attrs[64];
+    int available, has_price;
+    double price;
+} got_row;
+
+static int got_item(void *ctx, uint32_t idx, const shelf_item *it)
+{
+    got_row *g = ctx;
+    g->calls++;
+    g->idx = idx;
+    snprintf(g->id, sizeof g->id, "%s", it->id);
+    snprintf(g->title, sizeof g->title, "%s", it->title ? it->title : "");
+    snprintf(g->attrs, sizeof g->attrs, "%s", it->attributes ? it->attributes : "");
+    g->available = it->available;
+    g->has_price = it->has_price;
+    g->price = it->price;
+    return 0;
+}
+
+static int got_user(void *ctx, uint32_t idx, const shelf_user *u)
+{
+    got_row *g = ctx;
+    g->calls++;
+    g->idx = idx;
+    snprintf(g->id, sizeof g->id, "%s", u->id);
+    snprintf(g->attrs, sizeof g->attrs, "%s", u->attributes ? u->attributes : "");
+    return 0;
+}
+
+static int stop_item(void *ctx, uint32_t idx, const shelf_item *it) { return 7; }
+
+static void test_get_rows(void **state)
+{
+    (void)state;
+    shelf_store *st = mem_store();
+    shelf_item it = {.id = "sku1", .title = "Lamp", .price = 12.5, .has_price = 1, .available = 1,
+                     .attributes = "{\"color\":\"red\"}"};
+    shelf_item it2 = {.id = "sku2", .title = "Desk", .available = 1};
+    uint32_t idx;
+    assert_int_equal(shelf_store_put_item(st, &it, &idx), 0);
+    assert_int_equal(shelf_store_put_item(st, &it2, &idx), 0);
+    got_row g = {0};
+    assert_int_equal(shelf_store_get_item(st, 1, got_item, &g), 0);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.idx, 1);
+    assert_string_equal(g.id, "sku2");
+    assert_string_equal(g.title, "Desk");
+    assert_false(g.has_price);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(shelf_store_get_item(st, 0, got_item, &g), 0);
+    assert_string_equal(g.id, "sku1");
+    assert_true(g.has_price && g.price == 12.5);
+    assert_string_equal(g.attrs, "{\"color\":\"red\"}");
+    assert_int_equal(shelf_store_get_item(st, 0, stop_item, NULL), 7); /* cb's value comes back */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(shelf_store_get_item(st, 2, got_item, &g), SHELF_ENOTFOUND);
+    assert_int_equal(g.calls, 0);
+
+    shelf_user u = {.id = "alice", .attributes = "{\"vip\":true}", .created = 5};
+    assert_int_equal(shelf_store_put_user(st, &u, &idx), 0);
+    assert_int_equal(shelf_store_get_user(st, 0, got_user, &g), 0);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.id, "alice");
+    assert_string_equal(g.attrs, "{\"vip\":true}");
+    assert_int_equal(shelf_store_get_user(st, 1, got_user, &g), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_get_user(st, UINT32_MAX, got_user, &g), SHELF_ENOTFOUND);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(shelf_store_user_deleted(st, 0), 0);
+    assert_int_equal(shelf_store_user_deleted(st, 1), SHELF_ENOTFOUND);
+
+    /* clearing attribute links touches only that item */
+    assert_int_equal(shelf_store_item_add_attr(st, 0, "color=red", 9), 0);
+    assert_int_equal(shelf_store_item_add_attr(st, 0, "size=m", 6), 0);
+    assert_int_equal(shelf_store_item_add_attr(st, 1, "size=m", 6), 0);
+    assert_int_equal(shelf_store_item_clear_attrs(st, 0), 0);
+    int links = 0;
+    assert_int_equal(shelf_store_foreach_item_attr(st, attr_links, &links, NULL), 0);
+    assert_int_equal(links, 1);
+    assert_int_equal(shelf_store_item_clear_attrs(st, 9), SHELF_ENOTFOUND);
+    shelf_store_close(st);
+}
+
+static int count_events(void *ctx, uint64_t id, const shelf_event *e)
+{
+    uint32_t *counts = ctx; /* [0] all, [1 + user] per user (users 0..3) */
+    counts[0]++;
+    if (e->user < 4) counts[1 + e->user]++;
+    return 0;
+}
+
+static void add_served(shelf_store *st, const char *rec, uint32_t user)
+{
+    uint32_t items[] = {0};
+    shelf_served sv = {.rec_id = rec, .user = user, .ts = 1, .n = 1, .items = items};
+    assert_int_equal(shelf_store_log_served(st, &sv), 0);
+}
+
+static void test_delete_user(void **state)
+{
+    (void)state;
+    shelf_store *st = mem_store();
+    uint32_t u0, u1, i0, view, idx;
+    shelf_user a = {.id = "alice", .attributes = "{\"email\":\"a@example.com\"}"};
+    shelf_store_put_user(st, &a, &u0);
+    shelf_store_user_idx(st, "bob", 3, 1, &u1, NULL);
+    shelf_store_item_idx(st, "i0", 2, 1, &i0, NULL);
+    shelf_store_event_type(st, "view", &view, NULL);
+    shelf_event ev[] = {{u0, i0, view, 0, 1, "r0", NULL}, {u1, i0, view, 0, 2, NULL, NULL},
+                        {u0, i0, view, 0, 3, NULL, NULL}};
+    assert_int_equal(shelf_store_add_events(st, ev, 3), 0);
+    add_served(st, "r0", u0);
+    add_served(st, "r1", u1);
+    add_served(st, "r2", SHELF_NONE);
+
+    assert_int_equal(shelf_store_delete_user(st, "alice", 5, &idx), 0);
+    assert_int_equal(idx, u0);
+    uint32_t n[5] = {0};
+    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(n[0], 1); /* only bob's event is left */
+    assert_int_equal(n[1 + u1], 1);
+    shelf_store_stats s;
+    assert_int_equal(shelf_store_stats_get(st, &s), 0);
+    assert_int_equal(s.n_served, 2); /* bob's and the anonymous slate */
+    assert_int_equal(s.n_users, 2);  /* the row stays, a tombstone */
+    assert_int_equal(shelf_store_user_deleted(st, u0), 1);
+    assert_int_equal(shelf_store_user_deleted(st, u1), 0);
+    got_row g = {0};
+    assert_int_equal(shelf_store_get_user(st, u0, got_user, &g), SHELF_ENOTFOUND);
+    assert_int_equal(g.calls, 0);
+    char buf[64];
+    assert_int_equal(shelf_store_user_ext(st, u0, buf, sizeof buf), 0);
+    assert_int_equal(buf[0], 0x01);
+    assert_null(strstr(buf, "alice"));
+    assert_null(strstr(buf, "example.com"));
+
+    /* the id is gone: unknown without create, a new index with it */
+    assert_int_equal(shelf_store_user_idx(st, "alice", 5, 0, &idx, NULL), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_delete_user(st, "alice", 5, NULL), SHELF_ENOTFOUND);
+    assert_non_null(strstr(shelf_store_errmsg(st), "alice"));
+    int created = 0;
+    assert_int_equal(shelf_store_user_idx(st, "alice", 5, 1, &idx, &created), 0);
+    assert_int_equal(created, 1);
+    assert_int_equal(idx, 2);
+    assert_int_equal(shelf_store_n_users(st), 3);
+    memset(n, 0, sizeof n);
+    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(n[1 + 2], 0); /* the new alice has no trace of the old one */
+    /* the tombstone id is no shop id */
+    char tomb[32];
+    snprintf(tomb, sizeof tomb, "\x01" "deleted:%u", u0);
+    assert_int_equal(shelf_store_user_idx(st, tomb, strlen(tomb), 0, &idx, NULL), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_user_idx(st, "\x01x", 2, 1, &idx, NULL), SHELF_EINVAL);
+
+    /* unknown ids name themselves */
+    assert_int_equal(shelf_store_delete_user(st, "u7", 2, &idx), SHELF_ENOTFOUND);
+    assert_non_null(strstr(shelf_store_errmsg(st), "'u7'"));
+
+    /* inside a transaction, undone by its rollback */
+    assert_int_equal(shelf_store_begin(st), 0);
+    assert_int_equal(shelf_store_delete_user(st, "bob", 3, &idx), 0);
+    assert_int_equal(shelf_store_user_idx(st, "bob", 3, 0, &idx, NULL), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_rollback(st), 0);
+    assert_int_equal(shelf_store_user_idx(st, "bob", 3, 0, &idx, NULL), 0);
+    assert_int_equal(idx, u1);
+    assert_int_equal(shelf_store_user_deleted(st, u1), 0);
+    memset(n, 0, sizeof n);
+    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(n[1 + u1], 1);
+    /* ... and kept by its commit */
+    assert_int_equal(shelf_store_begin(st), 0);
+    assert_int_equal(shelf_store_delete_user(st, "bob", 3, &idx), 0);
+    assert_int_equal(shelf_store_commit(st), 0);
+    assert_int_equal(shelf_store_user_deleted(st, u1), 1);
+    assert_int_equal(shelf_store_stats_get(st, &s), 0);
+    assert_int_equal(s.n_events, 0);
+    assert_int_equal(s.n_served, 1);
+    shelf_store_close(st);
+}
+
+static void test_delete_user_on_disk(void **state)
+{
+    (void)state;
+    /* the id map is rebuilt from the file: the tombstone stays a tombstone */
+    char path[512];
+    tmp_path(path, sizeof path, "delete.db");
+    shelf_store *st = NULL;
+    shelf_err e = {0};
+    uint32_t idx;
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_CREATE, &st, &e), 0);
+    shelf_store_user_idx(st, "carol", 5, 1, &idx, NULL);
+    shelf_store_user_idx(st, "dan", 3, 1, &idx, NULL);
+    shelf_store_close(st);
+    assert_int_equal(shelf_store_open(path, 0, &st, &e), 0);
+    assert_int_equal(shelf_store_delete_user(st, "carol", 5, &idx), 0); /* cache not loaded yet */
+    assert_int_equal(idx, 0);
+    assert_int_equal(shelf_store_user_idx(st, "carol", 5, 0, &idx, NULL), SHELF_ENOTFOUND);
+    shelf_store_close(st);
+    assert_int_equal(shelf_store_open(path, 0, &st, &e), 0);
+    assert_int_equal(shelf_store_n_users(st), 2);
+    assert_int_equal(shelf_store_user_deleted(st, 0), 1);
+    assert_int_equal(shelf_store_user_idx(st, "carol", 5, 0, &idx, NULL), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_user_idx(st, "carol", 5, 1, &idx, NULL), 0);
+    assert_int_equal(idx, 2);
+    assert_int_equal(shelf_store_user_idx(st, "dan", 3, 0, &idx, NULL), 0);
+    assert_int_equal(idx, 1);
+    shelf_store_close(st);
+}
+
+static void test_delete_item(void **state)
+{
+    (void)state;
+    shelf_store *st = mem_store();
+    shelf_item it = {.id = "sku1", .title = "Lamp", .category = "Home", .brand = "Acme", .price = 9,
+                     .has_price = 1, .available = 1, .attributes = "{\"c\":1}"};
+    uint32_t i0, i1, u, view, idx;
+    shelf_store_put_item(st, &it, &i0);
+    it.id = "sku2";
+    shelf_store_put_item(st, &it, &i1);
+    shelf_store_item_add_attr(st, i0, "color=red", 9);
+    shelf_store_item_add_attr(st, i1, "color=red", 9);
+    shelf_store_user_idx(st, "u", 1, 1, &u, NULL);
+    shelf_store_event_type(st, "view", &view, NULL);
+    shelf_event ev[] = {{u, i0, view, 0, 1, NULL, NULL}, {u, i1, view, 0, 2, NULL, NULL}};
+    assert_int_equal(shelf_store_add_events(st, ev, 2), 0);
+
+    assert_int_equal(shelf_store_delete_item(st, "sku1", 4, &idx), 0);
+    assert_int_equal(idx, i0);
+    got_row g = {0};
+    assert_int_equal(shelf_store_get_item(st, i0, got_item, &g), SHELF_ENOTFOUND);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(shelf_store_get_item(st, i1, got_item, &g), 0);
+    int links = 0;
+    assert_int_equal(shelf_store_foreach_item_attr(st, attr_links, &links, NULL), 0);
+    assert_int_equal(links, 1); /* sku2's link only */
+    uint32_t n[5] = {0};
+    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(n[0], 2); /* events stay in the histories */
+    /* the row is cleared: scan it */
+    shelf_item row = {0};
+    assert_int_equal(shelf_store_foreach_item(st, item_rows, &row), 0);
+    assert_int_equal(row.available, 0);
+    assert_false(row.has_price);
+    assert_null(row.category);
+    free((char *)row.kind);
+    char buf[64];
+    assert_int_equal(shelf_store_item_ext(st, i0, buf, sizeof buf), 0);
+    assert_int_equal(buf[0], 0x01);
+
+    assert_int_equal(shelf_store_item_idx(st, "sku1", 4, 0, &idx, NULL), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_delete_item(st, "sku1", 4, &idx), SHELF_ENOTFOUND);
+    assert_non_null(strstr(shelf_store_errmsg(st), "sku1"));
+    it.id = "sku1";
+    assert_int_equal(shelf_store_put_item(st, &it, &idx), 0); /* put again: a new item */
+    assert_int_equal(idx, 2);
+    assert_int_equal(shelf_store_get_item(st, 2, got_item, &g), 0);
+    assert_string_equal(g.id, "sku1");
+    assert_int_equal(shelf_store_n_items(st), 3);
+    shelf_store_close(st);
+}
+
+/* ---- API keys ----------------------------------------------------------------- */
+
+typedef struct keys_seen {
+    int n;
+    shelf_api_key k[8];
+} keys_seen;
+
+static int collect_key(void *ctx, const shelf_api_key *k)
+{
+    keys_seen *ks = ctx;
+    if (ks->n < 8) ks->k[ks->n] = *k;
+    ks->n++;
+    return 0;
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    shelf_scope sc;
+    assert_int_equal(shelf_scope_parse("read", &sc), 0);
+    assert_int_equal(sc, SHELF_SCOPE_READ);
+    assert_int_equal(shelf_scope_parse("admin", &sc), 0);
+    assert_int_equal(sc, SHELF_SCOPE_ADMIN);
+    assert_int_equal(shelf_scope_parse("root", &sc), SHELF_EINVAL);
+    assert_int_equal(shelf_scope_parse("", &sc), SHELF_EINVAL);
+    assert_int_equal(shelf_scope_parse("Admin", &sc), SHELF_EINVAL);
+    assert_int_equal(sc, SHELF_SCOPE_ADMIN); /* untouched on failure */
+    assert_string_equal(shelf_scope_name(SHELF_SCOPE_WRITE), "write");
+    assert_true(SHELF_SCOPE_ADMIN > SHELF_SCOPE_WRITE && SHELF_SCOPE_WRITE > SHELF_SCOPE_READ);
+
+    /* SHA-256 of "abc" (FIPS 180-2 example) */
+    static const unsigned char abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+        0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    unsigned char h[32];
+    shelf_key_hash("abc", 3, h);
+    assert_memory_equal(h, abc, 32);
+
+    shelf_store *st = mem_store();
+    char k1[SHELF_API_KEY_LEN + 1], k2[SHELF_API_KEY_LEN + 1];
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(shelf_store_key_create(st, SHELF_SCOPE_WRITE, "ci", k1, &id1), 0);
+    assert_int_equal(shelf_store_key_create(st, SHELF_SCOPE_READ, NULL, k2, &id2), 0);
+    assert_int_equal(strlen(k1), 70);
+    assert_int_equal(strlen(k1), SHELF_API_KEY_LEN);
+    assert_int_equal(strncmp(k1, "shelf_", 6), 0);
+    for (int i = 6; i < 70; i++) assert_non_null(strchr("0123456789abcdef", k1[i]));
+    assert_string_not_equal(k1, k2);
+    assert_true(id2 > id1);
+    char long_name[80];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    char k3[SHELF_API_KEY_LEN + 1] = "untouched";
+    assert_int_equal(shelf_store_key_create(st, SHELF_SCOPE_READ, long_name, k3, NULL), SHELF_EINVAL);
+    assert_int_equal(shelf_store_key_create(st, (shelf_scope)9, NULL, k3, NULL), SHELF_EINVAL);
+    assert_string_equal(k3, "untouched");
+
+    keys_seen ks = {0};
+    assert_int_equal(shelf_store_foreach_key(st, collect_key, &ks), 0);
+    assert_int_equal(ks.n, 2);
+    assert_int_equal(ks.k[0].id, id1);
+    assert_int_equal(ks.k[0].scope, SHELF_SCOPE_WRITE);
+    assert_string_equal(ks.k[0].name, "ci");
+    assert_int_equal(strlen(ks.k[0].prefix), 12);
+    assert_int_equal(strncmp(ks.k[0].prefix, k1, 12), 0);
+    assert_true(ks.k[0].created > 1600000000);
+    assert_int_equal(ks.k[0].revoked, 0);
+    shelf_key_hash(k1, strlen(k1), h);
+    assert_memory_equal(ks.k[0].hash, h, 32);
+    shelf_key_hash(k2, strlen(k2), h);
+    assert_memory_equal(ks.k[1].hash, h, 32);
+    assert_int_equal(ks.k[1].scope, SHELF_SCOPE_READ);
+    assert_string_equal(ks.k[1].name, "");
+
+    assert_int_equal(shelf_store_key_revoke(st, id1), 0);
+    assert_int_equal(shelf_store_key_revoke(st, id1), 0); /* again: still revoked */
+    assert_int_equal(shelf_store_key_revoke(st, 999), SHELF_ENOTFOUND);
+    assert_non_null(strstr(shelf_store_errmsg(st), "999"));
+    memset(&ks, 0, sizeof ks);
+    assert_int_equal(shelf_store_foreach_key(st, collect_key, &ks), 0);
+    assert_int_equal(ks.n, 2);
+    assert_int_equal(ks.k[0].revoked, 1);
+    assert_int_equal(ks.k[1].revoked, 0);
+    shelf_store_close(st);
+}
+
+/* ---- migrations ----------------------------------------------------------------- */
+
+const char *shelf__store_migration(int version); /* internal: the SQL of migration N */
+
+static void test_migrate_from_v1(void **state)
+{
+    (void)state;
+    /* a file as a version-1 build wrote it: migration 1 only, with rows */
+    char path[512];
+    tmp_path(path, sizeof path, "v1.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, shelf__store_migration(1), NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA user_version=1;"
+                                  "INSERT INTO users(idx, ext_id) VALUES(0, 'old-user');"
+                                  "INSERT INTO items(idx, ext_id, title) VALUES(0, 'old-item', 'Old');"
+                                  "INSERT INTO events(user, item, type) VALUES(0, 0, 3);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    shelf_store *st = NULL;
+    shelf_err e = {0};
+    /* read-only cannot migrate */
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_READONLY, &st, &e), SHELF_EVERSION);
+    assert_int_equal(shelf_store_open(path, 0, &st, &e), 0);
+    assert_int_equal(shelf_store_schema_version(st), shelf_store_schema_latest());
+    assert_true(shelf_store_schema_latest() >= 2);
+    uint32_t idx;
+    assert_int_equal(shelf_store_user_idx(st, "old-user", 8, 0, &idx, NULL), 0);
+    got_row g = {0};
+    assert_int_equal(shelf_store_get_item(st, 0, got_item, &g), 0);
+    assert_string_equal(g.title, "Old");
+    char key[SHELF_API_KEY_LEN + 1];
+    assert_int_equal(shelf_store_key_create(st, SHELF_SCOPE_ADMIN, "first", key, NULL), 0);
+    shelf_store_close(st);
+
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_READONLY, &st, &e), 0);
+    keys_seen ks = {0};
+    assert_int_equal(shelf_store_foreach_key(st, collect_key, &ks), 0);
+    assert_int_equal(ks.n, 1);
+    assert_int_equal(ks.k[0].scope, SHELF_SCOPE_ADMIN);
+    shelf_store_stats s;
+    assert_int_equal(shelf_store_stats_get(st, &s), 0);
+    assert_int_equal(s.n_events, 1);
+    shelf_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_and_schema),   cmocka_unit_test(test_id_maps_and_rollback),
         cmocka_unit_test(test_event_types),       cmocka_unit_test(test_events),
         cmocka_unit_test(test_items_users_attrs), cmocka_unit_test(test_on_disk_wal_and_reopen),
+        cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
+        cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
+        cmocka_unit_test(test_keys),              cmocka_unit_test(test_migrate_from_v1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
