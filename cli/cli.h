@@ -49,5 +49,7 @@ int cmd_snapshot(cli_ctx *c);
 int cmd_eval(cli_ctx *c);
 int cmd_train(cli_ctx *c);
 int cmd_predict(cli_ctx *c);
+int cmd_serve(cli_ctx *c);
+int cmd_keys(cli_ctx *c);
 
 #endif

@@ -13,7 +13,9 @@ static const cli_command commands[] = {
     {"eval", "fit models on a split and measure them (LOO-FULL, ...)", "[--data FILE --format F | --data STORE | --store PATH] [options]", cmd_eval},
     {"train", "fit one model on all the data and write its bundle", "--model NAME --bundle DIR [--data FILE --format F | --store PATH]", cmd_train},
     {"predict", "predict a user's rating of an item with a trained bundle", "--store PATH --bundle DIR --user U --item I", cmd_predict},
+    {"serve", "run the HTTP API (recommendations, events, items, users)", "--store PATH [--bundle DIR] [--port P] [options]", cmd_serve},
     {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},
+    {"keys", "create, list or revoke the store's API keys", "create --scope read|write|admin [--name NAME] | list [--json] | revoke ID [--store PATH]", cmd_keys},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -13,5 +13,8 @@
 #include "shelf/nn.h"
 #include "shelf/attention.h"
 #include "shelf/optim.h"
+#include "shelf/text.h"
+#include "shelf/transformer.h"
+#include "shelf/serve.h"
 
 #endif

@@ -11,8 +11,8 @@
 #define ALL "*"
 static const shelf_cfg_def table[] = {
     /* name, type, default, min, max, choices, scope, help */
-    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "init import gen stats export snapshot eval train predict",
-     "path of the SQLite store"},
+    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL,
+     "init import gen stats export snapshot eval train predict keys serve", "path of the SQLite store"},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars"},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
      "least severe log level printed to stderr"},
@@ -48,8 +48,13 @@ static const shelf_cfg_def table[] = {
      "write events to this CSV file instead of the store"},
     {"csv-items", SHELF_CFG_STRING, NULL, 0, 0, NULL, "gen", "with --csv-events: also write items here"},
 
-    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats", "print JSON instead of a table"},
+    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats keys", "print JSON instead of a table"},
     {"out", SHELF_CFG_STRING, "-", 0, 0, NULL, "export snapshot", "output file ('-': standard output)"},
+
+    /* API keys (shelf keys) */
+    {"scope", SHELF_CFG_ENUM, NULL, 0, 0, "read|write|admin", "keys",
+     "keys create: what the key may do (admin > write > read)"},
+    {"name", SHELF_CFG_STRING, NULL, 0, 0, NULL, "keys", "keys create: a name to tell the key apart (at most 63 bytes)"},
 
     /* evaluation and training */
     {"data", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
@@ -74,7 +79,24 @@ static const shelf_cfg_def table[] = {
      "protocol check only: count popularity over ALL interactions, test targets included "
      "(what the published PopRec row does); never use for real results"},
     {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train", "threads (0: all cores)"},
-    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict", "model bundle directory (train: written; predict: read)"},
+    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve",
+     "model bundle directory (train: written; predict: read; serve: a bundle or a directory of bundles, the newest "
+     "is served)"},
+    /* serve */
+    {"port", SHELF_CFG_INT, "8080", 0, 65535, NULL, "serve", "TCP port to listen on (0: any free port)"},
+    {"bind", SHELF_CFG_STRING, "127.0.0.1", 0, 0, NULL, "serve", "IPv4 address to listen on (0.0.0.0: all)"},
+    {"http-threads", SHELF_CFG_INT, "0", 0, 1024, NULL, "serve", "HTTP worker threads (0: 2 x cores, at least 4)"},
+    {"auth", SHELF_CFG_BOOL, "true", 0, 0, NULL, "serve",
+     "ask for API keys (Authorization: Bearer KEY; create keys with shelf keys create)"},
+    {"max-body", SHELF_CFG_INT, "16777216", 1024, 1.0e10, NULL, "serve", "largest request body in bytes (413 above)"},
+    {"max-batch", SHELF_CFG_INT, "10000", 1, 1.0e7, NULL, "serve", "most events, items or users in one request"},
+    {"max-n", SHELF_CFG_INT, "1000", 1, 1.0e6, NULL, "serve", "largest n of a slate"},
+    {"timeout", SHELF_CFG_INT, "30", 1, 86400, NULL, "serve", "idle connection timeout in seconds"},
+    {"pop-half-life", SHELF_CFG_DOUBLE, "604800", 1, 1.0e10, NULL, "serve",
+     "half-life of the popularity counters in seconds (default 7 days)"},
+    {"live-users", SHELF_CFG_INT, "10000", 1, 1.0e8, NULL, "serve",
+     "transformer states kept in memory (the oldest go first)"},
+    {"served-log", SHELF_CFG_BOOL, "true", 0, 0, NULL, "serve", "write every slate to the served log"},
     {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external user id"},
     {"item", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external item id"},
 

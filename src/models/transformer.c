@@ -1392,6 +1392,38 @@ static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
     return 0;
 }
 
+/* The item of the history (its window) whose representation is the
+ * closest to item's (cosine): what the profile most likely drew it from. */
+static int tf_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+{
+    const tf_model *t = (const tf_model *)m;
+    const float *x = t->E + (size_t)item * t->C;
+    double nx = 0;
+    for (int c = 0; c < t->C; c++) nx += (double)x[c] * x[c];
+    uint32_t best = SHELF_NONE;
+    double best_cos = -2;
+    for (size_t j = window_start(q->n, t->T); j < q->n; j++) {
+        uint32_t h = q->items[j];
+        if (h >= t->I || h == item) continue;
+        const float *y = t->E + (size_t)h * t->C;
+        double d = 0, ny = 0;
+        for (int c = 0; c < t->C; c++) {
+            d += (double)x[c] * y[c];
+            ny += (double)y[c] * y[c];
+        }
+        double cs = nx > 0 && ny > 0 ? d / sqrt(nx * ny) : 0;
+        if (cs > best_cos) {
+            best_cos = cs;
+            best = h;
+        }
+    }
+    r->item = best;
+    r->weight = best == SHELF_NONE ? 0.0f : (float)best_cos;
+    if (best == SHELF_NONE) snprintf(r->text, sizeof r->text, "popular with shoppers like you");
+    else snprintf(r->text, sizeof r->text, "close to item %u in your recent history", best);
+    return 0;
+}
+
 /* ---- incremental state (shelf/transformer.h) ------------------------------------ */
 
 struct shelf_tf_state {
@@ -1735,6 +1767,7 @@ static const shelf_model_vt tf_vt = {
     .name = "transformer",
     .fit = tf_fit,
     .score = tf_score,
+    .explain = tf_explain,
     .save = tf_save,
     .load = tf_load,
     .free = tf_free,

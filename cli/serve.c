@@ -1,0 +1,56 @@
+/* serve.c: `shelf serve`: runs the HTTP server until SIGTERM or SIGINT
+ * (drains, then exits 0); SIGHUP loads the newest bundle. */
+#include "cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+int cmd_serve(cli_ctx *c)
+{
+    if (c->n_pos) return cli_fail(c, "unexpected argument '%s'", c->pos[0]), 2;
+    shelf_server_opts o = {
+        .store = shelf_config_str(c->cfg, "store"),
+        .bundle = shelf_config_str(c->cfg, "bundle"),
+        .bind = shelf_config_str(c->cfg, "bind"),
+        .port = (unsigned)shelf_config_int(c->cfg, "port"),
+        .threads = (unsigned)shelf_config_int(c->cfg, "http-threads"),
+        .no_auth = !shelf_config_bool(c->cfg, "auth"),
+        .max_body = (size_t)shelf_config_int(c->cfg, "max-body"),
+        .max_batch = (unsigned)shelf_config_int(c->cfg, "max-batch"),
+        .max_n = (unsigned)shelf_config_int(c->cfg, "max-n"),
+        .timeout_s = (unsigned)shelf_config_int(c->cfg, "timeout"),
+        .pop_half_life_s = shelf_config_double(c->cfg, "pop-half-life"),
+        .live_users = (size_t)shelf_config_int(c->cfg, "live-users"),
+        .no_served_log = !shelf_config_bool(c->cfg, "served-log"),
+    };
+    /* the signals are taken by this thread only (sigwait): block them
+     * before any server thread starts, so every thread inherits the mask */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    shelf_server *s = NULL;
+    shelf_err err = {0};
+    if (shelf_server_start(&o, &s, &err)) return cli_fail(c, "%s", err.msg);
+    printf("shelf serve: listening on http://%s:%u (store %s, %s)\n", o.bind, shelf_server_port(s), o.store,
+           o.bundle ? o.bundle : "no bundle: popularity only");
+    fflush(stdout);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig)) continue;
+        if (sig == SIGHUP) {
+            shelf_err e2 = {0};
+            shelf_server_reload(s, &e2); /* logged by the server; the old model stays on failure */
+            continue;
+        }
+        shelf_info("serve: signal %d: draining", sig);
+        break;
+    }
+    shelf_server_stop(s);
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* serve.h: the HTTP server (`shelf serve`): JSON routes under /v1 on
+ * libmicrohttpd's epoll thread pool, durable event ingestion with group
+ * commit, live per-shopper profiles, API keys, Prometheus metrics and hot
+ * model swap. The embedding program owns signals: shelf serve calls
+ * shelf_server_reload on SIGHUP and shelf_server_stop on SIGTERM. */
+#ifndef SHELF_SERVE_H
+#define SHELF_SERVE_H
+#include "shelf/model.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shelf_server shelf_server;
+
+typedef struct shelf_server_opts {
+    const char *store;  /* store path (required); opened read-write */
+    const char *bundle; /* a bundle directory, or a directory of bundles (the newest
+                         * by manifest "created" is loaded); NULL: popularity only */
+    const char *bind;   /* address to listen on; NULL: 127.0.0.1 */
+    unsigned port;      /* 0: an ephemeral port (shelf_server_port tells which) */
+    unsigned threads;   /* HTTP worker threads; 0: 2 x cores, at least 4 */
+    int no_auth;        /* 1: no API keys asked (tests, demos on loopback) */
+    size_t max_body;    /* bytes; 0: 16 MiB */
+    unsigned max_batch; /* events or items per request; 0: 10000 */
+    unsigned max_n;     /* largest n of a slate; 0: 1000 */
+    unsigned timeout_s; /* idle connection timeout; 0: 30 */
+    double pop_half_life_s; /* half-life of the popularity counters; 0: 7 days */
+    size_t live_users;  /* transformer states kept (least recently used go); 0: 100000 */
+    int no_served_log;  /* 1: slates are not written to the served log */
+} shelf_server_opts;
+
+/* Opens the store, loads the users' histories and the model bundle, and
+ * starts listening. *out is the running server; on failure err says why and
+ * nothing keeps running. */
+int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err *err);
+/* The port it listens on. */
+unsigned shelf_server_port(const shelf_server *s);
+/* Loads the newest bundle and swaps it in atomically; requests in flight
+ * finish on the old model, which is freed when its last request ends. On
+ * failure the current model stays and err says why. Thread safe. */
+int shelf_server_reload(shelf_server *s, shelf_err *err);
+/* Drains: stops accepting connections, finishes the requests in flight,
+ * commits queued events and served slates, closes the store, frees s. */
+void shelf_server_stop(shelf_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,195 @@
+/* ingest.c: durable event ingestion with group commit. Request threads queue
+ * validated batches and wait; one writer thread takes everything queued,
+ * writes it in one SQLite transaction, commits (WAL, synchronous=FULL: the
+ * commit is on disk when it returns), then updates the live state
+ * (histories, popularity) and wakes the waiters. Batches are validated
+ * before they are queued, so a failure here is the store's (disk full,
+ * I/O): the whole group is rolled back and every waiter gets the error. Served slates ride along in
+ * the same transactions without anyone waiting for them. */
+#include "serve_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SERVED_QUEUE_MAX 100000
+
+static void served_free(srv_served *sv)
+{
+    while (sv) {
+        srv_served *n = sv->next;
+        free(sv->items);
+        free(sv->scores);
+        free(sv);
+        sv = n;
+    }
+}
+
+/* writes one batch; store_mu held, inside the transaction */
+static int write_batch(shelf_server *s, srv_batch *b, uint32_t *user_idx, int *created)
+{
+    shelf_event ev;
+    for (size_t i = 0; i < b->n; i++) {
+        const srv_event *e = &b->ev[i];
+        int rc = shelf_store_user_idx(s->st, e->user, strlen(e->user), 1, &user_idx[i], &created[i]);
+        if (rc) {
+            snprintf(b->msg, sizeof b->msg, "events[%zu]: %s", i, shelf_store_errmsg(s->st));
+            return rc;
+        }
+        ev = (shelf_event){.user = user_idx[i], .item = e->item, .type = e->type, .value = e->value, .ts = e->ts,
+                           .rec_id = e->rec_id, .context = e->context};
+        if ((rc = shelf_store_add_events(s->st, &ev, 1))) {
+            snprintf(b->msg, sizeof b->msg, "events[%zu]: %s", i, shelf_store_errmsg(s->st));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void *writer_main(void *arg)
+{
+    shelf_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->q_mu);
+        while (!s->q_head && !s->s_head && !s->q_stop) pthread_cond_wait(&s->q_cv, &s->q_mu);
+        if (!s->q_head && !s->s_head && s->q_stop) {
+            pthread_mutex_unlock(&s->q_mu);
+            break;
+        }
+        srv_batch *batches = s->q_head;
+        srv_served *served = s->s_head;
+        s->q_head = s->q_tail = NULL;
+        s->s_head = s->s_tail = NULL;
+        s->s_pending = 0;
+        pthread_mutex_unlock(&s->q_mu);
+
+        size_t n_ev = 0;
+        for (srv_batch *b = batches; b; b = b->next) n_ev += b->n;
+        uint32_t *uidx = malloc((n_ev ? n_ev : 1) * sizeof *uidx);
+        int *created = calloc(n_ev ? n_ev : 1, sizeof *created);
+        int rc = (!uidx || !created) ? SHELF_ENOMEM : 0;
+        size_t n_served = 0;
+
+        pthread_mutex_lock(&s->store_mu);
+        if (!rc) rc = shelf_store_begin(s->st);
+        if (!rc) {
+            size_t off = 0;
+            for (srv_batch *b = batches; b; b = b->next) {
+                /* batches were validated: a failure here is the store's (disk
+                 * full, I/O); the whole transaction is then rolled back */
+                if ((rc = write_batch(s, b, uidx + off, created + off))) break;
+                off += b->n;
+            }
+            for (srv_served *sv = served; !rc && sv; sv = sv->next) {
+                shelf_served row = {.rec_id = sv->rec_id, .user = sv->user, .ts = sv->ts, .n = sv->n,
+                                    .items = sv->items, .scores = sv->scores, .strategy = "model"};
+                if (shelf_store_log_served(s->st, &row) == 0) n_served++;
+                else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
+            }
+            if (!rc) rc = shelf_store_commit(s->st);
+            if (rc) shelf_store_rollback(s->st);
+        }
+        char why[256];
+        snprintf(why, sizeof why, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
+        if (rc) shelf_error("serve: event commit failed: %s", why);
+
+        /* the live state follows the committed events (still under
+         * store_mu, so that a user deleted meanwhile cannot come back) */
+        if (!rc) {
+            size_t off = 0;
+            for (srv_batch *b = batches; b; b = b->next) {
+                for (size_t i = 0; i < b->n; i++) {
+                    const srv_event *e = &b->ev[i];
+                    uint32_t u = uidx[off + i];
+                    if (created[off + i]) srv_user_add(s, e->user, u);
+                    srv_user *lu = srv_user_at(s, u);
+                    if (lu) {
+                        pthread_mutex_lock(&lu->mu);
+                        if (srv_user_append(lu, e->item, (uint16_t)e->type, e->ts))
+                            shelf_error("serve: out of memory for user %s's live history", e->user);
+                        pthread_mutex_unlock(&lu->mu);
+                    }
+                    srv_pop_add(s, e->item, e->type, e->ts);
+                }
+                off += b->n;
+            }
+            atomic_fetch_add(&s->m.events, n_ev);
+            atomic_fetch_add(&s->m.served, n_served);
+        }
+        pthread_mutex_unlock(&s->store_mu);
+        if (rc) {
+            size_t lost = 0;
+            for (srv_served *sv = served; sv; sv = sv->next) lost++;
+            atomic_fetch_add(&s->m.served_dropped, lost);
+        }
+        free(uidx);
+        free(created);
+        served_free(served);
+
+        pthread_mutex_lock(&s->q_mu);
+        for (srv_batch *b = batches; b;) {
+            srv_batch *n = b->next; /* the waiter owns b: read next first */
+            b->rc = rc;
+            if (rc && !b->msg[0]) snprintf(b->msg, sizeof b->msg, "%s", why);
+            b->done = 1;
+            b = n;
+        }
+        pthread_cond_broadcast(&s->done_cv);
+        pthread_mutex_unlock(&s->q_mu);
+    }
+    return NULL;
+}
+
+int srv_ingest_start(shelf_server *s, shelf_err *err)
+{
+    if (pthread_create(&s->writer, NULL, writer_main, s))
+        return shelf_err_set(err, SHELF_ENOMEM, "cannot start the writer thread");
+    return 0;
+}
+
+void srv_ingest_stop(shelf_server *s)
+{
+    pthread_mutex_lock(&s->q_mu);
+    s->q_stop = 1;
+    pthread_cond_broadcast(&s->q_cv);
+    pthread_mutex_unlock(&s->q_mu);
+    pthread_join(s->writer, NULL);
+}
+
+int srv_ingest_wait(shelf_server *s, srv_batch *b)
+{
+    b->done = 0;
+    b->rc = 0;
+    b->msg[0] = '\0';
+    b->next = NULL;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_stop) {
+        pthread_mutex_unlock(&s->q_mu);
+        snprintf(b->msg, sizeof b->msg, "the server is shutting down");
+        return SHELF_EIO;
+    }
+    if (s->q_tail) s->q_tail->next = b;
+    else s->q_head = b;
+    s->q_tail = b;
+    pthread_cond_signal(&s->q_cv);
+    while (!b->done) pthread_cond_wait(&s->done_cv, &s->q_mu);
+    pthread_mutex_unlock(&s->q_mu);
+    return b->rc;
+}
+
+void srv_served_push(shelf_server *s, srv_served *sv)
+{
+    sv->next = NULL;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_stop || s->s_pending >= SERVED_QUEUE_MAX) {
+        pthread_mutex_unlock(&s->q_mu);
+        atomic_fetch_add(&s->m.served_dropped, 1);
+        served_free(sv);
+        return;
+    }
+    if (s->s_tail) s->s_tail->next = sv;
+    else s->s_head = sv;
+    s->s_tail = sv;
+    s->s_pending++;
+    pthread_cond_signal(&s->q_cv);
+    pthread_mutex_unlock(&s->q_mu);
+}

@@ -1,0 +1,543 @@
+/* recs.c: the slate routes: personal recommendations (live transformer
+ * state or the model's score on the live history), anonymous sessions,
+ * similar items, popularity and predicted ratings. Model scores, then
+ * business filters (kind, category, availability, exclusions, purchases),
+ * then the top n, logged to the served log with a rec_id. */
+#include "serve_int.h"
+
+#include <math.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- per-thread work space ------------------------------------------------------------ */
+
+typedef struct work {
+    float *scores;
+    size_t scap;
+    uint32_t *item;
+    uint16_t *type;
+    int64_t *ts;
+    size_t hcap;
+    uint32_t *top;
+    size_t tcap;
+    uint64_t rng[2];
+} work;
+
+static pthread_key_t work_key;
+static pthread_once_t work_once = PTHREAD_ONCE_INIT;
+
+static void work_free(void *p)
+{
+    work *w = p;
+    if (!w) return;
+    free(w->scores);
+    free(w->item);
+    free(w->type);
+    free(w->ts);
+    free(w->top);
+    free(w);
+}
+
+static void work_key_make(void) { pthread_key_create(&work_key, work_free); }
+
+static work *work_get(size_t n_scores, size_t k)
+{
+    pthread_once(&work_once, work_key_make);
+    work *w = pthread_getspecific(work_key);
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w))) return NULL;
+        if (RAND_bytes((unsigned char *)w->rng, sizeof w->rng) != 1) {
+            w->rng[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)w;
+            w->rng[1] = 0x9e3779b97f4a7c15ull;
+        }
+        pthread_setspecific(work_key, w);
+    }
+    if (n_scores > w->scap) {
+        float *s = realloc(w->scores, n_scores * sizeof *s);
+        if (!s) return NULL;
+        w->scores = s;
+        w->scap = n_scores;
+    }
+    if (k > w->tcap) {
+        uint32_t *t = realloc(w->top, k * sizeof *t);
+        if (!t) return NULL;
+        w->top = t;
+        w->tcap = k;
+    }
+    return w;
+}
+
+/* xorshift128+ for rec ids (seeded from RAND_bytes per thread) */
+static uint64_t rnd(work *w)
+{
+    uint64_t a = w->rng[0], b = w->rng[1];
+    w->rng[0] = b;
+    a ^= a << 23;
+    w->rng[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+    return w->rng[1] + b;
+}
+
+/* ---- request arguments ----------------------------------------------------------------------- */
+
+typedef struct slate_args {
+    uint32_t n;
+    const char *kind, *category;
+    int explain;
+    uint32_t *exclude; /* item indices */
+    size_t n_exclude;
+} slate_args;
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!v || !*v || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) return *out = 1, 0;
+    if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) return *out = 0, 0;
+    return -1;
+}
+
+/* n, kind, category, explain, exclude from the query string; answers 400 on error */
+static int query_args(srv_req *r, slate_args *a, int with_exclude)
+{
+    memset(a, 0, sizeof *a);
+    a->n = 10;
+    const char *v = srv_arg(r, "n");
+    if (v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 1 || n > (long)r->srv->o.max_n)
+            return srv_error(r, 400, "bad_request", -1, "n: expected an integer from 1 to %u, got '%s'", r->srv->o.max_n, v), 1;
+        a->n = (uint32_t)n;
+    }
+    a->kind = srv_arg(r, "kind");
+    a->category = srv_arg(r, "category");
+    if ((v = srv_arg(r, "explain")) && parse_bool(v, &a->explain))
+        return srv_error(r, 400, "bad_request", -1, "explain: expected true or false, got '%s'", v), 1;
+    if (with_exclude && (v = srv_arg(r, "exclude")) && *v) {
+        size_t cnt = 1;
+        for (const char *p = v; *p; p++) cnt += *p == ',';
+        if (!(a->exclude = malloc(cnt * sizeof *a->exclude))) return srv_error(r, 500, "internal", -1, "out of memory"), 1;
+        const char *p = v;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            char id[512];
+            if (len && len < sizeof id) {
+                memcpy(id, p, len);
+                id[len] = '\0';
+                uint32_t idx = srv_item_find(r->srv, id);
+                if (idx != SHELF_NONE) a->exclude[a->n_exclude++] = idx; /* unknown ids cannot be shown anyway */
+            }
+            p += len + (e ? 1 : 0);
+        }
+    }
+    return 0;
+}
+
+/* ---- scoring ------------------------------------------------------------------------------------- */
+
+/* the model's (or popularity's) scores into w->scores[0..N); items the model
+ * does not know score -inf. hist: n events (may be 0). */
+static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t user, const uint32_t *items,
+                        const uint16_t *types, const int64_t *ts, size_t n)
+{
+    float *sc = w->scores;
+    if (!e->model) {
+        srv_pop_scores(s, sc, N);
+        return 0;
+    }
+    uint32_t I = e->model->n_items;
+    if (n == 0 && user == SHELF_NONE && e->prior) {
+        memcpy(sc, e->prior, (size_t)(I < N ? I : N) * sizeof *sc);
+    } else {
+        /* histories may hold items added after training: the model skips them */
+        uint32_t *it = malloc((n ? n : 1) * sizeof *it);
+        uint16_t *ty = malloc((n ? n : 1) * sizeof *ty);
+        int64_t *t2 = malloc((n ? n : 1) * sizeof *t2);
+        float *full = N >= I ? sc : malloc((size_t)I * sizeof *full);
+        int rc = (!it || !ty || !t2 || !full) ? SHELF_ENOMEM : 0;
+        size_t m = 0;
+        for (size_t k = 0; !rc && k < n; k++)
+            if (items[k] < I) {
+                it[m] = items[k];
+                ty[m] = types ? types[k] : 0;
+                t2[m] = ts ? ts[k] : 0;
+                m++;
+            }
+        shelf_query q = {.user = user != SHELF_NONE && user < e->model->n_users ? user : SHELF_NONE,
+                         .items = it, .types = types ? ty : NULL, .ts = ts ? t2 : NULL, .n = (uint32_t)m,
+                         .now = (int64_t)time(NULL)};
+        if (!rc && (rc = shelf_model_score(e->model, &q, full)) && !m && q.user == SHELF_NONE) {
+            srv_pop_scores(s, full, I); /* a model that needs a history: popularity stands in */
+            rc = 0;
+        }
+        if (full != sc) {
+            if (!rc) memcpy(sc, full, (size_t)N * sizeof *sc);
+            free(full);
+        }
+        free(it);
+        free(ty);
+        free(t2);
+        if (rc) return rc;
+    }
+    for (uint32_t i = I; i < N; i++) sc[i] = -INFINITY;
+    return 0;
+}
+
+/* a known user's scores: the live transformer state (built or caught up
+ * here), else the model on the live history. Fills w->item/type/ts with the
+ * history; *n_hist its length. */
+static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t idx, size_t *n_hist)
+{
+    srv_user *u = srv_user_at(s, idx);
+    if (!u) return SHELF_ENOMEM;
+    pthread_mutex_lock(&u->mu);
+    size_t n = srv_user_history(s, idx, u, &w->item, &w->type, &w->ts, &w->hcap);
+    if (n == (size_t)-1) {
+        pthread_mutex_unlock(&u->mu);
+        return SHELF_ENOMEM;
+    }
+    *n_hist = n;
+    int rc = 0, fresh = 0;
+    if (e->is_tf) {
+        if (u->tf && (u->tf_gen != e->gen || u->tf_pushed > n)) {
+            shelf_tf_state_free(u->tf);
+            u->tf = NULL;
+            atomic_fetch_sub(&s->live_profiles, 1);
+        }
+        if (!u->tf) {
+            if (!(u->tf = shelf_tf_state_new(e->model))) rc = SHELF_ENOMEM;
+            else {
+                atomic_fetch_add(&s->live_profiles, 1);
+                u->tf_gen = e->gen;
+                u->tf_pushed = n > 1024 ? n - 1024 : 0; /* far older events cannot reach the window */
+                fresh = 1;
+            }
+        }
+        uint32_t I = e->model->n_items;
+        for (; !rc && u->tf_pushed < n; u->tf_pushed++) {
+            size_t k = u->tf_pushed;
+            if (w->item[k] >= I) continue; /* added after training */
+            rc = shelf_tf_state_push(u->tf, w->item[k], w->type[k], w->ts[k] > 0 ? w->ts[k] : SHELF_TF_NO_TIME);
+        }
+        if (!rc) rc = shelf_tf_state_scores(u->tf, w->scores);
+        for (uint32_t i = I; i < N; i++) w->scores[i] = -INFINITY;
+    }
+    pthread_mutex_unlock(&u->mu);
+    if (fresh) srv_tf_register(s, idx);
+    if (e->is_tf) return rc;
+    return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n);
+}
+
+/* ---- slate ---------------------------------------------------------------------------------------------- */
+
+static const char *verb(const char *type)
+{
+    static const char *const v[][2] = {{"view", "viewed"},     {"click", "clicked"},      {"cart", "put in your cart"},
+                                       {"purchase", "bought"}, {"rating", "rated"},       {"like", "liked"},
+                                       {"share", "shared"},    {"impression", "saw"}};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (!strcmp(v[i][0], type)) return v[i][1];
+    return "looked at";
+}
+
+/* filters, exclusions, top n, JSON, served log. hist: the history behind
+ * the scores (explanations, purchases), user: SHELF_NONE for anonymous. */
+static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const slate_args *a, const char *user_ext,
+                        uint32_t user, int known, const uint32_t *hist, const uint16_t *htype, const int64_t *hts,
+                        size_t n_hist)
+{
+    shelf_server *s = r->srv;
+    float *sc = w->scores;
+    srv_filter(s, sc, N, a->kind, a->category);
+    for (size_t k = 0; k < a->n_exclude; k++)
+        if (a->exclude[k] < N) sc[a->exclude[k]] = -INFINITY;
+    for (size_t k = 0; k < n_hist; k++)
+        if (htype[k] == s->purchase_type && hist[k] < N) sc[hist[k]] = -INFINITY;
+    uint32_t n = shelf_topk(sc, N, NULL, a->n, w->top);
+
+    char rec_id[40];
+    snprintf(rec_id, sizeof rec_id, "%016llx%016llx", (unsigned long long)rnd(w), (unsigned long long)rnd(w));
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "rec_id", rec_id);
+    if (user_ext) cJSON_AddStringToObject(o, "user", user_ext);
+    else cJSON_AddNullToObject(o, "user");
+    cJSON_AddBoolToObject(o, "known_user", known);
+    cJSON_AddStringToObject(o, "model", e->kind);
+    cJSON_AddStringToObject(o, "model_version", e->version);
+    cJSON *arr = cJSON_AddArrayToObject(o, "items");
+    shelf_query q = {.user = user != SHELF_NONE && e->model && user < e->model->n_users ? user : SHELF_NONE,
+                     .items = hist, .types = htype, .ts = hts, .n = (uint32_t)n_hist};
+    int can_explain = a->explain && e->model && e->model->vt->explain;
+    uint32_t *hist_ok = NULL;
+    if (can_explain && e->model) { /* the model explains with what it knows */
+        hist_ok = malloc((n_hist ? n_hist : 1) * sizeof *hist_ok);
+        uint16_t *ty_ok = malloc((n_hist ? n_hist : 1) * sizeof *ty_ok);
+        if (!hist_ok || !ty_ok) can_explain = 0;
+        else {
+            uint32_t m = 0;
+            for (size_t k = 0; k < n_hist; k++)
+                if (hist[k] < e->model->n_items) {
+                    hist_ok[m] = hist[k];
+                    ty_ok[m++] = htype[k];
+                }
+            q.items = hist_ok;
+            q.types = ty_ok;
+            q.ts = NULL;
+            q.n = m;
+        }
+        if (!can_explain) free(ty_ok);
+    }
+    srv_served *sv = s->o.no_served_log ? NULL : calloc(1, sizeof *sv);
+    if (sv && (!(sv->items = malloc((n ? n : 1) * sizeof *sv->items)) || !(sv->scores = malloc((n ? n : 1) * sizeof *sv->scores)))) {
+        free(sv->items);
+        free(sv);
+        sv = NULL;
+        atomic_fetch_add(&s->m.served_dropped, 1);
+    }
+    pthread_rwlock_rdlock(&s->items_rw);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = w->top[k];
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddStringToObject(it, "id", s->item_ext[i] ? s->item_ext[i] : "");
+        cJSON_AddNumberToObject(it, "score", isfinite(sc[i]) ? (double)sc[i] : 0.0);
+        cJSON_AddStringToObject(it, "kind", s->kinds[s->item_kind[i]]);
+        if (a->explain) {
+            cJSON *rs = cJSON_AddArrayToObject(it, "reasons");
+            shelf_reason why = {.item = SHELF_NONE};
+            int ok = can_explain && i < e->model->n_items && shelf_model_explain(e->model, &q, i, &why) == 0;
+            cJSON *one = cJSON_CreateObject();
+            if (ok && why.item != SHELF_NONE && why.item < s->n_items && s->item_ext[why.item]) {
+                const char *tn = "view";
+                for (size_t h = n_hist; h-- > 0;)
+                    if (hist[h] == why.item) {
+                        tn = htype[h] < s->n_types ? s->type_name[htype[h]] : "view";
+                        break;
+                    }
+                char text[300];
+                snprintf(text, sizeof text, "because you %s %s", verb(tn), s->item_ext[why.item]);
+                cJSON_AddStringToObject(one, "item", s->item_ext[why.item]);
+                cJSON_AddStringToObject(one, "text", text);
+                cJSON_AddNumberToObject(one, "weight", (double)why.weight);
+            } else {
+                cJSON_AddNullToObject(one, "item");
+                cJSON_AddStringToObject(one, "text", e->model ? (n_hist ? "recommended by the model for your history"
+                                                                        : "popular with shoppers")
+                                                              : "popular now");
+            }
+            cJSON_AddItemToArray(rs, one);
+        }
+        cJSON_AddItemToArray(arr, it);
+        if (sv) {
+            sv->items[k] = i;
+            sv->scores[k] = isfinite(sc[i]) ? sc[i] : 0.0f;
+        }
+    }
+    pthread_rwlock_unlock(&s->items_rw);
+    if (hist_ok) {
+        free((void *)q.types);
+        free(hist_ok);
+    }
+    if (sv) {
+        memcpy(sv->rec_id, rec_id, sizeof rec_id);
+        sv->user = user;
+        sv->ts = (int64_t)time(NULL);
+        sv->n = n;
+        srv_served_push(s, sv);
+    }
+    return srv_json(r, 200, o);
+}
+
+int srv_route_recs(srv_req *r, const char *user)
+{
+    shelf_server *s = r->srv;
+    slate_args a;
+    if (query_args(r, &a, 1)) return 0;
+    srv_engine *e = srv_engine_get(s);
+    uint32_t N = srv_n_items(s);
+    if (e->model && e->model->n_items > N) N = e->model->n_items;
+    work *w = work_get(N ? N : 1, a.n);
+    int rc = w ? 0 : SHELF_ENOMEM;
+    uint32_t idx = srv_user_find(s, user);
+    size_t nh = 0;
+    if (!rc) rc = idx == SHELF_NONE ? model_scores(s, e, w, N, SHELF_NONE, NULL, NULL, NULL, 0)
+                                    : user_scores(s, e, w, N, idx, &nh);
+    int ret;
+    if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", e->model ? shelf_model_errmsg(e->model) : "out of memory");
+    else ret = answer_slate(r, e, w, N, &a, user, idx, idx != SHELF_NONE, w->item, w->type, w->ts, idx == SHELF_NONE ? 0 : nh);
+    srv_engine_put(e);
+    free(a.exclude);
+    return ret;
+}
+
+int srv_route_recs_anon(srv_req *r)
+{
+    shelf_server *s = r->srv;
+    cJSON *j = srv_body_json(r);
+    if (!j) return 0;
+    slate_args a = {.n = 10};
+    const cJSON *f;
+    int bad = 0;
+    if (!cJSON_IsObject(j)) bad = srv_error(r, 400, "bad_request", -1, "expected a JSON object") || 1;
+    if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "n")) && !cJSON_IsNull(f)) {
+        if (!cJSON_IsNumber(f) || f->valuedouble != floor(f->valuedouble) || f->valuedouble < 1 || f->valuedouble > s->o.max_n)
+            bad = srv_error(r, 400, "bad_request", -1, "n: expected an integer from 1 to %u", s->o.max_n) || 1;
+        else a.n = (uint32_t)f->valuedouble;
+    }
+    static const char *const sf[] = {"kind", "category"};
+    const char **sd[] = {&a.kind, &a.category};
+    for (int k = 0; !bad && k < 2; k++)
+        if ((f = cJSON_GetObjectItemCaseSensitive(j, sf[k])) && !cJSON_IsNull(f)) {
+            if (!cJSON_IsString(f)) bad = srv_error(r, 400, "bad_request", -1, "%s: expected a string", sf[k]) || 1;
+            else *sd[k] = f->valuestring;
+        }
+    if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "explain")) && !cJSON_IsNull(f)) {
+        if (!cJSON_IsBool(f)) bad = srv_error(r, 400, "bad_request", -1, "explain: expected a boolean") || 1;
+        else a.explain = cJSON_IsTrue(f);
+    }
+    const cJSON *items = bad ? NULL : cJSON_GetObjectItemCaseSensitive(j, "items");
+    const cJSON *types = bad ? NULL : cJSON_GetObjectItemCaseSensitive(j, "types");
+    const cJSON *excl = bad ? NULL : cJSON_GetObjectItemCaseSensitive(j, "exclude");
+    if (!bad && items && !cJSON_IsNull(items) && !cJSON_IsArray(items))
+        bad = srv_error(r, 400, "bad_request", -1, "items: expected an array of item ids") || 1;
+    if (!bad && types && !cJSON_IsNull(types) && (!cJSON_IsArray(types) || cJSON_GetArraySize(types) != cJSON_GetArraySize(items)))
+        bad = srv_error(r, 400, "bad_request", -1, "types: expected an array as long as items") || 1;
+    if (!bad && excl && !cJSON_IsNull(excl) && !cJSON_IsArray(excl))
+        bad = srv_error(r, 400, "bad_request", -1, "exclude: expected an array of item ids") || 1;
+    size_t n = cJSON_IsArray(items) ? (size_t)cJSON_GetArraySize(items) : 0;
+    if (!bad && n > s->o.max_batch) bad = srv_error(r, 413, "too_large", -1, "%zu session items; at most %u", n, s->o.max_batch) || 1;
+    uint32_t *hist = calloc(n ? n : 1, sizeof *hist);
+    uint16_t *ht = calloc(n ? n : 1, sizeof *ht);
+    if (!bad && (!hist || !ht)) bad = srv_error(r, 500, "internal", -1, "out of memory") || 1;
+    size_t k = 0;
+    for (const cJSON *it = n ? items->child : NULL; !bad && it; it = it->next, k++) {
+        char id[512];
+        if (srv_json_id(it, id, sizeof id)) bad = srv_error(r, 400, "bad_request", (long)k, "items[%zu]: expected an item id", k) || 1;
+        else if ((hist[k] = srv_item_find(s, id)) == SHELF_NONE)
+            bad = srv_error(r, 400, "bad_request", (long)k, "items[%zu]: unknown item '%s'", k, id) || 1;
+    }
+    k = 0;
+    for (const cJSON *t = cJSON_IsArray(types) ? types->child : NULL; !bad && t; t = t->next, k++) {
+        uint32_t ty = SHELF_NONE;
+        for (uint32_t q = 0; cJSON_IsString(t) && q < s->n_types; q++)
+            if (!strcmp(s->type_name[q], t->valuestring)) ty = q;
+        if (ty == SHELF_NONE) bad = srv_error(r, 400, "bad_request", (long)k, "types[%zu]: unknown event type", k) || 1;
+        else ht[k] = (uint16_t)ty;
+    }
+    size_t ne = cJSON_IsArray(excl) ? (size_t)cJSON_GetArraySize(excl) : 0;
+    if (!bad && ne && !(a.exclude = malloc(ne * sizeof *a.exclude))) bad = srv_error(r, 500, "internal", -1, "out of memory") || 1;
+    for (const cJSON *x = ne ? excl->child : NULL; !bad && x; x = x->next) {
+        char id[512];
+        uint32_t idx;
+        if (!srv_json_id(x, id, sizeof id) && (idx = srv_item_find(s, id)) != SHELF_NONE) a.exclude[a.n_exclude++] = idx;
+    }
+    if (!bad) {
+        srv_engine *e = srv_engine_get(s);
+        uint32_t N = srv_n_items(s);
+        if (e->model && e->model->n_items > N) N = e->model->n_items;
+        work *w = work_get(N ? N : 1, a.n);
+        int rc = w ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : SHELF_ENOMEM;
+        if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
+        else {
+            /* the session's own items are not recommended back */
+            for (size_t q = 0; q < n; q++) w->scores[hist[q]] = -INFINITY;
+            answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n);
+        }
+        srv_engine_put(e);
+    }
+    free(hist);
+    free(ht);
+    free(a.exclude);
+    cJSON_Delete(j);
+    return 0;
+}
+
+static int answer_list(srv_req *r, work *w, uint32_t N, uint32_t n_want, const char *item_ext)
+{
+    shelf_server *s = r->srv;
+    uint32_t n = shelf_topk(w->scores, N, NULL, n_want, w->top);
+    cJSON *o = cJSON_CreateObject();
+    if (item_ext) cJSON_AddStringToObject(o, "item", item_ext);
+    cJSON *arr = cJSON_AddArrayToObject(o, "items");
+    pthread_rwlock_rdlock(&s->items_rw);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = w->top[k];
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddStringToObject(it, "id", s->item_ext[i] ? s->item_ext[i] : "");
+        cJSON_AddNumberToObject(it, "score", isfinite(w->scores[i]) ? (double)w->scores[i] : 0.0);
+        cJSON_AddItemToArray(arr, it);
+    }
+    pthread_rwlock_unlock(&s->items_rw);
+    return srv_json(r, 200, o);
+}
+
+int srv_route_similar(srv_req *r, const char *item)
+{
+    shelf_server *s = r->srv;
+    slate_args a;
+    if (query_args(r, &a, 0)) return 0;
+    uint32_t idx = srv_item_find(s, item);
+    if (idx == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no item '%s'", item);
+    srv_engine *e = srv_engine_get(s);
+    uint32_t N = srv_n_items(s);
+    if (e->model && e->model->n_items > N) N = e->model->n_items;
+    work *w = work_get(N ? N : 1, a.n);
+    int rc = SHELF_ENOMEM;
+    if (w) {
+        uint16_t view = 0;
+        /* what shoppers go to next after this one item: the model on a one-item session */
+        rc = model_scores(s, e, w, N, SHELF_NONE, &idx, &view, NULL, 1);
+    }
+    int ret;
+    if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed");
+    else {
+        w->scores[idx] = -INFINITY;
+        srv_filter(s, w->scores, N, a.kind, a.category);
+        ret = answer_list(r, w, N, a.n, item);
+    }
+    srv_engine_put(e);
+    return ret;
+}
+
+int srv_route_popular(srv_req *r)
+{
+    shelf_server *s = r->srv;
+    slate_args a;
+    if (query_args(r, &a, 0)) return 0;
+    uint32_t N = srv_n_items(s);
+    work *w = work_get(N ? N : 1, a.n);
+    if (!w) return srv_error(r, 500, "internal", -1, "out of memory");
+    srv_pop_scores(s, w->scores, N);
+    for (uint32_t i = 0; i < N; i++)
+        if (w->scores[i] <= 0) w->scores[i] = -INFINITY; /* no recent events: not popular */
+    srv_filter(s, w->scores, N, a.kind, a.category);
+    return answer_list(r, w, N, a.n, NULL);
+}
+
+int srv_route_rating(srv_req *r, const char *user, const char *item)
+{
+    shelf_server *s = r->srv;
+    uint32_t u = srv_user_find(s, user), i = srv_item_find(s, item);
+    if (u == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no user '%s'", user);
+    if (i == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no item '%s'", item);
+    srv_engine *e = srv_engine_get(s);
+    int ret;
+    if (!e->model || !e->model->vt->predict) {
+        ret = srv_error(r, 422, "unprocessable", -1, "the served model (%s) does not predict ratings (serve a rating-mf, svdpp or rating-text bundle)", e->kind);
+    } else if (i >= e->model->n_items) {
+        ret = srv_error(r, 422, "unprocessable", -1, "item '%s' was added after the model was trained", item);
+    } else {
+        float v;
+        int rc = shelf_model_predict(e->model, u < e->model->n_users ? u : SHELF_NONE, i, &v);
+        if (rc) ret = srv_error(r, 500, "internal", -1, "%s", shelf_model_errmsg(e->model));
+        else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "user", user);
+            cJSON_AddStringToObject(o, "item", item);
+            cJSON_AddNumberToObject(o, "rating", (double)v);
+            ret = srv_json(r, 200, o);
+        }
+    }
+    srv_engine_put(e);
+    return ret;
+}

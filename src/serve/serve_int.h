@@ -1,0 +1,246 @@
+/* serve_int.h: internals of the HTTP server shared by its files: the model
+ * generation (engine) swapped on reload, the live state (users' histories,
+ * transformer states, items, popularity), the group-commit writer, the
+ * request context and the response helpers. */
+#ifndef SHELF_SERVE_INT_H
+#define SHELF_SERVE_INT_H
+
+#include "shelf/serve.h"
+#include "shelf/store.h"
+#include "shelf/snapshot.h"
+#include "shelf/transformer.h"
+#include "shelf/eval.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- routes and metrics ---------------------------------------------------- */
+typedef enum {
+    R_EVENTS, R_ITEM_PUT, R_ITEMS_PUT, R_ITEM_GET, R_ITEM_DELETE, R_USER_PUT, R_USERS_PUT, R_USER_GET,
+    R_USER_DELETE, R_RECS, R_RECS_ANON, R_SIMILAR, R_POPULAR, R_RATING, R_HEALTH, R_METRICS, R_RELOAD,
+    R_KEYS, R_OPENAPI, R_OTHER, N_ROUTES
+} srv_route;
+#define SRV_N_BUCKETS 13
+extern const double srv_buckets[SRV_N_BUCKETS]; /* seconds, upper bounds */
+
+typedef struct srv_metrics {
+    atomic_uint_fast64_t req[N_ROUTES][6];               /* by status class 0..5 (1xx..5xx, [0] unused) */
+    atomic_uint_fast64_t hist[N_ROUTES][SRV_N_BUCKETS + 1]; /* last: +Inf */
+    _Atomic double sum[N_ROUTES];
+    atomic_uint_fast64_t events, served, served_dropped, reload_ok, reload_fail;
+} srv_metrics;
+
+/* ---- engine: one loaded model generation ------------------------------------------ */
+typedef struct srv_engine {
+    shelf_model *model; /* NULL: popularity only */
+    char kind[32];
+    char version[160];  /* bundle directory name + created time */
+    double created;     /* manifest time (unix seconds), 0 unknown */
+    uint64_t gen;
+    int is_tf;
+    float *prior;       /* [model n_items] scores for an empty history, or NULL */
+    atomic_int refs;
+} srv_engine;
+
+/* ---- live users --------------------------------------------------------------------- */
+typedef struct srv_user {
+    pthread_mutex_t mu;
+    int forgotten;      /* deleted: the snapshot history no longer counts */
+    uint32_t n, cap;    /* events since the snapshot */
+    uint32_t *item;
+    uint16_t *type;
+    int64_t *ts;
+    shelf_tf_state *tf; /* transformer state or NULL */
+    uint64_t tf_gen;    /* engine generation it was built for */
+    uint64_t tf_pushed; /* history events pushed into tf */
+} srv_user;
+
+#define SRV_PAGE_BITS 12
+#define SRV_PAGE (1u << SRV_PAGE_BITS)
+#define SRV_PAGES 65536u /* up to 2^28 users */
+
+/* ---- one request ---------------------------------------------------------------------- */
+typedef struct srv_req {
+    struct shelf_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *url;
+    char *body;
+    size_t len, cap;
+    int too_large;
+    double t0;
+    srv_route route;
+    int status;
+} srv_req;
+
+/* ---- group commit ---------------------------------------------------------------------------- */
+typedef struct srv_event {
+    char *user;          /* external id */
+    uint32_t item, type;
+    float value;
+    int64_t ts;
+    char *rec_id, *context;
+} srv_event;
+
+typedef struct srv_batch {
+    srv_event *ev;
+    size_t n;
+    int done, rc;           /* rc: 0 committed, else failed (msg) */
+    char msg[256];
+    struct srv_batch *next;
+} srv_batch;
+
+typedef struct srv_served {
+    char rec_id[40];
+    uint32_t user;
+    int64_t ts;
+    uint32_t n;
+    uint32_t *items;
+    float *scores;
+    struct srv_served *next;
+} srv_served;
+
+struct shelf_server {
+    shelf_server_opts o;
+    char *store_path, *bundle_path, *bind;
+    struct MHD_Daemon *d;
+    unsigned port;
+    double started;
+    atomic_int draining;
+    atomic_int active; /* requests in flight */
+
+    /* the store: one handle, used under store_mu */
+    shelf_store *st;
+    pthread_mutex_t store_mu;
+    uint32_t purchase_type;
+    uint32_t n_types;
+    char **type_name; /* [n_types] */
+    float *type_weight;
+
+    /* the model generation; engine_mu guards the pointer swap */
+    pthread_mutex_t engine_mu, reload_mu;
+    srv_engine *engine;
+    uint64_t next_gen;
+
+    /* histories at start */
+    shelf_snapshot *snap;
+
+    /* users: ext id -> idx, live state pages */
+    pthread_rwlock_t users_rw;
+    shelf_strmap *user_map;
+    uint32_t n_users;
+    _Atomic(srv_user *) *pages[SRV_PAGES];
+    pthread_mutex_t pages_mu;
+    /* transformer states in creation order (FIFO eviction) */
+    pthread_mutex_t tf_mu;
+    uint32_t *tf_ring;
+    size_t tf_head, tf_count;
+    atomic_size_t live_profiles;
+
+    /* items: ext id -> idx and what filters need; items_rw guards all */
+    pthread_rwlock_t items_rw;
+    shelf_strmap *item_map;
+    uint32_t n_items, items_cap;
+    char **item_ext;     /* [n_items] (NULL: retired) */
+    uint16_t *item_kind; /* index into kinds */
+    uint32_t *item_cat;  /* index into cats or SHELF_NONE */
+    uint8_t *item_ok;    /* available and not retired */
+    char **kinds;
+    uint32_t n_kinds;
+    char **cats;
+    uint32_t n_cats;
+
+    /* popularity: decayed weights as of pop_ref (see state.c) */
+    pthread_mutex_t pop_mu;
+    double *pop;
+    double pop_ref;
+
+    /* auth: hashes of the valid keys */
+    pthread_rwlock_t keys_rw;
+    shelf_api_key *keys;
+    size_t n_keys;
+
+    /* group commit */
+    pthread_t writer;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv, done_cv;
+    srv_batch *q_head, *q_tail;
+    srv_served *s_head, *s_tail;
+    size_t s_pending;
+    int q_stop;
+
+    srv_metrics m;
+};
+
+/* ---- server.c ---------------------------------------------------------------------- */
+srv_engine *srv_engine_get(shelf_server *s);
+void srv_engine_put(srv_engine *e);
+double srv_now(void);
+/* Responses: body is a cJSON object (consumed). */
+int srv_json(srv_req *r, int status, cJSON *body);
+int srv_error(srv_req *r, int status, const char *code, long index, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len); /* takes text (malloc'd) */
+const char *srv_arg(srv_req *r, const char *name); /* query argument or NULL */
+int srv_load_keys(shelf_server *s, shelf_err *err);
+
+/* ---- state.c --------------------------------------------------------------------------- */
+int srv_state_init(shelf_server *s, shelf_err *err);
+void srv_state_free(shelf_server *s);
+/* Live user by index (created on demand); NULL only when out of memory. */
+srv_user *srv_user_at(shelf_server *s, uint32_t idx);
+/* idx of ext or SHELF_NONE (forgotten users are unknown). */
+uint32_t srv_user_find(shelf_server *s, const char *ext);
+void srv_user_add(shelf_server *s, const char *ext, uint32_t idx);
+/* The user's whole history (snapshot part unless forgotten, then live
+ * events) into growing buffers; u->mu must be held. Returns the length or
+ * (size_t)-1 when out of memory. */
+size_t srv_user_history(shelf_server *s, uint32_t idx, srv_user *u, uint32_t **item, uint16_t **type,
+                        int64_t **ts, size_t *cap);
+int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts);
+void srv_user_forget(shelf_server *s, uint32_t idx);
+/* Keeps the transformer-state count within --live-users (FIFO). */
+void srv_tf_register(shelf_server *s, uint32_t idx);
+uint32_t srv_item_find(shelf_server *s, const char *ext); /* SHELF_NONE if unknown/retired */
+/* Adds or updates an item's filter fields (items_rw taken inside). */
+int srv_item_set(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat, int available);
+void srv_item_retire(shelf_server *s, uint32_t idx);
+/* Sets scores[i] = -inf for items 0..n that fail the filters (kind, category
+ * prefix, retired, unavailable); items_rw taken inside. kind/cat may be NULL. */
+void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat);
+/* Adds one event's weight to the decayed popularity. */
+void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts);
+/* Popularity scores (decayed weights) of items 0..n into scores. */
+void srv_pop_scores(shelf_server *s, float *scores, uint32_t n);
+uint32_t srv_n_items(shelf_server *s);
+
+/* ---- ingest.c ------------------------------------------------------------------------------ */
+int srv_ingest_start(shelf_server *s, shelf_err *err);
+void srv_ingest_stop(shelf_server *s); /* commits what is queued, joins */
+/* Queues a validated batch and waits for its commit; 0 or the batch's rc. */
+int srv_ingest_wait(shelf_server *s, srv_batch *b);
+/* Queues a served slate (no wait); dropped (and counted) when the queue is full. */
+void srv_served_push(shelf_server *s, srv_served *sv);
+
+/* ---- routes.c / recs.c -------------------------------------------------------------------------- */
+int srv_route_events(srv_req *r);
+int srv_route_item_put(srv_req *r, const char *id);
+int srv_route_items_put(srv_req *r);
+int srv_route_item_get(srv_req *r, const char *id);
+int srv_route_item_delete(srv_req *r, const char *id);
+int srv_route_user_put(srv_req *r, const char *id);
+int srv_route_users_put(srv_req *r);
+int srv_route_user_get(srv_req *r, const char *id);
+int srv_route_user_delete(srv_req *r, const char *id);
+int srv_route_recs(srv_req *r, const char *user);
+int srv_route_recs_anon(srv_req *r);
+int srv_route_similar(srv_req *r, const char *item);
+int srv_route_popular(srv_req *r);
+int srv_route_rating(srv_req *r, const char *user, const char *item);
+
+/* Parses r's body as JSON; on failure answers 400 and returns NULL. */
+cJSON *srv_body_json(srv_req *r);
+/* An id field: string, or integer number as its decimal text, into buf. */
+int srv_json_id(const cJSON *v, char *buf, size_t cap);
+
+#endif

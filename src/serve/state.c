@@ -1,0 +1,448 @@
+/* state.c: the server's live state: users (id map, histories since the
+ * start-up snapshot, transformer states), items (id map and the fields that
+ * filters read) and the time-decayed popularity counters. */
+#include "serve_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LN2 0.69314718055994530942
+
+/* ---- users ------------------------------------------------------------------------- */
+
+srv_user *srv_user_at(shelf_server *s, uint32_t idx)
+{
+    uint32_t p = idx >> SRV_PAGE_BITS;
+    if (p >= SRV_PAGES) return NULL;
+    _Atomic(srv_user *) *page = s->pages[p];
+    if (!page) {
+        pthread_mutex_lock(&s->pages_mu);
+        if (!(page = s->pages[p])) {
+            page = calloc(SRV_PAGE, sizeof *page);
+            s->pages[p] = page;
+        }
+        pthread_mutex_unlock(&s->pages_mu);
+        if (!page) return NULL;
+    }
+    _Atomic(srv_user *) *slot = &page[idx & (SRV_PAGE - 1)];
+    srv_user *u = atomic_load(slot);
+    if (u) return u;
+    srv_user *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    pthread_mutex_init(&n->mu, NULL);
+    srv_user *expect = NULL;
+    if (!atomic_compare_exchange_strong(slot, &expect, n)) { /* another thread won */
+        pthread_mutex_destroy(&n->mu);
+        free(n);
+        return expect;
+    }
+    return n;
+}
+
+static void user_free(srv_user *u)
+{
+    if (!u) return;
+    pthread_mutex_destroy(&u->mu);
+    free(u->item);
+    free(u->type);
+    free(u->ts);
+    shelf_tf_state_free(u->tf);
+    free(u);
+}
+
+uint32_t srv_user_find(shelf_server *s, const char *ext)
+{
+    uint32_t idx;
+    pthread_rwlock_rdlock(&s->users_rw);
+    int found = shelf_strmap_get(s->user_map, ext, strlen(ext), &idx);
+    pthread_rwlock_unlock(&s->users_rw);
+    if (!found || idx == SHELF_NONE) return SHELF_NONE;
+    return idx;
+}
+
+void srv_user_add(shelf_server *s, const char *ext, uint32_t idx)
+{
+    pthread_rwlock_wrlock(&s->users_rw);
+    if (shelf_strmap_put(s->user_map, ext, strlen(ext), idx) == 0 && idx != SHELF_NONE && idx >= s->n_users)
+        s->n_users = idx + 1;
+    pthread_rwlock_unlock(&s->users_rw);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void *n = realloc(*p, c * size);
+    if (!n) return -1;
+    *p = n;
+    *cap = c;
+    return 0;
+}
+
+size_t srv_user_history(shelf_server *s, uint32_t idx, srv_user *u, uint32_t **item, uint16_t **type,
+                        int64_t **ts, size_t *cap)
+{
+    const shelf_snapshot *sn = s->snap;
+    uint64_t lo = 0, hi = 0;
+    if (!u->forgotten && idx < sn->n_users) {
+        lo = sn->seq_off[idx];
+        hi = sn->seq_off[idx + 1];
+    }
+    size_t n = (size_t)(hi - lo) + u->n, c0 = *cap, c1 = *cap, c2 = *cap;
+    if (grow((void **)item, &c0, n, sizeof **item) || grow((void **)type, &c1, n, sizeof **type) ||
+        grow((void **)ts, &c2, n, sizeof **ts)) {
+        /* keep *cap the smallest of the three so that the next call regrows */
+        *cap = c0 < c1 ? (c0 < c2 ? c0 : c2) : (c1 < c2 ? c1 : c2);
+        return (size_t)-1;
+    }
+    *cap = c0;
+    size_t k = 0;
+    for (uint64_t e = lo; e < hi; e++, k++) {
+        (*item)[k] = sn->seq_item[e];
+        (*type)[k] = sn->seq_type[e];
+        (*ts)[k] = sn->seq_ts[e];
+    }
+    memcpy(*item + k, u->item, u->n * sizeof **item);
+    memcpy(*type + k, u->type, u->n * sizeof **type);
+    memcpy(*ts + k, u->ts, u->n * sizeof **ts);
+    return n;
+}
+
+int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts)
+{
+    if (u->n == u->cap) {
+        uint32_t c = u->cap ? u->cap * 2 : 8;
+        uint32_t *ni = realloc(u->item, c * sizeof *ni);
+        if (!ni) return SHELF_ENOMEM;
+        u->item = ni;
+        uint16_t *nt = realloc(u->type, c * sizeof *nt);
+        if (!nt) return SHELF_ENOMEM;
+        u->type = nt;
+        int64_t *ns = realloc(u->ts, c * sizeof *ns);
+        if (!ns) return SHELF_ENOMEM;
+        u->ts = ns;
+        u->cap = c;
+    }
+    u->item[u->n] = item;
+    u->type[u->n] = type;
+    u->ts[u->n] = ts;
+    u->n++;
+    return 0;
+}
+
+void srv_user_forget(shelf_server *s, uint32_t idx)
+{
+    srv_user *u = srv_user_at(s, idx);
+    if (!u) return;
+    pthread_mutex_lock(&u->mu);
+    u->forgotten = 1;
+    u->n = 0;
+    if (u->tf) {
+        shelf_tf_state_free(u->tf);
+        u->tf = NULL;
+        atomic_fetch_sub(&s->live_profiles, 1);
+    }
+    u->tf_pushed = 0;
+    pthread_mutex_unlock(&u->mu);
+}
+
+void srv_tf_register(shelf_server *s, uint32_t idx)
+{
+    size_t cap = s->o.live_users;
+    uint32_t victim = SHELF_NONE;
+    pthread_mutex_lock(&s->tf_mu);
+    if (s->tf_count == cap) { /* the oldest state goes */
+        victim = s->tf_ring[s->tf_head];
+        s->tf_head = (s->tf_head + 1) % cap;
+        s->tf_count--;
+    }
+    s->tf_ring[(s->tf_head + s->tf_count) % cap] = idx;
+    s->tf_count++;
+    pthread_mutex_unlock(&s->tf_mu);
+    if (victim != SHELF_NONE && victim != idx) {
+        srv_user *u = srv_user_at(s, victim);
+        if (u && pthread_mutex_trylock(&u->mu) == 0) { /* in use: it stays (a little over the cap) */
+            if (u->tf) {
+                shelf_tf_state_free(u->tf);
+                u->tf = NULL;
+                u->tf_pushed = 0;
+                atomic_fetch_sub(&s->live_profiles, 1);
+            }
+            pthread_mutex_unlock(&u->mu);
+        }
+    }
+}
+
+/* ---- items --------------------------------------------------------------------------- */
+
+static uint32_t intern(char ***tab, uint32_t *n, const char *v)
+{
+    for (uint32_t i = 0; i < *n; i++)
+        if (!strcmp((*tab)[i], v)) return i;
+    char **nt = realloc(*tab, (*n + 1) * sizeof *nt);
+    if (!nt) return SHELF_NONE;
+    *tab = nt;
+    if (!(nt[*n] = strdup(v))) return SHELF_NONE;
+    return (*n)++;
+}
+
+/* items_rw held for writing */
+static int items_reserve(shelf_server *s, uint32_t n)
+{
+    if (n <= s->items_cap) return 0;
+    uint32_t c = s->items_cap ? s->items_cap : 1024;
+    while (c < n) c *= 2;
+    char **e = realloc(s->item_ext, c * sizeof *e);
+    if (!e) return SHELF_ENOMEM;
+    s->item_ext = e;
+    uint16_t *k = realloc(s->item_kind, c * sizeof *k);
+    if (!k) return SHELF_ENOMEM;
+    s->item_kind = k;
+    uint32_t *ca = realloc(s->item_cat, c * sizeof *ca);
+    if (!ca) return SHELF_ENOMEM;
+    s->item_cat = ca;
+    uint8_t *ok = realloc(s->item_ok, c * sizeof *ok);
+    if (!ok) return SHELF_ENOMEM;
+    s->item_ok = ok;
+    pthread_mutex_lock(&s->pop_mu);
+    double *p = realloc(s->pop, c * sizeof *p);
+    if (p) {
+        for (uint32_t i = s->items_cap; i < c; i++) p[i] = 0;
+        s->pop = p;
+    }
+    pthread_mutex_unlock(&s->pop_mu);
+    if (!p) return SHELF_ENOMEM;
+    for (uint32_t i = s->items_cap; i < c; i++) {
+        s->item_ext[i] = NULL;
+        s->item_kind[i] = 0;
+        s->item_cat[i] = SHELF_NONE;
+        s->item_ok[i] = 0;
+    }
+    s->items_cap = c;
+    return 0;
+}
+
+static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat,
+                           int available)
+{
+    if (items_reserve(s, idx + 1)) return SHELF_ENOMEM;
+    if (!s->item_ext[idx] || strcmp(s->item_ext[idx], ext)) {
+        char *d = strdup(ext);
+        if (!d) return SHELF_ENOMEM;
+        free(s->item_ext[idx]);
+        s->item_ext[idx] = d;
+        if (shelf_strmap_put(s->item_map, ext, strlen(ext), idx)) return SHELF_ENOMEM;
+    }
+    uint32_t k = intern(&s->kinds, &s->n_kinds, kind && kind[0] ? kind : "product");
+    if (k == SHELF_NONE || k > UINT16_MAX) return SHELF_ENOMEM;
+    s->item_kind[idx] = (uint16_t)k;
+    s->item_cat[idx] = SHELF_NONE;
+    if (cat && cat[0] && (s->item_cat[idx] = intern(&s->cats, &s->n_cats, cat)) == SHELF_NONE) return SHELF_ENOMEM;
+    s->item_ok[idx] = available ? 1 : 0;
+    if (idx >= s->n_items) s->n_items = idx + 1;
+    return 0;
+}
+
+int srv_item_set(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat, int available)
+{
+    pthread_rwlock_wrlock(&s->items_rw);
+    int rc = item_set_locked(s, idx, ext, kind, cat, available);
+    pthread_rwlock_unlock(&s->items_rw);
+    return rc;
+}
+
+void srv_item_retire(shelf_server *s, uint32_t idx)
+{
+    pthread_rwlock_wrlock(&s->items_rw);
+    if (idx < s->n_items) {
+        s->item_ok[idx] = 0;
+        if (s->item_ext[idx]) shelf_strmap_put(s->item_map, s->item_ext[idx], strlen(s->item_ext[idx]), SHELF_NONE);
+        free(s->item_ext[idx]);
+        s->item_ext[idx] = NULL;
+    }
+    pthread_rwlock_unlock(&s->items_rw);
+}
+
+uint32_t srv_item_find(shelf_server *s, const char *ext)
+{
+    uint32_t idx;
+    pthread_rwlock_rdlock(&s->items_rw);
+    int found = shelf_strmap_get(s->item_map, ext, strlen(ext), &idx);
+    pthread_rwlock_unlock(&s->items_rw);
+    return found ? idx : SHELF_NONE;
+}
+
+uint32_t srv_n_items(shelf_server *s)
+{
+    pthread_rwlock_rdlock(&s->items_rw);
+    uint32_t n = s->n_items;
+    pthread_rwlock_unlock(&s->items_rw);
+    return n;
+}
+
+/* cat is c itself or one of its sub-paths: c followed by a separator */
+static int cat_under(const char *cat, const char *c, size_t cl)
+{
+    if (strncmp(cat, c, cl)) return 0;
+    const char *r = cat + cl;
+    while (*r == ' ') r++;
+    return cat[cl] == '\0' || *r == '>' || *r == '/' || *r == '|';
+}
+
+void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat)
+{
+    pthread_rwlock_rdlock(&s->items_rw);
+    uint32_t kid = SHELF_NONE;
+    int want_kind = kind && kind[0];
+    if (want_kind)
+        for (uint32_t k = 0; k < s->n_kinds; k++)
+            if (!strcmp(s->kinds[k], kind)) kid = k;
+    uint8_t *cat_ok = NULL;
+    int want_cat = cat && cat[0];
+    if (want_cat && (cat_ok = calloc(s->n_cats + 1, 1))) {
+        size_t cl = strlen(cat);
+        for (uint32_t c = 0; c < s->n_cats; c++) cat_ok[c] = (uint8_t)cat_under(s->cats[c], cat, cl);
+    }
+    uint32_t m = n < s->n_items ? n : s->n_items;
+    for (uint32_t i = 0; i < m; i++) {
+        int ok = s->item_ok[i];
+        if (ok && want_kind) ok = s->item_kind[i] == kid;
+        if (ok && want_cat) ok = cat_ok && s->item_cat[i] != SHELF_NONE && cat_ok[s->item_cat[i]];
+        if (!ok) scores[i] = -INFINITY;
+    }
+    for (uint32_t i = m; i < n; i++) scores[i] = -INFINITY;
+    pthread_rwlock_unlock(&s->items_rw);
+    free(cat_ok);
+}
+
+/* ---- popularity ----------------------------------------------------------------------------
+ * pop[i] = sum over i's events of weight * 2^((ts - pop_ref) / half_life):
+ * the decayed count as of time pop_ref, a common factor of every item, so
+ * ranking needs no exp at read time. When a new event's time runs far
+ * ahead of pop_ref, everything is rescaled to the new reference. */
+
+static double event_weight(shelf_server *s, uint32_t type)
+{
+    float w = type < s->n_types ? s->type_weight[type] : 1.0f;
+    return w > 0 ? w : 0;
+}
+
+void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts)
+{
+    double w = event_weight(s, type);
+    if (w == 0) return;
+    double h = s->o.pop_half_life_s;
+    pthread_mutex_lock(&s->pop_mu);
+    double d = ((double)ts - s->pop_ref) / h;
+    if (d > 32) { /* rescale to a new reference */
+        double f = exp2(-d);
+        for (uint32_t i = 0; i < s->items_cap; i++) s->pop[i] *= f;
+        s->pop_ref = (double)ts;
+        d = 0;
+    }
+    if (item < s->items_cap) s->pop[item] += w * exp2(d);
+    pthread_mutex_unlock(&s->pop_mu);
+}
+
+void srv_pop_scores(shelf_server *s, float *scores, uint32_t n)
+{
+    pthread_mutex_lock(&s->pop_mu);
+    for (uint32_t i = 0; i < n; i++) scores[i] = i < s->items_cap ? (float)s->pop[i] : 0.0f;
+    pthread_mutex_unlock(&s->pop_mu);
+}
+
+/* ---- start-up ---------------------------------------------------------------------------- */
+
+typedef struct {
+    shelf_server *s;
+    int rc;
+} item_load;
+
+static int load_item(void *ctx, uint32_t idx, const shelf_item *it)
+{
+    item_load *l = ctx;
+    if ((unsigned char)it->id[0] == 1) { /* tombstone: reserve the index only */
+        pthread_rwlock_wrlock(&l->s->items_rw);
+        int rc = items_reserve(l->s, idx + 1);
+        if (!rc && idx >= l->s->n_items) l->s->n_items = idx + 1;
+        pthread_rwlock_unlock(&l->s->items_rw);
+        return rc;
+    }
+    return srv_item_set(l->s, idx, it->id, it->kind, it->category, it->available);
+}
+
+int srv_state_init(shelf_server *s, shelf_err *err)
+{
+    if (!(s->user_map = shelf_strmap_new(1024)) || !(s->item_map = shelf_strmap_new(1024)))
+        return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    if (!(s->tf_ring = malloc(s->o.live_users * sizeof *s->tf_ring)))
+        return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    /* event types */
+    s->n_types = shelf_store_n_event_types(s->st);
+    s->type_name = calloc(s->n_types ? s->n_types : 1, sizeof *s->type_name);
+    s->type_weight = calloc(s->n_types ? s->n_types : 1, sizeof *s->type_weight);
+    if (!s->type_name || !s->type_weight) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    s->purchase_type = SHELF_NONE;
+    for (uint32_t t = 0; t < s->n_types; t++) {
+        const char *name = shelf_store_event_type_name(s->st, t);
+        float w = 1;
+        uint32_t id;
+        shelf_store_event_type(s->st, name, &id, &w);
+        if (!(s->type_name[t] = strdup(name ? name : "?"))) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+        s->type_weight[t] = w;
+        if (name && !strcmp(name, "purchase")) s->purchase_type = t;
+    }
+    /* histories */
+    int rc = shelf_snapshot_from_store(s->st, 0, &s->snap);
+    if (rc) return shelf_err_set(err, rc, "%s", shelf_store_errmsg(s->st));
+    const shelf_snapshot *sn = s->snap;
+    for (uint32_t u = 0; u < sn->n_users; u++) {
+        const char *ext = sn->user_ext + sn->user_ext_off[u];
+        if ((unsigned char)ext[0] == 1) continue; /* forgotten */
+        if (shelf_strmap_put(s->user_map, ext, strlen(ext), u)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    }
+    s->n_users = sn->n_users;
+    /* items */
+    item_load l = {s, 0};
+    if ((rc = shelf_store_foreach_item(s->st, load_item, &l)))
+        return shelf_err_set(err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
+    /* popularity from the histories, as of the newest event (or now) */
+    int64_t newest = 0;
+    for (uint64_t e = 0; e < sn->n_events; e++)
+        if (sn->seq_ts[e] > newest) newest = sn->seq_ts[e];
+    s->pop_ref = newest > 0 ? (double)newest : (double)time(NULL);
+    for (uint64_t e = 0; e < sn->n_events; e++) {
+        int64_t t = sn->seq_ts[e] > 0 ? sn->seq_ts[e] : (int64_t)s->pop_ref;
+        srv_pop_add(s, sn->seq_item[e], sn->seq_type[e], t);
+    }
+    return 0;
+}
+
+void srv_state_free(shelf_server *s)
+{
+    for (uint32_t p = 0; p < SRV_PAGES; p++) {
+        if (!s->pages[p]) continue;
+        for (uint32_t i = 0; i < SRV_PAGE; i++) user_free(atomic_load(&s->pages[p][i]));
+        free(s->pages[p]);
+    }
+    shelf_strmap_free(s->user_map);
+    shelf_strmap_free(s->item_map);
+    for (uint32_t i = 0; i < s->n_items; i++) free(s->item_ext[i]);
+    free(s->item_ext);
+    free(s->item_kind);
+    free(s->item_cat);
+    free(s->item_ok);
+    for (uint32_t i = 0; i < s->n_kinds; i++) free(s->kinds[i]);
+    free(s->kinds);
+    for (uint32_t i = 0; i < s->n_cats; i++) free(s->cats[i]);
+    free(s->cats);
+    free(s->pop);
+    free(s->tf_ring);
+    for (uint32_t t = 0; t < s->n_types; t++) free(s->type_name ? s->type_name[t] : NULL);
+    free(s->type_name);
+    free(s->type_weight);
+    shelf_snapshot_free(s->snap);
+}
