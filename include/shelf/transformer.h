@@ -35,6 +35,21 @@ int shelf_tf_state_scores(const shelf_tf_state *st, float *scores);
 /* Events pushed since the last reset. */
 uint64_t shelf_tf_state_len(const shelf_tf_state *st);
 
+/* ---- profiles: the model's user vector; scores = item matrix x profile ----
+ * Serving caches a profile per shopper (tf-dim floats) and only recomputes
+ * it when the history changes. */
+#define SHELF_TF_MAX_DIM 4096 /* the largest tf-dim */
+/* tf-dim of a fitted transformer; 0 for any other model. */
+uint32_t shelf_tf_dim(const shelf_model *m);
+/* The profile of a history (q->items/types/ts/n; the user index is not
+ * used) into h[0..tf-dim): one forward pass over the history's window. */
+int shelf_tf_profile(const shelf_model *m, const shelf_query *q, float *h);
+/* The profile of the state's history. */
+void shelf_tf_state_profile(const shelf_tf_state *st, float *h);
+/* scores[0..n_items) of a profile (equal to shelf_model_score of the same
+ * history). Thread safe. */
+int shelf_tf_profile_scores(const shelf_model *m, const float *h, float *scores);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1365,14 +1365,22 @@ done:
  * window (an empty history: h = the final LayerNorm's bias, the state of an
  * all-zero input, as shelf_tf_state). Allocates its own activations: safe
  * from many threads at once. */
-static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
+uint32_t shelf_tf_dim(const shelf_model *m)
+{
+    if (!m || !m->fitted || strcmp(m->vt->name, "transformer") != 0) return 0;
+    return (uint32_t)((const tf_model *)m)->C;
+}
+
+int shelf_tf_profile(const shelf_model *m, const shelf_query *q, float *h)
 {
     const tf_model *t = (const tf_model *)m;
+    if (!shelf_tf_dim(m)) return SHELF_EINVAL;
     if (q->n == 0) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C,
-                    shelf_params_data(t->p, t->i_lnfb), 1, 0.0f, scores, 1);
+        memcpy(h, shelf_params_data(t->p, t->i_lnfb), (size_t)t->C * sizeof *h);
         return 0;
     }
+    for (uint32_t k = 0; k < q->n; k++)
+        if (q->items[k] >= t->I) return shelf__model_fail(m, SHELF_EINVAL, "history item %u out of range", q->items[k]);
     tf_batch b;
     tf_acts *a = acts_new(t, 1, 0);
     int rc = batch_alloc(&b, 1, t->T);
@@ -1385,11 +1393,27 @@ static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
     b.T = (int)(q->n - lo);
     batch_row(t, &b, 0, q->items, q->types, q->ts, lo, q->n, 0);
     tf_forward(t, a, &b, NULL);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C, a->lnf + (size_t)(b.T - 1) * t->C,
-                1, 0.0f, scores, 1);
+    memcpy(h, a->lnf + (size_t)(b.T - 1) * t->C, (size_t)t->C * sizeof *h);
     batch_free(&b);
     acts_free(a);
     return 0;
+}
+
+int shelf_tf_profile_scores(const shelf_model *m, const float *h, float *scores)
+{
+    const tf_model *t = (const tf_model *)m;
+    if (!shelf_tf_dim(m)) return SHELF_EINVAL;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C, h, 1, 0.0f, scores, 1);
+    return 0;
+}
+
+static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
+{
+    const tf_model *t = (const tf_model *)m;
+    float h[SHELF_TF_MAX_DIM];
+    if (t->C > SHELF_TF_MAX_DIM) return shelf__model_fail(m, SHELF_EINVAL, "tf-dim %d over %d", t->C, SHELF_TF_MAX_DIM);
+    int rc = shelf_tf_profile(m, q, h);
+    return rc ? rc : shelf_tf_profile_scores(m, h, scores);
 }
 
 /* The item of the history (its window) whose representation is the
@@ -1553,9 +1577,12 @@ int shelf_tf_state_push(shelf_tf_state *st, uint32_t item, uint32_t type, int64_
 
 int shelf_tf_state_scores(const shelf_tf_state *st, float *scores)
 {
-    const tf_model *t = st->t;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C, st->h, 1, 0.0f, scores, 1);
-    return 0;
+    return shelf_tf_profile_scores(&st->t->base, st->h, scores);
+}
+
+void shelf_tf_state_profile(const shelf_tf_state *st, float *h)
+{
+    memcpy(h, st->h, (size_t)st->t->C * sizeof *h);
 }
 
 /* ---- test hooks (transformer_int.h) ----------------------------------------------- */

@@ -184,9 +184,89 @@ static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uin
     return 0;
 }
 
-/* a known user's scores: the live transformer state (built or caught up
- * here), else the model on the live history. Fills w->item/type/ts with the
- * history; *n_hist its length. */
+/* the transformer profile of a history of n events (items the model does
+ * not know are skipped) */
+static int tf_history_profile(const shelf_model *m, const uint32_t *items, const uint16_t *types, const int64_t *ts,
+                              size_t n, float *h)
+{
+    uint32_t I = m->n_items;
+    size_t lo = n > 1024 ? n - 1024 : 0, unknown = 0; /* far older events cannot reach the window */
+    for (size_t k = lo; k < n; k++) unknown += items[k] >= I;
+    if (!unknown) {
+        shelf_query q = {.user = SHELF_NONE, .items = items + lo, .types = types + lo, .ts = ts + lo, .n = (uint32_t)(n - lo)};
+        return shelf_tf_profile(m, &q, h);
+    }
+    uint32_t *it = malloc((n - lo) * sizeof *it);
+    uint16_t *ty = malloc((n - lo) * sizeof *ty);
+    int64_t *t2 = malloc((n - lo) * sizeof *t2);
+    int rc = (!it || !ty || !t2) ? SHELF_ENOMEM : 0;
+    uint32_t m2 = 0;
+    for (size_t k = lo; !rc && k < n; k++)
+        if (items[k] < I) {
+            it[m2] = items[k];
+            ty[m2] = types[k];
+            t2[m2++] = ts[k];
+        }
+    shelf_query q = {.user = SHELF_NONE, .items = it, .types = ty, .ts = t2, .n = m2};
+    if (!rc) rc = shelf_tf_profile(m, &q, h);
+    free(it);
+    free(ty);
+    free(t2);
+    return rc;
+}
+
+/* a known user's transformer profile into h: cached while the history is
+ * unchanged; users with events since start-up keep a key/value state that
+ * each new event extends by one position; the others get one forward pass
+ * over their history. u->mu held. */
+static int tf_user_profile(shelf_server *s, srv_engine *e, srv_user *u, const work *w, size_t n, float *h,
+                           int *fresh)
+{
+    const uint32_t C = shelf_tf_dim(e->model);
+    if (u->h && u->h_dim == C && u->h_gen == e->gen && u->h_n == n) {
+        memcpy(h, u->h, C * sizeof *h);
+        return 0;
+    }
+    int rc = 0;
+    if (u->n == 0) {
+        rc = tf_history_profile(e->model, w->item, w->type, w->ts, n, h);
+    } else {
+        if (u->tf && (u->tf_gen != e->gen || u->tf_pushed > n)) {
+            shelf_tf_state_free(u->tf);
+            u->tf = NULL;
+            atomic_fetch_sub(&s->live_profiles, 1);
+        }
+        if (!u->tf) {
+            if (!(u->tf = shelf_tf_state_new(e->model))) return SHELF_ENOMEM;
+            atomic_fetch_add(&s->live_profiles, 1);
+            u->tf_gen = e->gen;
+            u->tf_pushed = n > 1024 ? n - 1024 : 0;
+            *fresh = 1;
+        }
+        uint32_t I = e->model->n_items;
+        for (; !rc && u->tf_pushed < n; u->tf_pushed++) {
+            size_t k = u->tf_pushed;
+            if (w->item[k] >= I) continue; /* added after training */
+            rc = shelf_tf_state_push(u->tf, w->item[k], w->type[k], w->ts[k] > 0 ? w->ts[k] : SHELF_TF_NO_TIME);
+        }
+        if (!rc) shelf_tf_state_profile(u->tf, h);
+    }
+    if (rc) return rc;
+    if (u->h_dim != C) {
+        float *nh = realloc(u->h, C * sizeof *nh);
+        if (!nh) return 0; /* not cached, still answered */
+        u->h = nh;
+        u->h_dim = C;
+    }
+    memcpy(u->h, h, C * sizeof *h);
+    u->h_gen = e->gen;
+    u->h_n = n;
+    return 0;
+}
+
+/* a known user's scores (transformer: its profile; other models: their
+ * score of the live history). Fills w->item/type/ts with the history;
+ * *n_hist its length. */
 static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t idx, size_t *n_hist)
 {
     srv_user *u = srv_user_at(s, idx);
@@ -198,35 +278,18 @@ static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint
         return SHELF_ENOMEM;
     }
     *n_hist = n;
-    int rc = 0, fresh = 0;
-    if (e->is_tf) {
-        if (u->tf && (u->tf_gen != e->gen || u->tf_pushed > n)) {
-            shelf_tf_state_free(u->tf);
-            u->tf = NULL;
-            atomic_fetch_sub(&s->live_profiles, 1);
-        }
-        if (!u->tf) {
-            if (!(u->tf = shelf_tf_state_new(e->model))) rc = SHELF_ENOMEM;
-            else {
-                atomic_fetch_add(&s->live_profiles, 1);
-                u->tf_gen = e->gen;
-                u->tf_pushed = n > 1024 ? n - 1024 : 0; /* far older events cannot reach the window */
-                fresh = 1;
-            }
-        }
-        uint32_t I = e->model->n_items;
-        for (; !rc && u->tf_pushed < n; u->tf_pushed++) {
-            size_t k = u->tf_pushed;
-            if (w->item[k] >= I) continue; /* added after training */
-            rc = shelf_tf_state_push(u->tf, w->item[k], w->type[k], w->ts[k] > 0 ? w->ts[k] : SHELF_TF_NO_TIME);
-        }
-        if (!rc) rc = shelf_tf_state_scores(u->tf, w->scores);
-        for (uint32_t i = I; i < N; i++) w->scores[i] = -INFINITY;
+    if (!e->is_tf) {
+        pthread_mutex_unlock(&u->mu);
+        return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n);
     }
+    float h[SHELF_TF_MAX_DIM];
+    int fresh = 0, rc = tf_user_profile(s, e, u, w, n, h, &fresh);
     pthread_mutex_unlock(&u->mu);
     if (fresh) srv_tf_register(s, idx);
-    if (e->is_tf) return rc;
-    return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n);
+    if (rc) return rc;
+    rc = shelf_tf_profile_scores(e->model, h, w->scores);
+    for (uint32_t i = e->model->n_items; i < N; i++) w->scores[i] = -INFINITY;
+    return rc;
 }
 
 /* ---- slate ---------------------------------------------------------------------------------------------- */

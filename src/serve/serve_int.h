@@ -51,7 +51,10 @@ typedef struct srv_user {
     uint32_t *item;
     uint16_t *type;
     int64_t *ts;
-    shelf_tf_state *tf; /* transformer state or NULL */
+    float *h;           /* cached transformer profile (tf-dim floats) or NULL */
+    uint32_t h_dim;
+    uint64_t h_gen, h_n; /* engine generation and history length it was made for */
+    shelf_tf_state *tf; /* transformer state (users with live events) or NULL */
     uint64_t tf_gen;    /* engine generation it was built for */
     uint64_t tf_pushed; /* history events pushed into tf */
 } srv_user;

@@ -150,7 +150,7 @@ void srv_engine_put(srv_engine *e)
 
 static int has_manifest(const char *dir)
 {
-    char p[4096];
+    char p[4200];
     struct stat sb;
     snprintf(p, sizeof p, "%s/manifest.json", dir);
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
@@ -158,7 +158,7 @@ static int has_manifest(const char *dir)
 
 static double manifest_created(const char *dir)
 {
-    char p[4096];
+    char p[4200];
     snprintf(p, sizeof p, "%s/manifest.json", dir);
     FILE *f = fopen(p, "rb");
     if (!f) return -1;
@@ -598,7 +598,7 @@ static int dispatch(srv_req *r)
     path[pl] = '\0';
     char *seg[6];
     int n = split_path(path, seg, 6);
-    int mb = method_bit(r->method), need, allowed;
+    int mb = method_bit(r->method), need = 0, allowed = 0;
     srv_route rt = n > 6 ? R_OTHER : match(n, seg, mb, &need, &allowed);
     r->route = rt;
     if (rt == R_OTHER) {

@@ -48,6 +48,7 @@ static void user_free(srv_user *u)
     free(u->item);
     free(u->type);
     free(u->ts);
+    free(u->h);
     shelf_tf_state_free(u->tf);
     free(u);
 }
@@ -140,6 +141,7 @@ void srv_user_forget(shelf_server *s, uint32_t idx)
     pthread_mutex_lock(&u->mu);
     u->forgotten = 1;
     u->n = 0;
+    u->h_gen = 0; /* no engine has generation 0: the profile is stale */
     if (u->tf) {
         shelf_tf_state_free(u->tf);
         u->tf = NULL;

@@ -435,6 +435,14 @@ static void test_kv_cache(void **state)
             if (d > worst) worst = d;
             assert_true(d <= 1e-5);
         }
+        /* profiles: of the history and of the state, scored, give the same */
+        float h1[16], h2[16], ps[FD_I];
+        assert_int_equal(shelf_tf_dim(m), 16);
+        assert_int_equal(shelf_tf_profile(m, &q, h1), 0);
+        shelf_tf_state_profile(st, h2);
+        for (int c = 0; c < 16; c++) assert_true(fabsf(h1[c] - h2[c]) <= 1e-5f);
+        assert_int_equal(shelf_tf_profile_scores(m, h1, ps), 0);
+        for (uint32_t i = 0; i < FD_I; i++) assert_true(ps[i] == full[i]); /* the same arithmetic */
     }
     assert_int_equal(shelf_tf_state_len(st), N);
     assert_int_equal(shelf_tf_state_push(st, FD_I, 0, 0), SHELF_EINVAL);

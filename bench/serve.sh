@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# serve.sh: `shelf serve` under load from wrk on loopback, server and load
+# generator on this machine:
+#  - personalised recommendations (GET /v1/users/{id}/recommendations?n=10,
+#    random Beauty users, read key) from the transformer trained on the
+#    S3-Rec Beauty store: requests/s and latency percentiles;
+#  - event ingestion (POST /v1/events, batches of 100 random events, write
+#    key): events/s, each batch acknowledged only after its commit
+#    (WAL, synchronous=FULL); afterwards the store must hold at least every
+#    acknowledged event.
+# Prints one JSON line per load and a summary line; logs in OUT/.
+#
+# usage: bench/serve.sh BUILD_DIR
+# env:   SHELF_DATA (default ../shared/data), OUT (default BUILD_DIR/bench-serve),
+#        DURATION seconds per load (20), CONNS (32), WRK_THREADS (1),
+#        EPOCHS (training epochs of the bundle; default 40 = the model's default),
+#        REUSE=1 keeps an existing bundle in OUT
+set -euo pipefail
+if [ $# -lt 1 ] || [ ! -f "$1/CMakeCache.txt" ]; then
+    echo "usage: $0 BUILD_DIR" >&2
+    exit 2
+fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$1" && pwd)
+DATA=${SHELF_DATA:-$root/../shared/data}
+OUT=${OUT:-$BUILD/bench-serve}
+DURATION=${DURATION:-20}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+EPOCHS=${EPOCHS:-40}
+command -v wrk >/dev/null || { echo "$0: wrk missing (apt-get install wrk)" >&2; exit 1; }
+command -v sqlite3 >/dev/null || { echo "$0: sqlite3 missing" >&2; exit 1; }
+f="$DATA/amazon-s3rec/Beauty.txt"
+a="$DATA/amazon-s3rec/Beauty_item2attributes.json"
+[ -f "$f" ] && [ -f "$a" ] || { echo "$0: $f or $a missing" >&2; exit 1; }
+cmake --build "$BUILD" -j "$(nproc)" --target shelf >&2
+shelf="$BUILD/shelf"
+mkdir -p "$OUT"
+db="$OUT/beauty.db"
+bundle="$OUT/bundles/transformer"
+
+rm -f "$db" "$db-wal" "$db-shm"
+"$shelf" import --store "$db" --format s3rec "$f" --attributes "$a" --quiet >&2
+if [ "${REUSE:-0}" != 1 ] || [ ! -f "$bundle/manifest.json" ]; then
+    rm -rf "$OUT/bundles"
+    mkdir -p "$OUT/bundles"
+    echo "== training the transformer on Beauty ($EPOCHS epochs)" >&2
+    "$shelf" train --store "$db" --model transformer --bundle "$bundle" --tf-epochs "$EPOCHS" --quiet >&2
+fi
+read_key=$("$shelf" keys create --store "$db" --scope read --name bench 2>/dev/null)
+write_key=$("$shelf" keys create --store "$db" --scope write --name bench 2>/dev/null)
+sqlite3 "$db" "SELECT ext_id FROM users WHERE substr(ext_id,1,1) <> char(1)" > "$OUT/users.txt"
+sqlite3 "$db" "SELECT ext_id FROM items WHERE substr(ext_id,1,1) <> char(1)" > "$OUT/items.txt"
+events_before=$(sqlite3 "$db" "SELECT count(*) FROM events")
+
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+"$shelf" serve --store "$db" --bundle "$OUT/bundles" --port 0 > "$OUT/serve.out" 2> "$OUT/serve.log" &
+server_pid=$!
+port=
+for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$OUT/serve.out")
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$OUT/serve.log" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$port" ] || { echo "$0: the server did not start" >&2; exit 1; }
+url="http://127.0.0.1:$port"
+curl -sS --max-time 10 "$url/v1/health" > "$OUT/health.json"
+
+export WRK_DIR="$root/bench/wrk" USERS="$OUT/users.txt" ITEMS="$OUT/items.txt"
+echo "== recommendations: $CONNS connections, $WRK_THREADS wrk thread(s), ${DURATION}s (after a 5 s warm-up)" >&2
+KEY=$read_key SEED=7 wrk -t "$WRK_THREADS" -c "$CONNS" -d 5s -s "$WRK_DIR/recs.lua" "$url" > /dev/null
+KEY=$read_key SEED=1 wrk -t "$WRK_THREADS" -c "$CONNS" -d "${DURATION}s" -s "$WRK_DIR/recs.lua" "$url" \
+    > "$OUT/wrk_recs.txt"
+recs=$(grep '^{' "$OUT/wrk_recs.txt" | tail -1)
+echo "== events: batches of 100, $CONNS connections, ${DURATION}s" >&2
+KEY=$write_key BATCH=100 SEED=3 wrk -t "$WRK_THREADS" -c "$CONNS" -d "${DURATION}s" -s "$WRK_DIR/events.lua" \
+    "$url" > "$OUT/wrk_events.txt"
+events=$(grep '^{' "$OUT/wrk_events.txt" | tail -1)
+curl -sS --max-time 10 "$url/metrics" > "$OUT/metrics.txt"
+kill -TERM "$server_pid"
+wait "$server_pid" || { echo "$0: the server exited with an error" >&2; exit 1; }
+server_pid=
+events_after=$(sqlite3 "$db" "SELECT count(*) FROM events")
+integrity=$(sqlite3 "$db" "PRAGMA integrity_check")
+
+echo "{\"bench\":\"serve_recommendations\",\"model\":\"transformer\",\"dataset\":\"Beauty\",\"conns\":$CONNS,${recs#\{}"
+echo "{\"bench\":\"serve_events\",\"conns\":$CONNS,${events#\{}"
+/usr/bin/python3 - "$OUT" "$events_before" "$events_after" "$integrity" "$(nproc)" <<'EOF'
+import json, sys
+out, before, after, integ, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+def last_json(p):
+    return [json.loads(l) for l in open(p) if l.startswith("{")][-1]
+r, e = last_json(out + "/wrk_recs.txt"), last_json(out + "/wrk_events.txt")
+acked = (e["requests"] - e["non_2xx"]) * e["batch"]
+print(json.dumps({
+    "bench": "serve_summary", "cores": cores,
+    "recs_req_per_s": r["req_per_s"], "recs_p99_ms": r["p99_ms"], "recs_non_2xx": r["non_2xx"],
+    "recs_ok": r["req_per_s"] >= 5000 and r["p99_ms"] <= 10 and r["non_2xx"] == 0,
+    "events_per_s": e["events_per_s"], "events_p99_ms": e["p99_ms"], "events_non_2xx": e["non_2xx"],
+    "events_ok": e["events_per_s"] >= 20000 and e["non_2xx"] == 0,
+    "events_acknowledged": acked, "events_stored": after - before,
+    "stored_covers_acknowledged": after - before >= acked, "integrity": integ}))
+EOF
