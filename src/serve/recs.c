@@ -231,7 +231,7 @@ static int tf_user_profile(shelf_server *s, srv_engine *e, srv_user *u, const wo
     if (u->n == 0) {
         rc = tf_history_profile(e->model, w->item, w->type, w->ts, n, h);
     } else {
-        if (u->tf && (u->tf_gen != e->gen || u->tf_pushed > n)) {
+        if (u->tf && (u->tf_gen != e->gen || u->tf_pushed > n || u->tf_stale)) {
             shelf_tf_state_free(u->tf);
             u->tf = NULL;
             atomic_fetch_sub(&s->live_profiles, 1);
@@ -241,6 +241,7 @@ static int tf_user_profile(shelf_server *s, srv_engine *e, srv_user *u, const wo
             atomic_fetch_add(&s->live_profiles, 1);
             u->tf_gen = e->gen;
             u->tf_pushed = n > 1024 ? n - 1024 : 0;
+            u->tf_stale = 0;
             *fresh = 1;
         }
         uint32_t I = e->model->n_items;

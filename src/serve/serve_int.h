@@ -57,6 +57,7 @@ typedef struct srv_user {
     shelf_tf_state *tf; /* transformer state (users with live events) or NULL */
     uint64_t tf_gen;    /* engine generation it was built for */
     uint64_t tf_pushed; /* history events pushed into tf */
+    int tf_stale;       /* an event arrived out of time order: rebuild tf */
 } srv_user;
 
 #define SRV_PAGE_BITS 12
@@ -111,6 +112,7 @@ struct shelf_server {
     double started;
     atomic_int draining;
     atomic_int active; /* requests in flight */
+    atomic_int busy;   /* handlers running */
 
     /* the store: one handle, used under store_mu */
     shelf_store *st;

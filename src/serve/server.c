@@ -695,8 +695,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->method = method;
     r->url = url;
     (void)version;
-    if (dispatch(r) < 0) return MHD_NO;
-    return MHD_YES;
+    atomic_fetch_add(&s->busy, 1);
+    int rc = dispatch(r);
+    atomic_fetch_sub(&s->busy, 1);
+    return rc < 0 ? MHD_NO : MHD_YES;
 }
 
 static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -831,8 +833,9 @@ void shelf_server_stop(shelf_server *s)
     atomic_store(&s->draining, 1);
     MHD_socket ls = MHD_quiesce_daemon(s->d); /* no new connections */
     if (ls != MHD_INVALID_SOCKET) close(ls);
-    /* requests in flight finish (events wait for their commit), at most 30 s */
-    for (int i = 0; i < 3000 && atomic_load(&s->active) > 0; i++) usleep(10000);
+    /* handlers running finish (events wait for their commit), at most 30 s;
+     * clients still sending a body are cut off by MHD_stop_daemon */
+    for (int i = 0; i < 3000 && atomic_load(&s->busy) > 0; i++) usleep(10000);
     MHD_stop_daemon(s->d);
     srv_ingest_stop(s); /* commits what is queued */
     shelf_info("serve: stopped (%llu events ingested)", (unsigned long long)atomic_load(&s->m.events));

@@ -106,9 +106,11 @@ size_t srv_user_history(shelf_server *s, uint32_t idx, srv_user *u, uint32_t **i
         (*type)[k] = sn->seq_type[e];
         (*ts)[k] = sn->seq_ts[e];
     }
-    memcpy(*item + k, u->item, u->n * sizeof **item);
-    memcpy(*type + k, u->type, u->n * sizeof **type);
-    memcpy(*ts + k, u->ts, u->n * sizeof **ts);
+    if (u->n) {
+        memcpy(*item + k, u->item, u->n * sizeof **item);
+        memcpy(*type + k, u->type, u->n * sizeof **type);
+        memcpy(*ts + k, u->ts, u->n * sizeof **ts);
+    }
     return n;
 }
 
@@ -127,9 +129,19 @@ int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts)
         u->ts = ns;
         u->cap = c;
     }
-    u->item[u->n] = item;
-    u->type[u->n] = type;
-    u->ts[u->n] = ts;
+    /* live events stay in time order (late arrivals move back; equal times
+     * keep arrival order); a transformer state past that point is stale */
+    uint32_t k = u->n;
+    while (k > 0 && u->ts[k - 1] > ts) k--;
+    if (k < u->n) {
+        memmove(u->item + k + 1, u->item + k, (u->n - k) * sizeof *u->item);
+        memmove(u->type + k + 1, u->type + k, (u->n - k) * sizeof *u->type);
+        memmove(u->ts + k + 1, u->ts + k, (u->n - k) * sizeof *u->ts);
+        u->tf_stale = 1;
+    }
+    u->item[k] = item;
+    u->type[k] = type;
+    u->ts[k] = ts;
     u->n++;
     return 0;
 }
@@ -336,6 +348,8 @@ void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts)
 {
     double w = event_weight(s, type);
     if (w == 0) return;
+    int64_t now = (int64_t)time(NULL);
+    if (ts > now) ts = now; /* a clock ahead (or a typo) must not wipe the counters out */
     double h = s->o.pop_half_life_s;
     pthread_mutex_lock(&s->pop_mu);
     double d = ((double)ts - s->pop_ref) / h;
