@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default: generate a synthetic shop,
 # import it into a fresh SQLite store, print its statistics, build a snapshot,
-# evaluate the classic models and train one into a bundle.
+# evaluate the classic models, train two into bundles, and end by starting the
+# HTTP server on the store with sample requests (it keeps serving until
+# Ctrl-C when the demo runs on a terminal; otherwise it is stopped).
 # Usage: scripts/demo.sh SHELF_BINARY OUT_DIR
 set -euo pipefail
 shelf=${1:?usage: demo.sh SHELF_BINARY OUT_DIR}
@@ -54,5 +56,43 @@ if "$shelf" import --store "$store" --format csv "$out/bad.csv"; then
 fi
 "$shelf" stats --store "$store" --json | cmp -s - "$out/stats.json" && echo "store unchanged"
 
+step "serve: API keys (stored as SHA-256 only) and the HTTP server on the store and the transformer bundle"
+read_key=$("$shelf" keys create --store "$store" --scope read --name demo 2>/dev/null)
+write_key=$("$shelf" keys create --store "$store" --scope write --name demo 2>/dev/null)
+"$shelf" keys list --store "$store"
+"$shelf" serve --store "$store" --bundle "$out/bundles/transformer" --port "${DEMO_PORT:-0}" > "$out/serve.out" 2> "$out/serve.log" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+url=
+for _ in $(seq 1 100); do
+  url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$out/serve.out")
+  [ -n "$url" ] && break
+  kill -0 "$server" 2>/dev/null || { cat "$out/serve.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "demo: the server did not start" >&2; exit 1; }
+cat "$out/serve.out"
+user=$(head -2 "$out/events.csv" | tail -1 | cut -d, -f1)
+show() { printf '\n$ %s\n' "$*"; "$@"; echo; }
+show curl -sS "$url/v1/health"
+show curl -sS -H "Authorization: Bearer $read_key" "$url/v1/users/$user/recommendations?n=5&explain=true"
+top=$(curl -sS -H "Authorization: Bearer $read_key" "$url/v1/users/$user/recommendations?n=1" | sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
+show curl -sS -H "Authorization: Bearer $write_key" -X POST "$url/v1/events" \
+  -d "{\"user\":\"$user\",\"item\":\"$top\",\"type\":\"purchase\"}"
+echo "(the purchase of $top is committed; the next slate reflects it at once)"
+show curl -sS -H "Authorization: Bearer $read_key" "$url/v1/users/$user/recommendations?n=5"
+show curl -sS -H "Authorization: Bearer $read_key" -X POST "$url/v1/recommendations" \
+  -d "{\"items\":[\"$top\"],\"types\":[\"view\"],\"n\":3}"
+show curl -sS "$url/v1/users/$user/recommendations"
 printf '\ndemo done: store %s, snapshot %s, evaluation %s, bundles %s\n' "$store" "$out/demo.snap" \
   "$out/eval.json" "$out/bundles"
+if [ -t 0 ] && [ -t 1 ]; then
+  printf 'the server keeps running at %s (read key %s): press Ctrl-C to stop it\n' "$url" "$read_key"
+  wait "$server" || true
+else
+  kill -TERM "$server"
+  wait "$server"
+  trap - EXIT
+  printf 'server stopped; run it again with:\n  %s serve --store %s --bundle %s --port 8080\n' "$shelf" "$store" \
+    "$out/bundles/transformer"
+fi
