@@ -37,8 +37,9 @@ int cmd_serve(cli_ctx *c)
     shelf_server *s = NULL;
     shelf_err err = {0};
     if (shelf_server_start(&o, &s, &err)) return cli_fail(c, "%s", err.msg);
-    printf("shelf serve: listening on http://%s:%u (store %s, %s)\n", o.bind, shelf_server_port(s), o.store,
-           o.bundle ? o.bundle : "no bundle: popularity only");
+    char model[256];
+    shelf_server_model(s, model, sizeof model);
+    printf("shelf serve: listening on http://%s:%u (model %s)\n", o.bind, shelf_server_port(s), model);
     fflush(stdout);
     for (;;) {
         int sig = 0;

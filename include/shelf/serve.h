@@ -35,6 +35,9 @@ typedef struct shelf_server_opts {
 int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err *err);
 /* The port it listens on. */
 unsigned shelf_server_port(const shelf_server *s);
+/* "KIND VERSION" of the model being served ("popularity none" without a
+ * bundle) into buf (NUL-terminated, truncated to cap). */
+void shelf_server_model(shelf_server *s, char *buf, size_t cap);
 /* Loads the newest bundle and swaps it in atomically; requests in flight
  * finish on the old model, which is freed when its last request ends. On
  * failure the current model stays and err says why. Thread safe. */

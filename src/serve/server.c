@@ -827,6 +827,13 @@ fail:
 
 unsigned shelf_server_port(const shelf_server *s) { return s->port; }
 
+void shelf_server_model(shelf_server *s, char *buf, size_t cap)
+{
+    srv_engine *e = srv_engine_get(s);
+    snprintf(buf, cap, "%s %s", e->kind, e->version);
+    srv_engine_put(e);
+}
+
 void shelf_server_stop(shelf_server *s)
 {
     if (!s) return;
