@@ -12,7 +12,7 @@
 #
 # usage: bench/serve.sh BUILD_DIR
 # env:   SHELF_DATA (default ../shared/data), OUT (default BUILD_DIR/bench-serve),
-#        DURATION seconds per load (20), CONNS (32), WRK_THREADS (1),
+#        DURATION seconds per load (20), CONNS (16), WRK_THREADS (1),
 #        EPOCHS (training epochs of the bundle; default 40 = the model's default),
 #        REUSE=1 keeps an existing bundle in OUT
 set -euo pipefail
@@ -25,7 +25,7 @@ BUILD=$(cd "$1" && pwd)
 DATA=${SHELF_DATA:-$root/../shared/data}
 OUT=${OUT:-$BUILD/bench-serve}
 DURATION=${DURATION:-20}
-CONNS=${CONNS:-32}
+CONNS=${CONNS:-16}
 WRK_THREADS=${WRK_THREADS:-1}
 EPOCHS=${EPOCHS:-40}
 command -v wrk >/dev/null || { echo "$0: wrk missing (apt-get install wrk)" >&2; exit 1; }
