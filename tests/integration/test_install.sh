@@ -26,7 +26,8 @@ int main(void)
     if (shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err)) { puts(err.msg); return 1; }
     uint32_t u;
     if (shelf_store_user_idx(st, "alice", 5, 1, &u, NULL)) return 1;
-    printf("%s %u %d\n", shelf_strerror(SHELF_ENOTFOUND), shelf_store_n_users(st), shelf_store_schema_version(st));
+    printf("%s %u %d\n", shelf_strerror(SHELF_ENOTFOUND), shelf_store_n_users(st),
+           shelf_store_schema_version(st) == shelf_store_schema_latest());
     shelf_store_close(st);
     return 0;
 }
