@@ -99,7 +99,11 @@ static int fit_and_eval(cli_ctx *c, const char *name, const shelf_snapshot *fit_
     shelf_err err = {0};
     if (shelf_model_new(name, &m, &err)) return cli_fail(c, "%s", err.msg);
     shelf_progress *p = shelf_progress_new(name, 0, c->progress);
-    if (fit_on == sp->train && sp->n_valid) shelf_model_set_valid(m, sp->valid_off, sp->valid_item);
+    /* cold-item validation targets are items no model learned: with
+     * --cold-fill the model cannot see them scored during its fit, so it
+     * trains its whole schedule instead of stopping on them */
+    int cold_fill = eo->protocol == SHELF_PROTO_COLD_ITEM && eo->cold_fill;
+    if (fit_on == sp->train && sp->n_valid && !cold_fill) shelf_model_set_valid(m, sp->valid_off, sp->valid_item);
     double t0 = shelf_now();
     int rc = shelf_model_fit(m, fit_on, c->cfg, p);
     r->fit_s = shelf_now() - t0;
@@ -220,6 +224,7 @@ int cmd_eval(cli_ctx *c)
     eo.seed = (uint64_t)shelf_config_int(c->cfg, "seed");
     eo.threads = cli_threads(c);
     eo.progress = c->progress;
+    eo.cold_fill = (uint32_t)shelf_config_int(c->cfg, "cold-fill");
 
     /* the model list, checked before any work */
     char models[512];

@@ -88,6 +88,9 @@ typedef struct shelf_eval_opts {
     uint64_t seed;    /* LOO-S100 negatives */
     int threads;      /* 0: OpenMP default */
     int progress;
+    /* > 0: items without training events score by their cold_fill content
+     * neighbours (shelf/coldfill.h) instead of by the model */
+    uint32_t cold_fill;
 } shelf_eval_opts;
 void shelf_eval_opts_init(shelf_eval_opts *o); /* LOO-FULL, K = 5,10,20, test, seed 42 */
 

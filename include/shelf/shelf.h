@@ -15,6 +15,7 @@
 #include "shelf/optim.h"
 #include "shelf/text.h"
 #include "shelf/transformer.h"
+#include "shelf/coldfill.h"
 #include "shelf/serve.h"
 
 #endif

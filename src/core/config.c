@@ -73,6 +73,9 @@ static const shelf_cfg_def table[] = {
     {"topk-out", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval",
      "write each user's top-20 list here (FILE.<model> when several models)"},
     {"cold-share", SHELF_CFG_DOUBLE, "0.1", 0.001, 0.9, NULL, "eval train", "cold-item protocol: share of items held out"},
+    {"cold-fill", SHELF_CFG_INT, "0", 0, 64, NULL, "eval",
+     "items without training events score by their N content neighbours (category, brand, attributes, title "
+     "words; 0: by the model)"},
     {"temporal-test-days", SHELF_CFG_DOUBLE, "7", 0, 3650, NULL, "eval train",
      "temporal protocol: the last N days are test (the N days before them validation)"},
     {"pop-leak-targets", SHELF_CFG_BOOL, "false", 0, 0, NULL, "eval",
@@ -97,6 +100,8 @@ static const shelf_cfg_def table[] = {
     {"live-users", SHELF_CFG_INT, "10000", 1, 1.0e8, NULL, "serve",
      "transformer states kept in memory (the oldest go first)"},
     {"served-log", SHELF_CFG_BOOL, "true", 0, 0, NULL, "serve", "write every slate to the served log"},
+    {"cold-neighbours", SHELF_CFG_INT, "1", 1, 64, NULL, "serve",
+     "items the model did not learn (added after training) score by this many content neighbours"},
     {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external user id"},
     {"item", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external item id"},
 

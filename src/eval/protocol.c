@@ -3,6 +3,7 @@
  * parallel, ranks pessimistically, keeps per-user metrics and top lists,
  * then the beyond-accuracy metrics; and the top-list export. Eval room. */
 #include "eval/eval_int.h"
+#include "shelf/coldfill.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -104,6 +105,7 @@ static int buf_alloc(ev_buf *b, uint32_t I, uint64_t max_hist, uint64_t max_tg, 
 
 typedef struct ev_run {
     const shelf_model *m;
+    shelf_coldfill *cf; /* cold-item neighbours, or NULL */
     const shelf_split *sp;
     const shelf_eval_opts *o;
     const float *vecs;
@@ -279,6 +281,7 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
     /* the checked wrapper: a model that is not fitted, or a history out of
      * its range, fails with the model's message rather than reading wild */
     int rc = shelf_model_score(R->m, &q, b->scores);
+    if (!rc && R->cf) shelf_coldfill_apply(R->cf, b->scores, R->I);
     if (rc) {
         OMP(omp critical(shelf_eval_fail))
         {
@@ -420,6 +423,29 @@ static int check_opts(const shelf_model *m, const shelf_split *sp, const shelf_e
     return 0;
 }
 
+/* content neighbours for the items without training events */
+static int cold_fill_setup(ev_run *R, const shelf_snapshot *tr, uint32_t k, shelf_err *err)
+{
+    const uint32_t I = tr->n_items;
+    if (k > 64) return shelf_err_set(err, SHELF_EINVAL, "eval: cold-fill %u neighbours (at most 64)", k);
+    uint8_t *warm = malloc(I ? I : 1);
+    uint64_t feats[256];
+    int rc = (R->cf = shelf_coldfill_new(k)) && warm ? 0 : SHELF_ENOMEM;
+    for (uint32_t i = 0; !rc && i < I; i++) {
+        warm[i] = tr->iu_off[i + 1] > tr->iu_off[i];
+        size_t n = shelf_coldfill_snapshot_features(tr, i, feats, 256);
+        rc = shelf_coldfill_set_item(R->cf, i, feats, n < 256 ? n : 256);
+    }
+    if (!rc) rc = shelf_coldfill_build(R->cf, warm, I);
+    free(warm);
+    if (rc) {
+        shelf_coldfill_free(R->cf);
+        R->cf = NULL;
+        return shelf_err_set(err, rc, "eval: out of memory (cold-item neighbours)");
+    }
+    return 0;
+}
+
 int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval_opts *o,
                    const float *item_vecs, uint32_t dim, shelf_eval_result **out, shelf_err *err)
 {
@@ -481,6 +507,7 @@ int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval
         rc = shelf_err_set(err, SHELF_ENOMEM, "eval: out of memory (%u users, %u items, %d threads)", n, I, nt);
         goto out;
     }
+    if (o->cold_fill && (rc = cold_fill_setup(&R, tr, o->cold_fill, err))) goto out;
     n = 0;
     for (uint32_t u = 0; u < U; u++)
         if (R.t_off[u + 1] > R.t_off[u]) R.users[n++] = u;
@@ -560,6 +587,7 @@ int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval
 out:
     for (int t = 0; t < n_bufs; t++) buf_free(&bufs[t]);
     free(bufs);
+    shelf_coldfill_free(R.cf);
     free(block);
     free(R.users);
     free(R.keep);
