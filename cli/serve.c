@@ -23,6 +23,7 @@ int cmd_serve(cli_ctx *c)
         .pop_half_life_s = shelf_config_double(c->cfg, "pop-half-life"),
         .live_users = (size_t)shelf_config_int(c->cfg, "live-users"),
         .no_served_log = !shelf_config_bool(c->cfg, "served-log"),
+        .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
     };
     /* the signals are taken by this thread only (sigwait): block them
      * before any server thread starts, so every thread inherits the mask */

@@ -27,6 +27,8 @@ typedef struct shelf_server_opts {
     double pop_half_life_s; /* half-life of the popularity counters; 0: 7 days */
     size_t live_users;  /* transformer states kept (least recently used go); 0: 100000 */
     int no_served_log;  /* 1: slates are not written to the served log */
+    unsigned cold_neighbours; /* items the model did not learn score by this many content
+                               * neighbours (coldfill.h); 0: 1 */
 } shelf_server_opts;
 
 /* Opens the store, loads the users' histories and the model bundle, and

@@ -313,7 +313,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
 {
     shelf_server *s = r->srv;
     float *sc = w->scores;
-    srv_filter(s, sc, N, a->kind, a->category);
+    srv_filter(s, sc, N, a->kind, a->category, 1);
     for (size_t k = 0; k < a->n_exclude; k++)
         if (a->exclude[k] < N) sc[a->exclude[k]] = -INFINITY;
     for (size_t k = 0; k < n_hist; k++)
@@ -489,7 +489,9 @@ int srv_route_recs_anon(srv_req *r)
         else ht[k] = (uint16_t)ty;
     }
     size_t ne = cJSON_IsArray(excl) ? (size_t)cJSON_GetArraySize(excl) : 0;
-    if (!bad && ne && !(a.exclude = malloc(ne * sizeof *a.exclude))) bad = srv_error(r, 500, "internal", -1, "out of memory") || 1;
+    /* the session's own items are not recommended back: they join the exclusions */
+    if (!bad && !(a.exclude = malloc((ne + n + 1) * sizeof *a.exclude))) bad = srv_error(r, 500, "internal", -1, "out of memory") || 1;
+    for (size_t q = 0; !bad && q < n; q++) a.exclude[a.n_exclude++] = hist[q];
     for (const cJSON *x = ne ? excl->child : NULL; !bad && x; x = x->next) {
         char id[512];
         uint32_t idx;
@@ -502,11 +504,7 @@ int srv_route_recs_anon(srv_req *r)
         work *w = work_get(N ? N : 1, a.n);
         int rc = w ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : SHELF_ENOMEM;
         if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
-        else {
-            /* the session's own items are not recommended back */
-            for (size_t q = 0; q < n; q++) w->scores[hist[q]] = -INFINITY;
-            answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n);
-        }
+        else answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n);
         srv_engine_put(e);
     }
     free(hist);
@@ -548,15 +546,26 @@ int srv_route_similar(srv_req *r, const char *item)
     work *w = work_get(N ? N : 1, a.n);
     int rc = SHELF_ENOMEM;
     if (w) {
-        uint16_t view = 0;
-        /* what shoppers go to next after this one item: the model on a one-item session */
-        rc = model_scores(s, e, w, N, SHELF_NONE, &idx, &view, NULL, 1);
+        /* what shoppers go to next after this one item: the model on a
+         * one-item session; an item the model did not learn stands in for
+         * its content neighbours */
+        uint32_t sess[64];
+        uint16_t view[64] = {0};
+        float nw[64];
+        uint32_t ns = 0;
+        if (e->model && idx >= e->model->n_items) {
+            pthread_rwlock_rdlock(&s->items_rw);
+            ns = s->cf ? shelf_coldfill_neighbours(s->cf, idx, sess, nw) : 0;
+            pthread_rwlock_unlock(&s->items_rw);
+        }
+        if (!ns) sess[ns++] = idx;
+        rc = model_scores(s, e, w, N, SHELF_NONE, sess, view, NULL, ns);
     }
     int ret;
     if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed");
     else {
         w->scores[idx] = -INFINITY;
-        srv_filter(s, w->scores, N, a.kind, a.category);
+        srv_filter(s, w->scores, N, a.kind, a.category, 1);
         ret = answer_list(r, w, N, a.n, item);
     }
     srv_engine_put(e);
@@ -574,7 +583,7 @@ int srv_route_popular(srv_req *r)
     srv_pop_scores(s, w->scores, N);
     for (uint32_t i = 0; i < N; i++)
         if (w->scores[i] <= 0) w->scores[i] = -INFINITY; /* no recent events: not popular */
-    srv_filter(s, w->scores, N, a.kind, a.category);
+    srv_filter(s, w->scores, N, a.kind, a.category, 0);
     return answer_list(r, w, N, a.n, NULL);
 }
 

@@ -244,7 +244,7 @@ static int put_items(srv_req *r, item_in *in, size_t n, uint32_t *idx, int *crea
     pthread_mutex_unlock(&s->store_mu);
     if (rc) return srv_error(r, 500, "internal", -1, "items not stored: %s", why), rc;
     for (size_t i = 0; i < n; i++)
-        if (srv_item_set(s, idx[i], in[i].it.id, in[i].it.kind, in[i].it.category, in[i].it.available))
+        if (srv_item_set(s, idx[i], &in[i].it))
             shelf_error("serve: out of memory updating item %s", in[i].it.id);
     return 0;
 }

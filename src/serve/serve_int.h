@@ -10,6 +10,7 @@
 #include "shelf/snapshot.h"
 #include "shelf/transformer.h"
 #include "shelf/eval.h"
+#include "shelf/coldfill.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -154,6 +155,7 @@ struct shelf_server {
     uint32_t n_kinds;
     char **cats;
     uint32_t n_cats;
+    shelf_coldfill *cf; /* content neighbours of cold items (NULL: no model) */
 
     /* popularity: decayed weights as of pop_ref (see state.c) */
     pthread_mutex_t pop_mu;
@@ -208,11 +210,16 @@ void srv_user_forget(shelf_server *s, uint32_t idx);
 void srv_tf_register(shelf_server *s, uint32_t idx);
 uint32_t srv_item_find(shelf_server *s, const char *ext); /* SHELF_NONE if unknown/retired */
 /* Adds or updates an item's filter fields (items_rw taken inside). */
-int srv_item_set(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat, int available);
+int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it);
 void srv_item_retire(shelf_server *s, uint32_t idx);
 /* Sets scores[i] = -inf for items 0..n that fail the filters (kind, category
  * prefix, retired, unavailable); items_rw taken inside. kind/cat may be NULL. */
-void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat);
+/* cold: first give the items the model did not learn their content
+ * neighbours' scores (coldfill.h). */
+void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat, int cold);
+/* Content neighbours of the items engine e did not learn (called at start
+ * and after each reload): items_rw taken inside. */
+int srv_coldfill_build(shelf_server *s, const srv_engine *e);
 /* Adds one event's weight to the decayed popularity. */
 void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts);
 /* Popularity scores (decayed weights) of items 0..n into scores. */

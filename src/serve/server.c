@@ -255,6 +255,7 @@ int shelf_server_reload(shelf_server *s, shelf_err *err)
         s->engine = e;
         pthread_mutex_unlock(&s->engine_mu);
         srv_engine_put(old);
+        if (srv_coldfill_build(s, e)) shelf_error("serve: out of memory: content neighbours not rebuilt");
         atomic_fetch_add(&s->m.reload_ok, 1);
         shelf_info("serve: model %s %s loaded", e->kind, e->version);
     } else {
@@ -765,6 +766,8 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     if (!s->o.timeout_s) s->o.timeout_s = 30;
     if (!(s->o.pop_half_life_s > 0)) s->o.pop_half_life_s = 7 * 86400.0;
     if (!s->o.live_users) s->o.live_users = 10000;
+    if (!s->o.cold_neighbours) s->o.cold_neighbours = 1;
+    if (s->o.cold_neighbours > 64) s->o.cold_neighbours = 64;
     s->store_path = strdup(o->store);
     s->bundle_path = o->bundle ? strdup(o->bundle) : NULL;
     s->bind = strdup(o->bind ? o->bind : "127.0.0.1");
@@ -796,6 +799,10 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     if ((rc = srv_load_keys(s, err))) goto fail;
     if ((rc = engine_load(s, &s->engine, err))) goto fail;
     s->engine->gen = ++s->next_gen;
+    if ((rc = srv_coldfill_build(s, s->engine))) {
+        rc = shelf_err_set(err, rc, "out of memory (content neighbours)");
+        goto fail;
+    }
     if (!s->o.no_auth && s->n_keys == 0)
         shelf_warn("serve: the store has no API keys: every request but health, metrics and openapi gets 401 "
                    "(create one with: shelf keys create --store %s --scope admin)", o->store);

@@ -3,6 +3,7 @@
  * filters read) and the time-decayed popularity counters. */
 #include "serve_int.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,30 @@ static int items_reserve(shelf_server *s, uint32_t n)
     return 0;
 }
 
+/* content features of an item row (coldfill.h): category, brand, title and
+ * text words, attributes as "key=value" */
+static size_t item_features(const shelf_item *it, uint64_t *out, size_t cap)
+{
+    enum { MAX_ATTRS = 64 };
+    char buf[MAX_ATTRS][160];
+    const char *av[MAX_ATTRS];
+    size_t na = 0;
+    cJSON *j = it->attributes ? cJSON_Parse(it->attributes) : NULL;
+    for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a && na < MAX_ATTRS; a = a->next) {
+        int n = -1;
+        if (cJSON_IsString(a)) n = snprintf(buf[na], sizeof buf[na], "%s=%s", a->string, a->valuestring);
+        else if (cJSON_IsBool(a)) n = snprintf(buf[na], sizeof buf[na], "%s=%s", a->string, cJSON_IsTrue(a) ? "true" : "false");
+        else if (cJSON_IsNumber(a)) n = snprintf(buf[na], sizeof buf[na], "%s=%.15g", a->string, a->valuedouble);
+        if (n > 0 && (size_t)n < sizeof buf[na]) {
+            av[na] = buf[na];
+            na++;
+        }
+    }
+    cJSON_Delete(j);
+    size_t k = shelf_coldfill_item_features(it->category, it->brand, it->title, it->text, av, na, out, cap);
+    return k < cap ? k : cap;
+}
+
 static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat,
                            int available)
 {
@@ -260,11 +285,32 @@ static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const
     return 0;
 }
 
-int srv_item_set(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat, int available)
+int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it)
 {
+    uint64_t f[256];
+    size_t nf = item_features(it, f, 256);
     pthread_rwlock_wrlock(&s->items_rw);
-    int rc = item_set_locked(s, idx, ext, kind, cat, available);
+    int rc = item_set_locked(s, idx, it->id, it->kind, it->category, it->available);
+    if (!rc && s->cf && !(rc = shelf_coldfill_set_item(s->cf, idx, f, nf))) rc = shelf_coldfill_update(s->cf, idx);
     pthread_rwlock_unlock(&s->items_rw);
+    return rc == SHELF_EINVAL ? 0 : rc;
+}
+
+int srv_coldfill_build(shelf_server *s, const srv_engine *e)
+{
+    if (!e->model) return 0;
+    uint32_t I = e->model->n_items;
+    const shelf_snapshot *sn = s->snap;
+    uint8_t *warm = calloc(I ? I : 1, 1);
+    if (!warm) return SHELF_ENOMEM;
+    /* warm: items the model scores that had events when the server started */
+    for (uint32_t i = 0; i < I && i < sn->n_items; i++) warm[i] = sn->iu_off[i + 1] > sn->iu_off[i];
+    pthread_rwlock_wrlock(&s->items_rw);
+    int rc = s->cf ? shelf_coldfill_build(s->cf, warm, I) : 0;
+    uint32_t n = s->cf ? shelf_coldfill_count(s->cf) : 0;
+    pthread_rwlock_unlock(&s->items_rw);
+    free(warm);
+    if (!rc) shelf_info("serve: %u items the model did not learn score by their content neighbours", n);
     return rc;
 }
 
@@ -306,9 +352,10 @@ static int cat_under(const char *cat, const char *c, size_t cl)
     return cat[cl] == '\0' || *r == '>' || *r == '/' || *r == '|';
 }
 
-void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat)
+void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat, int cold)
 {
     pthread_rwlock_rdlock(&s->items_rw);
+    if (cold && s->cf) shelf_coldfill_apply(s->cf, scores, n);
     uint32_t kid = SHELF_NONE;
     int want_kind = kind && kind[0];
     if (want_kind)
@@ -387,12 +434,13 @@ static int load_item(void *ctx, uint32_t idx, const shelf_item *it)
         pthread_rwlock_unlock(&l->s->items_rw);
         return rc;
     }
-    return srv_item_set(l->s, idx, it->id, it->kind, it->category, it->available);
+    return srv_item_set(l->s, idx, it);
 }
 
 int srv_state_init(shelf_server *s, shelf_err *err)
 {
-    if (!(s->user_map = shelf_strmap_new(1024)) || !(s->item_map = shelf_strmap_new(1024)))
+    if (!(s->user_map = shelf_strmap_new(1024)) || !(s->item_map = shelf_strmap_new(1024)) ||
+        !(s->cf = shelf_coldfill_new(s->o.cold_neighbours)))
         return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     if (!(s->tf_ring = malloc(s->o.live_users * sizeof *s->tf_ring)))
         return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
@@ -457,6 +505,7 @@ void srv_state_free(shelf_server *s)
     free(s->cats);
     free(s->pop);
     free(s->tf_ring);
+    shelf_coldfill_free(s->cf);
     for (uint32_t t = 0; t < s->n_types; t++) free(s->type_name ? s->type_name[t] : NULL);
     free(s->type_name);
     free(s->type_weight);

@@ -832,6 +832,51 @@ static void test_realtime(void **state)
     cJSON_Delete(b);
 }
 
+/* Cold start: an item PUT after training, with the content of the user's
+ * top item (its category, brand, title and attributes), is recommended at
+ * once, right after its twin (content neighbours, coldfill.h); an item with
+ * no content in common with any learned item is not pushed up. */
+static void test_new_item_cold_start(void **state)
+{
+    (void)state;
+    cJSON *a = recs("u12", "n=5");
+    const char *top = jstr(cJSON_GetArrayItem(jarr(a, "items"), 0), "id");
+    char path[128], twin[64];
+    snprintf(twin, sizeof twin, "%s", top);
+    snprintf(path, sizeof path, "/v1/items/%s", twin);
+    cJSON *it = call("GET", path, NULL, 200);
+    cJSON_DeleteItemFromObjectCaseSensitive(it, "id");
+    cJSON_DeleteItemFromObjectCaseSensitive(it, "created");
+    char *body = cJSON_PrintUnformatted(it);
+    cJSON *r = call("PUT", "/v1/items/fresh_twin", body, 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "created")));
+    cJSON_Delete(r);
+    r = call("PUT", "/v1/items/fresh_alien", "{\"title\":\"zzqx unrelated\",\"category\":\"Nowhere\"}", 200);
+    cJSON_Delete(r);
+    cJSON *b = recs("u12", "n=6");
+    const cJSON *items = jarr(b, "items");
+    int at_twin = -1, at_new = -1;
+    for (int k = 0; k < cJSON_GetArraySize(items); k++) {
+        const char *id = jstr(cJSON_GetArrayItem(items, k), "id");
+        if (!strcmp(id, twin)) at_twin = k;
+        if (!strcmp(id, "fresh_twin")) at_new = k;
+    }
+    assert_true(at_twin == 0);
+    assert_true(at_new == 1); /* the same score as its twin; ties go to the older item */
+    assert_true(jnum(cJSON_GetArrayItem(items, 0), "score") == jnum(cJSON_GetArrayItem(items, 1), "score"));
+    assert_false(has_id(items, "fresh_alien"));
+    /* anonymous sessions see it too */
+    char anon[160];
+    snprintf(anon, sizeof anon, "{\"items\":[\"%s\"],\"n\":1000}", twin);
+    cJSON *c = call("POST", "/v1/recommendations", anon, 200);
+    assert_true(has_id(jarr(c, "items"), "fresh_twin"));
+    cJSON_Delete(c);
+    cJSON_free(body);
+    cJSON_Delete(it);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
 static void test_recs_n(void **state)
 {
     (void)state;
@@ -1334,6 +1379,7 @@ int main(void)
         cmocka_unit_test(test_events_bad_batch),
         cmocka_unit_test(test_events_limits),   cmocka_unit_test(test_events_malformed),
         cmocka_unit_test(test_realtime),        cmocka_unit_test(test_recs_n),
+        cmocka_unit_test(test_new_item_cold_start),
         cmocka_unit_test(test_recs_filters),    cmocka_unit_test(test_recs_anonymous),
         cmocka_unit_test(test_similar),         cmocka_unit_test(test_popular),
         cmocka_unit_test(test_popular_future_ts),
