@@ -102,13 +102,17 @@ static void *writer_main(void *arg)
                     uint32_t u = uidx[off + i];
                     if (created[off + i]) srv_user_add(s, e->user, u);
                     srv_user *lu = srv_user_at(s, u);
+                    uint16_t ctx[SRV_USER_CTX];
+                    uint32_t n_ctx = 0;
                     if (lu) {
                         pthread_mutex_lock(&lu->mu);
                         if (srv_user_append(lu, e->item, (uint16_t)e->type, e->ts))
                             shelf_error("serve: out of memory for user %s's live history", e->user);
+                        n_ctx = lu->n_ctx;
+                        memcpy(ctx, lu->ctx, n_ctx * sizeof *ctx);
                         pthread_mutex_unlock(&lu->mu);
                     }
-                    srv_pop_add(s, e->item, e->type, e->ts);
+                    srv_pop_add(s, e->item, e->type, e->ts, ctx, n_ctx);
                 }
                 off += b->n;
             }

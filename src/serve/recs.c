@@ -6,6 +6,7 @@
 #include "serve_int.h"
 
 #include <math.h>
+#include <microhttpd.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,35 @@ typedef struct slate_args {
     int explain;
     uint32_t *exclude; /* item indices */
     size_t n_exclude;
+    uint16_t ctx[SRV_USER_CTX]; /* context values of the request (segment=b, ...) */
+    uint32_t n_ctx;
 } slate_args;
+
+static int is_slate_arg(const char *k)
+{
+    static const char *const own[] = {"n", "kind", "category", "exclude", "explain"};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (!strcmp(k, own[i])) return 1;
+    return 0;
+}
+
+typedef struct {
+    shelf_server *s;
+    slate_args *a;
+} ctx_walk;
+
+/* every other query argument is context: ?segment=b&device=mobile */
+static enum MHD_Result ctx_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    ctx_walk *w = cls;
+    (void)kind;
+    if (!key || !value || is_slate_arg(key) || w->a->n_ctx == SRV_USER_CTX) return MHD_YES;
+    char kv[200];
+    int n = snprintf(kv, sizeof kv, "%s=%s", key, value);
+    int v = n > 0 && (size_t)n < sizeof kv ? srv_ctx_find(w->s, kv) : -1;
+    if (v >= 0) w->a->ctx[w->a->n_ctx++] = (uint16_t)v;
+    return MHD_YES;
+}
 
 static int parse_bool(const char *v, int *out)
 {
@@ -113,6 +142,8 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     a->category = srv_arg(r, "category");
     if ((v = srv_arg(r, "explain")) && parse_bool(v, &a->explain))
         return srv_error(r, 400, "bad_request", -1, "explain: expected true or false, got '%s'", v), 1;
+    ctx_walk cw = {r->srv, a};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, ctx_arg, &cw);
     if (with_exclude && (v = srv_arg(r, "exclude")) && *v) {
         size_t cnt = 1;
         for (const char *p = v; *p; p++) cnt += *p == ',';
@@ -309,7 +340,7 @@ static const char *verb(const char *type)
  * the scores (explanations, purchases), user: SHELF_NONE for anonymous. */
 static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const slate_args *a, const char *user_ext,
                         uint32_t user, int known, const uint32_t *hist, const uint16_t *htype, const int64_t *hts,
-                        size_t n_hist)
+                        size_t n_hist, const char *source)
 {
     shelf_server *s = r->srv;
     float *sc = w->scores;
@@ -329,6 +360,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
     cJSON_AddBoolToObject(o, "known_user", known);
     cJSON_AddStringToObject(o, "model", e->kind);
     cJSON_AddStringToObject(o, "model_version", e->version);
+    cJSON_AddStringToObject(o, "source", source);
     cJSON *arr = cJSON_AddArrayToObject(o, "items");
     shelf_query q = {.user = user != SHELF_NONE && e->model && user < e->model->n_users ? user : SHELF_NONE,
                      .items = hist, .types = htype, .ts = hts, .n = (uint32_t)n_hist};
@@ -369,7 +401,8 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
         if (a->explain) {
             cJSON *rs = cJSON_AddArrayToObject(it, "reasons");
             shelf_reason why = {.item = SHELF_NONE};
-            int ok = can_explain && i < e->model->n_items && shelf_model_explain(e->model, &q, i, &why) == 0;
+            int ok = can_explain && !strcmp(source, "model") && i < e->model->n_items &&
+                     shelf_model_explain(e->model, &q, i, &why) == 0;
             cJSON *one = cJSON_CreateObject();
             if (ok && why.item != SHELF_NONE && why.item < s->n_items && s->item_ext[why.item]) {
                 const char *tn = "view";
@@ -385,9 +418,10 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
                 cJSON_AddNumberToObject(one, "weight", (double)why.weight);
             } else {
                 cJSON_AddNullToObject(one, "item");
-                cJSON_AddStringToObject(one, "text", e->model ? (n_hist ? "recommended by the model for your history"
-                                                                        : "popular with shoppers")
-                                                              : "popular now");
+                cJSON_AddStringToObject(one, "text", !strcmp(source, "context") ? "popular with shoppers like you"
+                                                     : !e->model ? "popular now"
+                                                     : n_hist    ? "recommended by the model for your history"
+                                                                 : "popular with shoppers");
             }
             cJSON_AddItemToArray(rs, one);
         }
@@ -426,9 +460,24 @@ int srv_route_recs(srv_req *r, const char *user)
     size_t nh = 0;
     if (!rc) rc = idx == SHELF_NONE ? model_scores(s, e, w, N, SHELF_NONE, NULL, NULL, NULL, 0)
                                     : user_scores(s, e, w, N, idx, &nh);
+    const char *source = e->model ? "model" : "popularity";
+    if (!rc && nh == 0) {
+        /* no history: the context of the request, else the user's own
+         * attributes (segment, region, device...): popular with shoppers like them */
+        if (!a.n_ctx && idx != SHELF_NONE) {
+            srv_user *u = srv_user_at(s, idx);
+            if (u) {
+                pthread_mutex_lock(&u->mu);
+                a.n_ctx = u->n_ctx;
+                memcpy(a.ctx, u->ctx, u->n_ctx * sizeof *a.ctx);
+                pthread_mutex_unlock(&u->mu);
+            }
+        }
+        if (a.n_ctx && srv_ctx_scores(s, a.ctx, a.n_ctx, w->scores, N)) source = "context";
+    }
     int ret;
     if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", e->model ? shelf_model_errmsg(e->model) : "out of memory");
-    else ret = answer_slate(r, e, w, N, &a, user, idx, idx != SHELF_NONE, w->item, w->type, w->ts, idx == SHELF_NONE ? 0 : nh);
+    else ret = answer_slate(r, e, w, N, &a, user, idx, idx != SHELF_NONE, w->item, w->type, w->ts, idx == SHELF_NONE ? 0 : nh, source);
     srv_engine_put(e);
     free(a.exclude);
     return ret;
@@ -455,6 +504,18 @@ int srv_route_recs_anon(srv_req *r)
             if (!cJSON_IsString(f)) bad = srv_error(r, 400, "bad_request", -1, "%s: expected a string", sf[k]) || 1;
             else *sd[k] = f->valuestring;
         }
+    if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "context")) && !cJSON_IsNull(f)) {
+        if (!cJSON_IsObject(f)) bad = srv_error(r, 400, "bad_request", -1, "context: expected an object") || 1;
+        for (const cJSON *c = bad ? NULL : f->child; c && a.n_ctx < SRV_USER_CTX; c = c->next) {
+            char kv[200];
+            int len = -1;
+            if (cJSON_IsString(c)) len = snprintf(kv, sizeof kv, "%s=%s", c->string, c->valuestring);
+            else if (cJSON_IsBool(c)) len = snprintf(kv, sizeof kv, "%s=%s", c->string, cJSON_IsTrue(c) ? "true" : "false");
+            else if (cJSON_IsNumber(c)) len = snprintf(kv, sizeof kv, "%s=%.15g", c->string, c->valuedouble);
+            int v = len > 0 && (size_t)len < sizeof kv ? srv_ctx_find(s, kv) : -1;
+            if (v >= 0) a.ctx[a.n_ctx++] = (uint16_t)v;
+        }
+    }
     if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "explain")) && !cJSON_IsNull(f)) {
         if (!cJSON_IsBool(f)) bad = srv_error(r, 400, "bad_request", -1, "explain: expected a boolean") || 1;
         else a.explain = cJSON_IsTrue(f);
@@ -503,8 +564,10 @@ int srv_route_recs_anon(srv_req *r)
         if (e->model && e->model->n_items > N) N = e->model->n_items;
         work *w = work_get(N ? N : 1, a.n);
         int rc = w ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : SHELF_ENOMEM;
+        const char *source = e->model ? "model" : "popularity";
+        if (!rc && n == 0 && a.n_ctx && srv_ctx_scores(s, a.ctx, a.n_ctx, w->scores, N)) source = "context";
         if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
-        else answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n);
+        else answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n, source);
         srv_engine_put(e);
     }
     free(hist);

@@ -421,8 +421,10 @@ static int put_users(srv_req *r, shelf_user *u, size_t n, int *created)
     }
     pthread_mutex_unlock(&s->store_mu);
     if (!rc)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             if (created[i]) srv_user_add(s, u[i].id, idx[i]);
+            srv_user_set_ctx(s, idx[i], u[i].attributes);
+        }
     free(idx);
     if (rc) return srv_error(r, 500, "internal", -1, "users not stored: %s", why), 1;
     return 0;

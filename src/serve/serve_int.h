@@ -45,6 +45,8 @@ typedef struct srv_engine {
 } srv_engine;
 
 /* ---- live users --------------------------------------------------------------------- */
+#define SRV_USER_CTX 8   /* context values kept per user */
+#define SRV_MAX_CTX 64   /* distinct context values with popularity counters */
 typedef struct srv_user {
     pthread_mutex_t mu;
     int forgotten;      /* deleted: the snapshot history no longer counts */
@@ -57,6 +59,8 @@ typedef struct srv_user {
     uint64_t h_gen, h_n; /* engine generation and history length it was made for */
     shelf_tf_state *tf; /* transformer state (users with live events) or NULL */
     uint64_t tf_gen;    /* engine generation it was built for */
+    uint16_t ctx[SRV_USER_CTX]; /* context values of the user's attributes (segment=..., region=...) */
+    uint8_t n_ctx;
     uint64_t tf_pushed; /* history events pushed into tf */
     int tf_stale;       /* an event arrived out of time order: rebuild tf */
 } srv_user;
@@ -161,6 +165,10 @@ struct shelf_server {
     pthread_mutex_t pop_mu;
     double *pop;
     double pop_ref;
+    /* popularity per context value ("segment=b"): shoppers like you */
+    char *ctx_name[SRV_MAX_CTX];
+    double *ctx_pop[SRV_MAX_CTX];
+    uint32_t n_ctx;
 
     /* auth: hashes of the valid keys */
     pthread_rwlock_t keys_rw;
@@ -220,8 +228,20 @@ void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, co
 /* Content neighbours of the items engine e did not learn (called at start
  * and after each reload): items_rw taken inside. */
 int srv_coldfill_build(shelf_server *s, const srv_engine *e);
-/* Adds one event's weight to the decayed popularity. */
-void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts);
+/* Adds one event's weight to the decayed popularity, overall and for each
+ * of the user's n_ctx context values. */
+void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts, const uint16_t *ctx, uint32_t n_ctx);
+/* The context values of a user's attributes JSON (new values get counters
+ * while there is room) into ctx[SRV_USER_CTX]; returns the count. */
+uint32_t srv_ctx_of_attributes(shelf_server *s, const char *attributes, uint16_t *ctx);
+/* Index of a context value "key=value" or -1 (no new counter). */
+int srv_ctx_find(shelf_server *s, const char *kv);
+/* Scores of items 0..n for shoppers with these context values: the sum of
+ * each value's popularity share, plus a tenth of the overall share. Returns
+ * 0 when no value has any event yet (scores untouched). */
+int srv_ctx_scores(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, float *scores, uint32_t n);
+/* Sets a user's context values from its attributes JSON. */
+void srv_user_set_ctx(shelf_server *s, uint32_t idx, const char *attributes);
 /* Popularity scores (decayed weights) of items 0..n into scores. */
 void srv_pop_scores(shelf_server *s, float *scores, uint32_t n);
 uint32_t srv_n_items(shelf_server *s);

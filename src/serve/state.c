@@ -228,6 +228,15 @@ static int items_reserve(shelf_server *s, uint32_t n)
         for (uint32_t i = s->items_cap; i < c; i++) p[i] = 0;
         s->pop = p;
     }
+    for (uint32_t v = 0; p && v < s->n_ctx; v++) {
+        double *q = realloc(s->ctx_pop[v], c * sizeof *q);
+        if (!q) {
+            p = NULL;
+            break;
+        }
+        for (uint32_t i = s->items_cap; i < c; i++) q[i] = 0;
+        s->ctx_pop[v] = q;
+    }
     pthread_mutex_unlock(&s->pop_mu);
     if (!p) return SHELF_ENOMEM;
     for (uint32_t i = s->items_cap; i < c; i++) {
@@ -391,7 +400,7 @@ static double event_weight(shelf_server *s, uint32_t type)
     return w > 0 ? w : 0;
 }
 
-void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts)
+void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts, const uint16_t *ctx, uint32_t n_ctx)
 {
     double w = event_weight(s, type);
     if (w == 0) return;
@@ -403,11 +412,103 @@ void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts)
     if (d > 32) { /* rescale to a new reference */
         double f = exp2(-d);
         for (uint32_t i = 0; i < s->items_cap; i++) s->pop[i] *= f;
+        for (uint32_t v = 0; v < s->n_ctx; v++)
+            for (uint32_t i = 0; i < s->items_cap; i++) s->ctx_pop[v][i] *= f;
         s->pop_ref = (double)ts;
         d = 0;
     }
-    if (item < s->items_cap) s->pop[item] += w * exp2(d);
+    if (item < s->items_cap) {
+        double add = w * exp2(d);
+        s->pop[item] += add;
+        for (uint32_t k = 0; k < n_ctx; k++)
+            if (ctx[k] < s->n_ctx) s->ctx_pop[ctx[k]][item] += add;
+    }
     pthread_mutex_unlock(&s->pop_mu);
+}
+
+int srv_ctx_find(shelf_server *s, const char *kv)
+{
+    pthread_mutex_lock(&s->pop_mu);
+    int found = -1;
+    for (uint32_t v = 0; v < s->n_ctx && found < 0; v++)
+        if (!strcmp(s->ctx_name[v], kv)) found = (int)v;
+    pthread_mutex_unlock(&s->pop_mu);
+    return found;
+}
+
+/* pop_mu held: the counter of kv, made when there is room */
+static int ctx_intern(shelf_server *s, const char *kv)
+{
+    for (uint32_t v = 0; v < s->n_ctx; v++)
+        if (!strcmp(s->ctx_name[v], kv)) return (int)v;
+    if (s->n_ctx == SRV_MAX_CTX) return -1;
+    double *q = calloc(s->items_cap ? s->items_cap : 1, sizeof *q);
+    char *name = strdup(kv);
+    if (!q || !name) {
+        free(q);
+        free(name);
+        return -1;
+    }
+    s->ctx_pop[s->n_ctx] = q;
+    s->ctx_name[s->n_ctx] = name;
+    return (int)s->n_ctx++;
+}
+
+uint32_t srv_ctx_of_attributes(shelf_server *s, const char *attributes, uint16_t *ctx)
+{
+    uint32_t n = 0;
+    cJSON *j = attributes ? cJSON_Parse(attributes) : NULL;
+    pthread_mutex_lock(&s->pop_mu);
+    for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a && n < SRV_USER_CTX; a = a->next) {
+        char kv[200];
+        int len = -1;
+        if (cJSON_IsString(a)) len = snprintf(kv, sizeof kv, "%s=%s", a->string, a->valuestring);
+        else if (cJSON_IsBool(a)) len = snprintf(kv, sizeof kv, "%s=%s", a->string, cJSON_IsTrue(a) ? "true" : "false");
+        else if (cJSON_IsNumber(a)) len = snprintf(kv, sizeof kv, "%s=%.15g", a->string, a->valuedouble);
+        if (len <= 0 || (size_t)len >= sizeof kv) continue;
+        int v = ctx_intern(s, kv);
+        if (v >= 0) ctx[n++] = (uint16_t)v;
+    }
+    pthread_mutex_unlock(&s->pop_mu);
+    cJSON_Delete(j);
+    return n;
+}
+
+void srv_user_set_ctx(shelf_server *s, uint32_t idx, const char *attributes)
+{
+    uint16_t ctx[SRV_USER_CTX];
+    uint32_t n = srv_ctx_of_attributes(s, attributes, ctx);
+    srv_user *u = srv_user_at(s, idx);
+    if (!u) return;
+    pthread_mutex_lock(&u->mu);
+    memcpy(u->ctx, ctx, n * sizeof *ctx);
+    u->n_ctx = (uint8_t)n;
+    pthread_mutex_unlock(&u->mu);
+}
+
+int srv_ctx_scores(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, float *scores, uint32_t n)
+{
+    pthread_mutex_lock(&s->pop_mu);
+    uint32_t m = n < s->items_cap ? n : s->items_cap;
+    double tot = 0, tv[SRV_USER_CTX] = {0};
+    int any = 0;
+    for (uint32_t i = 0; i < m; i++) tot += s->pop[i];
+    for (uint32_t k = 0; k < n_ctx && k < SRV_USER_CTX; k++) {
+        if (ctx[k] >= s->n_ctx) continue;
+        for (uint32_t i = 0; i < m; i++) tv[k] += s->ctx_pop[ctx[k]][i];
+        any |= tv[k] > 0;
+    }
+    if (any) {
+        for (uint32_t i = 0; i < m; i++) {
+            double v = tot > 0 ? 0.1 * s->pop[i] / tot : 0;
+            for (uint32_t k = 0; k < n_ctx && k < SRV_USER_CTX; k++)
+                if (tv[k] > 0) v += s->ctx_pop[ctx[k]][i] / tv[k];
+            scores[i] = (float)v;
+        }
+        for (uint32_t i = m; i < n; i++) scores[i] = 0;
+    }
+    pthread_mutex_unlock(&s->pop_mu);
+    return any;
 }
 
 void srv_pop_scores(shelf_server *s, float *scores, uint32_t n)
@@ -435,6 +536,14 @@ static int load_item(void *ctx, uint32_t idx, const shelf_item *it)
         return rc;
     }
     return srv_item_set(l->s, idx, it);
+}
+
+static int load_user(void *ctx, uint32_t idx, const shelf_user *u)
+{
+    shelf_server *s = ctx;
+    if (!u->attributes || (unsigned char)u->id[0] == 1) return 0;
+    srv_user_set_ctx(s, idx, u->attributes);
+    return 0;
 }
 
 int srv_state_init(shelf_server *s, shelf_err *err)
@@ -473,6 +582,9 @@ int srv_state_init(shelf_server *s, shelf_err *err)
     item_load l = {s, 0};
     if ((rc = shelf_store_foreach_item(s->st, load_item, &l)))
         return shelf_err_set(err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
+    /* users' context values (their attributes) */
+    if ((rc = shelf_store_foreach_user(s->st, load_user, s)))
+        return shelf_err_set(err, rc, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
     /* popularity from the histories, as of the newest event (or now) */
     int64_t newest = 0;
     for (uint64_t e = 0; e < sn->n_events; e++)
@@ -480,7 +592,18 @@ int srv_state_init(shelf_server *s, shelf_err *err)
     s->pop_ref = newest > 0 ? (double)newest : (double)time(NULL);
     for (uint64_t e = 0; e < sn->n_events; e++) {
         int64_t t = sn->seq_ts[e] > 0 ? sn->seq_ts[e] : (int64_t)s->pop_ref;
-        srv_pop_add(s, sn->seq_item[e], sn->seq_type[e], t);
+        srv_pop_add(s, sn->seq_item[e], sn->seq_type[e], t, NULL, 0);
+    }
+    for (uint32_t u = 0; u < sn->n_users && s->n_ctx; u++) { /* and per context value */
+        srv_user *lu = srv_user_at(s, u);
+        if (!lu || !lu->n_ctx) continue;
+        for (uint64_t e = sn->seq_off[u]; e < sn->seq_off[u + 1]; e++) {
+            int64_t t = sn->seq_ts[e] > 0 ? sn->seq_ts[e] : (int64_t)s->pop_ref;
+            double w = event_weight(s, sn->seq_type[e]);
+            if (t > (int64_t)s->pop_ref) t = (int64_t)s->pop_ref;
+            for (uint32_t k = 0; k < lu->n_ctx; k++)
+                s->ctx_pop[lu->ctx[k]][sn->seq_item[e]] += w * exp2(((double)t - s->pop_ref) / s->o.pop_half_life_s);
+        }
     }
     return 0;
 }
@@ -504,6 +627,10 @@ void srv_state_free(shelf_server *s)
     for (uint32_t i = 0; i < s->n_cats; i++) free(s->cats[i]);
     free(s->cats);
     free(s->pop);
+    for (uint32_t v = 0; v < s->n_ctx; v++) {
+        free(s->ctx_pop[v]);
+        free(s->ctx_name[v]);
+    }
     free(s->tf_ring);
     shelf_coldfill_free(s->cf);
     for (uint32_t t = 0; t < s->n_types; t++) free(s->type_name ? s->type_name[t] : NULL);

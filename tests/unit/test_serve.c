@@ -877,6 +877,53 @@ static void test_new_item_cold_start(void **state)
     cJSON_Delete(b);
 }
 
+/* A new shopper is served from context: shoppers with attribute tier=gold
+ * buy i3, tier=silver ones buy i4; a new shopper with ?tier=gold gets i3
+ * first, with tier=silver i4, a new user PUT with {"tier":"gold"} and no
+ * events gets i3 without any argument, an anonymous session with context
+ * silver gets i4; no context: the model's non-personal slate. */
+static void test_new_user_context(void **state)
+{
+    (void)state;
+    char body[256];
+    for (int k = 0; k < 6; k++) {
+        snprintf(body, sizeof body, "{\"attributes\":{\"tier\":\"%s\"}}", k < 3 ? "gold" : "silver");
+        char path[64];
+        snprintf(path, sizeof path, "/v1/users/ctx%d", k);
+        cJSON_Delete(call("PUT", path, body, 200));
+        for (int e = 0; e < 5; e++) {
+            snprintf(body, sizeof body, "{\"user\":\"ctx%d\",\"item\":\"%s\",\"type\":\"purchase\"}", k,
+                     k < 3 ? "i3" : "i4");
+            post_events(body, 1);
+        }
+    }
+    cJSON *g = recs("stranger", "n=3&tier=gold");
+    assert_string_equal(jstr(g, "source"), "context");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "known_user")));
+    assert_string_equal(jstr(cJSON_GetArrayItem(jarr(g, "items"), 0), "id"), "i3");
+    cJSON *sv = recs("stranger", "n=3&tier=silver&explain=true");
+    assert_string_equal(jstr(cJSON_GetArrayItem(jarr(sv, "items"), 0), "id"), "i4");
+    const cJSON *why = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(jarr(sv, "items"), 0), "reasons"), 0);
+    assert_string_equal(jstr(why, "text"), "popular with shoppers like you");
+    cJSON *none = recs("stranger", "n=3&tier=platinum"); /* a value nobody has: the model's slate */
+    assert_string_equal(jstr(none, "source"), "model");
+    assert_int_equal(cJSON_GetArraySize(jarr(none, "items")), 3);
+    cJSON_Delete(call("PUT", "/v1/users/newgold", "{\"attributes\":{\"tier\":\"gold\"}}", 200));
+    cJSON *ng = recs("newgold", "n=3");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ng, "known_user")));
+    assert_string_equal(jstr(ng, "source"), "context");
+    assert_string_equal(jstr(cJSON_GetArrayItem(jarr(ng, "items"), 0), "id"), "i3");
+    cJSON *an = call("POST", "/v1/recommendations", "{\"n\":3,\"context\":{\"tier\":\"silver\"}}", 200);
+    assert_string_equal(jstr(an, "source"), "context");
+    assert_string_equal(jstr(cJSON_GetArrayItem(jarr(an, "items"), 0), "id"), "i4");
+    expect_error("POST", "/v1/recommendations", "{\"context\":[1]}", 400, "bad_request", -1);
+    cJSON_Delete(g);
+    cJSON_Delete(sv);
+    cJSON_Delete(none);
+    cJSON_Delete(ng);
+    cJSON_Delete(an);
+}
+
 static void test_recs_n(void **state)
 {
     (void)state;
@@ -1380,6 +1427,7 @@ int main(void)
         cmocka_unit_test(test_events_limits),   cmocka_unit_test(test_events_malformed),
         cmocka_unit_test(test_realtime),        cmocka_unit_test(test_recs_n),
         cmocka_unit_test(test_new_item_cold_start),
+        cmocka_unit_test(test_new_user_context),
         cmocka_unit_test(test_recs_filters),    cmocka_unit_test(test_recs_anonymous),
         cmocka_unit_test(test_similar),         cmocka_unit_test(test_popular),
         cmocka_unit_test(test_popular_future_ts),
