@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SERVED_QUEUE_MAX 100000
 
@@ -48,9 +49,25 @@ static int write_batch(shelf_server *s, srv_batch *b, uint32_t *user_idx, int *c
 static void *writer_main(void *arg)
 {
     shelf_server *s = arg;
+    double keys_read = srv_now();
     for (;;) {
         pthread_mutex_lock(&s->q_mu);
-        while (!s->q_head && !s->s_head && !s->q_stop) pthread_cond_wait(&s->q_cv, &s->q_mu);
+        for (;;) {
+            /* every few seconds, busy or idle, the API keys are read again, so
+             * a key created or revoked with `shelf keys` counts without a restart */
+            if (srv_now() - keys_read >= SRV_KEYS_REFRESH_S) {
+                pthread_mutex_unlock(&s->q_mu);
+                shelf_err e = {0};
+                if (srv_load_keys(s, &e)) shelf_warn("serve: reading the API keys failed: %s", e.msg);
+                keys_read = srv_now();
+                pthread_mutex_lock(&s->q_mu);
+            }
+            if (s->q_head || s->s_head || s->q_stop) break;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += SRV_KEYS_REFRESH_S;
+            pthread_cond_timedwait(&s->q_cv, &s->q_mu, &until);
+        }
         if (!s->q_head && !s->s_head && s->q_stop) {
             pthread_mutex_unlock(&s->q_mu);
             break;

@@ -82,6 +82,8 @@ typedef struct srv_req {
     int status;
 } srv_req;
 
+#define SRV_KEYS_REFRESH_S 2 /* the writer re-reads the API keys this often when idle */
+
 /* ---- group commit ---------------------------------------------------------------------------- */
 typedef struct srv_event {
     char *user;          /* external id */

@@ -245,6 +245,8 @@ static int engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
 
 int shelf_server_reload(shelf_server *s, shelf_err *err)
 {
+    shelf_err kerr = {0};
+    if (srv_load_keys(s, &kerr)) shelf_warn("serve: reading the API keys failed: %s", kerr.msg);
     pthread_mutex_lock(&s->reload_mu);
     srv_engine *e = NULL;
     int rc = engine_load(s, &e, err);

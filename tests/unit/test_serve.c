@@ -924,6 +924,77 @@ static void test_new_user_context(void **state)
     cJSON_Delete(an);
 }
 
+/* Robustness: 600 requests of random methods, paths and bodies (broken
+ * JSON, deep nesting, huge numbers, NUL and invalid UTF-8 bytes, wrong
+ * types) each get an answer below 500 (JSON for our routes), and 50
+ * connections of random bytes never stall or crash the server: health
+ * answers afterwards. Seeded: the same requests every run. */
+static void test_garbage(void **state)
+{
+    (void)state;
+    static const char *const methods[] = {"GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD"};
+    /* ids no other test uses: a random DELETE or PUT may well succeed */
+    static const char *const paths[] = {"/v1/events", "/v1/items", "/v1/items/g1", "/v1/items/%00x", "/v1/users",
+                                        "/v1/users/g1", "/v1/users/g2/recommendations?n=3&kind=%ff",
+                                        "/v1/recommendations", "/v1/items/g1/similar?n=-1", "/v1/popular?n=1e9",
+                                        "/v1/users/g1/ratings/g1", "/v1/admin/keys", "/v1//items", "/v1/items/a/b/c/d/e/f",
+                                        "/v1/users/%2e%2e/recommendations", "/x"};
+    static const char *const bodies[] = {"{", "[", "{\"user\":", "{\"events\":[1,2,3]}", "[{\"user\":null}]",
+                                         "{\"user\":\"u1\",\"item\":\"i1\",\"ts\":1e999}",
+                                         "{\"user\":\"u1\",\"item\":\"i1\",\"value\":\"NaN\"}",
+                                         "{\"items\":{\"a\":1}}", "{\"n\":1e300}", "{\"id\":[]}", "null", "true",
+                                         "\"str\"", "{\"title\":\"\\u0000\"}", "{\"attributes\":{\"a\":{\"b\":1}}}"};
+    shelf_rng r;
+    shelf_rng_seed(&r, 99);
+    char body[8192], deep[4100];
+    for (int k = 0; k < 4096; k++) deep[k] = '[';
+    deep[4096] = '\0';
+    for (int t = 0; t < 600; t++) {
+        const char *m = methods[shelf_rng_below(&r, 7)], *p = paths[shelf_rng_below(&r, 16)];
+        const char *b = NULL;
+        size_t blen = 0;
+        switch (shelf_rng_below(&r, 5)) {
+        case 0: break;
+        case 1: b = bodies[shelf_rng_below(&r, 15)]; break;
+        case 2: b = deep; break;
+        default: /* random bytes, NULs and invalid UTF-8 among them */
+            blen = 1 + shelf_rng_below(&r, sizeof body - 1);
+            for (size_t k = 0; k < blen; k++) body[k] = (char)shelf_rng_below(&r, 256);
+            b = body;
+        }
+        resp q;
+        int rc = http_try(g_port, m, p, NULL, b, b ? (blen ? blen : strlen(b)) : 0, &q);
+        if (!strcmp(m, "HEAD")) { /* no body */
+            resp_free(&q);
+            continue;
+        }
+        if (rc || q.status >= 500 || q.status < 200)
+            fprintf(stderr, "request %d: %s %s -> %d\n%.300s\n", t, m, p, q.status, q.raw ? q.raw : "");
+        assert_int_equal(rc, 0);
+        assert_true(q.status >= 200 && q.status < 500);
+        if (strncmp(p, "/v1/", 4) == 0) assert_non_null(q.json);
+        resp_free(&q);
+    }
+    for (int t = 0; t < 50; t++) {
+        int fd = connect_to(g_port);
+        assert_true(fd >= 0);
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        size_t n = 1 + shelf_rng_below(&r, 4000);
+        for (size_t k = 0; k < n; k++) body[k] = (char)shelf_rng_below(&r, 256);
+        if (t % 5 == 0) memcpy(body, "GET /v1/health HTTP/1.1\r\nX: ", 29 < n ? 29 : n);
+        send_all(fd, body, n);
+        shutdown(fd, SHUT_WR);
+        char junk[4096];
+        while (recv(fd, junk, sizeof junk, 0) > 0) {
+        }
+        close(fd);
+    }
+    cJSON *h = call("GET", "/v1/health", NULL, 200);
+    assert_string_equal(jstr(h, "status"), "ok");
+    cJSON_Delete(h);
+}
+
 static void test_recs_n(void **state)
 {
     (void)state;
@@ -1185,6 +1256,12 @@ static void test_routes_404_405(void **state)
 
 /* ---- auth ----------------------------------------------------------------------------------- */
 
+static int find_key_id(void *ctx, const shelf_api_key *k)
+{
+    if (!strcmp(k->name, "r")) *(int64_t *)ctx = k->id;
+    return 0;
+}
+
 static void test_auth(void **state)
 {
     (void)state;
@@ -1259,6 +1336,26 @@ static void test_auth(void **state)
     assert_int_equal((int)jnum(j, "events"), 2);
     cJSON_Delete(j);
     expect_error("DELETE", "/v1/users/t_a", NULL, 403, "forbidden", -1);
+    /* revoked in the store (another handle, as `shelf keys revoke` does)
+     * while the server runs: refused within a few seconds, no restart */
+    g_key = k_read;
+    cJSON_Delete(call("GET", "/v1/items/i1", NULL, 200));
+    st = NULL;
+    shelf_err err = {0};
+    assert_int_equal(shelf_store_open(p_auth, 0, &st, &err), 0);
+    int64_t read_id = -1;
+    assert_int_equal(shelf_store_foreach_key(st, find_key_id, &read_id), 0);
+    assert_true(read_id >= 0);
+    assert_int_equal(shelf_store_key_revoke(st, read_id), 0);
+    shelf_store_close(st);
+    int status = 200;
+    for (int k = 0; k < 100 && status == 200; k++) {
+        resp q = http("GET", "/v1/items/i1", NULL);
+        status = q.status;
+        resp_free(&q);
+        if (status == 200) usleep(100000);
+    }
+    assert_int_equal(status, 401);
     g_key = NULL;
     g_port = main_port;
     shelf_server_stop(s);
@@ -1432,6 +1529,7 @@ int main(void)
         cmocka_unit_test(test_similar),         cmocka_unit_test(test_popular),
         cmocka_unit_test(test_popular_future_ts),
         cmocka_unit_test(test_ratings),         cmocka_unit_test(test_routes_404_405),
+        cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_auth),            cmocka_unit_test(test_drain),
         cmocka_unit_test(test_hot_swap),
     };
