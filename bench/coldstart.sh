@@ -6,7 +6,7 @@
 #    test targets that are cold items are ranked against all items): pop, the
 #    hybrid model, the id-only transformer, the feature-aware transformer
 #    (attributes + title words; also with --tf-exclude-cold --tf-id-dropout
-#    0.8), and item-kNN, ALS and the transformer with --cold-fill 1 (items
+#    0.8), and item-kNN, ALS, the hybrid and the transformer with --cold-fill 1 (items
 #    without training events take their nearest content neighbour's score;
 #    k = 1 was chosen on the cold-item validation targets with item-kNN and ALS);
 #  - LOO-FULL: the feature-aware transformer beside the id-only one (the
@@ -100,7 +100,7 @@ for ds in "${sets[@]}"; do
     ev "$store" "${p}_cold_features" cold-item pop,hybrid,transformer
     ev "$store" "${p}_cold_idonly" cold-item transformer --no-tf-features
     ev "$store" "${p}_cold_excl" cold-item transformer --tf-exclude-cold --tf-id-dropout 0.8
-    ev "$store" "${p}_cold_fill" cold-item itemknn,als,transformer --cold-fill 1
+    ev "$store" "${p}_cold_fill" cold-item itemknn,als,hybrid,transformer --cold-fill 1
     ev "$store" "${p}_loo_features" loo-full transformer
     ev "$store" "${p}_loo_idonly" loo-full transformer --no-tf-features
 done
