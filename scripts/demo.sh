@@ -73,7 +73,7 @@ done
 [ -n "$url" ] || { echo "demo: the server did not start" >&2; exit 1; }
 cat "$out/serve.out"
 user=$(head -2 "$out/events.csv" | tail -1 | cut -d, -f1)
-show() { printf '\n$ %s\n' "$*"; "$@"; echo; }
+show() { printf '\n$'; printf ' %q' "$@"; echo; "$@"; echo; }
 show curl -sS "$url/v1/health"
 show curl -sS -H "Authorization: Bearer $read_key" "$url/v1/users/$user/recommendations?n=5&explain=true"
 top=$(curl -sS -H "Authorization: Bearer $read_key" "$url/v1/users/$user/recommendations?n=1" | sed -n 's/.*"items":\[{"id":"\([^"]*\)".*/\1/p')
