@@ -59,6 +59,18 @@ typedef struct shelf_snapshot {
     const char *item_text;
     const uint64_t *type_name_off; /* [n_types] */
     const char *type_name;
+    /* User features: each user's scalar attributes as "key=value" strings
+     * (strings as they are, numbers as integers or %.15g, booleans
+     * true/false; each element of an array of scalars; nested objects
+     * skipped), ids dense 0..n_user_feats-1 in order of first appearance
+     * (users by index, keys in JSON order). User u's ids are
+     * ufeat_col[ufeat_off[u] .. ufeat_off[u+1]), ascending, distinct.
+     * Feature f's name is ufeat_name + ufeat_name_off[f], NUL-terminated. */
+    uint32_t n_user_feats;
+    const uint64_t *ufeat_off;      /* [U+1] */
+    const uint32_t *ufeat_col;      /* [ufeat_off[U]] */
+    const uint64_t *ufeat_name_off; /* [n_user_feats] */
+    const char *ufeat_name;
 
     struct shelf_snapshot_mem *mem; /* backing memory (heap or mapping) */
 } shelf_snapshot;

@@ -1,9 +1,12 @@
 /* snapshot.c: builds the in-memory training view (sequences, user->item and
- * item->user CSR, item features, names) from a store, or from a subset of
- * another snapshot's events. Data room, above store. Save/load: snapshot_file.c. */
+ * item->user CSR, item and user features, names) from a store, or from a
+ * subset of another snapshot's events. Data room, above store. Save/load:
+ * snapshot_file.c. */
 #include "data/snapshot_int.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -52,6 +55,8 @@ static const uint8_t sec_elem[SHELF__SEC_COUNT] = {
     [SHELF__SEC_ITEM_EXT_OFF] = 8,      [SHELF__SEC_ITEM_EXT] = 1,
     [SHELF__SEC_TYPE_NAME_OFF] = 8,     [SHELF__SEC_TYPE_NAME] = 1,
     [SHELF__SEC_ITEM_TEXT_OFF] = 8,     [SHELF__SEC_ITEM_TEXT] = 1,
+    [SHELF__SEC_UFEAT_OFF] = 8,         [SHELF__SEC_UFEAT_COL] = 4,
+    [SHELF__SEC_UFEAT_NAME_OFF] = 8,    [SHELF__SEC_UFEAT_NAME] = 1,
 };
 
 uint64_t shelf__snap_sec_elem(int id)
@@ -66,7 +71,8 @@ uint64_t shelf__snap_sec_count(const shelf_snapshot *s, int id)
     uint64_t U = s->n_users, I = s->n_items;
     switch (id) {
     case SHELF__SEC_SEQ_OFF:
-    case SHELF__SEC_UI_OFF: return U + 1;
+    case SHELF__SEC_UI_OFF:
+    case SHELF__SEC_UFEAT_OFF: return U + 1;
     case SHELF__SEC_IU_OFF:
     case SHELF__SEC_ATTR_OFF: return I + 1;
     case SHELF__SEC_SEQ_ITEM:
@@ -91,6 +97,9 @@ uint64_t shelf__snap_sec_count(const shelf_snapshot *s, int id)
     case SHELF__SEC_ITEM_EXT: return m->item_ext_bytes;
     case SHELF__SEC_TYPE_NAME: return m->type_name_bytes;
     case SHELF__SEC_ITEM_TEXT: return m->item_text_bytes;
+    case SHELF__SEC_UFEAT_COL: return m->n_ufeat_links;
+    case SHELF__SEC_UFEAT_NAME_OFF: return s->n_user_feats;
+    case SHELF__SEC_UFEAT_NAME: return m->ufeat_name_bytes;
     }
     SHELF_ASSERT(!"unknown snapshot section");
     return 0;
@@ -125,6 +134,10 @@ const void *shelf__snap_sec_get(const shelf_snapshot *s, int id)
     case SHELF__SEC_TYPE_NAME: return s->type_name;
     case SHELF__SEC_ITEM_TEXT_OFF: return s->item_text_off;
     case SHELF__SEC_ITEM_TEXT: return s->item_text;
+    case SHELF__SEC_UFEAT_OFF: return s->ufeat_off;
+    case SHELF__SEC_UFEAT_COL: return s->ufeat_col;
+    case SHELF__SEC_UFEAT_NAME_OFF: return s->ufeat_name_off;
+    case SHELF__SEC_UFEAT_NAME: return s->ufeat_name;
     }
     SHELF_ASSERT(!"unknown snapshot section");
     return NULL;
@@ -159,6 +172,10 @@ void shelf__snap_sec_set(shelf_snapshot *s, int id, const void *p)
     case SHELF__SEC_TYPE_NAME: s->type_name = p; return;
     case SHELF__SEC_ITEM_TEXT_OFF: s->item_text_off = p; return;
     case SHELF__SEC_ITEM_TEXT: s->item_text = p; return;
+    case SHELF__SEC_UFEAT_OFF: s->ufeat_off = p; return;
+    case SHELF__SEC_UFEAT_COL: s->ufeat_col = p; return;
+    case SHELF__SEC_UFEAT_NAME_OFF: s->ufeat_name_off = p; return;
+    case SHELF__SEC_UFEAT_NAME: s->ufeat_name = p; return;
     }
     SHELF_ASSERT(!"unknown snapshot section");
 }
@@ -199,7 +216,8 @@ static const int block_main[] = {
     SHELF__SEC_ATTR_COL,       SHELF__SEC_TYPE_WEIGHT,   SHELF__SEC_USER_EXT_OFF,
     SHELF__SEC_USER_EXT,       SHELF__SEC_ITEM_EXT_OFF,  SHELF__SEC_ITEM_EXT,
     SHELF__SEC_TYPE_NAME_OFF,  SHELF__SEC_TYPE_NAME,      SHELF__SEC_ITEM_TEXT_OFF,
-    SHELF__SEC_ITEM_TEXT,
+    SHELF__SEC_ITEM_TEXT,      SHELF__SEC_UFEAT_OFF,     SHELF__SEC_UFEAT_COL,
+    SHELF__SEC_UFEAT_NAME_OFF, SHELF__SEC_UFEAT_NAME,
 };
 #define N_BLOCK_MAIN ((int)(sizeof block_main / sizeof block_main[0]))
 static const int block_csr[] = {SHELF__SEC_UI_COL, SHELF__SEC_UI_VAL, SHELF__SEC_IU_COL,
@@ -372,6 +390,10 @@ int shelf__snap_check(const shelf_snapshot *s, int deep, char *why, size_t cap)
     if ((rc = check_strs(s->item_text_off, I, s->item_text, m->item_text_bytes, "item_text", why,
                          cap)))
         return rc;
+    if ((rc = check_off(s->ufeat_off, U, m->n_ufeat_links, "ufeat_off", why, cap))) return rc;
+    if ((rc = check_strs(s->ufeat_name_off, s->n_user_feats, s->ufeat_name, m->ufeat_name_bytes,
+                         "ufeat_name", why, cap)))
+        return rc;
     if (!deep) return 0;
 
     for (uint64_t e = 0; e < s->n_events; e++)
@@ -383,6 +405,8 @@ int shelf__snap_check(const shelf_snapshot *s, int deep, char *why, size_t cap)
     if ((rc = check_cols(s->ui_off, U, s->ui_col, I, "ui", why, cap))) return rc;
     if ((rc = check_cols(s->iu_off, I, s->iu_col, U, "iu", why, cap))) return rc;
     if ((rc = check_cols(s->attr_off, I, s->attr_col, s->n_attrs, "attr", why, cap))) return rc;
+    if ((rc = check_cols(s->ufeat_off, U, s->ufeat_col, s->n_user_feats, "ufeat", why, cap)))
+        return rc;
     for (uint64_t i = 0; i < I; i++) {
         uint32_t c = s->item_category[i], b = s->item_brand[i];
         if ((c != SHELF_NONE && c >= s->n_categories) || (b != SHELF_NONE && b >= s->n_brands) ||
@@ -482,6 +506,18 @@ typedef struct build_ctx {
     shelf_strmap *cats, *brands;
     uint32_t n_cat, n_brand;
 
+    /* user features: attribute text of each live user (UINT64_MAX: none),
+     * kept until every row is read so ids follow user index order */
+    strbuf uattr_str;
+    uint64_t *uattr_off;  /* [U] */
+    uint64_t *ufeat_off;  /* [U+1] */
+    uint32_t *ufeat_col;  /* [n_ufeat_links] */
+    uint64_t n_ufeat_links, cap_ufeat_links;
+    strbuf ufeat_str;     /* names */
+    uint64_t *ufeat_name_off;
+    uint32_t n_ufeat, cap_ufeat;
+    uint32_t n_bad_uattr; /* attribute texts that are not JSON objects */
+
     /* (item << 32 | attr) links */
     uint64_t n_links, cap_links;
     uint64_t *links;
@@ -539,6 +575,10 @@ static int on_user(void *vc, uint32_t idx, const shelf_user *u)
     if (idx >= c->U) return ctx_fail(c, SHELF_ECORRUPT, "user index %u out of range", idx);
     if (c->user_off[idx] != UINT64_MAX) return 0;
     if (strbuf_add(&c->user_str, u->id ? u->id : "", &c->user_off[idx]))
+        return ctx_fail(c, SHELF_ENOMEM, "out of memory at user %u", idx);
+    /* a deleted user's row ("\x01deleted:<idx>") has no features */
+    if (u->attributes && *u->attributes && !(u->id && u->id[0] == '\x01') &&
+        strbuf_add(&c->uattr_str, u->attributes, &c->uattr_off[idx]))
         return ctx_fail(c, SHELF_ENOMEM, "out of memory at user %u", idx);
     return 0;
 }
@@ -638,8 +678,169 @@ static int price_buckets(const build_ctx *c, uint8_t *bucket)
     return 0;
 }
 
+/* ---- user features ---------------------------------------------------------- */
+
+/* Growable scratch: the "key=value" name being formed, a user's ids. */
+typedef struct ufeat_scratch {
+    char *name;
+    size_t name_cap;
+    uint32_t *ids;
+    uint32_t n_ids, cap_ids;
+} ufeat_scratch;
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Value text of a scalar JSON node into buf (cap >= 32 bytes for numbers);
+ * *val points at it, or at the node's own string. 0 if j is not a scalar. */
+static int scalar_text(const cJSON *j, char *buf, size_t cap, const char **val)
+{
+    if (cJSON_IsString(j) && j->valuestring) {
+        *val = j->valuestring;
+    } else if (cJSON_IsNumber(j)) {
+        double v = j->valuedouble;
+        if (v == floor(v) && fabs(v) < 1e15)
+            snprintf(buf, cap, "%lld", (long long)v);
+        else
+            snprintf(buf, cap, "%.15g", v);
+        *val = buf;
+    } else if (cJSON_IsBool(j)) {
+        *val = cJSON_IsTrue(j) ? "true" : "false";
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Interns "key=val" (a new id in order of first appearance) and adds its id
+ * to the user's list in sc. 0 or SHELF_ENOMEM. */
+static int ufeat_add(build_ctx *c, ufeat_scratch *sc, shelf_strmap *names, const char *key,
+                     const char *val)
+{
+    size_t lk = strlen(key), lv = strlen(val), len = lk + 1 + lv;
+    if (len + 1 > sc->name_cap) {
+        size_t cap = sc->name_cap ? sc->name_cap : 256;
+        while (cap < len + 1) cap *= 2;
+        char *p = realloc(sc->name, cap);
+        if (!p) return SHELF_ENOMEM;
+        sc->name = p;
+        sc->name_cap = cap;
+    }
+    memcpy(sc->name, key, lk);
+    sc->name[lk] = '=';
+    memcpy(sc->name + lk + 1, val, lv + 1);
+    uint32_t id;
+    if (!shelf_strmap_get(names, sc->name, len, &id)) {
+        if (c->n_ufeat == UINT32_MAX - 1) return SHELF_ENOMEM;
+        if (c->n_ufeat == c->cap_ufeat) {
+            uint32_t cap = c->cap_ufeat ? c->cap_ufeat * 2 : 256;
+            uint64_t *p = realloc(c->ufeat_name_off, (size_t)cap * sizeof *p);
+            if (!p) return SHELF_ENOMEM;
+            c->ufeat_name_off = p;
+            c->cap_ufeat = cap;
+        }
+        id = c->n_ufeat;
+        if (strbuf_add(&c->ufeat_str, sc->name, &c->ufeat_name_off[id]) ||
+            shelf_strmap_put(names, sc->name, len, id))
+            return SHELF_ENOMEM;
+        c->n_ufeat++;
+    }
+    if (sc->n_ids == sc->cap_ids) {
+        uint32_t cap = sc->cap_ids ? sc->cap_ids * 2 : 64;
+        uint32_t *p = realloc(sc->ids, (size_t)cap * sizeof *p);
+        if (!p) return SHELF_ENOMEM;
+        sc->ids = p;
+        sc->cap_ids = cap;
+    }
+    sc->ids[sc->n_ids++] = id;
+    return 0;
+}
+
+/* Features of one user from its attribute object o into sc->ids. */
+static int ufeat_user(build_ctx *c, ufeat_scratch *sc, shelf_strmap *names, const cJSON *o)
+{
+    char num[64];
+    const char *val;
+    for (const cJSON *j = o->child; j; j = j->next) {
+        if (!j->string) continue;
+        if (cJSON_IsArray(j)) {
+            for (const cJSON *e = j->child; e; e = e->next)
+                if (scalar_text(e, num, sizeof num, &val) &&
+                    ufeat_add(c, sc, names, j->string, val))
+                    return SHELF_ENOMEM;
+        } else if (scalar_text(j, num, sizeof num, &val) &&
+                   ufeat_add(c, sc, names, j->string, val)) {
+            return SHELF_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Every user's feature ids (sorted, distinct) and the names, from the
+ * attribute texts kept by on_user, users by index. O(total attribute text +
+ * links log links). 0 or SHELF_ENOMEM. */
+static int build_user_feats(build_ctx *c)
+{
+    const uint32_t U = c->U;
+    int rc = 0;
+    ufeat_scratch sc = {0};
+    shelf_strmap *names = shelf_strmap_new(256);
+    c->ufeat_off = malloc(((size_t)U + 1) * sizeof *c->ufeat_off);
+    if (!names || !c->ufeat_off) {
+        rc = SHELF_ENOMEM;
+        goto out;
+    }
+    c->ufeat_off[0] = 0;
+    for (uint32_t u = 0; u < U; u++) {
+        sc.n_ids = 0;
+        if (c->uattr_off[u] != UINT64_MAX) {
+            const char *text = c->uattr_str.p + c->uattr_off[u];
+            cJSON *o = cJSON_Parse(text);
+            if (cJSON_IsObject(o)) {
+                rc = ufeat_user(c, &sc, names, o);
+            } else {
+                c->n_bad_uattr++;
+            }
+            cJSON_Delete(o);
+            if (rc) goto out;
+        }
+        if (sc.n_ids > 1) qsort(sc.ids, sc.n_ids, sizeof *sc.ids, cmp_u32);
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < sc.n_ids; k++)
+            if (k == 0 || sc.ids[k] != sc.ids[k - 1]) sc.ids[n++] = sc.ids[k];
+        if (c->n_ufeat_links + n > c->cap_ufeat_links) {
+            uint64_t cap = c->cap_ufeat_links ? c->cap_ufeat_links * 2 : 4096;
+            while (cap < c->n_ufeat_links + n) cap *= 2;
+            uint32_t *p = realloc(c->ufeat_col, (size_t)cap * sizeof *p);
+            if (!p) {
+                rc = SHELF_ENOMEM;
+                goto out;
+            }
+            c->ufeat_col = p;
+            c->cap_ufeat_links = cap;
+        }
+        if (n) memcpy(c->ufeat_col + c->n_ufeat_links, sc.ids, (size_t)n * sizeof *sc.ids);
+        c->n_ufeat_links += n;
+        c->ufeat_off[u + 1] = c->n_ufeat_links;
+    }
+out:
+    free(sc.name);
+    free(sc.ids);
+    shelf_strmap_free(names);
+    return rc;
+}
+
 static void ctx_free(build_ctx *c)
 {
+    free(c->uattr_str.p);
+    free(c->uattr_off);
+    free(c->ufeat_off);
+    free(c->ufeat_col);
+    free(c->ufeat_str.p);
+    free(c->ufeat_name_off);
     free(c->ev);
     free(c->user_str.p);
     free(c->item_str.p);
@@ -744,14 +945,15 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     c->item_cat = malloc(((size_t)I + 1) * sizeof *c->item_cat);
     c->item_brand = malloc(((size_t)I + 1) * sizeof *c->item_brand);
     c->item_price = malloc(((size_t)I + 1) * sizeof *c->item_price);
+    c->uattr_off = malloc(((size_t)U + 1) * sizeof *c->uattr_off);
     c->cats = shelf_strmap_new(64);
     c->brands = shelf_strmap_new(64);
-    if (!c->user_off || !c->item_off || !c->text_off || !c->item_cat || !c->item_brand || !c->item_price ||
-        !c->cats || !c->brands) {
+    if (!c->user_off || !c->uattr_off || !c->item_off || !c->text_off || !c->item_cat ||
+        !c->item_brand || !c->item_price || !c->cats || !c->brands) {
         rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory");
         goto out_types;
     }
-    for (uint32_t u = 0; u < U; u++) c->user_off[u] = UINT64_MAX;
+    for (uint32_t u = 0; u < U; u++) c->user_off[u] = c->uattr_off[u] = UINT64_MAX;
     for (uint32_t i = 0; i < I; i++) {
         c->item_off[i] = c->text_off[i] = UINT64_MAX;
         c->item_cat[i] = c->item_brand[i] = SHELF_NONE;
@@ -793,6 +995,13 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
         rc = shelf_store_fail(st, rc, "snapshot: out of memory");
         goto out_types;
     }
+    if (build_user_feats(c)) {
+        rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory at user features");
+        goto out_types;
+    }
+    if (c->n_bad_uattr)
+        shelf_debug("snapshot: %u users' attributes are not a JSON object (no features)",
+                    c->n_bad_uattr);
     if (c->n_links) qsort(c->links, (size_t)c->n_links, sizeof *c->links, cmp_u64);
     uint64_t n_links = 0;
     for (uint64_t k = 0; k < c->n_links; k++)
@@ -849,6 +1058,9 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     s->mem->item_ext_bytes = c->item_str.len;
     s->mem->type_name_bytes = type_str.len;
     s->mem->item_text_bytes = c->text_str.len;
+    s->n_user_feats = c->n_ufeat;
+    s->mem->n_ufeat_links = c->n_ufeat_links;
+    s->mem->ufeat_name_bytes = c->ufeat_str.len;
     if ((rc = shelf__snap_alloc(s, block_main, N_BLOCK_MAIN))) goto out_nomem;
 
     /* names and features */
@@ -861,6 +1073,12 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     memcpy((uint64_t *)s->type_name_off, type_off, (size_t)T * 8);
     if (type_str.len) memcpy((char *)s->type_name, type_str.p, (size_t)type_str.len);
     memcpy((float *)s->type_weight, type_w, (size_t)T * sizeof(float));
+    memcpy((uint64_t *)s->ufeat_off, c->ufeat_off, ((size_t)U + 1) * 8);
+    if (c->n_ufeat_links)
+        memcpy((uint32_t *)s->ufeat_col, c->ufeat_col, (size_t)c->n_ufeat_links * 4);
+    if (c->n_ufeat)
+        memcpy((uint64_t *)s->ufeat_name_off, c->ufeat_name_off, (size_t)c->n_ufeat * 8);
+    if (c->ufeat_str.len) memcpy((char *)s->ufeat_name, c->ufeat_str.p, (size_t)c->ufeat_str.len);
     memcpy((uint32_t *)s->item_category, c->item_cat, (size_t)I * 4);
     memcpy((uint32_t *)s->item_brand, c->item_brand, (size_t)I * 4);
     if ((rc = price_buckets(c, (uint8_t *)s->item_price_bucket))) goto out_nomem;
@@ -976,10 +1194,14 @@ int shelf_snapshot_subset(const shelf_snapshot *s, const uint8_t *keep, shelf_sn
     t->mem->item_ext_bytes = s->mem->item_ext_bytes;
     t->mem->type_name_bytes = s->mem->type_name_bytes;
     t->mem->item_text_bytes = s->mem->item_text_bytes;
+    t->n_user_feats = s->n_user_feats;
+    t->mem->n_ufeat_links = s->mem->n_ufeat_links;
+    t->mem->ufeat_name_bytes = s->mem->ufeat_name_bytes;
     if (shelf__snap_alloc(t, block_main, N_BLOCK_MAIN)) goto nomem;
 
-    /* Features, names and item text: copied unchanged (every section from
-     * ITEM_CATEGORY on, appended ones included, is per item/type/user). */
+    /* Features, names, item text and user features: copied unchanged (every
+     * section from ITEM_CATEGORY on, appended ones included, is per
+     * item/type/user). */
     for (int id = SHELF__SEC_ITEM_CATEGORY; id < SHELF__SEC_COUNT; id++) {
         uint64_t bytes = shelf__snap_sec_count(s, id) * sec_elem[id];
         if (bytes) memcpy((void *)shelf__snap_sec_get(t, id), shelf__snap_sec_get(s, id), bytes);

@@ -1,8 +1,8 @@
 /* snapshot_file.c: a snapshot as one binary file, written atomically (temp
  * file, fsync, rename) and loaded by mapping it read-only. Data room.
  *
- * File layout (version 2, native little-endian, every offset from the start):
- *   [0, 768)  header: magic "SHELFSNP", version, header size, byte-order
+ * File layout (version 3, native little-endian, every offset from the start):
+ *   [0, 896)  header: magic "SHELFSNP", version, header size, byte-order
  *             mark, section count, file size, all counts, xxh3-64 of the
  *             data, xxh3-64 of the header itself, the section table
  *             (id, offset, size) of SHELF__SEC_COUNT entries
@@ -11,8 +11,10 @@
  * The data checksum covers every byte after the header, padding included;
  * the header checksum covers the header with its own field zeroed.
  * Version 2 added the item text sections (ITEM_TEXT_OFF, ITEM_TEXT) and its
- * byte count; version 1 files are refused with SHELF_EVERSION (rebuild the
- * snapshot from the store). */
+ * byte count; version 3 the user feature sections (UFEAT_OFF, UFEAT_COL,
+ * UFEAT_NAME_OFF, UFEAT_NAME), n_user_feats (where reserved0 was) and their
+ * link and byte counts. Files of any other version are refused with
+ * SHELF_EVERSION (rebuild the snapshot from the store). */
 #include "data/snapshot_int.h"
 
 #include <errno.h>
@@ -26,7 +28,7 @@
 #include <xxhash.h>
 
 #define SNAP_MAGIC "SHELFSNP"
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
 #define SNAP_BOM 0x01020304u
 
 typedef struct snap_sec_entry {
@@ -43,18 +45,19 @@ typedef struct snap_header {
     uint32_t n_sections;
     uint64_t file_size;
     uint32_t n_users, n_items, n_types, n_attrs;
-    uint32_t n_categories, n_brands, n_price_buckets, reserved0;
+    uint32_t n_categories, n_brands, n_price_buckets, n_user_feats;
     uint64_t n_events, n_nnz, n_attr_links, user_ext_bytes, item_ext_bytes, type_name_bytes;
     uint64_t item_text_bytes;
+    uint64_t n_ufeat_links, ufeat_name_bytes;
     uint64_t data_hash;
     uint64_t header_hash;
     snap_sec_entry sec[SHELF__SEC_COUNT];
-    uint8_t pad[8]; /* to 768 bytes */
+    uint8_t pad[24]; /* to 896 bytes */
 } snap_header;
 
 _Static_assert(sizeof(snap_sec_entry) == 24, "section entry layout");
-_Static_assert(SHELF__SEC_COUNT == 26, "new sections need a new format version");
-_Static_assert(sizeof(snap_header) == 768, "header layout");
+_Static_assert(SHELF__SEC_COUNT == 30, "new sections need a new format version");
+_Static_assert(sizeof(snap_header) == 896, "header layout");
 _Static_assert(sizeof(snap_header) % SHELF__SNAP_ALIGN == 0, "header keeps sections aligned");
 
 static uint64_t align_up(uint64_t n)
@@ -123,6 +126,7 @@ int shelf_snapshot_save(const shelf_snapshot *s, const char *path, shelf_err *er
     h.n_categories = s->n_categories;
     h.n_brands = s->n_brands;
     h.n_price_buckets = s->n_price_buckets;
+    h.n_user_feats = s->n_user_feats;
     h.n_events = s->n_events;
     h.n_nnz = s->n_nnz;
     h.n_attr_links = m->n_attr_links;
@@ -130,6 +134,8 @@ int shelf_snapshot_save(const shelf_snapshot *s, const char *path, shelf_err *er
     h.item_ext_bytes = m->item_ext_bytes;
     h.type_name_bytes = m->type_name_bytes;
     h.item_text_bytes = m->item_text_bytes;
+    h.n_ufeat_links = m->n_ufeat_links;
+    h.ufeat_name_bytes = m->ufeat_name_bytes;
     uint64_t off = sizeof h;
     for (int id = 0; id < SHELF__SEC_COUNT; id++) {
         off = align_up(off);
@@ -266,8 +272,9 @@ int shelf_snapshot_load(const char *path, int no_verify, shelf_snapshot **out, s
     if (version != SNAP_VERSION) {
         munmap(map, len);
         return shelf_err_set(err, SHELF_EVERSION,
-                             "%s: snapshot format version %u, this build reads version %u", path,
-                             version, SNAP_VERSION);
+                             "%s: snapshot format version %u, this build reads version %u; "
+                             "rebuild it with `shelf snapshot`",
+                             path, version, SNAP_VERSION);
     }
     snap_header h;
     if (len < sizeof h)
@@ -299,6 +306,7 @@ int shelf_snapshot_load(const char *path, int no_verify, shelf_snapshot **out, s
     s->n_categories = h.n_categories;
     s->n_brands = h.n_brands;
     s->n_price_buckets = h.n_price_buckets;
+    s->n_user_feats = h.n_user_feats;
     s->n_events = h.n_events;
     s->n_nnz = h.n_nnz;
     s->mem->n_attr_links = h.n_attr_links;
@@ -306,6 +314,8 @@ int shelf_snapshot_load(const char *path, int no_verify, shelf_snapshot **out, s
     s->mem->item_ext_bytes = h.item_ext_bytes;
     s->mem->type_name_bytes = h.type_name_bytes;
     s->mem->item_text_bytes = h.item_text_bytes;
+    s->mem->n_ufeat_links = h.n_ufeat_links;
+    s->mem->ufeat_name_bytes = h.ufeat_name_bytes;
 
     /* Sections: inside the file, aligned, of the size the counts imply. */
     for (int id = 0; id < SHELF__SEC_COUNT; id++) {

@@ -35,6 +35,10 @@ enum shelf__snap_sec {
     SHELF__SEC_TYPE_NAME,
     SHELF__SEC_ITEM_TEXT_OFF, /* format version 2 */
     SHELF__SEC_ITEM_TEXT,
+    SHELF__SEC_UFEAT_OFF, /* format version 3 */
+    SHELF__SEC_UFEAT_COL,
+    SHELF__SEC_UFEAT_NAME_OFF,
+    SHELF__SEC_UFEAT_NAME,
     SHELF__SEC_COUNT
 };
 
@@ -50,6 +54,8 @@ struct shelf_snapshot_mem {
     uint64_t item_ext_bytes;  /* bytes of item_ext */
     uint64_t type_name_bytes; /* bytes of type_name */
     uint64_t item_text_bytes; /* bytes of item_text */
+    uint64_t n_ufeat_links;   /* ufeat_off[U] */
+    uint64_t ufeat_name_bytes; /* bytes of ufeat_name */
     void *block[SHELF__SNAP_MAX_BLOCKS];
     int n_block;
     void *map; /* mmap base, or NULL */
@@ -83,7 +89,8 @@ int shelf__snap_build_csr(shelf_snapshot *s);
  * reader can index out of bounds: offsets start at 0, never decrease and end
  * at the count; strings are NUL-terminated inside their array. With deep,
  * also every index (items, users, types, categories, brands, buckets,
- * attributes) is in range and CSR rows are strictly ascending: O(E + nnz).
+ * attributes, user features) is in range and CSR rows (user feature lists
+ * included) are strictly ascending: O(E + nnz + feature links).
  * Returns 0 or SHELF_ECORRUPT with why[] (cap bytes) saying what is wrong. */
 int shelf__snap_check(const shelf_snapshot *s, int deep, char *why, size_t cap);
 

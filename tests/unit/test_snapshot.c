@@ -1,5 +1,5 @@
-/* test_snapshot.c: snapshot building (sequences, CSR, features, names),
- * subset, save/load (round trip, truncated and bit-flipped files) and the
+/* test_snapshot.c: snapshot building (sequences, CSR, item and user
+ * features, names), subset, save/load (round trip, truncated and bit-flipped files) and the
  * LOO, temporal and random splits, against hand-computed expectations and a
  * naive recomputation on random data. */
 #include <setjmp.h>
@@ -95,6 +95,7 @@ static void assert_same_snapshot(const shelf_snapshot *a, const shelf_snapshot *
     assert_int_equal(a->n_price_buckets, b->n_price_buckets);
     assert_int_equal(a->n_events, b->n_events);
     assert_int_equal(a->n_nnz, b->n_nnz);
+    assert_int_equal(a->n_user_feats, b->n_user_feats);
     for (int id = 0; id < SHELF__SEC_COUNT; id++) {
         uint64_t na = shelf__snap_sec_count(a, id), nb = shelf__snap_sec_count(b, id);
         assert_int_equal(na, nb);
@@ -134,6 +135,8 @@ static shelf_store *small_store(void)
     uint32_t u0 = user(st, "u0"), u1 = user(st, "u1"), u2 = user(st, "u2");
     user(st, "u3");
     assert_int_equal(u0, 0);
+    shelf_user a1 = {.id = "u1", .attributes = "{\"segment\":\"b\",\"tags\":[\"x\",\"y\"]}"};
+    assert_int_equal(shelf_store_put_user(st, &a1, NULL), 0);
     uint32_t i0 = item(st, "i0", "shoes", "acme", 10, 1);
     uint32_t i1 = item(st, "i1", "hats", NULL, 20, 1);
     uint32_t i2 = item(st, "i2", "shoes", "zeta", 30, 1);
@@ -253,6 +256,15 @@ static void check_small(const shelf_snapshot *s)
     assert_true(s->type_weight[3] == 5.0f);
     assert_true(s->type_weight[6] == -2.0f);
     assert_true(s->type_weight[10] == 0.5f);
+    /* user features: only u1 has attributes */
+    assert_int_equal(s->n_user_feats, 3);
+    static const uint64_t ufeat_off[] = {0, 0, 3, 3, 3};
+    static const uint32_t ufeat_col[] = {0, 1, 2};
+    assert_u64s(s->ufeat_off, ufeat_off, 5);
+    assert_u32s(s->ufeat_col, ufeat_col, 3);
+    static const char *const ufeats[] = {"segment=b", "tags=x", "tags=y"};
+    for (int f = 0; f < 3; f++)
+        assert_string_equal(s->ufeat_name + s->ufeat_name_off[f], ufeats[f]);
     check_deep(s);
 }
 
@@ -279,7 +291,9 @@ static void test_empty_store(void **state)
     assert_int_equal(s->n_items, 0);
     assert_int_equal(s->n_events, 0);
     assert_int_equal(s->n_nnz, 0);
+    assert_int_equal(s->n_user_feats, 0);
     assert_int_equal(s->seq_off[0], 0);
+    assert_int_equal(s->ufeat_off[0], 0);
     check_deep(s);
     const char *path = tmp_path("empty.snap");
     shelf_err err = {0};
@@ -397,14 +411,20 @@ static void test_load_errors(void **state)
     unsigned char *buf;
     size_t len;
     assert_int_equal(read_file(path, &buf, &len), 0);
-    /* version 1 (before item text) and a future one are both refused */
-    for (int v = 1; v <= 3; v += 2) {
-        buf[8] = (unsigned char)v;
+    assert_int_equal(buf[8], 3);
+    /* version 1 (before item text), 2 (before user features) and a future
+     * one are all refused, with the way out in the message */
+    static const int versions[] = {1, 2, 4};
+    for (int k = 0; k < 3; k++) {
+        buf[8] = (unsigned char)versions[k];
         buf[9] = buf[10] = buf[11] = 0;
         write_file(path, buf, len);
-        assert_int_equal(shelf_snapshot_load(path, 0, &l, &err), SHELF_EVERSION);
-        assert_non_null(strstr(err.msg, "version.snap"));
-        assert_null(l);
+        for (int nv = 0; nv < 2; nv++) {
+            assert_int_equal(shelf_snapshot_load(path, nv, &l, &err), SHELF_EVERSION);
+            assert_non_null(strstr(err.msg, "version.snap"));
+            assert_non_null(strstr(err.msg, "shelf snapshot"));
+            assert_null(l);
+        }
     }
     free(buf);
     shelf_snapshot_free(s);
@@ -425,10 +445,10 @@ static void test_corrupt_files(void **state)
     unsigned char *buf;
     size_t len;
     assert_int_equal(read_file(good, &buf, &len), 0);
-    assert_true(len > 768 + 64);
+    assert_true(len > 896 + 64);
 
-    size_t cuts[] = {0, 1, 7, 8, 11, 12, 100, 700, 767, 768, 769, 800, len / 2, len - 64,
-                     len - 1};
+    size_t cuts[] = {0, 1, 7, 8, 11, 12, 100, 700, 767, 768, 769, 800, 895, 896, 897, 1000,
+                     len / 2, len - 64, len - 1};
     for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
         write_file(bad, buf, cuts[k]);
         for (int nv = 0; nv < 2; nv++) {
@@ -462,7 +482,7 @@ static void test_corrupt_files(void **state)
         /* without verification, header damage is still caught and data
          * damage never crashes */
         rc = shelf_snapshot_load(bad, 1, &l, &err);
-        if (off < 768) assert_true(rc == SHELF_ECORRUPT || rc == SHELF_EVERSION);
+        if (off < 896) assert_true(rc == SHELF_ECORRUPT || rc == SHELF_EVERSION);
         if (rc == 0) {
             for (uint32_t u = 0; u < l->n_users; u++)
                 (void)shelf_snapshot_seq_len(l, u);
@@ -1018,6 +1038,179 @@ static void test_item_text_subset(void **state)
     shelf_store_close(st);
 }
 
+/* ---- user features ----------------------------------------------------------- */
+
+static uint32_t put_user(shelf_store *st, const char *id, const char *attrs)
+{
+    shelf_user u = {.id = id, .attributes = attrs};
+    uint32_t idx;
+    assert_int_equal(shelf_store_put_user(st, &u, &idx), 0);
+    return idx;
+}
+
+static void assert_ufeats(const shelf_snapshot *s, uint32_t u, const char *const *want, int n)
+{
+    assert_int_equal(s->ufeat_off[u + 1] - s->ufeat_off[u], n);
+    for (int k = 0; k < n; k++) {
+        uint32_t f = s->ufeat_col[s->ufeat_off[u] + k];
+        assert_true(f < s->n_user_feats);
+        assert_string_equal(s->ufeat_name + s->ufeat_name_off[f], want[k]);
+    }
+}
+
+/* Users with scalar, array, nested and null attributes, without any, with
+ * text that is not an object, and a deleted one. */
+static shelf_store *ufeat_store(void)
+{
+    shelf_store *st = store_new();
+    put_user(st, "a",
+             "{\"segment\":\"b\",\"region\":\"north\",\"age\":31,\"vip\":true,"
+             "\"tags\":[\"x\",\"y\"],\"nested\":{\"a\":1},\"none\":null}");
+    put_user(st, "b", NULL);
+    put_user(st, "c",
+             "{\"region\":\"south\",\"segment\":\"b\",\"score\":2.5,\"big\":1e15,\"neg\":-3,"
+             "\"tags\":[\"y\",true,1.0,null,{\"q\":1},[\"z\"]],\"vip\":false,"
+             "\"dup\":\"v\",\"dup\":\"v\",\"empty\":[]}");
+    put_user(st, "d", "{\"segment\":\"a\",\"gone\":1}");
+    put_user(st, "e", "{\"age\":31,\"segment\":\"b\",\"region\":\"west\",\"frac\":0.1}");
+    put_user(st, "f", "[1,2]");
+    put_user(st, "g", "{not json");
+    put_user(st, "h", "{}");
+    uint32_t idx;
+    assert_int_equal(shelf_store_delete_user(st, "d", 1, &idx), 0);
+    assert_int_equal(idx, 3);
+    uint32_t i0 = item(st, "i0", NULL, NULL, 0, 0), i1 = item(st, "i1", NULL, NULL, 0, 0);
+    uint32_t view = type_of(st, "view");
+    for (uint32_t u = 0; u < 8; u++) {
+        if (u == 3) continue; /* deleted */
+        add_event(st, u, i0, view, 10 * u);
+        add_event(st, u, i1, view, 10 * u + 1);
+    }
+    return st;
+}
+
+static const char *const ufeat_names[] = {
+    "segment=b", "region=north", "age=31", "vip=true", "tags=x", "tags=y",         /* a */
+    "region=south", "score=2.5", "big=1e+15", "neg=-3", "tags=true", "tags=1",       /* c */
+    "vip=false", "dup=v",                                                            /* c */
+    "region=west", "frac=0.1",                                                       /* e */
+};
+#define N_UFEAT_NAMES ((int)(sizeof ufeat_names / sizeof ufeat_names[0]))
+
+static void check_ufeats(const shelf_snapshot *s)
+{
+    assert_int_equal(s->n_users, 8);
+    assert_int_equal(s->n_user_feats, N_UFEAT_NAMES);
+    for (int f = 0; f < N_UFEAT_NAMES; f++)
+        assert_string_equal(s->ufeat_name + s->ufeat_name_off[f], ufeat_names[f]);
+    static const char *const a[] = {"segment=b", "region=north", "age=31",
+                                    "vip=true",  "tags=x",       "tags=y"};
+    static const char *const c[] = {"segment=b",  "tags=y", "region=south", "score=2.5",
+                                    "big=1e+15",  "neg=-3", "tags=true",    "tags=1",
+                                    "vip=false",  "dup=v"};
+    static const char *const e[] = {"segment=b", "age=31", "region=west", "frac=0.1"};
+    assert_ufeats(s, 0, a, 6);
+    assert_ufeats(s, 1, NULL, 0); /* no attributes */
+    assert_ufeats(s, 2, c, 10);
+    assert_ufeats(s, 3, NULL, 0); /* deleted */
+    assert_ufeats(s, 4, e, 4);
+    assert_ufeats(s, 5, NULL, 0); /* an array, not an object */
+    assert_ufeats(s, 6, NULL, 0); /* not JSON */
+    assert_ufeats(s, 7, NULL, 0); /* empty object */
+    static const uint64_t off[] = {0, 6, 6, 16, 16, 20, 20, 20, 20};
+    assert_u64s(s->ufeat_off, off, 9);
+    static const uint32_t col[] = {0, 1, 2, 3, 4, 5,                    /* a */
+                                   0, 5, 6, 7, 8, 9, 10, 11, 12, 13,    /* c */
+                                   0, 2, 14, 15};                       /* e */
+    assert_u32s(s->ufeat_col, col, 20);
+    assert_int_equal(s->mem->n_ufeat_links, 20);
+    check_deep(s);
+}
+
+static void test_user_feats(void **state)
+{
+    (void)state;
+    shelf_store *st = ufeat_store();
+    shelf_snapshot *s = build(st);
+    check_ufeats(s);
+    shelf_err err = {0};
+
+    /* save + load (verified or not): the same arrays */
+    const char *path = tmp_path("ufeat.snap");
+    assert_int_equal(shelf_snapshot_save(s, path, &err), 0);
+    for (int nv = 0; nv < 2; nv++) {
+        shelf_snapshot *l = NULL;
+        int rc = shelf_snapshot_load(path, nv, &l, &err);
+        if (rc) fprintf(stderr, "load: %s\n", err.msg);
+        assert_int_equal(rc, 0);
+        assert_same_snapshot(s, l);
+        check_ufeats(l);
+        shelf_snapshot_free(l);
+    }
+
+    /* subset (some, none of the events) and the splits keep them */
+    assert_int_equal(s->n_events, 14);
+    uint8_t keep[14];
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < 14; k++) keep[k] = round ? 0 : k % 2;
+        shelf_snapshot *t = NULL;
+        assert_int_equal(shelf_snapshot_subset(s, keep, &t, &err), 0);
+        assert_int_equal(t->n_events, round ? 0 : 7);
+        check_ufeats(t);
+        shelf_snapshot_free(t);
+    }
+    shelf_split *sp = NULL;
+    assert_int_equal(shelf_split_loo(s, &sp, &err), 0);
+    check_ufeats(sp->train);
+    shelf_split_free(sp);
+    assert_int_equal(shelf_split_temporal(s, 35, 45, &sp, &err), 0);
+    check_ufeats(sp->train);
+    shelf_split_free(sp);
+    assert_int_equal(shelf_split_random(s, 0.2, 0.2, 7, &sp, &err), 0);
+    check_ufeats(sp->train);
+    shelf_split_free(sp);
+
+    /* the check catches bad feature arrays */
+    char why[256];
+    uint32_t *col = (uint32_t *)s->ufeat_col;
+    col[3] = s->n_user_feats; /* out of range */
+    assert_int_equal(shelf__snap_check(s, 1, why, sizeof why), SHELF_ECORRUPT);
+    assert_non_null(strstr(why, "ufeat"));
+    assert_int_equal(shelf__snap_check(s, 0, why, sizeof why), 0); /* shallow: indices not read */
+    /* ... and a saved file holding it is refused on load */
+    const char *bad = tmp_path("ufeat-bad.snap");
+    assert_int_equal(shelf_snapshot_save(s, bad, &err), 0);
+    shelf_snapshot *l = NULL;
+    assert_int_equal(shelf_snapshot_load(bad, 0, &l, &err), SHELF_ECORRUPT);
+    assert_null(l);
+    assert_non_null(strstr(err.msg, "ufeat-bad.snap"));
+    assert_non_null(strstr(err.msg, "ufeat"));
+    col[3] = 3;
+    col[4] = 2; /* not ascending */
+    assert_int_equal(shelf__snap_check(s, 1, why, sizeof why), SHELF_ECORRUPT);
+    col[4] = 3; /* repeated */
+    assert_int_equal(shelf__snap_check(s, 1, why, sizeof why), SHELF_ECORRUPT);
+    col[4] = 4;
+    check_deep(s);
+    uint64_t *off = (uint64_t *)s->ufeat_off;
+    off[2] = 5; /* decreases: below off[1] = 6 */
+    assert_int_equal(shelf__snap_check(s, 0, why, sizeof why), SHELF_ECORRUPT);
+    assert_non_null(strstr(why, "ufeat_off"));
+    off[2] = 6;
+    char *name = (char *)s->ufeat_name;
+    name[s->mem->ufeat_name_bytes - 1] = 'x'; /* last name without its NUL */
+    assert_int_equal(shelf__snap_check(s, 0, why, sizeof why), SHELF_ECORRUPT);
+    assert_non_null(strstr(why, "ufeat_name"));
+    name[s->mem->ufeat_name_bytes - 1] = '\0';
+    uint64_t *noff = (uint64_t *)s->ufeat_name_off;
+    noff[1] = s->mem->ufeat_name_bytes; /* past the end */
+    assert_int_equal(shelf__snap_check(s, 0, why, sizeof why), SHELF_ECORRUPT);
+    noff[1] = 10;
+    check_deep(s);
+    shelf_snapshot_free(s);
+    shelf_store_close(st);
+}
+
 static void test_loo_random(void **state)
 {
     (void)state;
@@ -1079,6 +1272,7 @@ int main(void)
         cmocka_unit_test(test_split_random),
         cmocka_unit_test(test_subset),
         cmocka_unit_test(test_item_text_subset),
+        cmocka_unit_test(test_user_feats),
         cmocka_unit_test(test_loo_random),
     };
     int rc = cmocka_run_group_tests_name("snapshot", tests, NULL, teardown_all);
