@@ -27,13 +27,17 @@ typedef struct shelf_query {
     const int64_t *ts;      /* [n] timestamps, or NULL */
     uint32_t n;
     int64_t now;            /* request time (0: unknown) */
-    /* Context of the request: user-feature ids of the training snapshot
-     * (shelf_snapshot's user features: "segment=...", "region=...",
-     * "device=..."), for models that use them with an unknown or new user;
-     * NULL/0: none. */
+    /* Context of the request: shelf_ctx_hash of "key=value" strings of the
+     * shopper's attributes ("segment=b", "region=north", "device=mobile"),
+     * the same strings as the snapshot's user features, for models that use
+     * them with an unknown or new user; NULL/0: none. */
     const uint32_t *ctx;
     uint32_t n_ctx;
 } shelf_query;
+
+/* The hash of a context string "key=value" (xxh3, low 32 bits): what
+ * shelf_query.ctx holds; models reduce it to their own table. */
+uint32_t shelf_ctx_hash(const char *kv, size_t len);
 
 /* One reason for recommending an item: "because you bought <item>". */
 typedef struct shelf_reason {

@@ -12,10 +12,14 @@
  * Model (K factors):
  *   q_i = e_i + |F(i)|^-1 sum_{f in F(i)} w_f      (the mean; 0 if F(i) empty)
  *   b_i = c_i + |F(i)|^-1 sum_{f in F(i)} d_f
- *   p_u = x_u                                      (no user features yet)
+ *   p_u = x_u + |G(u)|^-1 sum_{g in G(u)} z_g      (0 if G(u) empty)
  *   s(u, i) = p_u . q_i + b_i
  * e_i, c_i: the item's id embedding and id bias; w_f, d_f: feature
- * embeddings and biases.
+ * embeddings and biases; x_u: the user's id embedding; G(u): the user's
+ * features (the snapshot's "key=value" user attributes: segment, region,
+ * device...), each hashed (shelf_ctx_hash) into one of hyb-ctx-buckets
+ * context rows z. At the end of the fit each known user's feature part is
+ * folded into its x_u, so scoring a known user reads one row.
  *
  * Training: one epoch draws as many (u, i) pairs as there are positive
  * user->item pairs (r > 0), uniformly with replacement. Loss hyb-loss:
@@ -49,11 +53,10 @@
  *  - known user (q->user < U): p_u (the query's history and context are not
  *    used);
  *  - unknown user (SHELF_NONE): the mean of q_i over the history items plus
- *    the mean of the context embeddings of q->ctx. Context ids index a table
- *    of hyb-ctx-buckets rows; ids >= hyb-ctx-buckets are ignored. Serving is
- *    meant to hash "key=value" strings into it. The snapshot has no user
- *    features yet, so fit leaves the table at 0: today a context-only query
- *    scores like an empty one;
+ *    the mean of the context rows of q->ctx (shelf_ctx_hash values of
+ *    "key=value" strings, taken modulo hyb-ctx-buckets): a new shopper with a
+ *    segment, region or device is scored like the known users who share
+ *    them;
  *  - neither history nor (valid) context: scores = b_i, the items' learned
  *    popularity.
  *
@@ -99,7 +102,9 @@ typedef struct hyb_model {
     float *W;   /* [F,K] feature embeddings */
     float *c;   /* [I] item id biases */
     float *d;   /* [F] feature biases */
-    float *Xc;  /* [X,K] context embeddings */
+    float *Xc;  /* [X,K] context embeddings z */
+    uint64_t *uf_off; /* [U+1] during the fit: user u's context rows are uf[uf_off[u] .. uf_off[u+1]) */
+    uint32_t *uf;
     uint64_t *feat_off; /* [I+1] item i's feature rows are feat[feat_off[i] .. feat_off[i+1]) */
     uint32_t *feat;     /* feature rows < F */
     float *Q;   /* [I,K] q_i of the final parameters (derived) */
@@ -118,6 +123,10 @@ static void free_arrays(hyb_model *a)
     free(a->c);
     free(a->d);
     free(a->Xc);
+    free(a->uf_off);
+    free(a->uf);
+    a->uf_off = NULL;
+    a->uf = NULL;
     free(a->feat_off);
     free(a->feat);
     free(a->Q);
@@ -263,7 +272,7 @@ static void derive(hyb_model *a)
 
 /* Adagrad accumulators of the fit, one per parameter. */
 typedef struct accum {
-    float *P, *E, *W, *c, *d;
+    float *P, *E, *W, *c, *d, *X;
 } accum;
 
 /* w [K] -= lr g / sqrt(G) with g = scale * dir + reg w, G += g^2 first. */
@@ -306,20 +315,79 @@ static void item_update(hyb_model *a, const accum *G, uint32_t i, int use_id, co
 
 /* One step on the local loss coef * (s_uj - s_ui) (+ L2): p [K] is P's row
  * u, pold [K] scratch, qi, qj [K] the items' vectors as scored. */
-static void pair_update(hyb_model *a, const accum *G, uint32_t u, uint32_t i, int id_i, uint32_t j, int id_j,
-                        const float *qi, const float *qj, float *pold, float coef, float lr, float reg)
+/* p_u (id + mean of its context rows) into buf, or the id row itself when
+ * the user has no features */
+static const float *user_vec(const hyb_model *a, uint32_t u, float *buf)
 {
     const uint32_t K = a->K;
-    float *p = a->P + (size_t)u * K;
+    const float *x = a->P + (size_t)u * K;
+    if (!a->uf_off || a->uf_off[u + 1] == a->uf_off[u]) return x;
+    const uint64_t lo = a->uf_off[u], hi = a->uf_off[u + 1];
+    const float inv = 1.0f / (float)(hi - lo);
+    memcpy(buf, x, (size_t)K * sizeof *buf);
+    for (uint64_t g = lo; g < hi; g++) {
+        const float *z = a->Xc + (size_t)a->uf[g] * K;
+        for (uint32_t k = 0; k < K; k++) buf[k] += inv * z[k];
+    }
+    return buf;
+}
+
+/* one step on a pair: p is u's vector as scored (user_vec) */
+static void pair_update(hyb_model *a, const accum *G, uint32_t u, const float *p, uint32_t i, int id_i, uint32_t j,
+                        int id_j, const float *qi, const float *qj, float *pold, float coef, float lr, float reg)
+{
+    const uint32_t K = a->K;
     memcpy(pold, p, (size_t)K * sizeof *p);
-    float *gp = G->P + (size_t)u * K;
+    float *x = a->P + (size_t)u * K, *gp = G->P + (size_t)u * K;
     for (uint32_t k = 0; k < K; k++) {
-        const float g = coef * (qj[k] - qi[k]) + reg * p[k];
+        const float g = coef * (qj[k] - qi[k]) + reg * x[k];
         gp[k] += g * g;
-        p[k] -= lr * g / sqrtf(gp[k]);
+        x[k] -= lr * g / sqrtf(gp[k]);
+    }
+    if (a->uf_off && a->uf_off[u + 1] > a->uf_off[u]) { /* d p_u / d z_g = 1 / |G(u)| */
+        const float inv = 1.0f / (float)(a->uf_off[u + 1] - a->uf_off[u]);
+        for (uint64_t h = a->uf_off[u]; h < a->uf_off[u + 1]; h++) {
+            float *z = a->Xc + (size_t)a->uf[h] * K, *gz = G->X + (size_t)a->uf[h] * K;
+            for (uint32_t k = 0; k < K; k++) {
+                const float g = inv * coef * (qj[k] - qi[k]) + reg * z[k];
+                gz[k] += g * g;
+                z[k] -= lr * g / sqrtf(gz[k]);
+            }
+        }
     }
     item_update(a, G, i, id_i, pold, -coef, lr, reg);
     item_update(a, G, j, id_j, pold, coef, lr, reg);
+}
+
+/* u's context rows from the snapshot's user features, deduplicated */
+static int user_features(hyb_model *a, const shelf_snapshot *s)
+{
+    const uint32_t U = s->n_users;
+    if (!s->n_user_feats || !s->ufeat_off || a->X == 0) return 0;
+    uint32_t *row = malloc((size_t)s->n_user_feats * sizeof *row);
+    a->uf_off = malloc(((size_t)U + 1) * sizeof *a->uf_off);
+    a->uf = malloc((s->ufeat_off[U] ? s->ufeat_off[U] : 1) * sizeof *a->uf);
+    if (!row || !a->uf_off || !a->uf) {
+        free(row);
+        return SHELF_ENOMEM;
+    }
+    for (uint32_t f = 0; f < s->n_user_feats; f++) {
+        const char *name = s->ufeat_name + s->ufeat_name_off[f];
+        row[f] = shelf_ctx_hash(name, strlen(name)) % a->X;
+    }
+    uint64_t k = 0;
+    for (uint32_t u = 0; u < U; u++) {
+        a->uf_off[u] = k;
+        for (uint64_t e = s->ufeat_off[u]; e < s->ufeat_off[u + 1]; e++) {
+            uint32_t r = row[s->ufeat_col[e]];
+            int seen = 0;
+            for (uint64_t h = a->uf_off[u]; h < k && !seen; h++) seen = a->uf[h] == r;
+            if (!seen) a->uf[k++] = r;
+        }
+    }
+    a->uf_off[U] = k;
+    free(row);
+    return 0;
 }
 
 /* ============================================================================
@@ -382,6 +450,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     G.W = malloc((size_t)F * K * sizeof *G.W);
     G.c = malloc((size_t)I * sizeof *G.c);
     G.d = malloc((size_t)F * sizeof *G.d);
+    G.X = malloc(((size_t)a->X * K > 0 ? (size_t)a->X * K : 1) * sizeof *G.X);
     a->P = malloc((size_t)U * K * sizeof *a->P);
     a->E = calloc((size_t)I * K, sizeof *a->E);
     a->W = malloc((size_t)F * K * sizeof *a->W);
@@ -390,17 +459,18 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     a->Xc = calloc((size_t)a->X * K, sizeof *a->Xc);
     a->Q = malloc((size_t)I * K * sizeof *a->Q);
     a->b = malloc((size_t)I * sizeof *a->b);
-    int rc = (!off || !col || !pu || !warm || !negs || !G.P || !G.E || !G.W || !G.c || !G.d || !a->P || !a->E || !a->W ||
-              !a->c || !a->d || !a->Xc || !a->Q || !a->b)
+    int rc = (!off || !col || !pu || !warm || !negs || !G.P || !G.E || !G.W || !G.c || !G.d || !G.X || !a->P || !a->E ||
+              !a->W || !a->c || !a->d || !a->Xc || !a->Q || !a->b)
                  ? SHELF_ENOMEM
                  : build_features(a, s);
+    if (!rc) rc = user_features(a, s);
     if (rc) {
         free(off);
         free(col);
         free(pu);
         free(warm);
         free(negs);
-        free(G.P), free(G.E), free(G.W), free(G.c), free(G.d);
+        free(G.P), free(G.E), free(G.W), free(G.c), free(G.d), free(G.X);
         free_arrays(a);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u users, %u items, %u feature rows, %u factors)",
                                  U, I, F, K);
@@ -415,6 +485,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     for (size_t x = 0; x < (size_t)F * K; x++) G.W[x] = 1.0f;
     for (uint32_t x = 0; x < I; x++) G.c[x] = 1.0f;
     for (uint32_t x = 0; x < F; x++) G.d[x] = 1.0f;
+    for (size_t x = 0; x < (size_t)a->X * K; x++) G.X[x] = 1.0f;
 
     shelf_rng rng;
     shelf_rng_seed(&rng, a->seed);
@@ -444,12 +515,13 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
 #endif
         shelf_rng r;
         shelf_rng_split(&r, seed, (uint64_t)t + 1);
-        float *buf = malloc((size_t)3 * K * sizeof *buf);
+        float *buf = malloc((size_t)4 * K * sizeof *buf);
         if (!buf) {
 #pragma omp atomic write
             fail = 1;
         }
         float *qi = buf, *qj = buf ? buf + K : NULL, *pold = buf ? buf + 2 * (size_t)K : NULL;
+        float *pe = buf ? buf + 3 * (size_t)K : NULL;
         const uint64_t cnt = n_pos * (uint64_t)(t + 1) / (uint64_t)nt - n_pos * (uint64_t)t / (uint64_t)nt;
         for (int ep = 0; ep < epochs; ep++) {
             for (uint64_t n = 0; n < cnt && buf; n++) {
@@ -457,7 +529,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
                 const uint32_t u = pu[e], i = col[e];
                 const uint32_t *row = col + off[u];
                 const uint64_t len = off[u + 1] - off[u];
-                const float *p = a->P + (size_t)u * K;
+                const float *p = user_vec(a, u, pe);
                 /* an item drops its id with probability drop (features only) */
                 int id_i = !(freeze && !warm[i]);
                 if (drop > 0 && a->feat_off[i + 1] > a->feat_off[i] && shelf_rng_uniform(&r) < drop) id_i = 0;
@@ -475,7 +547,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
                         if (sj > si - margin) {
                             const double rank = floor((double)(n_neg - 1) / tr);
                             const float coef = (float)log(rank > 1.0 ? rank : 1.0);
-                            if (coef > 0.0f) pair_update(a, &G, u, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
+                            if (coef > 0.0f) pair_update(a, &G, u, p, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
                             break;
                         }
                     }
@@ -492,7 +564,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
                     const float sj = bj + dot(p, qj, K);
                     /* d/ds_uj of -ln sigmoid(s_ui - s_uj) = sigmoid(s_uj - s_ui) */
                     const float coef = 1.0f / (1.0f + expf(si - sj));
-                    pair_update(a, &G, u, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
+                    pair_update(a, &G, u, p, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
                 }
             }
 #pragma omp barrier
@@ -510,7 +582,21 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     free(pu);
     free(warm);
     free(negs);
-    free(G.P), free(G.E), free(G.W), free(G.c), free(G.d);
+    free(G.P), free(G.E), free(G.W), free(G.c), free(G.d), free(G.X);
+    /* fold each user's feature part into its row: scoring reads P alone */
+    if (!fail && a->uf_off) {
+        float *tmp = malloc((size_t)K * sizeof *tmp);
+        for (uint32_t u = 0; tmp && u < U; u++) {
+            const float *p = user_vec(a, u, tmp);
+            if (p == tmp) memcpy(a->P + (size_t)u * K, tmp, (size_t)K * sizeof *tmp);
+        }
+        if (!tmp) fail = 1;
+        free(tmp);
+    }
+    free(a->uf_off);
+    free(a->uf);
+    a->uf_off = NULL;
+    a->uf = NULL;
     if (fail) {
         free_arrays(a);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (thread buffers)");
@@ -537,8 +623,7 @@ static int hyb_score(const shelf_model *m, const shelf_query *q, float *scores)
                     1.0f, scores, 1);
         return 0;
     }
-    uint32_t n_ctx = 0;
-    for (uint32_t k = 0; q->ctx && k < q->n_ctx; k++) n_ctx += q->ctx[k] < a->X;
+    const uint32_t n_ctx = q->ctx && a->X ? q->n_ctx : 0;
     if (q->n == 0 && n_ctx == 0) return 0;
     float *x = calloc(K, sizeof *x);
     if (!x) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
@@ -551,9 +636,8 @@ static int hyb_score(const shelf_model *m, const shelf_query *q, float *scores)
     }
     if (n_ctx) {
         const float inv = 1.0f / (float)n_ctx;
-        for (uint32_t h = 0; h < q->n_ctx; h++) {
-            if (q->ctx[h] >= a->X) continue;
-            const float *xc = a->Xc + (size_t)q->ctx[h] * K;
+        for (uint32_t h = 0; h < n_ctx; h++) {
+            const float *xc = a->Xc + (size_t)(q->ctx[h] % a->X) * K;
             for (uint32_t k = 0; k < K; k++) x[k] += inv * xc[k];
         }
     }

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -134,3 +135,5 @@ int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, floa
         return shelf__model_fail(m, SHELF_EINVAL, "unknown user index %u (model has %u users)", user, m->n_users);
     return m->vt->predict(m, user, item, out);
 }
+
+uint32_t shelf_ctx_hash(const char *kv, size_t len) { return (uint32_t)XXH3_64bits(kv, len); }

@@ -246,6 +246,36 @@ static int tf_history_profile(const shelf_model *m, const uint32_t *items, const
     return rc;
 }
 
+/* a slate for a shopper without history from its context values: a model
+ * that learned user features (hybrid) scores them itself; otherwise the
+ * popularity among shoppers with the same values. Returns 1 when the
+ * context gave scores (*source set), 0 when it did not (scores untouched). */
+static int context_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, const slate_args *a,
+                          const char **source)
+{
+    if (!a->n_ctx) return 0;
+    if (e->model && !strcmp(e->kind, "hybrid")) {
+        uint32_t h[SRV_USER_CTX];
+        srv_ctx_hashes(s, a->ctx, a->n_ctx, h);
+        uint32_t I = e->model->n_items;
+        float *full = N >= I ? w->scores : malloc((size_t)I * sizeof *full);
+        shelf_query q = {.user = SHELF_NONE, .ctx = h, .n_ctx = a->n_ctx};
+        int ok = full && shelf_model_score(e->model, &q, full) == 0;
+        if (ok && full != w->scores) memcpy(w->scores, full, (size_t)N * sizeof *full);
+        if (full != w->scores) free(full);
+        if (ok) {
+            for (uint32_t i = I; i < N; i++) w->scores[i] = -INFINITY;
+            *source = "model";
+            return 1;
+        }
+    }
+    if (srv_ctx_scores(s, a->ctx, a->n_ctx, w->scores, N)) {
+        *source = "context";
+        return 1;
+    }
+    return 0;
+}
+
 /* a known user's transformer profile into h: cached while the history is
  * unchanged; users with events since start-up keep a key/value state that
  * each new event extends by one position; the others get one forward pass
@@ -473,7 +503,7 @@ int srv_route_recs(srv_req *r, const char *user)
                 pthread_mutex_unlock(&u->mu);
             }
         }
-        if (a.n_ctx && srv_ctx_scores(s, a.ctx, a.n_ctx, w->scores, N)) source = "context";
+        context_scores(s, e, w, N, &a, &source);
     }
     int ret;
     if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", e->model ? shelf_model_errmsg(e->model) : "out of memory");
@@ -565,7 +595,7 @@ int srv_route_recs_anon(srv_req *r)
         work *w = work_get(N ? N : 1, a.n);
         int rc = w ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : SHELF_ENOMEM;
         const char *source = e->model ? "model" : "popularity";
-        if (!rc && n == 0 && a.n_ctx && srv_ctx_scores(s, a.ctx, a.n_ctx, w->scores, N)) source = "context";
+        if (!rc && n == 0) context_scores(s, e, w, N, &a, &source);
         if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
         else answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n, source);
         srv_engine_put(e);

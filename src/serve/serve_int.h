@@ -242,6 +242,9 @@ int srv_ctx_find(shelf_server *s, const char *kv);
  * each value's popularity share, plus a tenth of the overall share. Returns
  * 0 when no value has any event yet (scores untouched). */
 int srv_ctx_scores(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, float *scores, uint32_t n);
+/* shelf_ctx_hash of each context value's "key=value" (for models that
+ * take context: shelf_query.ctx). */
+void srv_ctx_hashes(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, uint32_t *out);
 /* Sets a user's context values from its attributes JSON. */
 void srv_user_set_ctx(shelf_server *s, uint32_t idx, const char *attributes);
 /* Popularity scores (decayed weights) of items 0..n into scores. */

@@ -486,6 +486,16 @@ void srv_user_set_ctx(shelf_server *s, uint32_t idx, const char *attributes)
     pthread_mutex_unlock(&u->mu);
 }
 
+void srv_ctx_hashes(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, uint32_t *out)
+{
+    pthread_mutex_lock(&s->pop_mu);
+    for (uint32_t k = 0; k < n_ctx; k++) {
+        const char *name = ctx[k] < s->n_ctx ? s->ctx_name[ctx[k]] : "";
+        out[k] = shelf_ctx_hash(name, strlen(name));
+    }
+    pthread_mutex_unlock(&s->pop_mu);
+}
+
 int srv_ctx_scores(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, float *scores, uint32_t n)
 {
     pthread_mutex_lock(&s->pop_mu);

@@ -37,7 +37,7 @@ static int is_cold(uint32_t i) { return i % N_HALF >= N_HALF - N_COLD; }
 static int group_of_item(uint32_t i) { return i >= N_HALF; }
 static int group_of_user(uint32_t u) { return u >= N_USERS / 2; }
 
-enum { FEAT_ATTRS = 1, FEAT_WORDS = 2 };
+enum { FEAT_ATTRS = 1, FEAT_WORDS = 2, FEAT_USERS = 4 };
 
 /* feats: FEAT_ATTRS gives each item the attribute "group=a|b" (and one of
  * its own), FEAT_WORDS a title with its group's words ("Alpha lotion" /
@@ -71,6 +71,13 @@ static shelf_snapshot *generate(int feats, uint64_t seed)
         uint32_t idx;
         assert_int_equal(shelf_store_user_idx(st, id, strlen(id), 1, &idx, NULL), 0);
         assert_int_equal(idx, u);
+        if (feats & FEAT_USERS) { /* the segment tells the group; the device tells nothing */
+            char at[96];
+            snprintf(at, sizeof at, "{\"segment\":\"%s\",\"device\":\"%s\"}", group_of_user(u) ? "b" : "a",
+                     u % 2 ? "mobile" : "desktop");
+            shelf_user su = {.id = id, .attributes = at};
+            assert_int_equal(shelf_store_put_user(st, &su, NULL), 0);
+        }
         uint8_t used[N_HALF] = {0};
         for (int k = 0; k < PER_USER; k++) {
             uint32_t x;
@@ -249,7 +256,8 @@ static void test_context_and_empty(void **state)
         else warm += sc[i];
     }
     assert_true(warm / (N_ITEMS - 2 * N_COLD) > cold / (2 * N_COLD));
-    /* context ids: 3 in the table, 5000 beyond hyb-ctx-buckets (ignored) */
+    /* context hashes; these users have no features, so the context rows
+     * never trained (zero): a context-only query scores like the empty one */
     const uint32_t ctx[2] = {3, 5000};
     shelf_query qc = {.user = SHELF_NONE, .ctx = ctx, .n_ctx = 2};
     score(m, &qc, sc2);
@@ -257,7 +265,7 @@ static void test_context_and_empty(void **state)
     const uint32_t far[1] = {1u << 30};
     shelf_query qf = {.user = SHELF_NONE, .ctx = far, .n_ctx = 1};
     score(m, &qf, sc2);
-    assert_memory_equal(sc, sc2, sizeof sc); /* only ignored ids: the empty query */
+    assert_memory_equal(sc, sc2, sizeof sc); /* an untrained context row: the empty query */
     shelf_model_free(m);
     shelf_config_free(o);
     /* the defaults: still finite and not flat */
@@ -267,6 +275,53 @@ static void test_context_and_empty(void **state)
     check_finite_not_flat(sc);
     score(m, &qc, sc2);
     check_finite_not_flat(sc2);
+    shelf_model_free(m);
+    shelf_config_free(o);
+    shelf_snapshot_free(s);
+}
+
+/* User features: users carry "segment=a|b" (their group) and a device
+ * that says nothing. A new shopper known only by segment=a scores the warm
+ * items of group a above those of group b, segment=b the reverse; the
+ * device alone (or a context no user had) does not pick a group. */
+static void test_user_features(void **state)
+{
+    (void)state;
+    shelf_snapshot *s = generate(FEAT_ATTRS | FEAT_USERS, 8);
+    assert_int_equal(s->n_user_feats, 4);
+    shelf_config *o = small_opts(NULL);
+    shelf_model *m = fit(s, o);
+    float sc[N_ITEMS];
+    const char *segs[2] = {"segment=a", "segment=b"};
+    double gap[2];
+    for (int g = 0; g < 2; g++) {
+        uint32_t h = shelf_ctx_hash(segs[g], strlen(segs[g]));
+        shelf_query q = {.user = SHELF_NONE, .ctx = &h, .n_ctx = 1};
+        score(m, &q, sc);
+        check_finite_not_flat(sc);
+        double ma = 0, mb = 0;
+        for (uint32_t i = 0; i < N_ITEMS; i++) {
+            if (is_cold(i)) continue;
+            if (group_of_item(i)) mb += sc[i];
+            else ma += sc[i];
+        }
+        gap[g] = (ma - mb) / (N_HALF - N_COLD);
+    }
+    fprintf(stderr, "user features: mean score gap (group a - group b) for segment=a %.3f, segment=b %.3f\n", gap[0],
+            gap[1]);
+    assert_true(gap[0] > 0.1 && gap[1] < -0.1);
+    /* the device splits both groups evenly: a much smaller gap */
+    uint32_t h = shelf_ctx_hash("device=mobile", 13);
+    shelf_query qd = {.user = SHELF_NONE, .ctx = &h, .n_ctx = 1};
+    score(m, &qd, sc);
+    double ma = 0, mb = 0;
+    for (uint32_t i = 0; i < N_ITEMS; i++) {
+        if (is_cold(i)) continue;
+        if (group_of_item(i)) mb += sc[i];
+        else ma += sc[i];
+    }
+    double gd = fabs(ma - mb) / (N_HALF - N_COLD);
+    assert_true(gd < 0.5 * fabs(gap[0]) && gd < 0.5 * fabs(gap[1]));
     shelf_model_free(m);
     shelf_config_free(o);
     shelf_snapshot_free(s);
@@ -409,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cold_start),         cmocka_unit_test(test_no_features_no_signal),
         cmocka_unit_test(test_anonymous_session),  cmocka_unit_test(test_context_and_empty),
+        cmocka_unit_test(test_user_features),
         cmocka_unit_test(test_save_load),          cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_bad_options),
     };

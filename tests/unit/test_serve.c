@@ -995,6 +995,54 @@ static void test_garbage(void **state)
     cJSON_Delete(h);
 }
 
+/* With a hybrid bundle, a shopper without history is scored by the model
+ * from its context (the hybrid learned the users' segment/region/device
+ * rows): source "model", and the context changes the slate. */
+static void test_hybrid_context(void **state)
+{
+    (void)state;
+    char store[800], bundle[800];
+    snprintf(store, sizeof store, "%s", tmp_path("hyb.db"));
+    snprintf(bundle, sizeof bundle, "%s", tmp_path("hyb_bundle"));
+    rm_rf(bundle);
+    shelf_store *st = make_store(store);
+    shelf_snapshot *sn = build(st);
+    shelf_store_close(st);
+    assert_true(sn->n_user_feats > 0);
+    shelf_config *o = opts("hyb-epochs=5", "hyb-factors=8", "threads=1", NULL);
+    shelf_model *m = NULL;
+    assert_int_equal(shelf_model_new("hybrid", &m, NULL), 0);
+    assert_int_equal(shelf_model_fit(m, sn, o, NULL), 0);
+    shelf_err err = {0};
+    assert_int_equal(shelf_model_save(m, bundle, &err), 0);
+    shelf_model_free(m);
+    shelf_config_free(o);
+    shelf_snapshot_free(sn);
+    shelf_server *s = start(store, bundle, 1, 10);
+    const unsigned main_port = g_port;
+    g_port = shelf_server_port(s);
+    cJSON *a = recs("nobody", "n=10&segment=a&region=north");
+    assert_string_equal(jstr(a, "model"), "hybrid");
+    assert_string_equal(jstr(a, "source"), "model");
+    assert_int_equal(cJSON_GetArraySize(jarr(a, "items")), 10);
+    cJSON *b = recs("nobody", "n=10&segment=c&region=south&device=tablet");
+    cJSON *c = recs("nobody", "n=10");
+    int same_ab = 1, same_bc = 1;
+    for (int k = 0; k < 10; k++) {
+        const char *x = jstr(cJSON_GetArrayItem(jarr(a, "items"), k), "id"), *y = jstr(cJSON_GetArrayItem(jarr(b, "items"), k), "id"),
+                   *z = jstr(cJSON_GetArrayItem(jarr(c, "items"), k), "id");
+        same_ab &= !strcmp(x, y);
+        same_bc &= !strcmp(y, z);
+    }
+    assert_false(same_ab); /* another context, another slate */
+    assert_false(same_bc);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(c);
+    g_port = main_port;
+    shelf_server_stop(s);
+}
+
 static void test_recs_n(void **state)
 {
     (void)state;
@@ -1525,6 +1573,7 @@ int main(void)
         cmocka_unit_test(test_realtime),        cmocka_unit_test(test_recs_n),
         cmocka_unit_test(test_new_item_cold_start),
         cmocka_unit_test(test_new_user_context),
+        cmocka_unit_test(test_hybrid_context),
         cmocka_unit_test(test_recs_filters),    cmocka_unit_test(test_recs_anonymous),
         cmocka_unit_test(test_similar),         cmocka_unit_test(test_popular),
         cmocka_unit_test(test_popular_future_ts),
