@@ -95,6 +95,7 @@ static int event_cb(void *ctx, uint64_t id, const shelf_event *e)
 static int item_cb(void *ctx, uint32_t idx, const shelf_item *it)
 {
     export_ctx *x = ctx;
+    if ((unsigned char)it->id[0] == 1) return 0; /* retired (shelf_store_delete_item) */
     char price[64] = "", avail[8], created[32];
     if (it->has_price) snprintf(price, sizeof price, "%.10g", it->price);
     snprintf(avail, sizeof avail, "%d", it->available);
@@ -126,6 +127,7 @@ static int item_cb(void *ctx, uint32_t idx, const shelf_item *it)
 static int user_cb(void *ctx, uint32_t idx, const shelf_user *u)
 {
     export_ctx *x = ctx;
+    if ((unsigned char)u->id[0] == 1) return 0; /* forgotten (shelf_store_delete_user) */
     if (x->jsonl) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", u->id);

@@ -228,6 +228,11 @@ check "after the crash: GET /v1/users/u1 200" test "$(api GET /v1/users/u1)" = 2
 check "after the crash: user u1 answered" grep -Eq '"id" *: *"u1"' resp.json
 still_up "after the crash" c || exit 1
 check "after the crash: events accepted" test "$(api POST /v1/events '[{"user":"u1","item":"i5","rec_id":"after-0"}]')" = 200
+u7=$(sqlite3 s.db "SELECT idx FROM users WHERE ext_id = 'u7'")
+check "u7 has events before" test "$(sqlite3 s.db "SELECT count(*) FROM events WHERE user = $u7")" -gt 0
+check "forget u7 (admin)" test "$(api DELETE /v1/users/u7)" = 200
+check "forgotten u7: no events left" test "$(sqlite3 s.db "SELECT count(*) FROM events WHERE user = $u7")" = 0
+check "export lists no forgotten user" test "$("$shelf" export --store s.db --format csv --what users | grep -c -e u7, -e "$(printf '\001')")" = 0
 terminate; rc=$?
 check "final SIGTERM: exit 0 (got $rc)" test "$rc" -eq 0
 check "after-crash event stored" test "$(sqlite3 s.db "SELECT count(*) FROM events WHERE rec_id = 'after-0'")" = 1
