@@ -2,6 +2,7 @@
  * item->user CSR, item and user features, names) from a store, or from a
  * subset of another snapshot's events. Data room, above store. Save/load:
  * snapshot_file.c. */
+#include "data/json_int.h"
 #include "data/snapshot_int.h"
 
 #include <cjson/cJSON.h>
@@ -694,27 +695,6 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Value text of a scalar JSON node into buf (cap >= 32 bytes for numbers);
- * *val points at it, or at the node's own string. 0 if j is not a scalar. */
-static int scalar_text(const cJSON *j, char *buf, size_t cap, const char **val)
-{
-    if (cJSON_IsString(j) && j->valuestring) {
-        *val = j->valuestring;
-    } else if (cJSON_IsNumber(j)) {
-        double v = j->valuedouble;
-        if (v == floor(v) && fabs(v) < 1e15)
-            snprintf(buf, cap, "%lld", (long long)v);
-        else
-            snprintf(buf, cap, "%.15g", v);
-        *val = buf;
-    } else if (cJSON_IsBool(j)) {
-        *val = cJSON_IsTrue(j) ? "true" : "false";
-    } else {
-        return 0;
-    }
-    return 1;
-}
-
 /* Interns "key=val" (a new id in order of first appearance) and adds its id
  * to the user's list in sc. 0 or SHELF_ENOMEM. */
 static int ufeat_add(build_ctx *c, ufeat_scratch *sc, shelf_strmap *names, const char *key,
@@ -768,10 +748,10 @@ static int ufeat_user(build_ctx *c, ufeat_scratch *sc, shelf_strmap *names, cons
         if (!j->string) continue;
         if (cJSON_IsArray(j)) {
             for (const cJSON *e = j->child; e; e = e->next)
-                if (scalar_text(e, num, sizeof num, &val) &&
+                if (shelf__json_scalar_text(e, num, sizeof num, &val) &&
                     ufeat_add(c, sc, names, j->string, val))
                     return SHELF_ENOMEM;
-        } else if (scalar_text(j, num, sizeof num, &val) &&
+        } else if (shelf__json_scalar_text(j, num, sizeof num, &val) &&
                    ufeat_add(c, sc, names, j->string, val)) {
             return SHELF_ENOMEM;
         }

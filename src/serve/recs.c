@@ -538,11 +538,7 @@ int srv_route_recs_anon(srv_req *r)
         if (!cJSON_IsObject(f)) bad = srv_error(r, 400, "bad_request", -1, "context: expected an object") || 1;
         for (const cJSON *c = bad ? NULL : f->child; c && a.n_ctx < SRV_USER_CTX; c = c->next) {
             char kv[200];
-            int len = -1;
-            if (cJSON_IsString(c)) len = snprintf(kv, sizeof kv, "%s=%s", c->string, c->valuestring);
-            else if (cJSON_IsBool(c)) len = snprintf(kv, sizeof kv, "%s=%s", c->string, cJSON_IsTrue(c) ? "true" : "false");
-            else if (cJSON_IsNumber(c)) len = snprintf(kv, sizeof kv, "%s=%.15g", c->string, c->valuedouble);
-            int v = len > 0 && (size_t)len < sizeof kv ? srv_ctx_find(s, kv) : -1;
+            int v = shelf__json_kv(c, kv, sizeof kv) > 0 ? srv_ctx_find(s, kv) : -1;
             if (v >= 0) a.ctx[a.n_ctx++] = (uint16_t)v;
         }
     }

@@ -217,13 +217,8 @@ static int store_item(shelf_server *s, item_in *in, uint32_t *idx, int *created)
     if (!*created && (rc = shelf_store_item_clear_attrs(s->st, *idx))) return rc;
     for (const cJSON *a = in->attrs ? in->attrs->child : NULL; a; a = a->next) {
         char v[600];
-        int n;
-        if (cJSON_IsString(a)) n = snprintf(v, sizeof v, "%s=%s", a->string, a->valuestring);
-        else if (cJSON_IsBool(a)) n = snprintf(v, sizeof v, "%s=%s", a->string, cJSON_IsTrue(a) ? "true" : "false");
-        else if (a->valuedouble == floor(a->valuedouble) && fabs(a->valuedouble) < 1e15)
-            n = snprintf(v, sizeof v, "%s=%lld", a->string, (long long)a->valuedouble);
-        else n = snprintf(v, sizeof v, "%s=%.15g", a->string, a->valuedouble);
-        if (n <= 0 || (size_t)n >= sizeof v) continue; /* over-long attributes stay in the JSON only */
+        int n = shelf__json_kv(a, v, sizeof v);
+        if (n <= 0) continue; /* over-long attributes stay in the JSON only */
         if ((rc = shelf_store_item_add_attr(s->st, *idx, v, (size_t)n))) return rc;
     }
     return 0;

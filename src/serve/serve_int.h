@@ -11,6 +11,7 @@
 #include "shelf/transformer.h"
 #include "shelf/eval.h"
 #include "shelf/coldfill.h"
+#include "data/json_int.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>

@@ -258,16 +258,11 @@ static size_t item_features(const shelf_item *it, uint64_t *out, size_t cap)
     const char *av[MAX_ATTRS];
     size_t na = 0;
     cJSON *j = it->attributes ? cJSON_Parse(it->attributes) : NULL;
-    for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a && na < MAX_ATTRS; a = a->next) {
-        int n = -1;
-        if (cJSON_IsString(a)) n = snprintf(buf[na], sizeof buf[na], "%s=%s", a->string, a->valuestring);
-        else if (cJSON_IsBool(a)) n = snprintf(buf[na], sizeof buf[na], "%s=%s", a->string, cJSON_IsTrue(a) ? "true" : "false");
-        else if (cJSON_IsNumber(a)) n = snprintf(buf[na], sizeof buf[na], "%s=%.15g", a->string, a->valuedouble);
-        if (n > 0 && (size_t)n < sizeof buf[na]) {
+    for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a && na < MAX_ATTRS; a = a->next)
+        if (shelf__json_kv(a, buf[na], sizeof buf[na]) > 0) {
             av[na] = buf[na];
             na++;
         }
-    }
     cJSON_Delete(j);
     size_t k = shelf_coldfill_item_features(it->category, it->brand, it->title, it->text, av, na, out, cap);
     return k < cap ? k : cap;
@@ -461,11 +456,7 @@ uint32_t srv_ctx_of_attributes(shelf_server *s, const char *attributes, uint16_t
     pthread_mutex_lock(&s->pop_mu);
     for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a && n < SRV_USER_CTX; a = a->next) {
         char kv[200];
-        int len = -1;
-        if (cJSON_IsString(a)) len = snprintf(kv, sizeof kv, "%s=%s", a->string, a->valuestring);
-        else if (cJSON_IsBool(a)) len = snprintf(kv, sizeof kv, "%s=%s", a->string, cJSON_IsTrue(a) ? "true" : "false");
-        else if (cJSON_IsNumber(a)) len = snprintf(kv, sizeof kv, "%s=%.15g", a->string, a->valuedouble);
-        if (len <= 0 || (size_t)len >= sizeof kv) continue;
+        if (shelf__json_kv(a, kv, sizeof kv) <= 0) continue;
         int v = ctx_intern(s, kv);
         if (v >= 0) ctx[n++] = (uint16_t)v;
     }
