@@ -143,31 +143,32 @@ int srv_route_events(srv_req *r)
     return srv_json(r, 200, o);
 }
 
-/* ---- items ---------------------------------------------------------------------------------------------- */
+/* ---- items and users: PUT of one record or a batch ------------------------------------------------ */
 
-typedef struct {
-    shelf_item it;
-    const cJSON *attrs;
-    char *attr_text;
-} item_in;
+/* one item or user of a PUT */
+typedef struct rec_in {
+    char id[ID_MAX];
+    shelf_item it;      /* items */
+    shelf_user u;       /* users */
+    const cJSON *attrs; /* items: the attributes to link */
+    char *attr_text;    /* the attributes as JSON text (owned) */
+    uint32_t idx;
+    int created;
+} rec_in;
 
-/* validates an item object; id given (path) or read from the record */
-static int parse_item(srv_req *r, const cJSON *o, const char *path_id, long i, item_in *in, char *idbuf)
+typedef struct rec_kind {
+    const char *one, *many, *bad; /* "item", "items", "bad_item" */
+    /* the record's fields (its id is set); answers 400 and returns 1 on error */
+    int (*fields)(srv_req *r, const cJSON *o, long i, const char *where, rec_in *in);
+    /* writes it: store_mu held, inside the transaction */
+    int (*store)(shelf_server *s, rec_in *in);
+    /* after the commit: the server's own state */
+    void (*apply)(shelf_server *s, rec_in *in);
+} rec_kind;
+
+static int item_fields(srv_req *r, const cJSON *o, long i, const char *where, rec_in *in)
 {
-    const char *w = i >= 0 ? "items[" : "item";
-    char where[48];
-    if (i >= 0) snprintf(where, sizeof where, "%s%ld]", w, i);
-    else snprintf(where, sizeof where, "item");
-    memset(in, 0, sizeof *in);
-    if (!cJSON_IsObject(o)) return srv_error(r, 400, "bad_item", i, "%s: expected an object, got %s", where, jtype(o)), 1;
-    if (path_id) {
-        snprintf(idbuf, ID_MAX, "%s", path_id);
-    } else {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "id");
-        if (srv_json_id(f, idbuf, ID_MAX)) return srv_error(r, 400, "bad_item", i, "%s.id: %s", where, f ? "expected a non-empty string" : "missing"), 1;
-    }
-    if (!idbuf[0] || (unsigned char)idbuf[0] == 1) return srv_error(r, 400, "bad_item", i, "%s.id: invalid id", where), 1;
-    in->it.id = idbuf;
+    in->it.id = in->id;
     in->it.available = 1;
     static const char *const tf[] = {"kind", "title", "text", "category", "brand"};
     const char **dst[] = {&in->it.kind, &in->it.title, &in->it.text, &in->it.category, &in->it.brand};
@@ -207,102 +208,155 @@ static int parse_item(srv_req *r, const cJSON *o, const char *path_id, long i, i
     return 0;
 }
 
-/* store_mu held, inside a transaction */
-static int store_item(shelf_server *s, item_in *in, uint32_t *idx, int *created)
+static int item_store(shelf_server *s, rec_in *in)
 {
-    int rc = shelf_store_item_idx(s->st, in->it.id, strlen(in->it.id), 0, idx, NULL);
-    *created = rc == SHELF_ENOTFOUND;
-    if (!*created && rc) return rc;
-    if ((rc = shelf_store_put_item(s->st, &in->it, idx))) return rc;
-    if (!*created && (rc = shelf_store_item_clear_attrs(s->st, *idx))) return rc;
+    int rc = shelf_store_item_idx(s->st, in->id, strlen(in->id), 0, &in->idx, NULL);
+    in->created = rc == SHELF_ENOTFOUND;
+    if (!in->created && rc) return rc;
+    if ((rc = shelf_store_put_item(s->st, &in->it, &in->idx))) return rc;
+    if (!in->created && (rc = shelf_store_item_clear_attrs(s->st, in->idx))) return rc;
     for (const cJSON *a = in->attrs ? in->attrs->child : NULL; a; a = a->next) {
         char v[600];
         int n = shelf__json_kv(a, v, sizeof v);
         if (n <= 0) continue; /* over-long attributes stay in the JSON only */
-        if ((rc = shelf_store_item_add_attr(s->st, *idx, v, (size_t)n))) return rc;
+        if ((rc = shelf_store_item_add_attr(s->st, in->idx, v, (size_t)n))) return rc;
     }
     return 0;
 }
 
-static int put_items(srv_req *r, item_in *in, size_t n, uint32_t *idx, int *created)
+static void item_apply(shelf_server *s, rec_in *in)
+{
+    if (srv_item_set(s, in->idx, &in->it)) shelf_error("serve: out of memory updating item %s", in->id);
+}
+
+static int user_fields(srv_req *r, const cJSON *o, long i, const char *where, rec_in *in)
+{
+    in->u.id = in->id;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "attributes");
+    if (f && !cJSON_IsNull(f)) {
+        if (!cJSON_IsObject(f)) return srv_error(r, 400, "bad_user", i, "%s.attributes: expected an object, got %s", where, jtype(f)), 1;
+        if (!(in->attr_text = cJSON_PrintUnformatted(f))) return srv_error(r, 500, "internal", i, "out of memory"), 1;
+        in->u.attributes = in->attr_text;
+    }
+    f = cJSON_GetObjectItemCaseSensitive(o, "created");
+    if (f && !cJSON_IsNull(f)) {
+        if (!is_int(f)) return srv_error(r, 400, "bad_user", i, "%s.created: expected unix seconds, got %s", where, jtype(f)), 1;
+        in->u.created = (int64_t)f->valuedouble;
+    }
+    return 0;
+}
+
+static int user_store(shelf_server *s, rec_in *in)
+{
+    uint32_t k;
+    in->created = shelf_store_user_idx(s->st, in->id, strlen(in->id), 0, &k, NULL) == SHELF_ENOTFOUND;
+    return shelf_store_put_user(s->st, &in->u, &in->idx);
+}
+
+static void user_apply(shelf_server *s, rec_in *in)
+{
+    if (in->created) srv_user_add(s, in->id, in->idx);
+    srv_user_set_ctx(s, in->idx, in->u.attributes);
+}
+
+static const rec_kind ITEMS = {"item", "items", "bad_item", item_fields, item_store, item_apply};
+static const rec_kind USERS = {"user", "users", "bad_user", user_fields, user_store, user_apply};
+
+/* a record: its id (from the path, or its "id" field) and fields */
+static int parse_rec(srv_req *r, const rec_kind *k, const cJSON *o, const char *path_id, long i, rec_in *in)
+{
+    char where[48];
+    if (i >= 0) snprintf(where, sizeof where, "%s[%ld]", k->many, i);
+    else snprintf(where, sizeof where, "%s", k->one);
+    memset(in, 0, sizeof *in);
+    if (!cJSON_IsObject(o)) return srv_error(r, 400, k->bad, i, "%s: expected an object, got %s", where, jtype(o)), 1;
+    if (path_id) {
+        snprintf(in->id, sizeof in->id, "%s", path_id);
+    } else {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "id");
+        if (srv_json_id(f, in->id, sizeof in->id))
+            return srv_error(r, 400, k->bad, i, "%s.id: %s", where, f ? "expected a non-empty string" : "missing"), 1;
+    }
+    if (!in->id[0] || (unsigned char)in->id[0] == 1) return srv_error(r, 400, k->bad, i, "%s.id: invalid id", where), 1;
+    return k->fields(r, o, i, where, in);
+}
+
+/* all the records in one transaction, then the server's state */
+static int put_recs(srv_req *r, const rec_kind *k, rec_in *in, size_t n)
 {
     shelf_server *s = r->srv;
     char why[400];
     pthread_mutex_lock(&s->store_mu);
     int rc = shelf_store_begin(s->st);
-    for (size_t i = 0; !rc && i < n; i++) rc = store_item(s, &in[i], &idx[i], &created[i]);
+    for (size_t i = 0; !rc && i < n; i++) rc = k->store(s, &in[i]);
     if (!rc) rc = shelf_store_commit(s->st);
     if (rc) {
         snprintf(why, sizeof why, "%s", shelf_store_errmsg(s->st));
         shelf_store_rollback(s->st);
     }
     pthread_mutex_unlock(&s->store_mu);
-    if (rc) return srv_error(r, 500, "internal", -1, "items not stored: %s", why), rc;
-    for (size_t i = 0; i < n; i++)
-        if (srv_item_set(s, idx[i], &in[i].it))
-            shelf_error("serve: out of memory updating item %s", in[i].it.id);
+    if (rc) return srv_error(r, 500, "internal", -1, "%s not stored: %s", k->many, why), 1;
+    for (size_t i = 0; i < n; i++) k->apply(s, &in[i]);
     return 0;
 }
 
-int srv_route_item_put(srv_req *r, const char *id)
+/* PUT /v1/{items,users}/{id} */
+static int put_one(srv_req *r, const rec_kind *k, const char *id)
 {
     cJSON *j = srv_body_json(r);
     if (!j) return 0;
-    char idbuf[ID_MAX];
-    item_in in;
     if (strlen(id) >= ID_MAX) {
         cJSON_Delete(j);
-        return srv_error(r, 400, "bad_item", -1, "the item id is longer than %d bytes", ID_MAX - 1);
+        return srv_error(r, 400, k->bad, -1, "the %s id is longer than %d bytes", k->one, ID_MAX - 1);
     }
-    int bad = parse_item(r, j, id, -1, &in, idbuf);
-    uint32_t idx;
-    int created = 0;
-    if (!bad) bad = put_items(r, &in, 1, &idx, &created) ? 1 : 0;
+    rec_in in;
+    int bad = parse_rec(r, k, j, id, -1, &in) || put_recs(r, k, &in, 1);
     free(in.attr_text);
     cJSON_Delete(j);
     if (bad) return 0;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddBoolToObject(o, "created", created);
+    cJSON_AddBoolToObject(o, "created", in.created);
     return srv_json(r, 200, o);
 }
 
-int srv_route_items_put(srv_req *r)
+/* PUT /v1/{items,users}: an array, {"<many>": [...]} or one record; all or nothing */
+static int put_batch(srv_req *r, const rec_kind *k)
 {
     shelf_server *s = r->srv;
     cJSON *j = srv_body_json(r);
     if (!j) return 0;
     int single;
-    const cJSON *recs = records(j, "items", &single);
+    const cJSON *recs = records(j, k->many, &single);
     size_t n = single ? 1 : (size_t)cJSON_GetArraySize(recs);
     if (n > s->o.max_batch) {
         cJSON_Delete(j);
-        return srv_error(r, 413, "too_large", -1, "%zu items in one request; at most %u", n, s->o.max_batch);
+        return srv_error(r, 413, "too_large", -1, "%zu %s in one request; at most %u", n, k->many, s->o.max_batch);
     }
-    item_in *in = calloc(n ? n : 1, sizeof *in);
-    char(*ids)[ID_MAX] = malloc((n ? n : 1) * sizeof *ids);
-    uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    int *created = calloc(n ? n : 1, sizeof *created);
-    int bad = 0;
-    if (!in || !ids || !idx || !created) bad = srv_error(r, 500, "internal", -1, "out of memory") || 1;
-    size_t i = 0;
-    if (!bad) {
-        if (single) bad = parse_item(r, recs, NULL, -1, &in[0], ids[0]);
-        else
-            for (const cJSON *o = recs->child; o && !bad; o = o->next, i++) bad = parse_item(r, o, NULL, (long)i, &in[i], ids[i]);
+    rec_in *in = calloc(n ? n : 1, sizeof *in);
+    int bad = in ? 0 : (srv_error(r, 500, "internal", -1, "out of memory"), 1);
+    if (!bad && single) {
+        bad = parse_rec(r, k, recs, NULL, -1, &in[0]);
+    } else if (!bad) {
+        size_t i = 0;
+        for (const cJSON *o = recs->child; o && !bad; o = o->next, i++) bad = parse_rec(r, k, o, NULL, (long)i, &in[i]);
     }
-    if (!bad) bad = put_items(r, in, n, idx, created) ? 1 : 0;
-    for (size_t k = 0; in && k < n; k++) free(in[k].attr_text);
+    if (!bad) bad = put_recs(r, k, in, n);
+    for (size_t q = 0; in && q < n; q++) free(in[q].attr_text);
     free(in);
-    free(ids);
-    free(idx);
-    free(created);
     cJSON_Delete(j);
     if (bad) return 0;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "stored", (double)n);
     return srv_json(r, 200, o);
 }
+
+int srv_route_item_put(srv_req *r, const char *id) { return put_one(r, &ITEMS, id); }
+int srv_route_items_put(srv_req *r) { return put_batch(r, &ITEMS); }
+int srv_route_user_put(srv_req *r, const char *id) { return put_one(r, &USERS, id); }
+int srv_route_users_put(srv_req *r) { return put_batch(r, &USERS); }
+
+/* ---- items ---------------------------------------------------------------------------------------------- */
 
 static void add_str_or_null(cJSON *o, const char *k, const char *v)
 {
@@ -365,124 +419,6 @@ int srv_route_item_delete(srv_req *r, const char *id)
 }
 
 /* ---- users ------------------------------------------------------------------------------------------------ */
-
-static int parse_user(srv_req *r, const cJSON *o, const char *path_id, long i, shelf_user *u, char *idbuf,
-                      char **attr_text)
-{
-    char where[48];
-    if (i >= 0) snprintf(where, sizeof where, "users[%ld]", i);
-    else snprintf(where, sizeof where, "user");
-    memset(u, 0, sizeof *u);
-    *attr_text = NULL;
-    if (!cJSON_IsObject(o)) return srv_error(r, 400, "bad_user", i, "%s: expected an object, got %s", where, jtype(o)), 1;
-    if (path_id) snprintf(idbuf, ID_MAX, "%s", path_id);
-    else {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "id");
-        if (srv_json_id(f, idbuf, ID_MAX)) return srv_error(r, 400, "bad_user", i, "%s.id: %s", where, f ? "expected a non-empty string" : "missing"), 1;
-    }
-    if (!idbuf[0] || (unsigned char)idbuf[0] == 1) return srv_error(r, 400, "bad_user", i, "%s.id: invalid id", where), 1;
-    u->id = idbuf;
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "attributes");
-    if (f && !cJSON_IsNull(f)) {
-        if (!cJSON_IsObject(f)) return srv_error(r, 400, "bad_user", i, "%s.attributes: expected an object, got %s", where, jtype(f)), 1;
-        if (!(*attr_text = cJSON_PrintUnformatted(f))) return srv_error(r, 500, "internal", i, "out of memory"), 1;
-        u->attributes = *attr_text;
-    }
-    f = cJSON_GetObjectItemCaseSensitive(o, "created");
-    if (f && !cJSON_IsNull(f)) {
-        if (!is_int(f)) return srv_error(r, 400, "bad_user", i, "%s.created: expected unix seconds, got %s", where, jtype(f)), 1;
-        u->created = (int64_t)f->valuedouble;
-    }
-    return 0;
-}
-
-static int put_users(srv_req *r, shelf_user *u, size_t n, int *created)
-{
-    shelf_server *s = r->srv;
-    uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    if (!idx) return srv_error(r, 500, "internal", -1, "out of memory"), 1;
-    char why[400];
-    pthread_mutex_lock(&s->store_mu);
-    int rc = shelf_store_begin(s->st);
-    for (size_t i = 0; !rc && i < n; i++) {
-        uint32_t k;
-        created[i] = shelf_store_user_idx(s->st, u[i].id, strlen(u[i].id), 0, &k, NULL) == SHELF_ENOTFOUND;
-        rc = shelf_store_put_user(s->st, &u[i], &idx[i]);
-    }
-    if (!rc) rc = shelf_store_commit(s->st);
-    if (rc) {
-        snprintf(why, sizeof why, "%s", shelf_store_errmsg(s->st));
-        shelf_store_rollback(s->st);
-    }
-    pthread_mutex_unlock(&s->store_mu);
-    if (!rc)
-        for (size_t i = 0; i < n; i++) {
-            if (created[i]) srv_user_add(s, u[i].id, idx[i]);
-            srv_user_set_ctx(s, idx[i], u[i].attributes);
-        }
-    free(idx);
-    if (rc) return srv_error(r, 500, "internal", -1, "users not stored: %s", why), 1;
-    return 0;
-}
-
-int srv_route_user_put(srv_req *r, const char *id)
-{
-    cJSON *j = srv_body_json(r);
-    if (!j) return 0;
-    if (strlen(id) >= ID_MAX) {
-        cJSON_Delete(j);
-        return srv_error(r, 400, "bad_user", -1, "the user id is longer than %d bytes", ID_MAX - 1);
-    }
-    char idbuf[ID_MAX], *at = NULL;
-    shelf_user u;
-    int created = 0;
-    int bad = parse_user(r, j, id, -1, &u, idbuf, &at);
-    if (!bad) bad = put_users(r, &u, 1, &created);
-    free(at);
-    cJSON_Delete(j);
-    if (bad) return 0;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddBoolToObject(o, "created", created);
-    return srv_json(r, 200, o);
-}
-
-int srv_route_users_put(srv_req *r)
-{
-    shelf_server *s = r->srv;
-    cJSON *j = srv_body_json(r);
-    if (!j) return 0;
-    int single;
-    const cJSON *recs = records(j, "users", &single);
-    size_t n = single ? 1 : (size_t)cJSON_GetArraySize(recs);
-    if (n > s->o.max_batch) {
-        cJSON_Delete(j);
-        return srv_error(r, 413, "too_large", -1, "%zu users in one request; at most %u", n, s->o.max_batch);
-    }
-    shelf_user *u = calloc(n ? n : 1, sizeof *u);
-    char(*ids)[ID_MAX] = malloc((n ? n : 1) * sizeof *ids);
-    char **at = calloc(n ? n : 1, sizeof *at);
-    int *created = calloc(n ? n : 1, sizeof *created);
-    int bad = 0;
-    if (!u || !ids || !at || !created) bad = srv_error(r, 500, "internal", -1, "out of memory") || 1;
-    size_t i = 0;
-    if (!bad) {
-        if (single) bad = parse_user(r, recs, NULL, -1, &u[0], ids[0], &at[0]);
-        else
-            for (const cJSON *o = recs->child; o && !bad; o = o->next, i++) bad = parse_user(r, o, NULL, (long)i, &u[i], ids[i], &at[i]);
-    }
-    if (!bad) bad = put_users(r, u, n, created);
-    for (size_t k = 0; at && k < n; k++) free(at[k]);
-    free(at);
-    free(u);
-    free(ids);
-    free(created);
-    cJSON_Delete(j);
-    if (bad) return 0;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "stored", (double)n);
-    return srv_json(r, 200, o);
-}
 
 static int user_row(void *ctx, uint32_t idx, const shelf_user *u)
 {
