@@ -358,6 +358,14 @@ int srv_route_users_put(srv_req *r) { return put_batch(r, &USERS); }
 
 /* ---- items ---------------------------------------------------------------------------------------------- */
 
+/* stored JSON text (attributes) as a value, or null */
+static void add_json_or_null(cJSON *o, const char *k, const char *text)
+{
+    cJSON *a = text ? cJSON_Parse(text) : NULL;
+    if (a) cJSON_AddItemToObject(o, k, a);
+    else cJSON_AddNullToObject(o, k);
+}
+
 static void add_str_or_null(cJSON *o, const char *k, const char *v)
 {
     if (v) cJSON_AddStringToObject(o, k, v);
@@ -377,28 +385,18 @@ static int item_row(void *ctx, uint32_t idx, const shelf_item *it)
     if (it->has_price) cJSON_AddNumberToObject(o, "price", it->price);
     else cJSON_AddNullToObject(o, "price");
     cJSON_AddBoolToObject(o, "available", it->available);
-    cJSON *a = it->attributes ? cJSON_Parse(it->attributes) : NULL;
-    if (a) cJSON_AddItemToObject(o, "attributes", a);
-    else cJSON_AddNullToObject(o, "attributes");
+    add_json_or_null(o, "attributes", it->attributes);
     cJSON_AddNumberToObject(o, "created", (double)it->created);
     return 0;
 }
 
+static cJSON *stored_row(srv_req *r, int user, const char *id, uint32_t idx);
+
 int srv_route_item_get(srv_req *r, const char *id)
 {
     shelf_server *s = r->srv;
-    uint32_t idx = srv_item_find(s, id);
-    if (idx == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no item '%s'", id);
-    cJSON *o = cJSON_CreateObject();
-    pthread_mutex_lock(&s->store_mu);
-    int rc = shelf_store_get_item(s->st, idx, item_row, o);
-    pthread_mutex_unlock(&s->store_mu);
-    if (rc) {
-        cJSON_Delete(o);
-        return rc == SHELF_ENOTFOUND ? srv_error(r, 404, "not_found", -1, "no item '%s'", id)
-                                     : srv_error(r, 500, "internal", -1, "reading item '%s' failed", id);
-    }
-    return srv_json(r, 200, o);
+    cJSON *o = stored_row(r, 0, id, srv_item_find(s, id));
+    return o ? srv_json(r, 200, o) : 0;
 }
 
 int srv_route_item_delete(srv_req *r, const char *id)
@@ -425,27 +423,35 @@ static int user_row(void *ctx, uint32_t idx, const shelf_user *u)
     cJSON *o = ctx;
     (void)idx;
     cJSON_AddStringToObject(o, "id", u->id);
-    cJSON *a = u->attributes ? cJSON_Parse(u->attributes) : NULL;
-    if (a) cJSON_AddItemToObject(o, "attributes", a);
-    else cJSON_AddNullToObject(o, "attributes");
+    add_json_or_null(o, "attributes", u->attributes);
     cJSON_AddNumberToObject(o, "created", (double)u->created);
     return 0;
+}
+
+/* the stored row of an item or user (idx SHELF_NONE: unknown) as a new
+ * object; on failure answers 404 or 500 itself and returns NULL */
+static cJSON *stored_row(srv_req *r, int user, const char *id, uint32_t idx)
+{
+    const char *what = user ? "user" : "item";
+    if (idx == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no %s '%s'", what, id), NULL;
+    shelf_server *s = r->srv;
+    cJSON *o = cJSON_CreateObject();
+    pthread_mutex_lock(&s->store_mu);
+    int rc = user ? shelf_store_get_user(s->st, idx, user_row, o) : shelf_store_get_item(s->st, idx, item_row, o);
+    pthread_mutex_unlock(&s->store_mu);
+    if (!rc) return o;
+    cJSON_Delete(o);
+    if (rc == SHELF_ENOTFOUND) srv_error(r, 404, "not_found", -1, "no %s '%s'", what, id);
+    else srv_error(r, 500, "internal", -1, "reading %s '%s' failed", what, id);
+    return NULL;
 }
 
 int srv_route_user_get(srv_req *r, const char *id)
 {
     shelf_server *s = r->srv;
     uint32_t idx = srv_user_find(s, id);
-    if (idx == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no user '%s'", id);
-    cJSON *o = cJSON_CreateObject();
-    pthread_mutex_lock(&s->store_mu);
-    int rc = shelf_store_get_user(s->st, idx, user_row, o);
-    pthread_mutex_unlock(&s->store_mu);
-    if (rc) {
-        cJSON_Delete(o);
-        return rc == SHELF_ENOTFOUND ? srv_error(r, 404, "not_found", -1, "no user '%s'", id)
-                                     : srv_error(r, 500, "internal", -1, "reading user '%s' failed", id);
-    }
+    cJSON *o = stored_row(r, 1, id, idx);
+    if (!o) return 0;
     srv_user *u = srv_user_at(s, idx);
     uint32_t *it = NULL;
     uint16_t *ty = NULL;
