@@ -19,6 +19,7 @@
 #include <cblas.h>
 #undef I
 
+#include "shelf/cpu.h"
 #include "shelf/nn.h"
 
 static double now(void)
@@ -141,14 +142,16 @@ static double sgemm_rate(int reps)
 
 int main(int argc, char **argv)
 {
+    char machine[1024]; /* CPU model and kernel levels (shelf version --cpu), in every line */
+    shelf_cpu_describe_json(machine, sizeof machine);
     if (argc > 1 && strcmp(argv[1], "--sgemm-only") == 0) {
-        printf("{\"sgemm_gflop_per_s\":%.1f}\n", sgemm_rate(7));
+        printf("{\"sgemm_gflop_per_s\":%.1f,\"machine\":%s}\n", sgemm_rate(7), machine);
         return 0;
     }
     size_t N = argc > 1 ? (size_t)atol(argv[1]) : 900, V = argc > 2 ? (size_t)atol(argv[2]) : 12101;
     int reps = argc > 3 ? atoi(argv[3]) : 7;
     if (reps < 1 || reps > 64) reps = 7;
-    printf("{\"case\":\"sgemm_2048\",\"gflops\":%.1f}\n", sgemm_rate(reps));
+    printf("{\"case\":\"sgemm_2048\",\"gflops\":%.1f,\"machine\":%s}\n", sgemm_rate(reps), machine);
     shelf_rng rng;
     shelf_rng_seed(&rng, 7);
     const size_t Cs[2] = {64, 50};
@@ -189,8 +192,8 @@ int main(int argc, char **argv)
             double t = median_time(&a, reps, &L);
             if (k == 0) t_old = t;
             printf("{\"case\":\"%s\",\"N\":%zu,\"V\":%zu,\"C\":%zu,\"ms\":%.2f,\"gflops\":%.1f,\"speedup\":%.2f,"
-                   "\"loss_rel_err\":%.2g,\"dh_rel_err\":%.2g}\n",
-                   names[k], N, V, C, t * 1e3, 6.0 * N * V * C / t * 1e-9, t_old / t, lrel, drel);
+                   "\"loss_rel_err\":%.2g,\"dh_rel_err\":%.2g,\"machine\":%s}\n",
+                   names[k], N, V, C, t * 1e3, 6.0 * N * V * C / t * 1e-9, t_old / t, lrel, drel, machine);
             fflush(stdout);
         }
         free(h), free(w), free(tgt), free(o.logits), free(o.losses), free(o.lse), free(o.dh), free(o.dw);

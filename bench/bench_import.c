@@ -137,9 +137,11 @@ int main(int argc, char **argv)
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
+    char machine[1024]; /* CPU model and kernel levels (shelf version --cpu) */
+    shelf_cpu_describe_json(machine, sizeof machine);
     printf("{\"bench\":\"import_csv\",\"events\":%llu,\"seconds\":%.3f,\"events_per_s\":%.0f,"
-           "\"store_bytes\":%lld,\"bytes_per_event\":%.1f,\"threads\":%d,\"import_call_s\":%.3f%s}\n",
+           "\"store_bytes\":%lld,\"bytes_per_event\":%.1f,\"threads\":%d,\"import_call_s\":%.3f%s,\"machine\":%s}\n",
            (unsigned long long)n, dt, (double)n / dt, bytes, (double)bytes / (double)n, threads,
-           res.seconds, bulk ? ",\"bulk\":true" : "");
+           res.seconds, bulk ? ",\"bulk\":true" : "", machine);
     return 0;
 }

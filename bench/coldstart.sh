@@ -105,8 +105,12 @@ for ds in "${sets[@]}"; do
     ev "$store" "${p}_loo_idonly" loo-full transformer --no-tf-features
 done
 
+SHELF_MACHINE=$("$BUILD/shelf" version --cpu) \
 /usr/bin/python3 - "$OUT" "${sets[@]}" <<'PY'
 import json, sys
+import os as _os
+machine = json.loads(_os.environ["SHELF_MACHINE"])  # CPU model and kernel levels (shelf version --cpu)
+emit = lambda d: print(json.dumps({**d, "machine": machine}))
 out, sets = sys.argv[1], sys.argv[2:]
 labels = {"cold_features": "features", "cold_idonly": "id-only",
           "cold_excl": "features, cold items out of the training softmax, id dropout 0.8",
@@ -125,5 +129,5 @@ for ds in sets:
             for k in (10, 20):
                 line[f"hr@{k}"] = round(r["metrics"][f"hr@{k}"], 5)
                 line[f"ndcg@{k}"] = round(r["metrics"][f"ndcg@{k}"], 5)
-            print(json.dumps(line))
+            emit(line)
 PY

@@ -33,8 +33,12 @@ for ds in "${sets[@]}"; do
         /usr/bin/python3 "$root/../shared/tools/score_topk.py" "$f" "$OUT/topk_$ds.$m" --k 5,10,20 \
             > "$OUT/rescore_$ds.$m.json"
     done
+    SHELF_MACHINE=$("$BUILD/shelf" version --cpu) \
     /usr/bin/python3 - "$OUT" "$ds" "$models" <<'PY'
 import json, sys
+import os as _os
+machine = json.loads(_os.environ["SHELF_MACHINE"])  # CPU model and kernel levels (shelf version --cpu)
+emit = lambda d: print(json.dumps({**d, "machine": machine}))
 out, ds, models = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 res = json.load(open(f"{out}/eval_{ds}.json"))
 bad = 0
@@ -52,7 +56,7 @@ for r in res["models"]:
             bad += 1
             line[f"rescore_mismatch@{k}"] = [eh, en]
     line["rescored_within_1e-4"] = all(not k.startswith("rescore_mismatch") for k in line)
-    print(json.dumps(line))
+    emit(line)
 sys.exit(1 if bad else 0)
 PY
 done

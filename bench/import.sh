@@ -32,6 +32,7 @@ cmake --build "$BUILD" -j "$JOBS" --target bench_import shelf >&2
 # defaults differ
 [ "${BENCH_SKIP_CLI:-0}" = 1 ] && exit 0
 SHELF="$BUILD/shelf"
+MACHINE=$("$SHELF" version --cpu) # CPU model and kernel levels, in every line
 USERS=$((N / 50 > 100 ? N / 50 : 100))
 ITEMS=$((N / 200 > 50 ? N / 200 : 50))
 CSV="$DATA/cli_events_${N}_u${USERS}_i${ITEMS}_s42.csv"
@@ -42,8 +43,8 @@ if [ ! -s "$CSV" ]; then
         --start 1767225600 --late-items 0.2 --quiet >&2
     mv "$CSV.tmp" "$CSV"
     t1=$(date +%s.%N)
-    awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { s = b - a;
-        printf "{\"bench\":\"gen_csv_cli\",\"events\":%d,\"seconds\":%.3f,\"events_per_s\":%.0f}\n", n, s, n / s }' >&2
+    awk -v n="$N" -v a="$t0" -v b="$t1" -v m="$MACHINE" 'BEGIN { s = b - a;
+        printf "{\"bench\":\"gen_csv_cli\",\"events\":%d,\"seconds\":%.3f,\"events_per_s\":%.0f,\"machine\":%s}\n", n, s, n / s, m }' >&2
 fi
 # the generator is deterministic: the CLI's file equals the library's
 LIBCSV="$DATA/events_${N}_u${USERS}_i${ITEMS}_s42.csv"
@@ -68,6 +69,6 @@ for f in "$DB" "$DB-wal"; do
     [ -f "$f" ] && bytes=$((bytes + $(stat -c %s "$f")))
 done
 threads=${OMP_NUM_THREADS:-$(nproc 2>/dev/null || echo 1)}
-awk -v n="$N" -v a="$t0" -v b="$t1" -v bytes="$bytes" -v th="$threads" 'BEGIN { s = b - a;
-    printf "{\"bench\":\"import_csv_cli\",\"events\":%d,\"seconds\":%.3f,\"events_per_s\":%.0f,\"store_bytes\":%d,\"bytes_per_event\":%.1f,\"threads\":%d}\n",
-        n, s, n / s, bytes, bytes / n, th }'
+awk -v n="$N" -v a="$t0" -v b="$t1" -v bytes="$bytes" -v th="$threads" -v m="$MACHINE" 'BEGIN { s = b - a;
+    printf "{\"bench\":\"import_csv_cli\",\"events\":%d,\"seconds\":%.3f,\"events_per_s\":%.0f,\"store_bytes\":%d,\"bytes_per_event\":%.1f,\"threads\":%d,\"machine\":%s}\n",
+        n, s, n / s, bytes, bytes / n, th, m }'

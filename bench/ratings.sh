@@ -27,14 +27,18 @@ echo "== Amazon All_Beauty 2018 5-core, random 80/20 of the ratings" >&2
 "$shelf" eval --protocol ratings-80-20 --data "$DATA/amazon-all-beauty-2018-5core/All_Beauty_5.json.gz" \
     --format jsonl --map user=reviewerID,item=asin,value=overall,ts=unixReviewTime --type rating \
     --models "$MODELS" --json "$OUT/all_beauty.json" --quiet >&2
+SHELF_MACHINE=$("$BUILD/shelf" version --cpu) \
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys
+import os as _os
+machine = json.loads(_os.environ["SHELF_MACHINE"])  # CPU model and kernel levels (shelf version --cpu)
+emit = lambda d: print(json.dumps({**d, "machine": machine}))
 out = sys.argv[1]
 for name in ("ml100k", "all_beauty"):
     d = json.load(open(f"{out}/{name}.json"))
     for m in d["models"]:
-        print(json.dumps({"bench": "ratings", "data": name, "protocol": d["protocol"], "model": m["model"],
+        emit({"bench": "ratings", "data": name, "protocol": d["protocol"], "model": m["model"],
                           "rmse": round(m["rmse"], 5), "mae": round(m["mae"], 5),
                           "fit_seconds": round(m["fit_seconds"], 3),
-                          "fold_rmse": [round(f["rmse"], 5) for f in m["folds"]]}))
+                          "fold_rmse": [round(f["rmse"], 5) for f in m["folds"]]})
 PY

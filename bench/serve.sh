@@ -86,21 +86,26 @@ server_pid=
 events_after=$(sqlite3 "$db" "SELECT count(*) FROM events")
 integrity=$(sqlite3 "$db" "PRAGMA integrity_check")
 
-echo "{\"bench\":\"serve_recommendations\",\"model\":\"transformer\",\"dataset\":\"Beauty\",\"conns\":$CONNS,${recs#\{}"
-echo "{\"bench\":\"serve_events\",\"conns\":$CONNS,${events#\{}"
+machine=$("$shelf" version --cpu) # CPU model and kernel levels, in every line
+echo "{\"bench\":\"serve_recommendations\",\"model\":\"transformer\",\"dataset\":\"Beauty\",\"conns\":$CONNS,\"machine\":$machine,${recs#\{}"
+echo "{\"bench\":\"serve_events\",\"conns\":$CONNS,\"machine\":$machine,${events#\{}"
+SHELF_MACHINE=$machine \
 /usr/bin/python3 - "$OUT" "$events_before" "$events_after" "$integrity" "$(nproc)" <<'EOF'
 import json, sys
+import os as _os
+machine = json.loads(_os.environ["SHELF_MACHINE"])  # CPU model and kernel levels (shelf version --cpu)
+emit = lambda d: print(json.dumps({**d, "machine": machine}))
 out, before, after, integ, cores = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 def last_json(p):
     return [json.loads(l) for l in open(p) if l.startswith("{")][-1]
 r, e = last_json(out + "/wrk_recs.txt"), last_json(out + "/wrk_events.txt")
 acked = (e["requests"] - e["non_2xx"]) * e["batch"]
-print(json.dumps({
+emit({
     "bench": "serve_summary", "cores": cores,
     "recs_req_per_s": r["req_per_s"], "recs_p99_ms": r["p99_ms"], "recs_non_2xx": r["non_2xx"],
     "recs_ok": r["req_per_s"] >= 5000 and r["p99_ms"] <= 10 and r["non_2xx"] == 0,
     "events_per_s": e["events_per_s"], "events_p99_ms": e["p99_ms"], "events_non_2xx": e["non_2xx"],
     "events_ok": e["events_per_s"] >= 20000 and e["non_2xx"] == 0,
     "events_acknowledged": acked, "events_stored": after - before,
-    "stored_covers_acknowledged": after - before >= acked, "integrity": integ}))
+    "stored_covers_acknowledged": after - before >= acked, "integrity": integ})
 EOF

@@ -61,8 +61,12 @@ for ds in "${sets[@]}"; do
     fi
 done
 
+SHELF_MACHINE=$("$BUILD/shelf" version --cpu) \
 /usr/bin/python3 - "$OUT" "$THREADS" "${sets[@]}" <<'PY'
 import json, os, re, statistics, sys
+import os as _os
+machine = json.loads(_os.environ["SHELF_MACHINE"])  # CPU model and kernel levels (shelf version --cpu)
+emit = lambda d: print(json.dumps({**d, "machine": machine}))
 out, threads, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 sgemm = json.load(open(f"{out}/sgemm.json"))["sgemm_gflop_per_s"]
 TORCH = {"ce_s_per_epoch": 29.0, "ce_s_to_0.070": 931.0, "bce_s_per_epoch": 23.0}
@@ -108,16 +112,16 @@ for ds in sets:
         line["speedup_vs_torch_ce"] = round(TORCH["ce_s_per_epoch"] / s, 2)
         if first:
             line["speedup_vs_torch_to_0.070"] = round(TORCH["ce_s_to_0.070"] / first["train_seconds"], 2)
-    print(json.dumps(line))
+    emit(line)
     for cfg, key in (("bce", "bce_s_per_epoch"), ("f32", "ce_s_per_epoch")):
         name = f"{ds}_{cfg}"
         if not os.path.exists(f"{out}/log_{name}.jsonl"):
             continue
         L, s, g = speed(name)
-        print(json.dumps({"bench": "train_transformer", "dataset": ds, "threads": threads,
+        emit({"bench": "train_transformer", "dataset": ds, "threads": threads,
                           "config": {"bce": "bce, width 50, 1 negative", "f32": "ce, float32 head"}[cfg],
                           "epochs": len(L), "s_per_epoch_median": round(s, 2),
                           "speedup_vs_torch": round(TORCH[key] / s, 2), "gflop_per_s": round(g, 1),
-                          "fraction_of_sgemm": round(g / sgemm, 3), "peak_rss_mb": peak_mb(name)}))
+                          "fraction_of_sgemm": round(g / sgemm, 3), "peak_rss_mb": peak_mb(name)})
 sys.exit(1 if bad else 0)
 PY

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shelf/cpu.h"
+
 static const cli_command commands[] = {
     {"init", "create a store (or migrate an existing one)", "[--store PATH | PATH]", cmd_init},
     {"import", "import a file of events, items or users into the store", "--format FMT [options] FILE...", cmd_import},
@@ -25,6 +27,31 @@ static void usage(FILE *f)
                "usage: shelf COMMAND [options]   (shelf COMMAND --help for its options)\n\ncommands:\n",
             SHELF_VERSION);
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-10s %s\n", "version", "print the version; --cpu: the CPU and the kernel level chosen (JSON)");
+}
+
+/* shelf version [--cpu] */
+static int cmd_version(int argc, char **argv)
+{
+    if (argc == 0) {
+        printf("shelf %s\n", SHELF_VERSION);
+        return 0;
+    }
+    if (argc == 1 && strcmp(argv[0], "--cpu") == 0) {
+        char buf[1024];
+        shelf_cpu_describe_json(buf, sizeof buf);
+        printf("%s\n", buf);
+        return 0;
+    }
+    if (argc == 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("usage: shelf version [--cpu]\n\n"
+               "  --cpu   one JSON line: the CPU model, the highest kernel level it supports\n"
+               "          (generic|avx2|avx512|avx512bf16), the level in use and each kernel's\n"
+               "          level. SHELF_CPU=LEVEL in the environment lowers the level.\n");
+        return 0;
+    }
+    fprintf(stderr, "shelf version: unknown argument '%s' (usage: shelf version [--cpu])\n", argv[0]);
+    return 2;
 }
 
 int main(int argc, char **argv)
@@ -37,10 +64,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("shelf %s\n", SHELF_VERSION);
-        return 0;
-    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) return cmd_version(argc - 2, argv + 2);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) return cli_run(&commands[i], argc - 2, argv + 2);
     }

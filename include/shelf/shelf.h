@@ -3,6 +3,7 @@
 #define SHELF_SHELF_H
 
 #include "shelf/core.h"
+#include "shelf/cpu.h"
 #include "shelf/config.h"
 #include "shelf/store.h"
 #include "shelf/import.h"

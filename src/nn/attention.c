@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "shelf/core.h"
+#include "kern_int.h"
+#include "vexp_int.h"
 
 /* B batch, T sequence length, C channels, NH heads, HS head size = C/NH. */
 
@@ -78,6 +80,7 @@ void shelf_attention_forward(float *out, float *att, const float *qkv, const int
     const int C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)HS);
     const int n = B * NH;
+    const shelf__kern *k = shelf__kern_get(); /* the row softmax of this CPU's level */
 #pragma omp parallel for schedule(static) if (n > 1 && (long)T * T * HS > 4096)
     for (int bh = 0; bh < n; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -94,17 +97,8 @@ void shelf_attention_forward(float *out, float *att, const float *qkv, const int
                 memset(a, 0, sizeof(float) * (size_t)T);
                 continue;
             }
-            float maxv = -INFINITY;
-            for (int s = p; s <= t; s++)
-                if (a[s] > maxv) maxv = a[s];
-            float sum = 0.0f;
-            for (int s = p; s <= t; s++) {
-                a[s] = expf(a[s] - maxv);
-                sum += a[s];
-            }
-            const float inv = 1.0f / sum;
+            k->softmax(a + p, (size_t)(t - p + 1));
             for (int s = 0; s < p; s++) a[s] = 0.0f;
-            for (int s = p; s <= t; s++) a[s] *= inv;
             for (int s = t + 1; s < T; s++) a[s] = 0.0f;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, A, T, V, C3, 0.0f, O, C);
@@ -176,6 +170,7 @@ void shelf_attention_backward(float *dqkv, float *scratch, const float *dout, co
     const int C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)HS);
     const int n = B * NH;
+    const shelf__kern *k = shelf__kern_get(); /* the row softmax of this CPU's level */
 #pragma omp parallel for schedule(static) if (n > 1 && (long)T * T * HS > 4096)
     for (int bh = 0; bh < n; bh++) {
         const int b = bh / NH, h = bh % NH;
@@ -194,10 +189,8 @@ void shelf_attention_backward(float *dqkv, float *scratch, const float *dout, co
                 memset(d, 0, sizeof(float) * (size_t)T);
                 continue;
             }
-            float dsum = 0.0f;
-            for (int s = p; s <= t; s++) dsum += a[s] * d[s];
+            k->softmax_bwd(d + p, a + p, scale, (size_t)(t - p + 1));
             for (int s = 0; s < p; s++) d[s] = 0.0f;
-            for (int s = p; s <= t; s++) d[s] = scale * a[s] * (d[s] - dsum);
             for (int s = t + 1; s < T; s++) d[s] = 0.0f;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.0f, D, T, K, C3, 1.0f, dQ, C3);
@@ -235,12 +228,12 @@ void shelf_attention_step_forward(float *out, float *kcache, float *vcache, cons
             for (int i = 0; i < HS; i++) x += q[i] * k[i];
             x *= scale;
             if (x > m) {
-                const float r = expf(m - x); /* 0 on the first key */
+                const float r = m == -INFINITY ? 0.0f : shelf__vexpf(m - x); /* 0 on the first key */
                 l *= r;
                 for (int i = 0; i < HS; i++) o[i] *= r;
                 m = x;
             }
-            const float e = expf(x - m);
+            const float e = shelf__vexpf(x - m);
             l += e;
             for (int i = 0; i < HS; i++) o[i] += e * v[i];
         }

@@ -12,11 +12,13 @@
 #include <cblas.h>
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
 
-#include "vmath_int.h"
+#include "kern_int.h"
 
 /* Parallelize a row loop only when it has at least this many floats of work:
  * below it the fork/join costs more than the loop. */
 #define PAR_MIN_WORK 32768
+/* floats per task of an elementwise kernel (a multiple of every vector width) */
+#define ELT_CHUNK 4096
 
 /* ========================================================================
  * embedding
@@ -50,28 +52,14 @@ void shelf_nn_embedding_backward(float *dtable, const float *dout, const uint32_
  * LayerNorm
  * ======================================================================== */
 
-/* out[N,C], mean[N], rstd[N] <- inp[N,C], weight[C], bias[C] */
+/* out[N,C], mean[N], rstd[N] <- inp[N,C], weight[C], bias[C]; the row work
+ * is the level's kernel (kern_int.h) */
 void shelf_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                                 const float *bias, size_t N, size_t C)
 {
+    const shelf__kern *k = shelf__kern_get();
 #pragma omp parallel for schedule(static) if (N * C >= PAR_MIN_WORK)
-    for (size_t n = 0; n < N; n++) {
-        const float *x = inp + n * C;
-        float m = 0.0f;
-        for (size_t c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f; /* two passes: numerically safer than E[x^2]-m^2 */
-        for (size_t c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + SHELF_NN_LN_EPS);
-        float *o = out + n * C;
-        for (size_t c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
-        mean[n] = m;
-        rstd[n] = s;
-    }
+    for (size_t n = 0; n < N; n++) k->layernorm_fwd(out + n * C, mean + n, rstd + n, inp + n * C, weight, bias, C);
 }
 
 /* dinp[N,C], dweight[C], dbias[C] += from dout[N,C], inp[N,C], weight[C],
@@ -80,40 +68,16 @@ void shelf_nn_layernorm_forward(float *out, float *mean, float *rstd, const floa
 void shelf_nn_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                                  const float *weight, const float *mean, const float *rstd, size_t N, size_t C)
 {
+    const shelf__kern *k = shelf__kern_get();
     if (dinp) {
 #pragma omp parallel for schedule(static) if (N * C >= PAR_MIN_WORK)
-        for (size_t n = 0; n < N; n++) {
-            const float *x = inp + n * C, *g = dout + n * C;
-            float m = mean[n], s = rstd[n];
-            float dnorm_mean = 0.0f, dnorm_xhat_mean = 0.0f;
-            for (size_t c = 0; c < C; c++) {
-                float xhat = (x[c] - m) * s;
-                float dn = weight[c] * g[c];
-                dnorm_mean += dn;
-                dnorm_xhat_mean += dn * xhat;
-            }
-            dnorm_mean /= (float)C;
-            dnorm_xhat_mean /= (float)C;
-            float *d = dinp + n * C;
-            for (size_t c = 0; c < C; c++) {
-                float xhat = (x[c] - m) * s;
-                float dn = weight[c] * g[c];
-                d[c] += s * (dn - dnorm_mean - xhat * dnorm_xhat_mean);
-            }
-        }
+        for (size_t n = 0; n < N; n++)
+            k->layernorm_bwd(dinp + n * C, dout + n * C, inp + n * C, weight, mean[n], rstd[n], C);
     }
     /* parameter gradients: a reduction over rows, kept serial (contiguous
      * inner loop, deterministic) */
-    if (dweight || dbias) {
-        for (size_t n = 0; n < N; n++) {
-            const float *x = inp + n * C, *g = dout + n * C;
-            float m = mean[n], s = rstd[n];
-            if (dweight)
-                for (size_t c = 0; c < C; c++) dweight[c] += (x[c] - m) * s * g[c];
-            if (dbias)
-                for (size_t c = 0; c < C; c++) dbias[c] += g[c];
-        }
-    }
+    if (dweight || dbias)
+        for (size_t n = 0; n < N; n++) k->layernorm_params(dweight, dbias, dout + n * C, inp + n * C, mean[n], rstd[n], C);
 }
 
 /* ========================================================================
@@ -200,89 +164,28 @@ void shelf_nn_linear_backward_ref(float *dinp, float *dweight, float *dbias, con
  * GELU (tanh approximation)
  * ======================================================================== */
 
-#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_K 0.044715f
-
-/* tanh(u) = 1 - 2 / (e^{2u} + 1) with the exp of vmath_int.h: saturates
- * cleanly to +-1 for large |u| (the exp clamps, never inf/inf); near 0 the
- * subtraction costs relative accuracy of tanh but only ~1e-7 absolute,
- * which is what 1 + tanh in GELU sees. */
-static inline float tanh_s(float u)
-{
-    return 1.0f - 2.0f / (shelf__vexpf(2.0f * u) + 1.0f);
-}
-
-#ifdef __AVX512F__
-static inline __m512 tanh16(__m512 u)
-{
-    __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = shelf__vexp16(_mm512_add_ps(u, u));
-    return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
-}
-
-/* gelu and its derivative on 16 lanes */
-static inline __m512 gelu16(__m512 x, __m512 *dlocal)
-{
-    __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), sc = _mm512_set1_ps(GELU_SCALE);
-    __m512 x2 = _mm512_mul_ps(x, x);
-    __m512 u = _mm512_mul_ps(sc, _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(GELU_K), x2), x, x));
-    __m512 th = tanh16(u);
-    __m512 opt = _mm512_add_ps(one, th);
-    if (dlocal) {
-        __m512 sech2 = _mm512_fnmadd_ps(th, th, one);
-        __m512 du = _mm512_mul_ps(sc, _mm512_fmadd_ps(_mm512_set1_ps(3.0f * GELU_K), x2, one));
-        *dlocal = _mm512_fmadd_ps(half, opt, _mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_mul_ps(sech2, du)));
-    }
-    return _mm512_mul_ps(_mm512_mul_ps(half, x), opt);
-}
-#endif
-
-/* out[n] = gelu(inp[n]) */
+/* out[n] = gelu(inp[n]), in chunks of the level's kernel */
 void shelf_nn_gelu_forward(float *out, const float *inp, size_t n)
 {
-#ifdef __AVX512F__
-    size_t nv = (n + 15) / 16; /* 16-float groups, the last one masked */
+    const shelf__kern *k = shelf__kern_get();
+    size_t nc = (n + ELT_CHUNK - 1) / ELT_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
-    for (size_t k = 0; k < nv; k++) {
-        size_t i = k * 16;
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : shelf__tailmask(n - i);
-        _mm512_mask_storeu_ps(out + i, m, gelu16(_mm512_maskz_loadu_ps(m, inp + i), NULL));
+    for (size_t c = 0; c < nc; c++) {
+        size_t lo = c * ELT_CHUNK;
+        k->gelu_fwd(out + lo, inp + lo, n - lo < ELT_CHUNK ? n - lo : ELT_CHUNK);
     }
-#else
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_SCALE * (x + GELU_K * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanh_s(u));
-    }
-#endif
 }
 
 /* dinp[n] += gelu'(inp[n]) * dout[n] */
 void shelf_nn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
-#ifdef __AVX512F__
-    size_t nv = (n + 15) / 16;
+    const shelf__kern *k = shelf__kern_get();
+    size_t nc = (n + ELT_CHUNK - 1) / ELT_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
-    for (size_t k = 0; k < nv; k++) {
-        size_t i = k * 16;
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : shelf__tailmask(n - i);
-        __m512 local;
-        gelu16(_mm512_maskz_loadu_ps(m, inp + i), &local);
-        __m512 d = _mm512_fmadd_ps(local, _mm512_maskz_loadu_ps(m, dout + i), _mm512_maskz_loadu_ps(m, dinp + i));
-        _mm512_mask_storeu_ps(dinp + i, m, d);
+    for (size_t c = 0; c < nc; c++) {
+        size_t lo = c * ELT_CHUNK;
+        k->gelu_bwd(dinp + lo, inp + lo, dout + lo, n - lo < ELT_CHUNK ? n - lo : ELT_CHUNK);
     }
-#else
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = GELU_SCALE * (x + GELU_K * x * x * x);
-        float th = tanh_s(u);
-        float sech2 = 1.0f - th * th;
-        float local = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * GELU_K * x * x);
-        dinp[i] += local * dout[i];
-    }
-#endif
 }
 
 /* ========================================================================

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "vmath_int.h"
+#include "kern_int.h"
 
 #define PAR_MIN_WORK 32768 /* floats of work below which a loop stays serial */
 
@@ -51,49 +51,11 @@ static inline float sigmoid(float x)
  * full softmax cross-entropy
  * ======================================================================== */
 
-/* sum_v exp(x[v] - mx), the exps of vmath_int.h summed in double lanes (a
- * float sum over ~1e4 terms would lose ~1e-5 relative); the order depends
- * only on V, so a row gives the same bits in any batch */
-static double sum_exp(const float *x, float mx, size_t V)
-{
-#ifdef __AVX512F__
-    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
-    __m512 vm = _mm512_set1_ps(mx);
-    size_t v = 0;
-    for (; v < V; v += 16) {
-        __mmask16 m = V - v >= 16 ? (__mmask16)0xffff : shelf__tailmask(V - v);
-        __m512 e = _mm512_maskz_mov_ps(m, shelf__vexp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + v), vm)));
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-#else
-    double s = 0.0;
-    for (size_t v = 0; v < V; v++) s += shelf__vexpf(x[v] - mx);
-    return s;
-#endif
-}
-
-/* d[v] = (inplace) or += g exp(x[v] - l); d may alias x when inplace */
-static void scaled_exp(float *d, const float *x, float l, float g, int inplace, size_t V)
-{
-#ifdef __AVX512F__
-    __m512 vl = _mm512_set1_ps(l), vg = _mm512_set1_ps(g);
-    for (size_t v = 0; v < V; v += 16) {
-        __mmask16 m = V - v >= 16 ? (__mmask16)0xffff : shelf__tailmask(V - v);
-        __m512 e = _mm512_mul_ps(vg, shelf__vexp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + v), vl)));
-        if (!inplace) e = _mm512_add_ps(e, _mm512_maskz_loadu_ps(m, d + v));
-        _mm512_mask_storeu_ps(d + v, m, e);
-    }
-#else
-    for (size_t v = 0; v < V; v++) d[v] = g * shelf__vexpf(x[v] - l) + (inplace ? 0.0f : d[v]);
-#endif
-}
-
 /* losses[N], lse[N] <- logits[N,V], targets[N]; returns the mean loss */
 float shelf_nn_softmax_ce_forward(float *losses, float *lse, const float *logits, const uint32_t *targets, size_t N,
                                   size_t V)
 {
+    const shelf__kern *k = shelf__kern_get(); /* max, sum_exp: vectorised, order fixed by V */
 #pragma omp parallel for schedule(static) if (N * V >= PAR_MIN_WORK)
     for (size_t n = 0; n < N; n++) {
         if (targets[n] == SHELF_NN_PAD) {
@@ -103,8 +65,8 @@ float shelf_nn_softmax_ce_forward(float *losses, float *lse, const float *logits
         }
         SHELF_ASSERT(targets[n] < V);
         const float *x = logits + n * V;
-        float mx = shelf__vmax(x, V);
-        float l = mx + (float)log(sum_exp(x, mx, V));
+        float mx = k->max(x, V);
+        float l = mx + (float)log(k->sum_exp(x, mx, V));
         lse[n] = l;
         losses[n] = l - x[targets[n]];
     }
@@ -118,6 +80,7 @@ void shelf_nn_softmax_ce_backward(float *dlogits, const float *logits, const flo
     size_t nv = count_valid(targets, N);
     int inplace = dlogits == logits;
     float g = nv ? dloss / (float)nv : 0.0f;
+    const shelf__kern *k = shelf__kern_get();
 #pragma omp parallel for schedule(static) if (N * V >= PAR_MIN_WORK)
     for (size_t n = 0; n < N; n++) {
         float *d = dlogits + n * V;
@@ -125,7 +88,7 @@ void shelf_nn_softmax_ce_backward(float *dlogits, const float *logits, const flo
             if (inplace) memset(d, 0, V * sizeof *d);
             continue;
         }
-        scaled_exp(d, logits + n * V, lse[n], g, inplace, V);
+        k->scaled_exp(d, logits + n * V, lse[n], g, inplace, V);
         d[targets[n]] -= g;
     }
 }

@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kern_int.h"
+
 #define ALIGN_FLOATS 16 /* 64 bytes: each view starts on a cache line */
 #define NORM_CHUNKS 64  /* fixed partition of the norm sum: thread-count independent */
 #define PAR_MIN 32768   /* below this many floats, stay on one thread */
+#define ADAM_CHUNK 4096 /* floats per AdamW task (a multiple of every vector width) */
 
 shelf_params *shelf_params_new(void)
 {
@@ -136,30 +139,28 @@ double shelf_params_clip_grad_norm(shelf_params *p, double max_norm)
     return norm;
 }
 
-/* params, m, v [numel] updated in place from grads [numel], per tensor. */
+/* params, m, v [numel] updated in place from grads [numel], per tensor, in
+ * chunks of the level's kernel (kern_int.h: the same bits at every level) */
 void shelf_adamw_step(shelf_params *p, const shelf_adamw *cfg, float lr, int64_t step)
 {
     SHELF_ASSERT(p->params && step >= 1);
-    const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
-    const float c1 = (float)(1.0 - pow((double)b1, (double)step)); /* bias corrections */
-    const float c2 = (float)(1.0 - pow((double)b2, (double)step));
+    const shelf__kern *kern = shelf__kern_get();
+    shelf__adamw_k k = {.lr = lr, .b1 = cfg->beta1, .b2 = cfg->beta2, .eps = cfg->eps};
+    k.c1 = (float)(1.0 - pow((double)k.b1, (double)step)); /* bias corrections */
+    k.c2 = (float)(1.0 - pow((double)k.b2, (double)step));
 #pragma omp parallel if (p->n_floats >= PAR_MIN)
     for (size_t ti = 0; ti < p->n_tensors; ti++) {
         const shelf_param_info *r = &p->info[ti];
-        const float decay = (r->flags & SHELF_PARAM_NO_DECAY) ? 0.0f : cfg->weight_decay;
+        shelf__adamw_k kt = k;
+        kt.decay = (r->flags & SHELF_PARAM_NO_DECAY) ? 0.0f : cfg->weight_decay;
         float *w = p->params + r->offset, *g = p->grads + r->offset;
         float *m = p->m + r->offset, *v = p->v + r->offset;
-        const long n = (long)r->numel;
+        const size_t n = r->numel, nc = (n + ADAM_CHUNK - 1) / ADAM_CHUNK;
         /* tensors are disjoint: no barrier between them */
 #pragma omp for schedule(static) nowait
-        for (long i = 0; i < n; i++) {
-            const float gi = g[i];
-            const float mi = b1 * m[i] + (1.0f - b1) * gi;
-            const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            const float mhat = mi / c1, vhat = vi / c2;
-            w[i] -= lr * (mhat / (sqrtf(vhat) + eps) + decay * w[i]);
+        for (size_t c = 0; c < nc; c++) {
+            const size_t lo = c * ADAM_CHUNK, len = n - lo < ADAM_CHUNK ? n - lo : ADAM_CHUNK;
+            kern->adamw(w + lo, m + lo, v + lo, g + lo, len, &kt);
         }
     }
 }
