@@ -82,110 +82,103 @@ typedef struct als_model {
 } als_model;
 
 /* ---- small vector kernels (length K, contiguous) ---------------------------------
- * With AVX-512 and K a multiple of 16 (64 factors...) the kernels run on
- * 16-float registers with fused multiply-adds (-std=c11 turns off the
- * compiler's own contraction); otherwise the plain loops, which are also the
- * reference the unit tests compare against (through the exact solve). */
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define HAVE_V16(K) (((K) & 15u) == 0)
+ * On the vector registers of the build's level (nn/isa/vmath_int.h: AVX2 by
+ * default, AVX-512 in a native build on such a CPU) with fused multiply-adds
+ * (-std=c11 turns off the compiler's own contraction), the K % VW tail in
+ * plain loops; without vectors the plain loops, which are also the reference
+ * the unit tests compare against (through the exact solve). */
+#include "nn/isa/vmath_int.h"
+#ifdef ISA_VEC
+#define HAVE_VEC(K) (((K) % VW) == 0)
 #else
-#define HAVE_V16(K) 0
+#define HAVE_VEC(K) 0
 #endif
 
 static inline float vdot(const float *a, const float *b, uint32_t K)
 {
-#if defined(__AVX512F__)
-    if (HAVE_V16(K)) {
-        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-        uint32_t k = 0;
-        for (; k + 32 <= K; k += 32) {
-            s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
-            s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), s1);
-        }
-        if (k < K) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
-        return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-    }
-#endif
+    uint32_t k = 0;
     float s = 0.0f;
-    for (uint32_t k = 0; k < K; k++) s += a[k] * b[k];
+#ifdef ISA_VEC
+    vf s0 = vzero(), s1 = vzero();
+    for (; k + 2 * VW <= K; k += 2 * VW) {
+        s0 = vfmadd(vload(a + k), vload(b + k), s0);
+        s1 = vfmadd(vload(a + k + VW), vload(b + k + VW), s1);
+    }
+    if (k + VW <= K) s0 = vfmadd(vload(a + k), vload(b + k), s0), k += VW;
+    s = vhsum(vadd(s0, s1));
+#endif
+    for (; k < K; k++) s += a[k] * b[k];
     return s;
 }
 
 /* y += a x */
 static inline void vaxpy(float *y, float a, const float *x, uint32_t K)
 {
-#if defined(__AVX512F__)
-    if (HAVE_V16(K)) {
-        __m512 va = _mm512_set1_ps(a);
-        for (uint32_t k = 0; k < K; k += 16)
-            _mm512_storeu_ps(y + k, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + k), _mm512_loadu_ps(y + k)));
-        return;
-    }
+    uint32_t k = 0;
+#ifdef ISA_VEC
+    vf va = vset1(a);
+    for (; k + VW <= K; k += VW) vstore(y + k, vfmadd(va, vload(x + k), vload(y + k)));
 #endif
-    for (uint32_t k = 0; k < K; k++) y[k] += a * x[k];
+    for (; k < K; k++) y[k] += a * x[k];
 }
 
 /* y = x + a y */
 static inline void vxpay(float *y, const float *x, float a, uint32_t K)
 {
-#if defined(__AVX512F__)
-    if (HAVE_V16(K)) {
-        __m512 va = _mm512_set1_ps(a);
-        for (uint32_t k = 0; k < K; k += 16)
-            _mm512_storeu_ps(y + k, _mm512_fmadd_ps(va, _mm512_loadu_ps(y + k), _mm512_loadu_ps(x + k)));
-        return;
-    }
+    uint32_t k = 0;
+#ifdef ISA_VEC
+    vf va = vset1(a);
+    for (; k + VW <= K; k += VW) vstore(y + k, vfmadd(va, vload(y + k), vload(x + k)));
 #endif
-    for (uint32_t k = 0; k < K; k++) y[k] = x[k] + a * y[k];
+    for (; k < K; k++) y[k] = x[k] + a * y[k];
 }
 
 /* out[K] = G[K,K] p[K], G symmetric: out = sum_j p_j G[j,:], so the inner
  * loop runs along contiguous rows without horizontal sums. The vector path
- * keeps a 64-column block of out in registers over all j, in two chains
- * (even and odd j) to cover the FMA latency. */
+ * keeps a block of 4 VW columns of out in registers over all j, in two
+ * chains (even and odd j) to cover the FMA latency. */
 static void symv(float *out, const float *G, const float *p, uint32_t K)
 {
-#if defined(__AVX512F__)
-    if (HAVE_V16(K)) {
+#ifdef ISA_VEC
+    if (HAVE_VEC(K)) {
         uint32_t c = 0;
-        for (; c + 64 <= K; c += 64) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (; c + 4 * VW <= K; c += 4 * VW) {
+            vf a0 = vzero(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             uint32_t j = 0;
             for (; j + 2 <= K; j += 2) {
                 const float *g0 = G + (size_t)j * K + c, *g1 = g0 + K;
-                __m512 p0 = _mm512_set1_ps(p[j]), p1 = _mm512_set1_ps(p[j + 1]);
-                a0 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0), a0);
-                a1 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0 + 16), a1);
-                a2 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0 + 32), a2);
-                a3 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0 + 48), a3);
-                b0 = _mm512_fmadd_ps(p1, _mm512_loadu_ps(g1), b0);
-                b1 = _mm512_fmadd_ps(p1, _mm512_loadu_ps(g1 + 16), b1);
-                b2 = _mm512_fmadd_ps(p1, _mm512_loadu_ps(g1 + 32), b2);
-                b3 = _mm512_fmadd_ps(p1, _mm512_loadu_ps(g1 + 48), b3);
+                vf p0 = vset1(p[j]), p1 = vset1(p[j + 1]);
+                a0 = vfmadd(p0, vload(g0), a0);
+                a1 = vfmadd(p0, vload(g0 + VW), a1);
+                a2 = vfmadd(p0, vload(g0 + 2 * VW), a2);
+                a3 = vfmadd(p0, vload(g0 + 3 * VW), a3);
+                b0 = vfmadd(p1, vload(g1), b0);
+                b1 = vfmadd(p1, vload(g1 + VW), b1);
+                b2 = vfmadd(p1, vload(g1 + 2 * VW), b2);
+                b3 = vfmadd(p1, vload(g1 + 3 * VW), b3);
             }
             if (j < K) {
                 const float *g0 = G + (size_t)j * K + c;
-                __m512 p0 = _mm512_set1_ps(p[j]);
-                a0 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0), a0);
-                a1 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0 + 16), a1);
-                a2 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0 + 32), a2);
-                a3 = _mm512_fmadd_ps(p0, _mm512_loadu_ps(g0 + 48), a3);
+                vf p0 = vset1(p[j]);
+                a0 = vfmadd(p0, vload(g0), a0);
+                a1 = vfmadd(p0, vload(g0 + VW), a1);
+                a2 = vfmadd(p0, vload(g0 + 2 * VW), a2);
+                a3 = vfmadd(p0, vload(g0 + 3 * VW), a3);
             }
-            _mm512_storeu_ps(out + c, _mm512_add_ps(a0, b0));
-            _mm512_storeu_ps(out + c + 16, _mm512_add_ps(a1, b1));
-            _mm512_storeu_ps(out + c + 32, _mm512_add_ps(a2, b2));
-            _mm512_storeu_ps(out + c + 48, _mm512_add_ps(a3, b3));
+            vstore(out + c, vadd(a0, b0));
+            vstore(out + c + VW, vadd(a1, b1));
+            vstore(out + c + 2 * VW, vadd(a2, b2));
+            vstore(out + c + 3 * VW, vadd(a3, b3));
         }
-        for (; c < K; c += 16) {
-            __m512 a0 = _mm512_setzero_ps(), b0 = a0;
+        for (; c < K; c += VW) {
+            vf a0 = vzero(), b0 = a0;
             uint32_t j = 0;
             for (; j + 2 <= K; j += 2) {
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(G + (size_t)j * K + c), a0);
-                b0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j + 1]), _mm512_loadu_ps(G + (size_t)(j + 1) * K + c), b0);
+                a0 = vfmadd(vset1(p[j]), vload(G + (size_t)j * K + c), a0);
+                b0 = vfmadd(vset1(p[j + 1]), vload(G + (size_t)(j + 1) * K + c), b0);
             }
-            if (j < K) a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_loadu_ps(G + (size_t)j * K + c), a0);
-            _mm512_storeu_ps(out + c, _mm512_add_ps(a0, b0));
+            if (j < K) a0 = vfmadd(vset1(p[j]), vload(G + (size_t)j * K + c), a0);
+            vstore(out + c, vadd(a0, b0));
         }
         return;
     }
@@ -221,30 +214,30 @@ static void rank_update(float *out, const float *Y, const uint32_t *cols, const 
                         const float *q, uint32_t K, int rhs)
 {
     uint32_t j = 0;
-#if defined(__AVX512F__)
-    if (HAVE_V16(K)) {
+#ifdef ISA_VEC
+    if (HAVE_VEC(K)) {
         for (; j + 4 <= n; j += 4) {
             const float *y0 = Y + (size_t)cols[j] * K, *y1 = Y + (size_t)cols[j + 1] * K;
             const float *y2 = Y + (size_t)cols[j + 2] * K, *y3 = Y + (size_t)cols[j + 3] * K;
-            __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-            for (uint32_t c = 0; c < K; c += 16) {
-                __m512 qc = _mm512_loadu_ps(q + c);
-                s0 = _mm512_fmadd_ps(_mm512_loadu_ps(y0 + c), qc, s0);
-                s1 = _mm512_fmadd_ps(_mm512_loadu_ps(y1 + c), qc, s1);
-                s2 = _mm512_fmadd_ps(_mm512_loadu_ps(y2 + c), qc, s2);
-                s3 = _mm512_fmadd_ps(_mm512_loadu_ps(y3 + c), qc, s3);
+            vf s0 = vzero(), s1 = s0, s2 = s0, s3 = s0;
+            for (uint32_t c = 0; c < K; c += VW) {
+                vf qc = vload(q + c);
+                s0 = vfmadd(vload(y0 + c), qc, s0);
+                s1 = vfmadd(vload(y1 + c), qc, s1);
+                s2 = vfmadd(vload(y2 + c), qc, s2);
+                s3 = vfmadd(vload(y3 + c), qc, s3);
             }
-            __m512 c0 = _mm512_set1_ps(coef_of(v[j], _mm512_reduce_add_ps(s0), rhs));
-            __m512 c1 = _mm512_set1_ps(coef_of(v[j + 1], _mm512_reduce_add_ps(s1), rhs));
-            __m512 c2 = _mm512_set1_ps(coef_of(v[j + 2], _mm512_reduce_add_ps(s2), rhs));
-            __m512 c3 = _mm512_set1_ps(coef_of(v[j + 3], _mm512_reduce_add_ps(s3), rhs));
-            for (uint32_t c = 0; c < K; c += 16) {
-                __m512 o = _mm512_loadu_ps(out + c);
-                o = _mm512_fmadd_ps(c0, _mm512_loadu_ps(y0 + c), o);
-                o = _mm512_fmadd_ps(c1, _mm512_loadu_ps(y1 + c), o);
-                o = _mm512_fmadd_ps(c2, _mm512_loadu_ps(y2 + c), o);
-                o = _mm512_fmadd_ps(c3, _mm512_loadu_ps(y3 + c), o);
-                _mm512_storeu_ps(out + c, o);
+            vf c0 = vset1(coef_of(v[j], vhsum(s0), rhs));
+            vf c1 = vset1(coef_of(v[j + 1], vhsum(s1), rhs));
+            vf c2 = vset1(coef_of(v[j + 2], vhsum(s2), rhs));
+            vf c3 = vset1(coef_of(v[j + 3], vhsum(s3), rhs));
+            for (uint32_t c = 0; c < K; c += VW) {
+                vf o = vload(out + c);
+                o = vfmadd(c0, vload(y0 + c), o);
+                o = vfmadd(c1, vload(y1 + c), o);
+                o = vfmadd(c2, vload(y2 + c), o);
+                o = vfmadd(c3, vload(y3 + c), o);
+                vstore(out + c, o);
             }
         }
     }

@@ -39,9 +39,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+#include "nn/isa/vmath_int.h" /* the build's vector registers (see als.c) */
 
 typedef enum { NEG_UNIFORM = 0, NEG_POP = 1 } neg_mode;
 
@@ -224,15 +222,13 @@ static inline void bpr_step(float *p, float *qi, float *qj, float *bi, float *bj
 {
     float x = 0.0f;
     uint32_t k0 = 0;
-#if defined(__AVX512F__)
-    /* 16-float registers with fused multiply-adds (see als.c); the tail of
-     * K % 16 runs in the plain loops below */
-    const uint32_t kv = K & ~15u;
-    __m512 acc = _mm512_setzero_ps();
-    for (uint32_t k = 0; k < kv; k += 16)
-        acc = _mm512_fmadd_ps(_mm512_loadu_ps(p + k), _mm512_sub_ps(_mm512_loadu_ps(qi + k), _mm512_loadu_ps(qj + k)),
-                              acc);
-    x = _mm512_reduce_add_ps(acc);
+#ifdef ISA_VEC
+    /* vector registers with fused multiply-adds (see als.c); the tail of
+     * K % VW runs in the plain loops below */
+    const uint32_t kv = K - K % VW;
+    vf acc = vzero();
+    for (uint32_t k = 0; k < kv; k += VW) acc = vfmadd(vload(p + k), vsub(vload(qi + k), vload(qj + k)), acc);
+    x = vhsum(acc);
     k0 = kv;
 #endif
     for (uint32_t k = k0; k < K; k++) x += p[k] * (qi[k] - qj[k]);
@@ -240,14 +236,14 @@ static inline void bpr_step(float *p, float *qi, float *qj, float *bi, float *bj
     const float z = 1.0f / (1.0f + expf(x)); /* d/dx ln sigmoid(x) = sigmoid(-x) */
     const float lz = lr * z, keep = 1.0f - lr * reg;
     /* u' = keep u + lz (a - c), a' = keep a + lz u, c' = keep c - lz u */
-#if defined(__AVX512F__)
-    const __m512 vlz = _mm512_set1_ps(lz), vkeep = _mm512_set1_ps(keep);
-    for (uint32_t k = 0; k < kv; k += 16) {
-        __m512 u = _mm512_loadu_ps(p + k), a = _mm512_loadu_ps(qi + k), c = _mm512_loadu_ps(qj + k);
-        _mm512_storeu_ps(p + k, _mm512_fmadd_ps(vlz, _mm512_sub_ps(a, c), _mm512_mul_ps(vkeep, u)));
+#ifdef ISA_VEC
+    const vf vlz = vset1(lz), vkeep = vset1(keep);
+    for (uint32_t k = 0; k < kv; k += VW) {
+        vf u = vload(p + k), a = vload(qi + k), c = vload(qj + k);
+        vstore(p + k, vfmadd(vlz, vsub(a, c), vmul(vkeep, u)));
         if (update_items) {
-            _mm512_storeu_ps(qi + k, _mm512_fmadd_ps(vlz, u, _mm512_mul_ps(vkeep, a)));
-            _mm512_storeu_ps(qj + k, _mm512_fnmadd_ps(vlz, u, _mm512_mul_ps(vkeep, c)));
+            vstore(qi + k, vfmadd(vlz, u, vmul(vkeep, a)));
+            vstore(qj + k, vfnmadd(vlz, u, vmul(vkeep, c)));
         }
     }
 #endif

@@ -3,7 +3,10 @@
  * partial loads and stores of the first n < VW lanes, horizontal sums, and
  * the vectorised exp of vexp_int.h (same operations, lane by lane).
  *   AVX-512: VW 16, masks;  AVX2: VW 8, maskload/maskstore;  generic: none
- * (the generic copy uses the scalar loops). */
+ * (the generic copy uses the scalar loops).
+ * Inside src/nn/isa/ the copy's level decides (SHELF_ISA_*); elsewhere (the
+ * ALS and BPR inner loops) the build's own -march does: AVX2 with the
+ * default x86-64-v3, AVX-512 with an opt-in native build on such a CPU. */
 #ifndef SHELF_NN_ISA_VMATH_INT_H
 #define SHELF_NN_ISA_VMATH_INT_H
 
@@ -12,7 +15,16 @@
 #include <string.h>
 
 #include "../vexp_int.h"
+
+#ifdef SHELF_ISA_SUFFIX
 #include "isa_int.h"
+#elif defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+#define SHELF_ISA_AVX512 1
+#include <immintrin.h>
+#elif defined(__AVX2__) && defined(__FMA__)
+#define SHELF_ISA_AVX2 1
+#include <immintrin.h>
+#endif
 
 #if defined(SHELF_ISA_AVX512)
 #define ISA_VEC 1
