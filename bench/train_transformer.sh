@@ -5,9 +5,11 @@
 # 128, item attributes, best epoch on validation), then
 #  - an independent re-scoring of the exported test top-20 lists by
 #    ../shared/tools/score_topk.py (must agree within 1e-4),
-#  - seconds per epoch side by side with the PyTorch 1.13 reference of issue 4
-#    measured on this machine (full CE: 29 s/epoch, NDCG@10 0.070 first reached
-#    after 931 s; BCE: 23-27 s/epoch), as ratios,
+#  - seconds per epoch side by side with the PyTorch reference run in this
+#    same run (bench/torch_sasrec.py, Debian's python3-torch, TORCH_EPOCHS
+#    epochs of the full-CE configuration), as ratios; the time to validation
+#    NDCG@10 0.070 against the 931 s that BENCHMARKS.md recorded for PyTorch
+#    (too long to rerun here; labelled as recorded),
 #  - the binary cross-entropy configuration (width 50, one negative) and the
 #    float32 head for comparison (a few epochs each: speed only),
 #  - matrix-product GFLOP/s of training over the machine's sgemm rate,
@@ -17,7 +19,10 @@
 #
 # usage: bench/train_transformer.sh BUILD_DIR [DATASET ...]   (default: Beauty Toys_and_Games)
 # env:   SHELF_DATA (default ../shared/data), OUT (default BUILD_DIR/bench-tf),
-#        THREADS (default 2), SPEED_EPOCHS (default 3)
+#        THREADS (default 2), SPEED_EPOCHS (default 3), TORCH_EPOCHS (default 2;
+#        0 skips the reference), SHELF_CPU (a lower kernel level, e.g. avx2:
+#        with OPENBLAS_CORETYPE=Haswell too, an AVX-512 machine measures what
+#        an AVX2 one would run). Every JSON line carries the CPU and kernels.
 set -euo pipefail
 if [ $# -lt 1 ] || [ ! -f "$1/CMakeCache.txt" ]; then
     echo "usage: $0 BUILD_DIR [DATASET ...]" >&2
@@ -30,6 +35,7 @@ DATA=${SHELF_DATA:-$root/../shared/data}
 OUT=${OUT:-$BUILD/bench-tf}
 THREADS=${THREADS:-2}
 SPEED_EPOCHS=${SPEED_EPOCHS:-3}
+TORCH_EPOCHS=${TORCH_EPOCHS:-2}
 mkdir -p "$OUT"
 sets=("$@")
 [ ${#sets[@]} -eq 0 ] && sets=(Beauty Toys_and_Games)
@@ -58,6 +64,13 @@ for ds in "${sets[@]}"; do
         run_eval "${ds}_bce" "$f" "$a" --tf-loss bce --tf-negatives 1 --tf-dim 50 --tf-epochs "$SPEED_EPOCHS" \
             --tf-patience 0
         run_eval "${ds}_f32" "$f" "$a" --tf-precision f32 --tf-epochs "$SPEED_EPOCHS" --tf-patience 0
+        if [ "$TORCH_EPOCHS" -gt 0 ]; then
+            echo "== $ds: the PyTorch reference, $TORCH_EPOCHS epochs, same machine, same run" >&2
+            /usr/bin/python3 -c "import torch" 2>/dev/null ||
+                { echo "$0: PyTorch missing (apt-get install python3-torch), or TORCH_EPOCHS=0" >&2; exit 1; }
+            /usr/bin/python3 "$root/bench/torch_sasrec.py" "$f" --epochs "$TORCH_EPOCHS" --threads "$THREADS" \
+                > "$OUT/torch_$ds.json"
+        fi
     fi
 done
 
@@ -69,7 +82,12 @@ machine = json.loads(_os.environ["SHELF_MACHINE"])  # CPU model and kernel level
 emit = lambda d: print(json.dumps({**d, "machine": machine}))
 out, threads, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 sgemm = json.load(open(f"{out}/sgemm.json"))["sgemm_gflop_per_s"]
-TORCH = {"ce_s_per_epoch": 29.0, "ce_s_to_0.070": 931.0, "bce_s_per_epoch": 23.0}
+# the same-run reference (torch_sasrec.py: full CE); BENCHMARKS.md's recorded
+# time to validation NDCG@10 0.070 (931 s) is the one figure not rerun
+torch_ce = None
+if os.path.exists(f"{out}/torch_Beauty.json"):
+    torch_ce = json.load(open(f"{out}/torch_Beauty.json"))
+TORCH_RECORDED_S_TO_070 = 931.0
 
 def log(name):
     return [json.loads(l) for l in open(f"{out}/log_{name}.jsonl")]
@@ -109,11 +127,13 @@ for ds in sets:
                                     "with_validation_seconds": round(wall, 1)}
     line["best_valid_ndcg10"] = round(max(e.get("valid_ndcg10", 0) for e in L), 5)
     if ds == "Beauty":
-        line["speedup_vs_torch_ce"] = round(TORCH["ce_s_per_epoch"] / s, 2)
+        if torch_ce:
+            line["torch_ce_s_per_epoch_same_run"] = torch_ce["s_per_epoch_median"]
+            line["speedup_vs_torch_ce_same_run"] = round(torch_ce["s_per_epoch_median"] / s, 2)
         if first:
-            line["speedup_vs_torch_to_0.070"] = round(TORCH["ce_s_to_0.070"] / first["train_seconds"], 2)
+            line["speedup_vs_torch_to_0.070_recorded_931s"] = round(TORCH_RECORDED_S_TO_070 / first["train_seconds"], 2)
     emit(line)
-    for cfg, key in (("bce", "bce_s_per_epoch"), ("f32", "ce_s_per_epoch")):
+    for cfg in ("bce", "f32"):
         name = f"{ds}_{cfg}"
         if not os.path.exists(f"{out}/log_{name}.jsonl"):
             continue
@@ -121,7 +141,9 @@ for ds in sets:
         emit({"bench": "train_transformer", "dataset": ds, "threads": threads,
                           "config": {"bce": "bce, width 50, 1 negative", "f32": "ce, float32 head"}[cfg],
                           "epochs": len(L), "s_per_epoch_median": round(s, 2),
-                          "speedup_vs_torch": round(TORCH[key] / s, 2), "gflop_per_s": round(g, 1),
+                          "gflop_per_s": round(g, 1),
+                          **({"speedup_vs_torch_ce_same_run": round(torch_ce["s_per_epoch_median"] / s, 2)}
+                             if torch_ce and cfg == "f32" else {}),
                           "fraction_of_sgemm": round(g / sgemm, 3), "peak_rss_mb": peak_mb(name)})
 sys.exit(1 if bad else 0)
 PY
