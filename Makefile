@@ -25,6 +25,7 @@ demo: build
 	scripts/demo.sh $(BUILD)/shelf $(DEMO_DIR)
 
 bench: build
+	@scripts/deps.sh --check --bench 2>/dev/null || scripts/deps.sh --bench
 	cmake --build $(BUILD) -j $(JOBS) --target bench_import
 	bench/import.sh $(BUILD)
 	bench/eval_classic.sh $(BUILD)

@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages shelf needs to build, test and run its demo.
-# Usage: scripts/deps.sh [--check]   (--check: exit 1 if anything is missing, install nothing)
+# Usage: scripts/deps.sh [--check] [--bench]
+#   --check: exit 1 if anything is missing, install nothing
+#   --bench: also what the benchmarks need (python3-torch for the PyTorch
+#            reference of bench/train_transformer.sh); make bench passes it
 set -euo pipefail
+
+check=0 bench=0
+for a in "$@"; do
+  case "$a" in
+    --check) check=1 ;;
+    --bench) bench=1 ;;
+    *) echo "deps: unknown option '$a' (usage: scripts/deps.sh [--check] [--bench])" >&2; exit 2 ;;
+  esac
+done
 
 PKGS=(
   gcc make cmake pkg-config
@@ -12,6 +24,7 @@ PKGS=(
   libmicrohttpd-dev curl wrk
   python3-numpy python3-scipy time
 )
+[ "$bench" = 1 ] && PKGS+=(python3-torch)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,7 +33,7 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" = 1 ]; then
   [ ${#missing[@]} -eq 0 ] && exit 0
   echo "missing packages: ${missing[*]}" >&2
   exit 1
