@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kern_int.h"
+#include "vexp_int.h" /* the scalar exp: no libm call per element */
 
 #define PAR_MIN_WORK 32768 /* floats of work below which a loop stays serial */
 
@@ -37,13 +38,13 @@ static float mean_valid(const float *losses, const uint32_t *targets, size_t N)
 /* softplus(x) = log(1 + e^x), stable for any x */
 static inline float softplus(float x)
 {
-    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+    return fmaxf(x, 0.0f) + log1pf(shelf__vexpf(-fabsf(x)));
 }
 
 static inline float sigmoid(float x)
 {
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
+    if (x >= 0.0f) return 1.0f / (1.0f + shelf__vexpf(-x));
+    float e = shelf__vexpf(x);
     return e / (1.0f + e);
 }
 
@@ -127,7 +128,7 @@ float shelf_nn_sampled_softmax_forward(float *losses, float *lse, const float *l
         double s = 0.0;
         for (size_t j = 0; j < W; j++) {
             float z = sampled_z(x, n, j, t, neg_ids, neg_q, neg_stride, pos_q, S);
-            if (z != -INFINITY) s += expf(z - mx);
+            if (z != -INFINITY) s += shelf__vexpf(z - mx);
         }
         float l = mx + (float)log(s);
         lse[n] = l;
@@ -157,7 +158,7 @@ void shelf_nn_sampled_softmax_backward(float *dlogits, const float *logits, cons
         float l = lse[n];
         for (size_t j = 0; j < W; j++) {
             float z = sampled_z(x, n, j, t, neg_ids, neg_q, neg_stride, pos_q, S);
-            float v = z == -INFINITY ? 0.0f : g * (expf(z - l) - (j == 0 ? 1.0f : 0.0f));
+            float v = z == -INFINITY ? 0.0f : g * (shelf__vexpf(z - l) - (j == 0 ? 1.0f : 0.0f));
             if (inplace)
                 d[j] = v; /* x[j] was read by sampled_z before this write */
             else
