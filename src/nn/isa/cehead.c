@@ -1,9 +1,11 @@
 /* cehead.c: the fused full-catalogue softmax cross-entropy head of nn.h
  * (logits = h w^T, softmax, G, dh = G w, dw += G^T h) working in cache-sized
- * tiles, float32 or bfloat16 products, with its naive reference.
+ * tiles, float32 or bfloat16 products.
  *
  * Dimension letters: N rows, V items (classes), C channels. Inside: RB rows
  * per chunk, VB items per block, Cp = C rounded up to 16 (one zmm).
+ * Compiled once per instruction-set level (isa_int.h); cehead.c one folder
+ * up holds the work space, the reference and the call into the right copy.
  *
  * Schedule. Rows go in chunks of RB; for each chunk all threads share the
  * item blocks of VB (a fixed decomposition, static schedule):
@@ -21,12 +23,17 @@
  * set (w_b packed, X_b, dw_b: VB Cp 4 + RB VB 4 + VB C 4 bytes = 192 KB at
  * C = 64) sits in the 1 MB L2.
  *
- * Micro-kernels (AVX-512; plain loops otherwise), one zmm of 16 output
- * columns by 8 accumulators, since Zen 4 issues one 512-bit FMA per cycle
- * and two loads, so 8 broadcasts + 1 load per 8 FMAs keep the FMA busy:
+ * Micro-kernels: one tile helper per level, 8 rows x 16 columns of output:
+ * AVX-512 one zmm of 16 columns by 8 accumulators (Zen 4 issues one 512-bit
+ * FMA per cycle and two loads, so 8 broadcasts + 1 load per 8 FMAs keep the
+ * FMA busy); AVX2 two halves of 4 rows x 2 ymm (8 accumulators of 16
+ * registers, 2 loads + 4 broadcasts per 8 FMAs for two FMA ports); plain
+ * loops in the generic copy, the naive twin:
  *   K1 logits  X[r, v]  : 8 rows x 16 items, k = c   (w packed in panels)
  *   K2 dhp     [r, c]   : 8 rows x 16 c,     k = v   (w row-major, padded)
  *   K3 dw      [v, c]   : 8 items x 16 c,    k = r   (h row-major, padded)
+ * Every level sums each output over k in the same order, so F32 results
+ * differ between levels only through the exp (FMA or not).
  * BF16: the same tiles with vdpbf16ps, k taken in pairs, operands packed so a
  * pair is adjacent: w panels [Cp/2][16][2], w by item pairs [V/2][Cp][2],
  * h by row pairs [RB/2][Cp][2], G row-major and G by row pairs. */
@@ -148,6 +155,51 @@ static void pack_h(shelf_nn_cehead_ws *ws, const float *h, size_t n0, size_t nr,
  * micro-kernels
  * ======================================================================== */
 
+#if defined(SHELF_ISA_AVX512)
+/* The AVX-512 tile: 8 rows x 16 columns in 8 zmm accumulators, per k one
+ * load and 8 broadcasts for 8 FMAs (Zen 4 issues one 512-bit FMA and two
+ * loads a cycle, so the FMA stays busy).
+ *   acc[i][0..16) = sum_{k < nk} A[i sa + k sk] B[k sb + 0..16),  i < 8 */
+typedef struct {
+    __m512 a[TILE];
+} tile8;
+
+static inline tile8 tile8x16(const float *A, size_t sa, size_t sk, const float *B, size_t sb, size_t nk)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t k = 0; k < nk; k++) {
+        const float *x = A + k * sk;
+        __m512 b = _mm512_loadu_ps(B + k * sb);
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[0 * sa]), b, a0);
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(x[1 * sa]), b, a1);
+        a2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2 * sa]), b, a2);
+        a3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3 * sa]), b, a3);
+        a4 = _mm512_fmadd_ps(_mm512_set1_ps(x[4 * sa]), b, a4);
+        a5 = _mm512_fmadd_ps(_mm512_set1_ps(x[5 * sa]), b, a5);
+        a6 = _mm512_fmadd_ps(_mm512_set1_ps(x[6 * sa]), b, a6);
+        a7 = _mm512_fmadd_ps(_mm512_set1_ps(x[7 * sa]), b, a7);
+    }
+    tile8 t = {{a0, a1, a2, a3, a4, a5, a6, a7}};
+    return t;
+}
+
+/* out rows i < 8 (stride so) = the tile */
+static inline void tile8_store(float *out, size_t so, const tile8 *t)
+{
+    for (int i = 0; i < TILE; i++) _mm512_storeu_ps(out + i * so, t->a[i]);
+}
+
+/* dw[j, 0..min(nc,16)) += acc[j] for j < nj (the K3 epilogue); dw row stride C */
+static inline void k3_store(float *dw, const __m512 *acc, size_t nj, size_t nc, size_t C)
+{
+    __mmask16 m = nc >= 16 ? (__mmask16)0xffff : shelf__tailmask(nc);
+    for (size_t j = 0; j < nj; j++) {
+        __m512 d = _mm512_maskz_loadu_ps(m, dw + j * C);
+        _mm512_mask_storeu_ps(dw + j * C, m, _mm512_add_ps(d, acc[j]));
+    }
+}
+#endif
+
 #if defined(SHELF_ISA_AVX2)
 /* The AVX2 tile: 4 rows x 16 columns in 8 ymm accumulators, per k 2 loads
  * and 4 broadcasts for 8 FMAs (16 registers: 8 accumulators, 2 B vectors,
@@ -208,22 +260,8 @@ static inline void tile4_add(float *dw, size_t C, const tile4 *t, size_t ni, siz
 static void k1_f32(float *X, const float *hp, const float *wpanel, size_t Cp)
 {
 #if defined(SHELF_ISA_AVX512)
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (size_t c = 0; c < Cp; c++) {
-        __m512 b = _mm512_load_ps(wpanel + c * 16);
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(hp[0 * Cp + c]), b, a0);
-        a1 = _mm512_fmadd_ps(_mm512_set1_ps(hp[1 * Cp + c]), b, a1);
-        a2 = _mm512_fmadd_ps(_mm512_set1_ps(hp[2 * Cp + c]), b, a2);
-        a3 = _mm512_fmadd_ps(_mm512_set1_ps(hp[3 * Cp + c]), b, a3);
-        a4 = _mm512_fmadd_ps(_mm512_set1_ps(hp[4 * Cp + c]), b, a4);
-        a5 = _mm512_fmadd_ps(_mm512_set1_ps(hp[5 * Cp + c]), b, a5);
-        a6 = _mm512_fmadd_ps(_mm512_set1_ps(hp[6 * Cp + c]), b, a6);
-        a7 = _mm512_fmadd_ps(_mm512_set1_ps(hp[7 * Cp + c]), b, a7);
-    }
-    _mm512_storeu_ps(X + 0 * VB, a0), _mm512_storeu_ps(X + 1 * VB, a1);
-    _mm512_storeu_ps(X + 2 * VB, a2), _mm512_storeu_ps(X + 3 * VB, a3);
-    _mm512_storeu_ps(X + 4 * VB, a4), _mm512_storeu_ps(X + 5 * VB, a5);
-    _mm512_storeu_ps(X + 6 * VB, a6), _mm512_storeu_ps(X + 7 * VB, a7);
+    tile8 t = tile8x16(hp, Cp, 1, wpanel, 16, Cp);
+    tile8_store(X, VB, &t);
 #elif defined(SHELF_ISA_AVX2)
     for (size_t i = 0; i < TILE; i += 4) {
         tile4 t = tile4x16(hp + i * Cp, Cp, 1, wpanel, 16, Cp);
@@ -244,22 +282,8 @@ static void k1_f32(float *X, const float *hp, const float *wpanel, size_t Cp)
 static void k2_f32(float *out, const float *G, const float *wr, size_t nv, size_t Cp)
 {
 #if defined(SHELF_ISA_AVX512)
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (size_t v = 0; v < nv; v++) {
-        __m512 b = _mm512_load_ps(wr + v * Cp);
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(G[0 * VB + v]), b, a0);
-        a1 = _mm512_fmadd_ps(_mm512_set1_ps(G[1 * VB + v]), b, a1);
-        a2 = _mm512_fmadd_ps(_mm512_set1_ps(G[2 * VB + v]), b, a2);
-        a3 = _mm512_fmadd_ps(_mm512_set1_ps(G[3 * VB + v]), b, a3);
-        a4 = _mm512_fmadd_ps(_mm512_set1_ps(G[4 * VB + v]), b, a4);
-        a5 = _mm512_fmadd_ps(_mm512_set1_ps(G[5 * VB + v]), b, a5);
-        a6 = _mm512_fmadd_ps(_mm512_set1_ps(G[6 * VB + v]), b, a6);
-        a7 = _mm512_fmadd_ps(_mm512_set1_ps(G[7 * VB + v]), b, a7);
-    }
-    _mm512_store_ps(out + 0 * Cp, a0), _mm512_store_ps(out + 1 * Cp, a1);
-    _mm512_store_ps(out + 2 * Cp, a2), _mm512_store_ps(out + 3 * Cp, a3);
-    _mm512_store_ps(out + 4 * Cp, a4), _mm512_store_ps(out + 5 * Cp, a5);
-    _mm512_store_ps(out + 6 * Cp, a6), _mm512_store_ps(out + 7 * Cp, a7);
+    tile8 t = tile8x16(G, VB, 1, wr, Cp, nv);
+    tile8_store(out, Cp, &t);
 #elif defined(SHELF_ISA_AVX2)
     for (size_t i = 0; i < TILE; i += 4) {
         tile4 t = tile4x16(G + i * VB, VB, 1, wr, Cp, nv);
@@ -275,18 +299,6 @@ static void k2_f32(float *out, const float *G, const float *wr, size_t nv, size_
 #endif
 }
 
-/* dw[j, c0..c0+nc) += acc[j] for j < nj (the K3 epilogue); dw row stride C */
-#if defined(SHELF_ISA_AVX512)
-static inline void k3_store(float *dw, const __m512 *acc, size_t nj, size_t nc, size_t C)
-{
-    __mmask16 m = nc >= 16 ? (__mmask16)0xffff : shelf__tailmask(nc);
-    for (size_t j = 0; j < nj; j++) {
-        __m512 d = _mm512_maskz_loadu_ps(m, dw + j * C);
-        _mm512_mask_storeu_ps(dw + j * C, m, _mm512_add_ps(d, acc[j]));
-    }
-}
-#endif
-
 /* K3, float: dw[j, c0..c0+min(nc,16)) += sum_{r < nr} G[r, j] hp[r, c0..],
  * j < nj <= 8;
  * G row stride VB (G columns up to 8 readable), hp row stride Cp */
@@ -294,22 +306,8 @@ static void k3_f32(float *dw, const float *G, const float *hp, size_t nr, size_t
                    size_t C)
 {
 #if defined(SHELF_ISA_AVX512)
-    __m512 a[TILE];
-    a[0] = _mm512_setzero_ps();
-    for (int j = 1; j < TILE; j++) a[j] = a[0];
-    for (size_t r = 0; r < nr; r++) {
-        __m512 b = _mm512_load_ps(hp + r * Cp);
-        const float *g = G + r * VB;
-        a[0] = _mm512_fmadd_ps(_mm512_set1_ps(g[0]), b, a[0]);
-        a[1] = _mm512_fmadd_ps(_mm512_set1_ps(g[1]), b, a[1]);
-        a[2] = _mm512_fmadd_ps(_mm512_set1_ps(g[2]), b, a[2]);
-        a[3] = _mm512_fmadd_ps(_mm512_set1_ps(g[3]), b, a[3]);
-        a[4] = _mm512_fmadd_ps(_mm512_set1_ps(g[4]), b, a[4]);
-        a[5] = _mm512_fmadd_ps(_mm512_set1_ps(g[5]), b, a[5]);
-        a[6] = _mm512_fmadd_ps(_mm512_set1_ps(g[6]), b, a[6]);
-        a[7] = _mm512_fmadd_ps(_mm512_set1_ps(g[7]), b, a[7]);
-    }
-    k3_store(dw, a, nj, nc, C);
+    tile8 t = tile8x16(G, 1, VB, hp, Cp, nr); /* items as the tile's rows; k = r */
+    k3_store(dw, t.a, nj, nc, C);
 #elif defined(SHELF_ISA_AVX2)
     for (size_t j = 0; j < nj; j += 4) { /* items j..j+3 as the tile's rows; k = r */
         tile4 t = tile4x16(G + j, 1, VB, hp, Cp, nr);
