@@ -52,8 +52,13 @@ int shelf_cpu_level_parse(const char *s, shelf_cpu_level *out);
  * "unknown" where the CPU does not say. */
 const char *shelf_cpu_model(void);
 
+/* The CPU's family and model numbers from cpuid leaf 1 (base plus extended
+ * fields, as Linux's /proc/cpuinfo shows them: AMD Zen 4 is family 25, Intel
+ * Sapphire Rapids family 6 model 143); both 0 where cpuid does not say. */
+void shelf_cpu_signature(int *family, int *model);
+
 /* One JSON object on one line describing the machine and the kernels chosen:
- * {"cpu":"...","cores":N,"detected":"avx512bf16","level":"avx2",
+ * {"cpu":"...","family":25,"model":17,"cores":N,"detected":"avx512bf16","level":"avx2",
  *  "kernels":{"cehead":"avx2",...},"build_march":"x86-64-v3"}.
  * Writes at most n bytes including the NUL; returns the length it needed
  * (as snprintf). */

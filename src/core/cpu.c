@@ -116,3 +116,16 @@ const char *shelf_cpu_model(void)
     atomic_store(&done, 1);
     return model;
 }
+
+void shelf_cpu_signature(int *family, int *model)
+{
+    unsigned a = 0, b, c, d;
+    *family = *model = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+#endif
+    unsigned fam = (a >> 8) & 0xf, mod = (a >> 4) & 0xf;
+    if (fam == 0xf) fam += (a >> 20) & 0xff;
+    if (fam == 0x6 || fam >= 0xf) mod |= ((a >> 16) & 0xf) << 4;
+    *family = (int)fam, *model = (int)mod;
+}

@@ -36,11 +36,13 @@ int shelf_cpu_describe_json(char *buf, size_t n)
         model[j++] = (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) ? ' ' : *p;
     model[j] = '\0';
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int family, model_no;
+    shelf_cpu_signature(&family, &model_no);
     return snprintf(buf, n,
-                    "{\"cpu\":\"%s\",\"cores\":%ld,\"detected\":\"%s\",\"level\":\"%s\",\"kernels\":{"
+                    "{\"cpu\":\"%s\",\"family\":%d,\"model\":%d,\"cores\":%ld,\"detected\":\"%s\",\"level\":\"%s\",\"kernels\":{"
                     "\"cehead_f32\":\"%s\",\"cehead_bf16\":\"%s\",\"exp_softmax\":\"%s\",\"layernorm\":\"%s\","
                     "\"gelu\":\"%s\",\"attention_softmax\":\"%s\",\"adamw\":\"%s\"},\"build_march\":\"%s\"}",
-                    model, cores, shelf_cpu_level_name(shelf_cpu_detected()),
+                    model, family, model_no, cores, shelf_cpu_level_name(shelf_cpu_detected()),
                     shelf_cpu_level_name(shelf_cpu_level_get()), lv, k->bf16 ? "avx512bf16" : "as f32", lv, lv,
                     lv, lv, lv, SHELF_BUILD_MARCH);
 }

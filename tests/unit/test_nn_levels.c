@@ -312,6 +312,12 @@ static void test_level_choice(void **state)
     assert_non_null(strstr(buf, "\"cehead_f32\":\"generic\""));
     assert_non_null(strstr(buf, "\"cpu\":\""));
     assert_true(strlen(shelf_cpu_model()) > 0);
+    int family, model;
+    shelf_cpu_signature(&family, &model);
+    assert_true(family > 0 && model >= 0); /* every x86-64 CPU answers cpuid leaf 1 */
+    char want[64];
+    snprintf(want, sizeof want, "\"family\":%d,\"model\":%d,", family, model);
+    assert_non_null(strstr(buf, want));
     fprintf(stderr, "%s\n", buf);
 }
 
