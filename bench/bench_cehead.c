@@ -20,7 +20,7 @@
 #undef I
 
 #include "shelf/cpu.h"
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 static double now(void)
 {

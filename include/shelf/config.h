@@ -29,43 +29,43 @@ typedef struct shelf_cfg_def {
 } shelf_cfg_def;
 
 /* The table; *n receives its length. Static storage. */
-const shelf_cfg_def *shelf_config_table(size_t *n);
+SHELF_API const shelf_cfg_def *shelf_config_table(size_t *n);
 /* Row by name or NULL. */
-const shelf_cfg_def *shelf_config_find(const char *name);
+SHELF_API const shelf_cfg_def *shelf_config_find(const char *name);
 
 /* A set of values, one per table row, starting at the defaults. */
 typedef struct shelf_config shelf_config;
-shelf_config *shelf_config_new(void); /* NULL on ENOMEM */
-void shelf_config_free(shelf_config *c); /* accepts NULL */
+SHELF_API shelf_config *shelf_config_new(void); /* NULL on ENOMEM */
+SHELF_API void shelf_config_free(shelf_config *c); /* accepts NULL */
 
 /* Sets name from text, checking type, bounds and choices. Errors
  * (SHELF_ENOTFOUND unknown name, SHELF_EINVAL bad value, SHELF_ERANGE out of
  * bounds) name the option and the value in err. `origin` ("--seed",
  * "shelf.conf:3") prefixes the message; may be NULL. */
-int shelf_config_set(shelf_config *c, const char *name, const char *value, const char *origin,
+SHELF_API int shelf_config_set(shelf_config *c, const char *name, const char *value, const char *origin,
                      shelf_err *err);
 /* Reads "name = value" lines ('#' comments, blank lines ok). Errors name
  * file and line. */
-int shelf_config_load_file(shelf_config *c, const char *path, shelf_err *err);
+SHELF_API int shelf_config_load_file(shelf_config *c, const char *path, shelf_err *err);
 /* 1 if the option was set explicitly (not left at its default). */
-int shelf_config_is_set(const shelf_config *c, const char *name);
+SHELF_API int shelf_config_is_set(const shelf_config *c, const char *name);
 
 /* Getters: the option must exist with the matching type (else assert). A
  * string that is unset returns NULL. */
-int shelf_config_bool(const shelf_config *c, const char *name);
-int64_t shelf_config_int(const shelf_config *c, const char *name);
-double shelf_config_double(const shelf_config *c, const char *name);
-const char *shelf_config_str(const shelf_config *c, const char *name);
+SHELF_API int shelf_config_bool(const shelf_config *c, const char *name);
+SHELF_API int64_t shelf_config_int(const shelf_config *c, const char *name);
+SHELF_API double shelf_config_double(const shelf_config *c, const char *name);
+SHELF_API const char *shelf_config_str(const shelf_config *c, const char *name);
 
 /* Parses `--name value`, `--name=value`, `--flag` / `--no-flag` for BOOL
  * options whose scope includes `command`; `--config FILE` loads a file first
  * in order of appearance; `--` ends options. Non-option arguments are
  * returned in order through positional[0..*n_positional) (pointers into
  * argv; the array is malloc'ed, caller frees). `--help`/`-h` sets *help. */
-int shelf_config_parse_args(shelf_config *c, const char *command, int argc, char **argv,
+SHELF_API int shelf_config_parse_args(shelf_config *c, const char *command, int argc, char **argv,
                             char ***positional, int *n_positional, int *help, shelf_err *err);
 /* Prints the options of `command` (flag, type, default, bounds, help). */
-void shelf_config_print_help(FILE *f, const char *command);
+SHELF_API void shelf_config_print_help(FILE *f, const char *command);
 
 #ifdef __cplusplus
 }

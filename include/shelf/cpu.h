@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "shelf/core.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,40 +31,40 @@ typedef enum {
 
 /* The highest level this CPU (and its operating system) supports. Thread
  * safe; computed once. */
-shelf_cpu_level shelf_cpu_detected(void);
+SHELF_API shelf_cpu_level shelf_cpu_detected(void);
 
 /* The level the kernels run at: the detected one, lowered by SHELF_CPU
  * (generic|avx2|avx512|avx512bf16) when set. An unknown value or a level
  * above the detected one is reported once on the log (warn) and ignored or
  * clamped. Thread safe. */
-shelf_cpu_level shelf_cpu_level_get(void);
+SHELF_API shelf_cpu_level shelf_cpu_level_get(void);
 
 /* Sets the level for all later kernel calls, clamped to the detected one;
  * returns the level set. For tests and benchmarks: call it while no kernel
  * runs on another thread. */
-shelf_cpu_level shelf_cpu_force(shelf_cpu_level level);
+SHELF_API shelf_cpu_level shelf_cpu_force(shelf_cpu_level level);
 
 /* "generic", "avx2", "avx512", "avx512bf16"; "?" for anything else. */
-const char *shelf_cpu_level_name(shelf_cpu_level level);
+SHELF_API const char *shelf_cpu_level_name(shelf_cpu_level level);
 
 /* Parses a name above; 0 on success, SHELF_EINVAL otherwise (out untouched). */
-int shelf_cpu_level_parse(const char *s, shelf_cpu_level *out);
+SHELF_API int shelf_cpu_level_parse(const char *s, shelf_cpu_level *out);
 
 /* The CPU's model name from cpuid ("AMD EPYC 7B13", ...); static storage;
  * "unknown" where the CPU does not say. */
-const char *shelf_cpu_model(void);
+SHELF_API const char *shelf_cpu_model(void);
 
 /* The CPU's family and model numbers from cpuid leaf 1 (base plus extended
  * fields, as Linux's /proc/cpuinfo shows them: AMD Zen 4 is family 25, Intel
  * Sapphire Rapids family 6 model 143); both 0 where cpuid does not say. */
-void shelf_cpu_signature(int *family, int *model);
+SHELF_API void shelf_cpu_signature(int *family, int *model);
 
 /* One JSON object on one line describing the machine and the kernels chosen:
  * {"cpu":"...","family":25,"model":17,"cores":N,"detected":"avx512bf16","level":"avx2",
  *  "kernels":{"cehead":"avx2",...},"build_march":"x86-64-v3"}.
  * Writes at most n bytes including the NUL; returns the length it needed
  * (as snprintf). */
-int shelf_cpu_describe_json(char *buf, size_t n);
+SHELF_API int shelf_cpu_describe_json(char *buf, size_t n);
 
 #ifdef __cplusplus
 }

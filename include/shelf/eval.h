@@ -24,7 +24,7 @@ extern "C" {
 typedef struct shelf_list_metrics {
     double hr, recall, ndcg, mrr, precision, map;
 } shelf_list_metrics;
-void shelf_metrics_list(const uint32_t *topk, uint32_t k, const uint32_t *targets, uint32_t n_t,
+SHELF_API void shelf_metrics_list(const uint32_t *topk, uint32_t k, const uint32_t *targets, uint32_t n_t,
                         shelf_list_metrics *out);
 
 /* Rank (1-based) of target among candidates, ties broken pessimistically
@@ -35,23 +35,23 @@ void shelf_metrics_list(const uint32_t *topk, uint32_t k, const uint32_t *target
  * candidate (excluded, -inf, or >= n_items) never ranks: SHELF_RANK_NONE,
  * which is above every cut-off. */
 #define SHELF_RANK_NONE UINT64_MAX
-uint64_t shelf_metrics_rank(const float *scores, uint32_t n_items, const uint8_t *exclude,
+SHELF_API uint64_t shelf_metrics_rank(const float *scores, uint32_t n_items, const uint8_t *exclude,
                             uint32_t target);
 
 /* Top k of scores among candidates (as for shelf_metrics_rank: not excluded,
  * not -inf), best first; NaN after every number; ties by lower item id.
  * Writes min(k, candidates) ids and returns that count. O(n_items log k). */
-uint32_t shelf_topk(const float *scores, uint32_t n_items, const uint8_t *exclude, uint32_t k,
+SHELF_API uint32_t shelf_topk(const float *scores, uint32_t n_items, const uint8_t *exclude, uint32_t k,
                     uint32_t *out);
 
 /* RMSE and MAE of predictions against truth (NaN when n is 0). */
-void shelf_metrics_rating(const float *pred, const float *truth, size_t n, double *rmse, double *mae);
+SHELF_API void shelf_metrics_rating(const float *pred, const float *truth, size_t n, double *rmse, double *mae);
 
 /* Rating prediction on held-out triples: predicts each (users[j], items[j])
  * with shelf_model_predict (users[j] may be SHELF_NONE: a user the model
  * never saw) and compares with truth[j]. pred (may be NULL) receives the
  * predictions. Errors name the triple. */
-int shelf_eval_ratings(const shelf_model *m, const uint32_t *users, const uint32_t *items, const float *truth,
+SHELF_API int shelf_eval_ratings(const shelf_model *m, const uint32_t *users, const uint32_t *items, const float *truth,
                        size_t n, float *pred, double *rmse, double *mae, shelf_err *err);
 
 /* ---- protocols ------------------------------------------------------------------ */
@@ -61,8 +61,8 @@ typedef enum {
     SHELF_PROTO_TEMPORAL, /* split.h temporal cut-off, all held-out items are targets */
     SHELF_PROTO_COLD_ITEM /* targets that are cold (held-out) items, ranked against all */
 } shelf_protocol;
-int shelf_protocol_parse(const char *s, shelf_protocol *out); /* "loo-full|loo-s100|temporal|cold-item" */
-const char *shelf_protocol_name(shelf_protocol p);             /* the same words; "?" if unknown */
+SHELF_API int shelf_protocol_parse(const char *s, shelf_protocol *out); /* "loo-full|loo-s100|temporal|cold-item" */
+SHELF_API const char *shelf_protocol_name(shelf_protocol p);             /* the same words; "?" if unknown */
 #define SHELF_EVAL_S100_NEG 100 /* LOO-S100: sampled negatives per target */
 
 /* Cold-item split: round(frac * n_items) items, drawn with seed, are cold:
@@ -74,7 +74,7 @@ const char *shelf_protocol_name(shelf_protocol p);             /* the same words
  * the validation target for the test). frac in [0, 1], else SHELF_EINVAL.
  * kind is SHELF_SPLIT_RANDOM (the split has no kind of its own). Free with
  * shelf_split_free. */
-int shelf_split_cold_items(const shelf_snapshot *s, double frac, uint64_t seed, shelf_split **out,
+SHELF_API int shelf_split_cold_items(const shelf_snapshot *s, double frac, uint64_t seed, shelf_split **out,
                            shelf_err *err);
 
 #define SHELF_EVAL_MAX_K 8
@@ -92,11 +92,11 @@ typedef struct shelf_eval_opts {
      * neighbours (shelf/coldfill.h) instead of by the model */
     uint32_t cold_fill;
 } shelf_eval_opts;
-void shelf_eval_opts_init(shelf_eval_opts *o); /* LOO-FULL, K = 5,10,20, test, seed 42 */
+SHELF_API void shelf_eval_opts_init(shelf_eval_opts *o); /* LOO-FULL, K = 5,10,20, test, seed 42 */
 
 /* Per-metric index into shelf_eval_result arrays. */
 enum { SHELF_M_HR, SHELF_M_NDCG, SHELF_M_MRR, SHELF_M_PRECISION, SHELF_M_MAP, SHELF_M_RECALL, SHELF_M_COUNT };
-const char *shelf_metric_name(int m); /* "hr", "ndcg", ... */
+SHELF_API const char *shelf_metric_name(int m); /* "hr", "ndcg", ... */
 
 typedef struct shelf_eval_result {
     uint32_t n_eval;       /* users evaluated (those with targets) */
@@ -162,9 +162,9 @@ typedef struct shelf_eval_result {
  * ranking loop. item_vecs (may be NULL) [n_items * dim]. Free with
  * shelf_eval_result_free. Errors: SHELF_EINVAL (options, sizes, split),
  * SHELF_ENOMEM, or the model's score error with its message. */
-int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval_opts *o,
+SHELF_API int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval_opts *o,
                    const float *item_vecs, uint32_t dim, shelf_eval_result **out, shelf_err *err);
-void shelf_eval_result_free(shelf_eval_result *r);
+SHELF_API void shelf_eval_result_free(shelf_eval_result *r);
 
 /* Paired bootstrap of mean(a - b) over n users (a, b per-user values of two
  * models on the same users): n_boot resamples of n users with replacement
@@ -172,7 +172,7 @@ void shelf_eval_result_free(shelf_eval_result *r);
  * hi] the 2.5% and 97.5% percentiles (linear interpolation) of the resample
  * means, and p_not_better the share of resamples whose mean is <= 0. All NaN
  * when n or n_boot is 0 or memory runs out. */
-void shelf_eval_bootstrap(const double *a, const double *b, uint32_t n, uint32_t n_boot, uint64_t seed,
+SHELF_API void shelf_eval_bootstrap(const double *a, const double *b, uint32_t n, uint32_t n_boot, uint64_t seed,
                           double *mean_diff, double *lo, double *hi, double *p_not_better);
 
 /* Writes "user item_1 ... item_k" lines (external ids of s, the snapshot the
@@ -180,7 +180,7 @@ void shelf_eval_bootstrap(const double *a, const double *b, uint32_t n, uint32_t
  * line per evaluated user in r's order, k in 1..SHELF_EVAL_TOPK (a shorter
  * list gives a shorter line). Written to a temporary file renamed into
  * place. SHELF_EINVAL, SHELF_EIO with the path. */
-int shelf_eval_write_topk(const shelf_eval_result *r, const shelf_snapshot *s, uint32_t k, const char *path,
+SHELF_API int shelf_eval_write_topk(const shelf_eval_result *r, const shelf_snapshot *s, uint32_t k, const char *path,
                           shelf_err *err);
 
 #ifdef __cplusplus

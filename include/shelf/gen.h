@@ -27,7 +27,7 @@ typedef struct shelf_gen_opts {
 /* Small defaults (tests): seed 42, 200 users, 100 items, 5,000 events, 8
  * categories, 20 brands, 16 factors, zipf 1.0, start 2026-01-01, 30 days,
  * late_items 0.2, no progress bar. */
-void shelf_gen_opts_init(shelf_gen_opts *o);
+SHELF_API void shelf_gen_opts_init(shelf_gen_opts *o);
 
 /* What both writers produce, byte for byte the same for the same options
  * and build, whatever the thread count (one RNG stream, single-threaded):
@@ -57,14 +57,14 @@ void shelf_gen_opts_init(shelf_gen_opts *o);
  * not be inside one); items and users get store indices in the order above
  * (after any rows already there). On error the store is as before and the
  * message is on st's handle. */
-int shelf_gen_store(shelf_store *st, const shelf_gen_opts *o);
+SHELF_API int shelf_gen_store(shelf_store *st, const shelf_gen_opts *o);
 
 /* Writes the same shop as CSV files with headers: events
  * (user,item,type,value,ts) and, if items_path is not NULL, the items
  * (id,kind,title,category,brand,price,created; empty brand/price when none).
  * Ids are the external ids the store writer uses. On error err (may be NULL)
  * names the file, and partial files are removed. */
-int shelf_gen_csv(const char *events_path, const char *items_path, const shelf_gen_opts *o,
+SHELF_API int shelf_gen_csv(const char *events_path, const char *items_path, const shelf_gen_opts *o,
                   shelf_err *err);
 
 #ifdef __cplusplus

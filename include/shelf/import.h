@@ -20,7 +20,7 @@ typedef enum {
 } shelf_import_format;
 
 /* Parses "s3rec|pairs|csv|jsonl|ml100k|taobao". */
-int shelf_import_format_parse(const char *s, shelf_import_format *out);
+SHELF_API int shelf_import_format_parse(const char *s, shelf_import_format *out);
 
 typedef enum { SHELF_IMPORT_EVENTS, SHELF_IMPORT_ITEMS, SHELF_IMPORT_USERS } shelf_import_what;
 
@@ -41,7 +41,7 @@ typedef struct shelf_import_opts {
 } shelf_import_opts;
 
 /* Fills opts with defaults for format. */
-void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format);
+SHELF_API void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format);
 
 typedef struct shelf_import_result {
     uint64_t n_lines;      /* records read */
@@ -72,7 +72,7 @@ typedef struct shelf_import_result {
  * field go to the item's attributes JSON and are linked as attributes
  * "name=value"; users' go to their attributes JSON; events' are ignored.
  * res may be NULL. */
-int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o,
+SHELF_API int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o,
                       shelf_import_result *res);
 
 #ifdef __cplusplus

@@ -37,7 +37,7 @@ typedef struct shelf_query {
 
 /* The hash of a context string "key=value" (xxh3, low 32 bits): what
  * shelf_query.ctx holds; models reduce it to their own table. */
-uint32_t shelf_ctx_hash(const char *kv, size_t len);
+SHELF_API uint32_t shelf_ctx_hash(const char *kv, size_t len);
 
 /* One reason for recommending an item: "because you bought <item>". */
 typedef struct shelf_reason {
@@ -87,58 +87,58 @@ struct shelf_model {
 
 /* Names of the registered models ("pop", "itemknn", "ease", "als", "bpr",
  * ...); *n receives the count. */
-const char *const *shelf_model_names(size_t *n);
+SHELF_API const char *const *shelf_model_names(size_t *n);
 /* A new, unfitted model by name: SHELF_ENOTFOUND (listing the names) if
  * unknown. Free with shelf_model_free. */
-int shelf_model_new(const char *name, shelf_model **out, shelf_err *err);
-void shelf_model_free(shelf_model *m); /* accepts NULL */
-const char *shelf_model_name(const shelf_model *m);
-const char *shelf_model_errmsg(const shelf_model *m);
+SHELF_API int shelf_model_new(const char *name, shelf_model **out, shelf_err *err);
+SHELF_API void shelf_model_free(shelf_model *m); /* accepts NULL */
+SHELF_API const char *shelf_model_name(const shelf_model *m);
+SHELF_API const char *shelf_model_errmsg(const shelf_model *m);
 
 /* Wrappers of the vtable that check state (fit before score, sizes) and
  * keep the message in m->err. observe/explain return SHELF_EINVAL when the
  * model has none. */
-int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *p);
+SHELF_API int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *p);
 /* Validation targets that a model trained in epochs may watch during the
  * next fit (early stopping, best checkpoint): user u of the training
  * snapshot has the held-out items item[off[u] .. off[u+1]), the events right
  * after its training sequence (shelf_split's valid_off/valid_item). The model
  * never trains on them; the arrays must live until fit returns, and fit
  * forgets them. NULL, NULL clears. Models without epochs ignore them. */
-void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *item);
-int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores);
-int shelf_model_observe(shelf_model *m, const shelf_event *e);
-int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r);
+SHELF_API void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *item);
+SHELF_API int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores);
+SHELF_API int shelf_model_observe(shelf_model *m, const shelf_event *e);
+SHELF_API int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r);
 /* Predicted rating (models with predict: rating-mf, svdpp, rating-text);
  * SHELF_EINVAL for models without one or an item out of range. */
-int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out);
+SHELF_API int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out);
 
 /* Bundles: save writes dir/manifest.json (model kind, format version,
  * hyperparameters, sizes, created time) and dir/tensors.safetensors, into
  * a temporary directory renamed into place (bundles are immutable). load
  * reads the manifest, makes the model of that kind and loads it. */
-int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err);
-int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err);
+SHELF_API int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err);
+SHELF_API int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err);
 
 /* ---- bundle contents (for model implementations) ---------------------------- */
 typedef enum { SHELF_DT_F32, SHELF_DT_I32, SHELF_DT_U32, SHELF_DT_I64, SHELF_DT_U64, SHELF_DT_U8 } shelf_dtype;
 
 /* Adds a tensor: data must stay valid until the save ends (not copied).
  * name unique; ndim 1..4. */
-int shelf_bundle_put(shelf_bundle_writer *w, const char *name, shelf_dtype dt, int ndim,
+SHELF_API int shelf_bundle_put(shelf_bundle_writer *w, const char *name, shelf_dtype dt, int ndim,
                      const int64_t *shape, const void *data);
 /* Hyperparameters and other facts, written to the manifest. */
-int shelf_bundle_set_num(shelf_bundle_writer *w, const char *key, double v);
-int shelf_bundle_set_str(shelf_bundle_writer *w, const char *key, const char *v);
+SHELF_API int shelf_bundle_set_num(shelf_bundle_writer *w, const char *key, double v);
+SHELF_API int shelf_bundle_set_str(shelf_bundle_writer *w, const char *key, const char *v);
 
 /* A tensor by name with its dtype checked: pointer into the bundle's
  * mapping (valid until the bundle closes), shape in shape[0..*ndim). NULL
  * if missing or of another dtype (the bundle's error says which). */
-const void *shelf_bundle_get(const shelf_bundle *b, const char *name, shelf_dtype dt, int *ndim,
+SHELF_API const void *shelf_bundle_get(const shelf_bundle *b, const char *name, shelf_dtype dt, int *ndim,
                              int64_t shape[4]);
 /* A manifest number or string (def / NULL when missing). */
-double shelf_bundle_num(const shelf_bundle *b, const char *key, double def);
-const char *shelf_bundle_str(const shelf_bundle *b, const char *key);
+SHELF_API double shelf_bundle_num(const shelf_bundle *b, const char *key, double def);
+SHELF_API const char *shelf_bundle_str(const shelf_bundle *b, const char *key);
 
 #ifdef __cplusplus
 }

@@ -34,19 +34,19 @@ typedef struct shelf_server_opts {
 /* Opens the store, loads the users' histories and the model bundle, and
  * starts listening. *out is the running server; on failure err says why and
  * nothing keeps running. */
-int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err *err);
+SHELF_API int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err *err);
 /* The port it listens on. */
-unsigned shelf_server_port(const shelf_server *s);
+SHELF_API unsigned shelf_server_port(const shelf_server *s);
 /* "KIND VERSION" of the model being served ("popularity none" without a
  * bundle) into buf (NUL-terminated, truncated to cap). */
-void shelf_server_model(shelf_server *s, char *buf, size_t cap);
+SHELF_API void shelf_server_model(shelf_server *s, char *buf, size_t cap);
 /* Loads the newest bundle and swaps it in atomically; requests in flight
  * finish on the old model, which is freed when its last request ends. On
  * failure the current model stays and err says why. Thread safe. */
-int shelf_server_reload(shelf_server *s, shelf_err *err);
+SHELF_API int shelf_server_reload(shelf_server *s, shelf_err *err);
 /* Drains: stops accepting connections, finishes the requests in flight,
  * commits queued events and served slates, closes the store, frees s. */
-void shelf_server_stop(shelf_server *s);
+SHELF_API void shelf_server_stop(shelf_server *s);
 
 #ifdef __cplusplus
 }

@@ -79,12 +79,12 @@ typedef struct shelf_snapshot {
 
 /* Builds a snapshot of everything in the store. Errors go to the store's
  * handle. Free with shelf_snapshot_free. `progress`: bar on a terminal. */
-int shelf_snapshot_from_store(shelf_store *st, int progress, shelf_snapshot **out);
-void shelf_snapshot_free(shelf_snapshot *s); /* accepts NULL */
+SHELF_API int shelf_snapshot_from_store(shelf_store *st, int progress, shelf_snapshot **out);
+SHELF_API void shelf_snapshot_free(shelf_snapshot *s); /* accepts NULL */
 
 /* A new snapshot with the same users, items and features but only the events
  * e with keep[e] != 0 (sequences and both CSR matrices rebuilt). */
-int shelf_snapshot_subset(const shelf_snapshot *s, const uint8_t *keep, shelf_snapshot **out,
+SHELF_API int shelf_snapshot_subset(const shelf_snapshot *s, const uint8_t *keep, shelf_snapshot **out,
                           shelf_err *err);
 
 /* Sequence length of user u. */
@@ -96,11 +96,11 @@ static inline uint64_t shelf_snapshot_seq_len(const shelf_snapshot *s, uint32_t 
 /* Writes s to path (atomically: a temporary file renamed into place). File:
  * header (magic "SHELFSNP", version, counts, section table, xxh3-64 checksum
  * of everything after the header), then 64-byte-aligned arrays. */
-int shelf_snapshot_save(const shelf_snapshot *s, const char *path, shelf_err *err);
+SHELF_API int shelf_snapshot_save(const shelf_snapshot *s, const char *path, shelf_err *err);
 /* Maps path read-only; the arrays point into the mapping. Checks magic,
  * version, sizes and (unless no_verify) the checksum: SHELF_ECORRUPT or
  * SHELF_EVERSION with a message naming the file and the fault. */
-int shelf_snapshot_load(const char *path, int no_verify, shelf_snapshot **out, shelf_err *err);
+SHELF_API int shelf_snapshot_load(const char *path, int no_verify, shelf_snapshot **out, shelf_err *err);
 
 /* ---- splits ------------------------------------------------------------------ */
 typedef enum { SHELF_SPLIT_LOO, SHELF_SPLIT_TEMPORAL, SHELF_SPLIT_RANDOM } shelf_split_kind;
@@ -123,16 +123,16 @@ typedef struct shelf_split {
  * events 1..n-2 are training. Users with n == 2: last = test, no validation;
  * n <= 1: training only. (For the test, the eval room adds the validation
  * item to the history.) */
-int shelf_split_loo(const shelf_snapshot *s, shelf_split **out, shelf_err *err);
+SHELF_API int shelf_split_loo(const shelf_snapshot *s, shelf_split **out, shelf_err *err);
 /* Global temporal cut-off: events with ts >= test_from are test, those with
  * valid_from <= ts < test_from validation, the rest training. */
-int shelf_split_temporal(const shelf_snapshot *s, int64_t valid_from, int64_t test_from,
+SHELF_API int shelf_split_temporal(const shelf_snapshot *s, int64_t valid_from, int64_t test_from,
                          shelf_split **out, shelf_err *err);
 /* Random hold-out: each event independently to test with probability
  * test_frac, else to validation with valid_frac, else training; seeded. */
-int shelf_split_random(const shelf_snapshot *s, double valid_frac, double test_frac,
+SHELF_API int shelf_split_random(const shelf_snapshot *s, double valid_frac, double test_frac,
                        uint64_t seed, shelf_split **out, shelf_err *err);
-void shelf_split_free(shelf_split *sp); /* accepts NULL */
+SHELF_API void shelf_split_free(shelf_split *sp); /* accepts NULL */
 
 #ifdef __cplusplus
 }

@@ -22,45 +22,45 @@ typedef struct shelf_store shelf_store;
  * in-memory store for tests. Runs pending migrations. On success *out is a
  * handle to close with shelf_store_close; on failure *out is untouched and
  * err says why. One handle per thread. */
-int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_err *err);
-void shelf_store_close(shelf_store *st); /* accepts NULL */
+SHELF_API int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_err *err);
+SHELF_API void shelf_store_close(shelf_store *st); /* accepts NULL */
 
 /* Last error of this handle (code and message naming the place). */
-const shelf_err *shelf_store_err(const shelf_store *st);
-const char *shelf_store_errmsg(const shelf_store *st);
+SHELF_API const shelf_err *shelf_store_err(const shelf_store *st);
+SHELF_API const char *shelf_store_errmsg(const shelf_store *st);
 /* Sets the handle's error; returns code. For modules that act on a store. */
-int shelf_store_fail(shelf_store *st, int code, const char *fmt, ...)
+SHELF_API int shelf_store_fail(shelf_store *st, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Schema version now in the file, and the version this build writes. */
-int shelf_store_schema_version(shelf_store *st);
-int shelf_store_schema_latest(void);
+SHELF_API int shelf_store_schema_version(shelf_store *st);
+SHELF_API int shelf_store_schema_latest(void);
 
 /* Transactions (not nested). rollback also drops the in-memory id maps and
  * counters, which are rebuilt from the file on next use. */
-int shelf_store_begin(shelf_store *st);
-int shelf_store_commit(shelf_store *st);
-int shelf_store_rollback(shelf_store *st);
+SHELF_API int shelf_store_begin(shelf_store *st);
+SHELF_API int shelf_store_commit(shelf_store *st);
+SHELF_API int shelf_store_rollback(shelf_store *st);
 
 /* ---- id maps ---------------------------------------------------------------
  * Dense indices are 0..n-1 in order of creation. With create=1 an unknown id
  * is added (inside the current transaction, if any) and *created is set to 1.
  * Without create, unknown ids return SHELF_ENOTFOUND. created may be NULL. */
-int shelf_store_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx,
+SHELF_API int shelf_store_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx,
                          int *created);
-int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx,
+SHELF_API int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx,
                          int *created);
-uint32_t shelf_store_n_users(shelf_store *st);
-uint32_t shelf_store_n_items(shelf_store *st);
+SHELF_API uint32_t shelf_store_n_users(shelf_store *st);
+SHELF_API uint32_t shelf_store_n_items(shelf_store *st);
 
 /* ---- event types -----------------------------------------------------------
  * Built in: view 1, click 1, cart 3, purchase 5, rating 1, like 2, dislike -2,
  * share 2, impression 0, return -3 (weights). Others are added explicitly. */
-int shelf_store_event_type(shelf_store *st, const char *name, uint32_t *type, float *weight);
-int shelf_store_add_event_type(shelf_store *st, const char *name, float weight, uint32_t *type);
+SHELF_API int shelf_store_event_type(shelf_store *st, const char *name, uint32_t *type, float *weight);
+SHELF_API int shelf_store_add_event_type(shelf_store *st, const char *name, float weight, uint32_t *type);
 /* Name of a type id (pointer valid until the store closes), or NULL. */
-const char *shelf_store_event_type_name(shelf_store *st, uint32_t type);
-uint32_t shelf_store_n_event_types(shelf_store *st); /* type ids are 0..n-1 */
+SHELF_API const char *shelf_store_event_type_name(shelf_store *st, uint32_t type);
+SHELF_API uint32_t shelf_store_n_event_types(shelf_store *st); /* type ids are 0..n-1 */
 
 /* ---- rows ---------------------------------------------------------------- */
 typedef struct shelf_event {
@@ -74,7 +74,7 @@ typedef struct shelf_event {
 
 /* Appends n events (prepared statement, reused). Call inside a transaction
  * for speed; without one each call is its own transaction. */
-int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n);
+SHELF_API int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n);
 
 typedef struct shelf_item {
     const char *id;         /* external id (required) */
@@ -89,47 +89,47 @@ typedef struct shelf_item {
 
 /* Inserts or replaces the item's fields (the dense index never changes).
  * *idx (may be NULL) receives the index. */
-int shelf_store_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx);
+SHELF_API int shelf_store_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx);
 /* Links an attribute (free-form name such as "color=red" or "17") to an item;
  * attribute names get dense ids of their own. Duplicate links are ignored. */
-int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len);
+SHELF_API int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len);
 
 typedef struct shelf_user {
     const char *id;         /* external id (required) */
     const char *attributes; /* JSON object text, or NULL */
     int64_t created;
 } shelf_user;
-int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx);
+SHELF_API int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx);
 
 /* ---- reading ------------------------------------------------------------- */
 /* Calls cb for every event in insertion order; cb returning non-zero stops
  * the scan and that value is returned. rec_id/context point into SQLite's
  * row buffer (valid during the call only). */
 typedef int (*shelf_event_cb)(void *ctx, uint64_t event_id, const shelf_event *ev);
-int shelf_store_foreach_event(shelf_store *st, shelf_event_cb cb, void *ctx);
+SHELF_API int shelf_store_foreach_event(shelf_store *st, shelf_event_cb cb, void *ctx);
 /* Every item row, in index order (idx is the dense index). */
 typedef int (*shelf_item_cb)(void *ctx, uint32_t idx, const shelf_item *it);
-int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx);
+SHELF_API int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx);
 typedef int (*shelf_user_cb)(void *ctx, uint32_t idx, const shelf_user *u);
-int shelf_store_foreach_user(shelf_store *st, shelf_user_cb cb, void *ctx);
+SHELF_API int shelf_store_foreach_user(shelf_store *st, shelf_user_cb cb, void *ctx);
 /* Every (item, attribute id) link, grouped by item ascending; attribute ids
  * are dense 0..n_attrs-1; *n_attrs receives the count first (may be NULL). */
 typedef int (*shelf_attr_cb)(void *ctx, uint32_t item, uint32_t attr);
-int shelf_store_foreach_item_attr(shelf_store *st, shelf_attr_cb cb, void *ctx, uint32_t *n_attrs);
+SHELF_API int shelf_store_foreach_item_attr(shelf_store *st, shelf_attr_cb cb, void *ctx, uint32_t *n_attrs);
 /* Name of attribute id (copied into buf, NUL-terminated, truncated). */
-int shelf_store_attr_name(shelf_store *st, uint32_t attr, char *buf, size_t cap);
+SHELF_API int shelf_store_attr_name(shelf_store *st, uint32_t attr, char *buf, size_t cap);
 /* External id of a dense index, copied into buf (NUL-terminated). */
-int shelf_store_user_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
-int shelf_store_item_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
+SHELF_API int shelf_store_user_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
+SHELF_API int shelf_store_item_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap);
 
 /* ---- single rows, deletion ------------------------------------------------ */
 /* Calls cb once with the row of item (or user) idx: SHELF_ENOTFOUND when idx
  * is out of range or the row was deleted. Strings point into SQLite's row
  * buffer (valid during the call only). */
-int shelf_store_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *ctx);
-int shelf_store_get_user(shelf_store *st, uint32_t idx, shelf_user_cb cb, void *ctx);
+SHELF_API int shelf_store_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *ctx);
+SHELF_API int shelf_store_get_user(shelf_store *st, uint32_t idx, shelf_user_cb cb, void *ctx);
 /* Removes every attribute link of item (before its attributes are put anew). */
-int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item);
+SHELF_API int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item);
 /* Forgets a user (a shopper's right to be forgotten): deletes its events and
  * its served-log rows, clears its attributes and renames its row to a
  * tombstone id that no shop id can take ("\x01deleted:<idx>"), so a later
@@ -138,13 +138,13 @@ int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item);
  * (may be NULL) receives the forgotten index. Runs in the open transaction,
  * or in its own. Deleting events scans the events table (no index on user):
  * for a rare request, not a hot path. */
-int shelf_store_delete_user(shelf_store *st, const char *ext, size_t len, uint32_t *idx);
+SHELF_API int shelf_store_delete_user(shelf_store *st, const char *ext, size_t len, uint32_t *idx);
 /* Retires an item: available = 0, fields and attribute links cleared, id
  * renamed to a tombstone like users (the id may be put again as a new item);
  * its events stay in the users' histories. SHELF_ENOTFOUND if unknown. */
-int shelf_store_delete_item(shelf_store *st, const char *ext, size_t len, uint32_t *idx);
+SHELF_API int shelf_store_delete_item(shelf_store *st, const char *ext, size_t len, uint32_t *idx);
 /* 1 if the row idx is a tombstone (deleted), 0 if live; ENOTFOUND if out of range. */
-int shelf_store_user_deleted(shelf_store *st, uint32_t idx);
+SHELF_API int shelf_store_user_deleted(shelf_store *st, uint32_t idx);
 /* ---- API keys ----------------------------------------------------------------
  * Keys are "shelf_" followed by 64 hex digits (32 random bytes from
  * OpenSSL's RAND_bytes); the store keeps only their SHA-256 (libcrypto), the
@@ -162,20 +162,20 @@ typedef struct shelf_api_key {
     unsigned char hash[32]; /* SHA-256 of the whole key text */
 } shelf_api_key;
 /* "read"/"write"/"admin" <-> scope; parse gives SHELF_EINVAL for anything else. */
-int shelf_scope_parse(const char *s, shelf_scope *out);
-const char *shelf_scope_name(shelf_scope s);
+SHELF_API int shelf_scope_parse(const char *s, shelf_scope *out);
+SHELF_API const char *shelf_scope_name(shelf_scope s);
 /* SHA-256 of len bytes of key. */
-void shelf_key_hash(const char *key, size_t len, unsigned char out[32]);
+SHELF_API void shelf_key_hash(const char *key, size_t len, unsigned char out[32]);
 /* Creates a key; its text (shown once, never stored) goes to key_out, which
  * needs SHELF_API_KEY_LEN + 1 bytes; *id (may be NULL) receives its id.
  * name may be NULL. */
-int shelf_store_key_create(shelf_store *st, shelf_scope scope, const char *name, char *key_out,
+SHELF_API int shelf_store_key_create(shelf_store *st, shelf_scope scope, const char *name, char *key_out,
                            int64_t *id);
 /* Revokes key id: SHELF_ENOTFOUND if there is none. */
-int shelf_store_key_revoke(shelf_store *st, int64_t id);
+SHELF_API int shelf_store_key_revoke(shelf_store *st, int64_t id);
 /* Every key (revoked ones too), by id. */
 typedef int (*shelf_key_cb)(void *ctx, const shelf_api_key *k);
-int shelf_store_foreach_key(shelf_store *st, shelf_key_cb cb, void *ctx);
+SHELF_API int shelf_store_foreach_key(shelf_store *st, shelf_key_cb cb, void *ctx);
 /* ---- served log ------------------------------------------------------------ */
 /* One served slate: its items, scores, propensities, strategy, variant. */
 typedef struct shelf_served {
@@ -188,7 +188,7 @@ typedef struct shelf_served {
     const float *scores, *propensities; /* [n]; may be NULL */
     const char *context;
 } shelf_served;
-int shelf_store_log_served(shelf_store *st, const shelf_served *s);
+SHELF_API int shelf_store_log_served(shelf_store *st, const shelf_served *s);
 
 /* ---- statistics ------------------------------------------------------------ */
 #define SHELF_STATS_MAX_TYPES 64
@@ -206,7 +206,7 @@ typedef struct shelf_store_stats {
     double seq_mean;
     int64_t ts_min, ts_max;
 } shelf_store_stats;
-int shelf_store_stats_get(shelf_store *st, shelf_store_stats *out);
+SHELF_API int shelf_store_stats_get(shelf_store *st, shelf_store_stats *out);
 
 #ifdef __cplusplus
 }

@@ -36,23 +36,23 @@ typedef struct shelf_wordpiece shelf_wordpiece;
 /* Reads vocab.txt (one token per line, id = line number from 0; UTF-8).
  * Errors name the file and line (SHELF_EIO, SHELF_EFORMAT, SHELF_ENOMEM).
  * The vocabulary must hold [UNK]; [CLS], [SEP], [PAD] are looked up if there. */
-int shelf_wordpiece_load(const char *vocab_path, const shelf_wordpiece_opts *o, shelf_wordpiece **out,
+SHELF_API int shelf_wordpiece_load(const char *vocab_path, const shelf_wordpiece_opts *o, shelf_wordpiece **out,
                          shelf_err *err);
-void shelf_wordpiece_free(shelf_wordpiece *wp); /* accepts NULL */
-size_t shelf_wordpiece_vocab_size(const shelf_wordpiece *wp);
+SHELF_API void shelf_wordpiece_free(shelf_wordpiece *wp); /* accepts NULL */
+SHELF_API size_t shelf_wordpiece_vocab_size(const shelf_wordpiece *wp);
 /* Special token ids, or UINT32_MAX when the vocabulary has none. */
-uint32_t shelf_wordpiece_special(const shelf_wordpiece *wp, const char *token);
+SHELF_API uint32_t shelf_wordpiece_special(const shelf_wordpiece *wp, const char *token);
 /* Token ids of text[0..len) (UTF-8; invalid bytes are dropped), without
  * special tokens, into ids[0..cap); returns the number of tokens the text has
  * (which may exceed cap: then only the first cap were written). Thread safe. */
-size_t shelf_wordpiece_encode(const shelf_wordpiece *wp, const char *text, size_t len, uint32_t *ids, size_t cap);
+SHELF_API size_t shelf_wordpiece_encode(const shelf_wordpiece *wp, const char *text, size_t len, uint32_t *ids, size_t cap);
 
 /* ---- hashed character n-grams -------------------------------------------------
  * For shops without a vocabulary: each word (lower-cased, split as above,
  * bounded by '<' and '>') gives its character n-grams for n in
  * [n_min, n_max] (characters, not bytes), each hashed (xxh3) into
  * [0, buckets). Returns the count (may exceed cap, as above). */
-size_t shelf_text_ngrams(const char *text, size_t len, int n_min, int n_max, uint32_t buckets, uint32_t *ids,
+SHELF_API size_t shelf_text_ngrams(const char *text, size_t len, int n_min, int n_max, uint32_t buckets, uint32_t *ids,
                          size_t cap);
 
 /* ---- hashed words ---------------------------------------------------------------
@@ -61,7 +61,7 @@ size_t shelf_text_ngrams(const char *text, size_t len, int n_min, int n_max, uin
  * itself dropped) hashed (xxh3 of its UTF-8) into [0, buckets), in text
  * order, repeats kept. Returns the count
  * (may exceed cap, as above; 0 on bad arguments or out of memory). */
-size_t shelf_text_words(const char *text, size_t len, uint32_t buckets, uint32_t *ids, size_t cap);
+SHELF_API size_t shelf_text_words(const char *text, size_t len, uint32_t buckets, uint32_t *ids, size_t cap);
 
 /* ---- BERT encoder (inference) ------------------------------------------------
  * Weights from a safetensors file with Hugging Face BertModel key names
@@ -83,13 +83,13 @@ size_t shelf_text_words(const char *text, size_t len, uint32_t buckets, uint32_t
  * all-ones mask). */
 typedef struct shelf_bert shelf_bert;
 /* n_heads 0: read config.json beside the weights. */
-int shelf_bert_load(const char *safetensors_path, int n_heads, shelf_bert **out, shelf_err *err);
-void shelf_bert_free(shelf_bert *b); /* accepts NULL */
-size_t shelf_bert_dim(const shelf_bert *b);     /* H */
-size_t shelf_bert_max_len(const shelf_bert *b); /* P */
+SHELF_API int shelf_bert_load(const char *safetensors_path, int n_heads, shelf_bert **out, shelf_err *err);
+SHELF_API void shelf_bert_free(shelf_bert *b); /* accepts NULL */
+SHELF_API size_t shelf_bert_dim(const shelf_bert *b);     /* H */
+SHELF_API size_t shelf_bert_max_len(const shelf_bert *b); /* P */
 /* out[H] = mean-pooled last layer of [CLS] ids[0..n) [SEP]; cls/sep ids
  * from the caller's vocabulary. Thread safe (allocates its own work space). */
-int shelf_bert_encode(const shelf_bert *b, const uint32_t *ids, size_t n, uint32_t cls, uint32_t sep, float *out);
+SHELF_API int shelf_bert_encode(const shelf_bert *b, const uint32_t *ids, size_t n, uint32_t cls, uint32_t sep, float *out);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /* arena.c: bump allocator with a chain of blocks, freed or reset in one call. */
 #include "shelf/core.h"
+#include "core/assert_int.h"
 
 #include <stdlib.h>
 #include <string.h>

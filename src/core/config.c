@@ -1,6 +1,7 @@
 /* config.c: the one configuration table and its values; CLI flags and config
  * files are parsed against it. Add an option by adding one row. */
 #include "shelf/config.h"
+#include "core/assert_int.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,6 @@
 /* error.c: status code texts, the error slot, and the invariant assert. */
 #include "shelf/core.h"
+#include "core/assert_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* rng.c: xoshiro256** seeded by splitmix64 (Blackman & Vigna), with unbiased
  * bounded integers and normals; streams derived per thread from one seed. */
 #include "shelf/core.h"
+#include "core/assert_int.h"
 
 #include <math.h>
 

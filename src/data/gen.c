@@ -17,6 +17,7 @@
  * Dimension letters: U users, I items, C top-level categories, B brands,
  * K latent factors. */
 #include "shelf/gen.h"
+#include "core/assert_int.h"
 
 #include <errno.h>
 #include <math.h>

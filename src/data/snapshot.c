@@ -4,6 +4,7 @@
  * snapshot_file.c. */
 #include "data/json_int.h"
 #include "data/snapshot_int.h"
+#include "core/assert_int.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -29,6 +29,7 @@
  *
  * Dimension letters: U users, I items, K factors, n ratings. */
 #include "models/rating_int.h"
+#include "core/assert_int.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -60,11 +60,12 @@
 #include <omp.h>
 #endif
 
-#include "shelf/attention.h"
-#include "shelf/nn.h"
-#include "shelf/optim.h"
+#include "nn/attention.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 #include "shelf/text.h"
 #include "shelf/transformer.h"
+#include "core/assert_int.h"
 
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
 

@@ -13,7 +13,7 @@
 #define SHELF_TRANSFORMER_INT_H
 
 #include "shelf/model.h"
-#include "shelf/optim.h"
+#include "nn/optim.h"
 
 /* The model's parameter store (params, grads, moments). */
 shelf_params *shelf__transformer_params(shelf_model *m);

@@ -2,7 +2,7 @@
  * path (cblas_sgemm per batch row and head, OpenMP over them) beside the naive
  * reference loops, and the one-position incremental forward used by serving.
  * Shapes and masking rules are in include/shelf/attention.h. */
-#include "shelf/attention.h"
+#include "nn/attention.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -12,6 +12,7 @@
 #include "shelf/core.h"
 #include "kern_int.h"
 #include "vexp_int.h"
+#include "core/assert_int.h"
 
 /* B batch, T sequence length, C channels, NH heads, HS head size = C/NH. */
 

@@ -2,12 +2,13 @@
  * work space, its naive reference, and the call that hands the work to the
  * copy of isa/cehead.c for the CPU's level (kern_int.h). The schedule and
  * the micro-kernels are described in isa/cehead.c. */
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include "kern_int.h"
+#include "core/assert_int.h"
 
 static size_t round_up(size_t x, size_t m)
 {

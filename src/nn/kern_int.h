@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "shelf/cpu.h"
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 /* The head's work space (nn.h): packed operands and per-block partials.
  * Allocated by cehead.c for the widest layout any level reads. */

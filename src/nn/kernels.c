@@ -3,7 +3,7 @@
  * are in loss.c. Backward passes accumulate into their gradient buffers.
  *
  * Dimension letters: N rows, C channels, OC output channels. */
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 #include <limits.h>
 #include <math.h>
@@ -13,6 +13,7 @@
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
 
 #include "kern_int.h"
+#include "core/assert_int.h"
 
 /* Parallelize a row loop only when it has at least this many floats of work:
  * below it the fork/join costs more than the loop. */

@@ -5,13 +5,14 @@
  *
  * Dimension letters: N rows, V catalogue size, S sampled negatives per row,
  * K binary negatives per row. */
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "kern_int.h"
 #include "vexp_int.h" /* the scalar exp: no libm call per element */
+#include "core/assert_int.h"
 
 #define PAR_MIN_WORK 32768 /* floats of work below which a loop stays serial */
 

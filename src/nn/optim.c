@@ -1,13 +1,14 @@
 /* optim.c: the parameter store (one contiguous buffer each for parameters,
  * gradients and AdamW moments, named views by offset), global gradient-norm
  * clipping, AdamW and the warm-up + decay learning-rate schedule. */
-#include "shelf/optim.h"
+#include "nn/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kern_int.h"
+#include "core/assert_int.h"
 
 #define ALIGN_FLOATS 16 /* 64 bytes: each view starts on a cache line */
 #define NORM_CHUNKS 64  /* fixed partition of the norm sum: thread-count independent */

@@ -1,6 +1,7 @@
 /* keys.c: API keys in the store: random "shelf_<64 hex>" texts of which only
  * the SHA-256 (libcrypto), a 12-character prefix, a scope and a name are kept. */
 #include "store_int.h"
+#include "core/assert_int.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

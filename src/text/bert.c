@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nn/safetensors.h"
+#include "core/assert_int.h"
 
 /* Dimensions, once for the file: V vocabulary, P max positions, NT token
  * types, H hidden, NH heads, HS = H / NH head size, FF intermediate, L

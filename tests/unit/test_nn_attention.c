@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shelf/attention.h"
+#include "nn/attention.h"
 #include "shelf/core.h"
 
 static float *randv(shelf_rng *r, size_t n, float sd)

@@ -22,7 +22,7 @@
 #include <omp.h>
 #endif
 
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 #include "nn_test_util.h"
 

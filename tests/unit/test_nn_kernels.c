@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shelf/nn.h"
+#include "nn/nn.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif

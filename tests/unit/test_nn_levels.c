@@ -26,10 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shelf/attention.h"
+#include "nn/attention.h"
 #include "shelf/cpu.h"
-#include "shelf/nn.h"
-#include "shelf/optim.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 
 #include "nn_test_util.h"
 

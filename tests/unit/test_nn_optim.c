@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "shelf/core.h"
-#include "shelf/optim.h"
+#include "nn/optim.h"
 
 static void test_views(void **state)
 {

@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "shelf/model.h"
-#include "shelf/optim.h"
+#include "nn/optim.h"
 #include "shelf/snapshot.h"
 #include "shelf/transformer.h"
-#include "shelf/nn.h"
+#include "nn/nn.h"
 
 #include "test_util.h"
 

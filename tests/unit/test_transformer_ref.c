@@ -38,8 +38,8 @@
 
 #include "shelf/config.h"
 #include "shelf/model.h"
-#include "shelf/nn.h"
-#include "shelf/optim.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 
 #include "test_util.h"
 

@@ -43,6 +43,7 @@
 
 #include "../kern_int.h"
 #include "vmath_int.h"
+#include "core/assert_int.h"
 
 #ifdef SHELF_ISA_AVX512
 #define CEHEAD_BF16 1 /* compiled in; run only when the caller asks (kern_int.h .bf16) */

@@ -1,6 +1,7 @@
-/* optim.h: the parameter store (named tensors as views into one contiguous
- * buffer each for parameters, gradients and AdamW's two moments), gradient
- * clipping, AdamW and the learning-rate schedule, for the nn/ models. */
+/* optim.h (internal, not installed): the parameter store (named tensors as
+ * views into one contiguous buffer each for parameters, gradients and
+ * AdamW's two moments), gradient clipping, AdamW and the learning-rate
+ * schedule, for the nn/ models. */
 #ifndef SHELF_OPTIM_H
 #define SHELF_OPTIM_H
 

@@ -1,5 +1,5 @@
-/* attention.h: causal multi-head self-attention for the transformer profile
- * model (llm.c style forward/backward pairs over a fused QKV input), with a
+/* attention.h (internal, not installed): causal multi-head self-attention
+ * for the transformer profile model (llm.c style forward/backward pairs over a fused QKV input), with a
  * naive reference beside each fast kernel and a one-position incremental
  * forward over a key/value cache for serving. */
 #ifndef SHELF_ATTENTION_H

@@ -1,6 +1,7 @@
-/* nn.h: the neural-network kernels of the transformer profile model, each a
- * forward/backward pair in float32, row-major (llm.c style). Attention lives
- * in attention.h and the optimizer in optim.h; this header holds the rest.
+/* nn.h (internal, not installed): the neural-network kernels of the
+ * transformer profile model, each a forward/backward pair in float32,
+ * row-major (llm.c style). Attention lives in attention.h and the
+ * optimizer in optim.h; this header holds the rest.
  *
  * Conventions for every kernel here:
  *  - arguments are ordered outputs, inputs/weights, sizes;
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "shelf/core.h"
+#include "core/assert_int.h"
 
 #ifdef __cplusplus
 extern "C" {
