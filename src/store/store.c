@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int sync_foreign(shelf_store *st);
+static int query_i64(shelf_store *st, const char *sql, int64_t *out);
+
 static const char *const stmt_sql[N_STMT] = {
     [STMT_USER_INS] = "INSERT INTO users(idx, ext_id) VALUES(?1, ?2)",
     [STMT_ITEM_INS] = "INSERT INTO items(idx, ext_id) VALUES(?1, ?2)",
@@ -180,6 +183,7 @@ int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_
         }
     }
     if ((rc = load_types(st))) goto fail_msg;
+    if ((rc = query_i64(st, "PRAGMA data_version", &st->data_version))) goto fail_msg;
     *out = st;
     return 0;
 fail_msg:
@@ -224,8 +228,13 @@ int shelf_store_begin(shelf_store *st)
 {
     if (st->in_tx) return shelf_store_fail(st, SHELF_EINVAL, "store: a transaction is already open");
     int rc = exec(st, "BEGIN IMMEDIATE", "begin");
-    if (!rc) st->in_tx = 1;
-    return rc;
+    if (rc) return rc;
+    st->in_tx = 1;
+    if ((rc = sync_foreign(st))) { /* the caches cannot be trusted: end the transaction */
+        shelf_store_rollback(st);
+        return rc;
+    }
+    return 0;
 }
 
 int shelf_store_commit(shelf_store *st)
@@ -259,18 +268,22 @@ int shelf_store_rollback(shelf_store *st)
 
 /* ---- id maps ------------------------------------------------------------------ */
 
-static int load_map(shelf_store *st, const char *sql, shelf_strmap **out, uint32_t *n)
+/* Rows (ext, idx) with idx >= *n, in idx order, into *out (a new map when
+ * *out is NULL, which needs *n == 0): the indices must continue 0..n-1.
+ * *tombs (may be NULL) counts the tombstones read. */
+static int load_map(shelf_store *st, const char *sql, shelf_strmap **out, uint32_t *n, uint32_t *tombs)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return shelf__store_sqlfail(st, "loading id map");
-    shelf_strmap *m = shelf_strmap_new(1024);
+    sqlite3_bind_int64(s, 1, *out ? *n : 0);
+    shelf_strmap *m = *out ? *out : shelf_strmap_new(1024);
     if (!m) {
         sqlite3_finalize(s);
         return shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
     }
     int r, rc = 0;
-    uint32_t count = 0;
+    uint32_t count = *out ? *n : 0, nt = 0;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(s, 0);
         int len = sqlite3_column_bytes(s, 0);
@@ -284,31 +297,99 @@ static int load_map(shelf_store *st, const char *sql, shelf_strmap **out, uint32
             rc = shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
             break;
         }
+        nt += len > 0 && k[0] == SHELF__TOMBSTONE_BYTE;
         count++;
     }
     if (!rc && r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "loading id map");
     sqlite3_finalize(s);
     if (rc) {
-        shelf_strmap_free(m);
+        shelf_strmap_free(m); /* a partly extended map is dropped too: reloaded on next use */
+        *out = NULL;
+        *n = 0;
         return rc;
     }
     *out = m;
     *n = count;
+    if (tombs) *tombs += nt;
     return 0;
 }
 
+#define USERS_FROM "SELECT ext_id, idx FROM users WHERE idx >= ?1 ORDER BY idx"
+#define ITEMS_FROM "SELECT ext_id, idx FROM items WHERE idx >= ?1 ORDER BY idx"
+#define ATTRS_FROM "SELECT name, id FROM attrs WHERE id >= ?1 ORDER BY id"
+
 static int ensure_users(shelf_store *st)
 {
-    return st->users ? 0 : load_map(st, "SELECT ext_id, idx FROM users ORDER BY idx", &st->users, &st->n_users);
+    if (st->users) return 0;
+    st->user_tombs = 0;
+    return load_map(st, USERS_FROM, &st->users, &st->n_users, &st->user_tombs);
 }
 static int ensure_items(shelf_store *st)
 {
-    return st->items ? 0 : load_map(st, "SELECT ext_id, idx FROM items ORDER BY idx", &st->items, &st->n_items);
+    if (st->items) return 0;
+    st->item_tombs = 0;
+    return load_map(st, ITEMS_FROM, &st->items, &st->n_items, &st->item_tombs);
 }
 static int ensure_attrs(shelf_store *st)
 {
-    return st->attrs ? 0 : load_map(st, "SELECT name, id FROM attrs ORDER BY id", &st->attrs, &st->n_attrs);
+    return st->attrs ? 0 : load_map(st, ATTRS_FROM, &st->attrs, &st->n_attrs, NULL);
 }
+
+/* ---- other connections' commits ----------------------------------------------
+ * Another process may write the same store (shelf import beside shelf serve):
+ * add users, items, attributes and event types, or delete (tombstone) rows.
+ * PRAGMA data_version changes when another connection commits; the caches
+ * then catch up: new rows (index >= n) join each loaded id map, a map whose
+ * table gained tombstones elsewhere is dropped (reloaded on next use, so a
+ * forgotten id never resolves), the event types are read again. This runs
+ * when a write transaction starts (BEGIN IMMEDIATE holds the write lock, so
+ * the caches stay true until COMMIT and new indices cannot collide) and on
+ * a lookup miss outside a transaction. */
+
+static int query_i64(shelf_store *st, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) return shelf__store_sqlfail(st, "reading");
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return r == SQLITE_ROW ? 0 : shelf__store_sqlfail(st, "reading");
+}
+
+/* one id map: drop it if the table's tombstones changed, else extend it */
+static int sync_map(shelf_store *st, shelf_strmap **m, uint32_t *n, uint32_t *tombs, const char *table,
+                    const char *from)
+{
+    if (!*m) return 0;
+    if (tombs) {
+        char sql[128];
+        int64_t t;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE ext_id >= char(1) AND ext_id < char(2)", table);
+        int rc = query_i64(st, sql, &t);
+        if (rc) return rc;
+        if ((uint64_t)t != *tombs) {
+            shelf_strmap_free(*m);
+            *m = NULL;
+            *n = 0;
+            return 0;
+        }
+    }
+    return load_map(st, from, m, n, NULL);
+}
+
+static int sync_foreign(shelf_store *st)
+{
+    int64_t dv;
+    int rc = query_i64(st, "PRAGMA data_version", &dv);
+    if (rc || dv == st->data_version) return rc;
+    st->data_version = dv;
+    st->counts_valid = 0;
+    if ((rc = load_types(st))) return rc;
+    if ((rc = sync_map(st, &st->users, &st->n_users, &st->user_tombs, "users", USERS_FROM))) return rc;
+    if ((rc = sync_map(st, &st->items, &st->n_items, &st->item_tombs, "items", ITEMS_FROM))) return rc;
+    return sync_map(st, &st->attrs, &st->n_attrs, NULL, "attrs", ATTRS_FROM);
+}
+
 
 static int map_idx(shelf_store *st, shelf_strmap *m, uint32_t *n, int ins, const char *what, const char *ext,
                    size_t len, int create, uint32_t *idx, int *created)
@@ -339,15 +420,28 @@ static int map_idx(shelf_store *st, shelf_strmap *m, uint32_t *n, int ins, const
     return 0;
 }
 
+/* A miss outside a transaction may be an id another connection added: catch
+ * up (sync_foreign) before answering or creating. Inside one, begin did. */
+static int sync_on_miss(shelf_store *st, shelf_strmap **m, int (*ensure)(shelf_store *), const char *ext,
+                        size_t len)
+{
+    uint32_t v;
+    if (st->in_tx || (shelf_strmap_get(*m, ext, len, &v) && v != SHELF_NONE)) return 0;
+    int rc = sync_foreign(st);
+    return rc ? rc : ensure(st);
+}
+
 int shelf_store_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
 {
     int rc = ensure_users(st);
+    if (!rc) rc = sync_on_miss(st, &st->users, ensure_users, ext, len);
     return rc ? rc : map_idx(st, st->users, &st->n_users, STMT_USER_INS, "user", ext, len, create, idx, created);
 }
 
 int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
 {
     int rc = ensure_items(st);
+    if (!rc) rc = sync_on_miss(st, &st->items, ensure_items, ext, len);
     return rc ? rc : map_idx(st, st->items, &st->n_items, STMT_ITEM_INS, "item", ext, len, create, idx, created);
 }
 
@@ -355,6 +449,7 @@ void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t 
 {
     shelf_strmap **m = user ? &st->users : &st->items;
     if (!*m) return; /* not loaded: the next load reads the renamed row */
+    (*(user ? &st->user_tombs : &st->item_tombs))++; /* our own tombstone: no reload at the next sync */
     if (shelf_strmap_put(*m, ext, len, SHELF_NONE)) {
         /* cannot mark it: drop the map, rebuilt from the file on next use */
         shelf_strmap_free(*m);
@@ -362,8 +457,17 @@ void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t 
     }
 }
 
-uint32_t shelf_store_n_users(shelf_store *st) { return ensure_users(st) ? 0 : st->n_users; }
-uint32_t shelf_store_n_items(shelf_store *st) { return ensure_items(st) ? 0 : st->n_items; }
+/* counts outside a transaction include what other connections committed */
+uint32_t shelf_store_n_users(shelf_store *st)
+{
+    if (!st->in_tx && sync_foreign(st)) return 0;
+    return ensure_users(st) ? 0 : st->n_users;
+}
+uint32_t shelf_store_n_items(shelf_store *st)
+{
+    if (!st->in_tx && sync_foreign(st)) return 0;
+    return ensure_items(st) ? 0 : st->n_items;
+}
 
 /* ---- event types ---------------------------------------------------------------- */
 
@@ -506,6 +610,7 @@ int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx)
 int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len)
 {
     int rc = ensure_attrs(st);
+    if (!rc) rc = sync_on_miss(st, &st->attrs, ensure_attrs, name, len);
     if (!rc) rc = ensure_items(st);
     if (rc) return rc;
     if (item >= st->n_items) return shelf_store_fail(st, SHELF_EINVAL, "store: unknown item %u", item);

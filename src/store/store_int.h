@@ -27,6 +27,9 @@ struct shelf_store {
     /* caches of the id maps; NULL until first use, dropped on rollback */
     shelf_strmap *users, *items, *attrs;
     uint32_t n_users, n_items, n_attrs;
+    /* what the caches were last synced with (store.c: other connections) */
+    int64_t data_version;
+    uint32_t user_tombs, item_tombs; /* tombstone rows counted in the loaded maps */
     int counts_valid;
     event_type *types;
     uint32_t n_types;

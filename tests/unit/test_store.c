@@ -674,6 +674,68 @@ static void test_keys(void **state)
 
 const char *shelf__store_migration(int version); /* internal: the SQL of migration N */
 
+/* Two connections on one file, as shelf import beside shelf serve: each
+ * caches its id maps, and sees what the other committed before it writes
+ * (no duplicate index, no UNIQUE error), resolves the other's new ids, and
+ * stops resolving an id the other deleted. */
+static void test_two_writers(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "two.db");
+    shelf_store *a = NULL, *b = NULL;
+    shelf_err e = {0};
+    uint32_t idx, t;
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_CREATE, &a, &e), 0);
+    assert_int_equal(shelf_store_open(path, 0, &b, &e), 0);
+    /* a caches its maps with u0, u1, i0 */
+    assert_int_equal(shelf_store_begin(a), 0);
+    assert_int_equal(shelf_store_user_idx(a, "u0", 2, 1, &idx, NULL), 0);
+    assert_int_equal(shelf_store_user_idx(a, "u1", 2, 1, &idx, NULL), 0);
+    assert_int_equal(shelf_store_item_idx(a, "i0", 2, 1, &idx, NULL), 0);
+    assert_int_equal(shelf_store_commit(a), 0);
+    assert_int_equal(shelf_store_n_users(a), 2);
+    /* b adds users, an item, an attribute and an event type in its own transaction */
+    assert_int_equal(shelf_store_begin(b), 0);
+    assert_int_equal(shelf_store_user_idx(b, "u2", 2, 1, &idx, NULL), 0);
+    assert_int_equal(idx, 2);
+    assert_int_equal(shelf_store_user_idx(b, "u3", 2, 1, &idx, NULL), 0);
+    assert_int_equal(shelf_store_item_idx(b, "i1", 2, 1, &idx, NULL), 0);
+    assert_int_equal(idx, 1);
+    assert_int_equal(shelf_store_item_add_attr(b, 1, "color=red", 9), 0);
+    assert_int_equal(shelf_store_add_event_type(b, "wish", 2.0f, &t), 0);
+    assert_int_equal(shelf_store_commit(b), 0);
+    /* a writes next: its new user takes index 4, not 2 */
+    assert_int_equal(shelf_store_begin(a), 0);
+    int created = 0;
+    assert_int_equal(shelf_store_user_idx(a, "u4", 2, 1, &idx, &created), 0);
+    assert_int_equal(idx, 4);
+    assert_true(created);
+    assert_int_equal(shelf_store_user_idx(a, "u3", 2, 0, &idx, NULL), 0);
+    assert_int_equal(idx, 3);
+    assert_int_equal(shelf_store_item_add_attr(a, 1, "color=blue", 10), 0);
+    uint32_t ta;
+    float wt;
+    assert_int_equal(shelf_store_event_type(a, "wish", &ta, &wt), 0);
+    assert_int_equal(ta, t);
+    shelf_event ev = {.user = 3, .item = 1, .type = ta, .ts = 1};
+    assert_int_equal(shelf_store_add_events(a, &ev, 1), 0);
+    assert_int_equal(shelf_store_commit(a), 0);
+    /* outside a transaction, a lookup miss catches up too */
+    assert_int_equal(shelf_store_user_idx(b, "u4", 2, 0, &idx, NULL), 0);
+    assert_int_equal(idx, 4);
+    /* b forgets u1; a no longer resolves it, and a new u1 is a new index */
+    assert_int_equal(shelf_store_delete_user(b, "u1", 2, &idx), 0);
+    assert_int_equal(shelf_store_begin(a), 0);
+    assert_int_equal(shelf_store_user_idx(a, "u1", 2, 0, &idx, NULL), SHELF_ENOTFOUND);
+    assert_int_equal(shelf_store_user_idx(a, "u1", 2, 1, &idx, NULL), 0);
+    assert_int_equal(idx, 5);
+    assert_int_equal(shelf_store_commit(a), 0);
+    assert_int_equal(shelf_store_n_users(b), 6);
+    shelf_store_close(a);
+    shelf_store_close(b);
+}
+
 static void test_migrate_from_v1(void **state)
 {
     (void)state;
@@ -728,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
         cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
         cmocka_unit_test(test_keys),              cmocka_unit_test(test_migrate_from_v1),
+        cmocka_unit_test(test_two_writers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# test_concurrent_import.sh: `shelf import` into the store that `shelf serve`
+# is writing: while two loaders post events of new shoppers over HTTP (the
+# server allocates their indices) and a reader asks for slates, three imports
+# add other new shoppers and items. Every import succeeds (no UNIQUE
+# collision of indices), every batch and slate request is answered 200, every
+# event is stored once, indices stay dense and distinct, the store is intact,
+# and the imported shoppers are served after a restart.
+# Uses bash, curl and sqlite3. Usage: test_concurrent_import.sh SHELF_BINARY TMPDIR
+set -uo pipefail
+shelf=$1
+dir=$2
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+pass=0 fail=0
+check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
+for t in curl sqlite3; do command -v "$t" >/dev/null || { echo "FAIL: $t missing (scripts/deps.sh)" >&2; exit 1; }; done
+
+spid="" port="" pids=()
+cleanup() {
+    touch stop.flag 2>/dev/null
+    for p in "${pids[@]}" $spid; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+
+start_server() {
+    : > out.txt
+    "$shelf" serve --store s.db --port 0 --log-level warn > out.txt 2> err.txt &
+    spid=$!
+    port=""
+    for ((i = 0; i < 300; i++)); do
+        port=$(sed -n 's|^shelf serve: listening on http://[0-9.]*:\([0-9][0-9]*\) .*|\1|p' out.txt)
+        [ -n "$port" ] && break
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ]
+}
+
+"$shelf" gen --store s.db --users 200 --items 100 --events 5000 --seed 3 --quiet >/dev/null 2>&1
+check "a shop to start from" test $? -eq 0
+key=$("$shelf" keys create --store s.db --scope write 2>/dev/null)
+check "a write key" test -n "$key"
+check "serve starts" start_server
+
+# CSVs of new shoppers imp<k>-<n> on the shop's items and new items x<k>-<n>
+for k in 1 2 3; do
+    { echo "user,item,type,value,ts"
+      for ((n = 0; n < 400; n++)); do
+          echo "imp$k-$((n % 150)),i$((n % 100)),view,0,$((1767225600 + n))"
+          echo "imp$k-$((n % 150)),x$k-$((n % 30)),purchase,0,$((1767225600 + n))"
+      done; } > "imp$k.csv"
+done
+
+# loader P: batches of 20 events of 4 new shoppers http<P>-<batch>-<k> until stop.flag
+loader() {
+    local p=$1 b=0 i body code
+    : > "ack.$p"; : > "nak.$p"
+    while [ ! -e stop.flag ]; do
+        b=$((b + 1))
+        body='['
+        for ((i = 0; i < 20; i++)); do
+            body+="{\"user\":\"http$p-$b-$((i % 4))\",\"item\":\"i$((RANDOM % 100))\",\"type\":\"view\",\"rec_id\":\"$p-$b-$i\"},"
+        done
+        code=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
+            -H 'Content-Type: application/json' --data-binary "${body%,}]" "http://127.0.0.1:$port/v1/events" 2>/dev/null)
+        if [ "$code" = 200 ]; then echo "$b" >> "ack.$p"; else echo "$b $code" >> "nak.$p"; fi
+    done
+}
+reader() {
+    : > reads.ok; : > reads.bad
+    while [ ! -e stop.flag ]; do
+        code=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
+            "http://127.0.0.1:$port/v1/users/u$((RANDOM % 200))/recommendations?n=5" 2>/dev/null)
+        if [ "$code" = 200 ]; then echo >> reads.ok; else echo "$code" >> reads.bad; fi
+    done
+}
+loader a & pids+=($!)
+loader b & pids+=($!)
+reader & pids+=($!)
+sleep 0.5
+for k in 1 2 3; do
+    "$shelf" import --store s.db --format csv "imp$k.csv" --quiet > "imp$k.out" 2>&1
+    check "import $k while serving (exit 0, no UNIQUE error): $(tail -1 "imp$k.out")" test $? -eq 0
+    sleep 0.3
+done
+sleep 0.5
+touch stop.flag
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+pids=()
+acked=$(( $(wc -l < ack.a) + $(wc -l < ack.b) ))
+check "event batches were posted during the imports ($acked)" test "$acked" -gt 5
+check "every event batch answered 200 ($(cat nak.a nak.b | head -3 | tr '\n' ' '))" test ! -s nak.a -a ! -s nak.b
+check "slates were asked during the imports ($(wc -l < reads.ok))" test "$(wc -l < reads.ok)" -gt 5
+check "every slate answered 200 ($(head -3 reads.bad | tr '\n' ' '))" test ! -s reads.bad
+kill -TERM "$spid"; wait "$spid"; spid=""
+
+q() { sqlite3 s.db "$1"; }
+check "store intact" test "$(q 'PRAGMA integrity_check')" = ok
+check "user indices dense" test "$(q 'SELECT count(*) = max(idx) + 1 FROM users')" = 1
+check "item indices dense" test "$(q 'SELECT count(*) = max(idx) + 1 FROM items')" = 1
+check "imported shoppers all stored" test "$(q "SELECT count(*) FROM users WHERE ext_id LIKE 'imp%'")" = 450
+check "imported items all stored" test "$(q "SELECT count(*) FROM items WHERE ext_id LIKE 'x%'")" = 90
+check "imported events all stored" test "$(q "SELECT count(*) FROM events e JOIN users u ON u.idx = e.user WHERE u.ext_id LIKE 'imp%'")" = 2400
+want=$(( acked * 20 ))
+check "every acknowledged HTTP event stored once" test "$(q "SELECT count(*) FROM events WHERE rec_id GLOB '[ab]-*'")" = "$want"
+check "no two users share an index or an id" test "$(q 'SELECT count(DISTINCT ext_id) = count(*) FROM users')" = 1
+
+# a restart serves the imported shoppers from their own history
+check "serve starts again" start_server
+code=$(curl -sS --max-time 10 -o resp.json -w '%{http_code}' -H "Authorization: Bearer $key" \
+    "http://127.0.0.1:$port/v1/users/imp2-7/recommendations?n=5")
+check "an imported shopper is served (200, known user)" eval '[ "$code" = 200 ] && grep -q "\"known_user\":true" resp.json'
+kill -TERM "$spid"; wait "$spid"; spid=""
+echo "$pass passed, $fail failed"
+test "$fail" -eq 0
