@@ -8,6 +8,7 @@
 # and the imported shoppers are served after a restart.
 # Uses bash, curl and sqlite3. Usage: test_concurrent_import.sh SHELF_BINARY TMPDIR
 set -uo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib_serve.sh" || exit 1
 shelf=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
@@ -29,7 +30,7 @@ start_server() {
     spid=$!
     port=""
     for ((i = 0; i < 300; i++)); do
-        port=$(sed -n 's|^shelf serve: listening on http://[0-9.]*:\([0-9][0-9]*\) .*|\1|p' out.txt)
+        port=$(listening_port out.txt)
         [ -n "$port" ] && break
         kill -0 "$spid" 2>/dev/null || break
         sleep 0.1
@@ -53,18 +54,23 @@ for k in 1 2 3; do
 done
 
 # loader P: batches of 20 events of 4 new shoppers http<P>-<batch>-<k> until stop.flag
+batch_of_new_shoppers() { # P B: 20 events, 4 shoppers never seen before
+    local i sep=''
+    printf '['
+    for ((i = 0; i < 20; i++)); do
+        printf '%s{"user":"http%s-%s-%s","item":"i%s","type":"view","rec_id":"%s-%s-%s"}' \
+            "$sep" "$1" "$2" $((i % 4)) $((RANDOM % 100)) "$1" "$2" "$i"
+        sep=,
+    done
+    printf ']'
+}
 loader() {
-    local p=$1 b=0 i body code
+    local p=$1 b=0 code
     : > "ack.$p"; : > "nak.$p"
-    while [ ! -e stop.flag ]; do
+    until [ -e stop.flag ]; do
         b=$((b + 1))
-        body='['
-        for ((i = 0; i < 20; i++)); do
-            body+="{\"user\":\"http$p-$b-$((i % 4))\",\"item\":\"i$((RANDOM % 100))\",\"type\":\"view\",\"rec_id\":\"$p-$b-$i\"},"
-        done
-        code=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
-            -H 'Content-Type: application/json' --data-binary "${body%,}]" "http://127.0.0.1:$port/v1/events" 2>/dev/null)
-        if [ "$code" = 200 ]; then echo "$b" >> "ack.$p"; else echo "$b $code" >> "nak.$p"; fi
+        code=$(post_events "$(batch_of_new_shoppers "$p" "$b")")
+        [ "$code" = 200 ] && echo "$b" >> "ack.$p" || echo "$b $code" >> "nak.$p"
     done
 }
 reader() {

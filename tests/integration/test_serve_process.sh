@@ -6,6 +6,7 @@
 # batch all or nothing, no duplicates, the store intact and servable again).
 # Uses bash, curl and sqlite3 only. Usage: test_serve_process.sh SHELF_BINARY TMPDIR
 set -uo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/lib_serve.sh" || exit 1
 shelf=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
@@ -34,7 +35,7 @@ start_server() {
   spid=$!
   port=""
   for ((i = 0; i < 300; i++)); do       # up to 30 s (ASan builds load slowly)
-    port=$(sed -n 's|^shelf serve: listening on http://[0-9.]*:\([0-9][0-9]*\) .*|\1|p' "out.$tag")
+    port=$(listening_port "out.$tag")
     [ -n "$port" ] && break
     kill -0 "$spid" 2>/dev/null || break
     sleep 0.1
@@ -103,9 +104,7 @@ loader() {
       body+="{\"user\":\"u$((RANDOM % 200))\",\"item\":\"i$((RANDOM % 100))\",\"type\":\"view\",\"rec_id\":\"$p$b-$i\"},"
     done
     body="${body%,}]"
-    code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
-      -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$port/v1/events" \
-      <<<"$body" 2>/dev/null)
+    code=$(post_events "$body")
     if [ "$code" = 200 ]; then echo "$b" >> "ack.$p"; else echo "$b $code" >> "nak.$p"; sleep 0.05; fi
   done
 }
