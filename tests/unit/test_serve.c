@@ -1560,6 +1560,115 @@ static void test_hot_swap(void **state)
     resp_free(&r);
 }
 
+/* ---- everything at once (the ThreadSanitizer leg of .ci/run runs this) ------------------------- */
+
+typedef struct mixer {
+    unsigned port;
+    atomic_int *stop;
+    int id;
+    atomic_long ok, bad;
+    pthread_t t;
+} mixer;
+
+static void mix_req(mixer *m, const char *method, const char *path, const char *body, int ok2)
+{
+    resp r;
+    int rc = http_try(m->port, method, path, NULL, body, 0, &r);
+    if (!rc && (r.status == 200 || r.status == ok2)) atomic_fetch_add(&m->ok, 1);
+    else {
+        atomic_fetch_add(&m->bad, 1);
+        fprintf(stderr, "mix %d: %s %s: %d %s\n", m->id, method, path, rc ? -1 : r.status, rc ? "" : r.body);
+    }
+    resp_free(&r);
+}
+
+/* writer: new items (the item arrays grow), new shoppers with attributes
+ * (context values are interned) and their events, deletions of both */
+static void *mix_writer(void *p)
+{
+    mixer *m = p;
+    char path[128], body[512];
+    for (int k = 0; !atomic_load(m->stop); k++) {
+        snprintf(path, sizeof path, "/v1/items/mx%d_%d", m->id, k);
+        snprintf(body, sizeof body, "{\"kind\":\"%s\",\"category\":\"Mix/C%d\",\"price\":%d}",
+                 k % 5 ? "product" : "content", k % 7, 1 + k % 50);
+        mix_req(m, "PUT", path, body, 201);
+        snprintf(path, sizeof path, "/v1/users/mu%d_%d", m->id, k);
+        snprintf(body, sizeof body, "{\"attributes\":{\"segment\":\"s%d\",\"region\":\"r%d_%d\"}}", k % 3, m->id, k);
+        mix_req(m, "PUT", path, body, 201);
+        snprintf(body, sizeof body,
+                 "[{\"user\":\"mu%d_%d\",\"item\":\"mx%d_%d\",\"type\":\"purchase\"},"
+                 "{\"user\":\"mu%d_%d\",\"item\":\"i%d\",\"type\":\"view\"},"
+                 "{\"user\":\"u%d\",\"item\":\"mx%d_%d\",\"type\":\"view\"}]",
+                 m->id, k, m->id, k, m->id, k, k % 100, k % 200, m->id, k);
+        mix_req(m, "POST", "/v1/events", body, 200);
+        if (k % 3 == 2) {
+            snprintf(path, sizeof path, "/v1/items/mx%d_%d", m->id, k - 2);
+            mix_req(m, "DELETE", path, NULL, 404);
+            snprintf(path, sizeof path, "/v1/users/mu%d_%d", m->id, k - 1);
+            mix_req(m, "DELETE", path, NULL, 404);
+        }
+    }
+    return NULL;
+}
+
+/* reader: slates (known, new and unknown shoppers, anonymous), similar, popular */
+static void *mix_reader(void *p)
+{
+    mixer *m = p;
+    char path[160];
+    for (int k = 0; !atomic_load(m->stop); k++) {
+        switch (k % 6) {
+        case 0: snprintf(path, sizeof path, "/v1/users/u%d/recommendations?n=10&explain=true", k % 200); break;
+        case 1: snprintf(path, sizeof path, "/v1/users/mu0_%d/recommendations?n=10&segment=s1", k / 6); break;
+        case 2: snprintf(path, sizeof path, "/v1/items/i%d/similar?n=10&kind=product", k % 100); break;
+        case 3: snprintf(path, sizeof path, "/v1/popular?n=10&category=Mix"); break;
+        case 4: snprintf(path, sizeof path, "/v1/users/nobody%d/recommendations?n=5&region=r0_%d", k, k / 6); break;
+        default: snprintf(path, sizeof path, "/v1/users/u%d/recommendations?n=20&kind=content", k % 200); break;
+        }
+        if (k % 7 == 3) mix_req(m, "POST", "/v1/recommendations", "{\"items\":[\"i3\",\"i4\"],\"n\":10,\"context\":{\"segment\":\"s2\"}}", 200);
+        else mix_req(m, "GET", path, NULL, 404);
+    }
+    return NULL;
+}
+
+static void test_concurrency_mix(void **state)
+{
+    (void)state;
+    atomic_int stop = 0;
+    enum { NW = 2, NR = 3 };
+    mixer w[NW], r[NR];
+    for (int t = 0; t < NW + NR; t++) {
+        mixer *m = t < NW ? &w[t] : &r[t - NW];
+        memset(m, 0, sizeof *m);
+        m->port = g_port;
+        m->stop = &stop;
+        m->id = t;
+        assert_int_equal(pthread_create(&m->t, NULL, t < NW ? mix_writer : mix_reader, m), 0);
+    }
+    for (int k = 0; k < 4; k++) { /* reloads while all that runs */
+        usleep(250000);
+        shelf_err err = {0};
+        assert_int_equal(shelf_server_reload(g_srv, &err), 0);
+    }
+    usleep(250000);
+    atomic_store(&stop, 1);
+    long ok = 0, bad = 0;
+    for (int t = 0; t < NW + NR; t++) {
+        mixer *m = t < NW ? &w[t] : &r[t - NW];
+        pthread_join(m->t, NULL);
+        ok += m->ok;
+        bad += m->bad;
+    }
+    fprintf(stderr, "concurrency mix: %ld requests answered as expected, %ld not\n", ok, bad);
+    assert_true(ok > 50);
+    assert_int_equal(bad, 0);
+    /* what was deleted is never shown afterwards */
+    expect_never_shown("mx0_0");
+    cJSON *j = call("GET", "/v1/health", NULL, 200);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1580,7 +1689,7 @@ int main(void)
         cmocka_unit_test(test_ratings),         cmocka_unit_test(test_routes_404_405),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_auth),            cmocka_unit_test(test_drain),
-        cmocka_unit_test(test_hot_swap),
+        cmocka_unit_test(test_hot_swap),        cmocka_unit_test(test_concurrency_mix),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
