@@ -47,6 +47,7 @@ check "examples build through pkg-config" make -s -C "$dir/examples" \
 LD_LIBRARY_PATH="$libdir" "$dir/examples/recommend" > "$dir/recommend.out" 2>&1
 check "recommend runs" test $? -eq 0
 check "recommend prints three shoppers' slates" test "$(grep -c '^shopper u[0-9]* ([0-9]* events): i[0-9]* i[0-9]*' "$dir/recommend.out")" -eq 3
-check "recommend is linked to the installed libshelf.so" eval 'LD_LIBRARY_PATH="$libdir" ldd "$dir/examples/recommend" | grep -q "$libdir/libshelf.so"'
+LD_LIBRARY_PATH="$libdir" ldd "$dir/examples/recommend" > "$dir/ldd.txt" 2>&1 # not piped into grep -q: pipefail
+check "recommend is linked to the installed libshelf.so" grep -q "$libdir/libshelf.so" "$dir/ldd.txt"
 echo "$pass passed, $fail failed"
 test "$fail" -eq 0
