@@ -142,7 +142,8 @@ struct shelf_server {
     pthread_rwlock_t users_rw;
     shelf_strmap *user_map;
     uint32_t n_users;
-    _Atomic(srv_user *) *pages[SRV_PAGES];
+    /* page pointers: read without a lock (acquire), set once under pages_mu (release) */
+    _Atomic(_Atomic(srv_user *) *) pages[SRV_PAGES];
     pthread_mutex_t pages_mu;
     /* transformer states in creation order (FIFO eviction) */
     pthread_mutex_t tf_mu;

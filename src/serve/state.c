@@ -17,12 +17,12 @@ srv_user *srv_user_at(shelf_server *s, uint32_t idx)
 {
     uint32_t p = idx >> SRV_PAGE_BITS;
     if (p >= SRV_PAGES) return NULL;
-    _Atomic(srv_user *) *page = s->pages[p];
+    _Atomic(srv_user *) *page = atomic_load_explicit(&s->pages[p], memory_order_acquire);
     if (!page) {
         pthread_mutex_lock(&s->pages_mu);
-        if (!(page = s->pages[p])) {
+        if (!(page = atomic_load_explicit(&s->pages[p], memory_order_relaxed))) {
             page = calloc(SRV_PAGE, sizeof *page);
-            s->pages[p] = page;
+            atomic_store_explicit(&s->pages[p], page, memory_order_release);
         }
         pthread_mutex_unlock(&s->pages_mu);
         if (!page) return NULL;
@@ -612,9 +612,10 @@ int srv_state_init(shelf_server *s, shelf_err *err)
 void srv_state_free(shelf_server *s)
 {
     for (uint32_t p = 0; p < SRV_PAGES; p++) {
-        if (!s->pages[p]) continue;
-        for (uint32_t i = 0; i < SRV_PAGE; i++) user_free(atomic_load(&s->pages[p][i]));
-        free(s->pages[p]);
+        _Atomic(srv_user *) *page = atomic_load(&s->pages[p]);
+        if (!page) continue;
+        for (uint32_t i = 0; i < SRV_PAGE; i++) user_free(atomic_load(&page[i]));
+        free(page);
     }
     shelf_strmap_free(s->user_map);
     shelf_strmap_free(s->item_map);

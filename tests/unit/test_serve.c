@@ -1588,6 +1588,21 @@ static void *mix_writer(void *p)
 {
     mixer *m = p;
     char path[128], body[512];
+    /* first 100 x 50 new shoppers (the test server takes 50 events, 4 kB): the
+     * user index crosses a page of the live state (4096) while the readers
+     * look users up */
+    for (int b = 0; b < 100 && m->id == 0 && !atomic_load(m->stop); b++) {
+        size_t cap = 50 * 64, len = 0;
+        char *big = malloc(cap);
+        assert_non_null(big);
+        len += (size_t)snprintf(big + len, cap - len, "[");
+        for (int i = 0; i < 50; i++)
+            len += (size_t)snprintf(big + len, cap - len, "%s{\"user\":\"bulk%d_%d\",\"item\":\"i%d\"}", i ? "," : "",
+                                    b, i, i % 100);
+        snprintf(big + len, cap - len, "]");
+        mix_req(m, "POST", "/v1/events", big, 200);
+        free(big);
+    }
     for (int k = 0; !atomic_load(m->stop); k++) {
         snprintf(path, sizeof path, "/v1/items/mx%d_%d", m->id, k);
         snprintf(body, sizeof body, "{\"kind\":\"%s\",\"category\":\"Mix/C%d\",\"price\":%d}",
@@ -1612,7 +1627,8 @@ static void *mix_writer(void *p)
     return NULL;
 }
 
-/* reader: slates (known, new and unknown shoppers, anonymous), similar, popular */
+/* reader: slates (known, new, bulk-created and unknown shoppers, anonymous),
+ * similar, popular */
 static void *mix_reader(void *p)
 {
     mixer *m = p;
@@ -1623,7 +1639,7 @@ static void *mix_reader(void *p)
         case 1: snprintf(path, sizeof path, "/v1/users/mu0_%d/recommendations?n=10&segment=s1", k / 6); break;
         case 2: snprintf(path, sizeof path, "/v1/items/i%d/similar?n=10&kind=product", k % 100); break;
         case 3: snprintf(path, sizeof path, "/v1/popular?n=10&category=Mix"); break;
-        case 4: snprintf(path, sizeof path, "/v1/users/nobody%d/recommendations?n=5&region=r0_%d", k, k / 6); break;
+        case 4: snprintf(path, sizeof path, "/v1/users/bulk%d_%d/recommendations?n=5&region=r0_%d", k % 100, k % 50, k / 6); break;
         default: snprintf(path, sizeof path, "/v1/users/u%d/recommendations?n=20&kind=content", k % 200); break;
         }
         if (k % 7 == 3) mix_req(m, "POST", "/v1/recommendations", "{\"items\":[\"i3\",\"i4\"],\"n\":10,\"context\":{\"segment\":\"s2\"}}", 200);
