@@ -24,6 +24,8 @@ int cmd_serve(cli_ctx *c)
         .live_users = (size_t)shelf_config_int(c->cfg, "live-users"),
         .no_served_log = !shelf_config_bool(c->cfg, "served-log"),
         .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
+        .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),
+        .fallback = shelf_config_str(c->cfg, "fallback"),
     };
     /* the signals are taken by this thread only (sigwait): block them
      * before any server thread starts, so every thread inherits the mask */

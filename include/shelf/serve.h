@@ -29,6 +29,11 @@ typedef struct shelf_server_opts {
     int no_served_log;  /* 1: slates are not written to the served log */
     unsigned cold_neighbours; /* items the model did not learn score by this many content
                                * neighbours (coldfill.h); 0: 1 */
+    const char *exclude_seen; /* past events that hide an item: "TYPE[:DURATION],..."
+                               * ("purchase,view:7d"; "none"); NULL: "purchase" (ever) */
+    const char *fallback;     /* what a shopper without usable history gets: "trending"
+                               * (decayed popularity), "popular" (all time), in this
+                               * order of precedence; NULL: "trending,popular" */
 } shelf_server_opts;
 
 /* Opens the store, loads the users' histories and the model bundle, and

@@ -90,11 +90,14 @@ typedef struct slate_args {
     size_t n_exclude;
     uint16_t ctx[SRV_USER_CTX]; /* context values of the request (segment=b, ...) */
     uint32_t n_ctx;
+    shelf__seen seen;  /* this request's exclude-seen rules (has_seen), else the deployment's */
+    int has_seen;
+    uint32_t n_skipped; /* session items unknown to the catalogue, skipped */
 } slate_args;
 
 static int is_slate_arg(const char *k)
 {
-    static const char *const own[] = {"n", "kind", "category", "exclude", "explain"};
+    static const char *const own[] = {"n", "kind", "category", "exclude", "explain", "exclude_seen"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(k, own[i])) return 1;
     return 0;
@@ -142,6 +145,12 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     a->category = srv_arg(r, "category");
     if ((v = srv_arg(r, "explain")) && parse_bool(v, &a->explain))
         return srv_error(r, 400, "bad_request", -1, "explain: expected true or false, got '%s'", v), 1;
+    if ((v = srv_arg(r, "exclude_seen"))) {
+        shelf_err err = {0};
+        if (shelf__seen_parse(&a->seen, v, r->srv->type_name, r->srv->n_types, &err))
+            return srv_error(r, 400, "bad_request", -1, "%s", err.msg), 1;
+        a->has_seen = 1;
+    }
     ctx_walk cw = {r->srv, a};
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, ctx_arg, &cw);
     if (with_exclude && (v = srv_arg(r, "exclude")) && *v) {
@@ -276,6 +285,18 @@ static int context_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, c
     return 0;
 }
 
+/* a shopper without usable history (unknown id, forgotten history, a
+ * session of unknown items): its context, else the fallback chain of the
+ * deployment (trending, then all-time popularity): never the model's scores
+ * of an empty history, which are zeros for the neighbourhood models */
+static void no_history_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, const slate_args *a,
+                              const char **source)
+{
+    if (context_scores(s, e, w, N, a, source)) return;
+    srv_fallback_scores(s, w->scores, N);
+    *source = "popular";
+}
+
 /* a known user's transformer profile into h: cached while the history is
  * unchanged; users with events since start-up keep a key/value state that
  * each new event extends by one position; the others get one forward pass
@@ -377,8 +398,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
     srv_filter(s, sc, N, a->kind, a->category, 1);
     for (size_t k = 0; k < a->n_exclude; k++)
         if (a->exclude[k] < N) sc[a->exclude[k]] = -INFINITY;
-    for (size_t k = 0; k < n_hist; k++)
-        if (htype[k] == s->purchase_type && hist[k] < N) sc[hist[k]] = -INFINITY;
+    shelf__seen_filter(sc, N, a->has_seen ? &a->seen : &s->seen, hist, htype, hts, n_hist, (int64_t)time(NULL));
     uint32_t n = shelf_topk(sc, N, NULL, a->n, w->top);
 
     char rec_id[40];
@@ -391,6 +411,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
     cJSON_AddStringToObject(o, "model", e->kind);
     cJSON_AddStringToObject(o, "model_version", e->version);
     cJSON_AddStringToObject(o, "source", source);
+    if (a->n_skipped) cJSON_AddNumberToObject(o, "skipped_items", a->n_skipped);
     cJSON *arr = cJSON_AddArrayToObject(o, "items");
     shelf_query q = {.user = user != SHELF_NONE && e->model && user < e->model->n_users ? user : SHELF_NONE,
                      .items = hist, .types = htype, .ts = hts, .n = (uint32_t)n_hist};
@@ -449,6 +470,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
             } else {
                 cJSON_AddNullToObject(one, "item");
                 cJSON_AddStringToObject(one, "text", !strcmp(source, "context") ? "popular with shoppers like you"
+                                                     : !strcmp(source, "popular") ? "popular with shoppers"
                                                      : !e->model ? "popular now"
                                                      : n_hist    ? "recommended by the model for your history"
                                                                  : "popular with shoppers");
@@ -488,8 +510,7 @@ int srv_route_recs(srv_req *r, const char *user)
     int rc = w ? 0 : SHELF_ENOMEM;
     uint32_t idx = srv_user_find(s, user);
     size_t nh = 0;
-    if (!rc) rc = idx == SHELF_NONE ? model_scores(s, e, w, N, SHELF_NONE, NULL, NULL, NULL, 0)
-                                    : user_scores(s, e, w, N, idx, &nh);
+    if (!rc && idx != SHELF_NONE) rc = user_scores(s, e, w, N, idx, &nh);
     const char *source = e->model ? "model" : "popularity";
     if (!rc && nh == 0) {
         /* no history: the context of the request, else the user's own
@@ -503,7 +524,7 @@ int srv_route_recs(srv_req *r, const char *user)
                 pthread_mutex_unlock(&u->mu);
             }
         }
-        context_scores(s, e, w, N, &a, &source);
+        no_history_scores(s, e, w, N, &a, &source);
     }
     int ret;
     if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", e->model ? shelf_model_errmsg(e->model) : "out of memory");
@@ -564,8 +585,7 @@ int srv_route_recs_anon(srv_req *r)
     for (const cJSON *it = n ? items->child : NULL; !bad && it; it = it->next, k++) {
         char id[512];
         if (srv_json_id(it, id, sizeof id)) bad = srv_error(r, 400, "bad_request", (long)k, "items[%zu]: expected an item id", k) || 1;
-        else if ((hist[k] = srv_item_find(s, id)) == SHELF_NONE)
-            bad = srv_error(r, 400, "bad_request", (long)k, "items[%zu]: unknown item '%s'", k, id) || 1;
+        else hist[k] = srv_item_find(s, id); /* SHELF_NONE: unknown or retired, skipped below */
     }
     k = 0;
     for (const cJSON *t = cJSON_IsArray(types) ? types->child : NULL; !bad && t; t = t->next, k++) {
@@ -574,6 +594,19 @@ int srv_route_recs_anon(srv_req *r)
             if (!strcmp(s->type_name[q], t->valuestring)) ty = q;
         if (ty == SHELF_NONE) bad = srv_error(r, 400, "bad_request", (long)k, "types[%zu]: unknown event type", k) || 1;
         else ht[k] = (uint16_t)ty;
+    }
+    /* items the catalogue does not know (or no longer has) are skipped, and counted */
+    size_t known = 0;
+    for (size_t q = 0; !bad && q < n; q++)
+        if (hist[q] != SHELF_NONE) hist[known] = hist[q], ht[known++] = ht[q];
+    a.n_skipped = (uint32_t)(n - known);
+    if (!bad) n = known;
+    if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "exclude_seen")) && !cJSON_IsNull(f)) {
+        shelf_err err = {0};
+        if (!cJSON_IsString(f)) bad = srv_error(r, 400, "bad_request", -1, "exclude_seen: expected a string") || 1;
+        else if (shelf__seen_parse(&a.seen, f->valuestring, s->type_name, s->n_types, &err))
+            bad = srv_error(r, 400, "bad_request", -1, "%s", err.msg) || 1;
+        else a.has_seen = 1;
     }
     size_t ne = cJSON_IsArray(excl) ? (size_t)cJSON_GetArraySize(excl) : 0;
     /* the session's own items are not recommended back: they join the exclusions */
@@ -589,9 +622,9 @@ int srv_route_recs_anon(srv_req *r)
         uint32_t N = srv_n_items(s);
         if (e->model && e->model->n_items > N) N = e->model->n_items;
         work *w = work_get(N ? N : 1, a.n);
-        int rc = w ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : SHELF_ENOMEM;
+        int rc = !w ? SHELF_ENOMEM : n ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : 0;
         const char *source = e->model ? "model" : "popularity";
-        if (!rc && n == 0) context_scores(s, e, w, N, &a, &source);
+        if (!rc && n == 0) no_history_scores(s, e, w, N, &a, &source);
         if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
         else answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n, source);
         srv_engine_put(e);

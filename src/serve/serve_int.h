@@ -12,6 +12,7 @@
 #include "shelf/eval.h"
 #include "shelf/coldfill.h"
 #include "data/json_int.h"
+#include "rank/rank_int.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -165,9 +166,14 @@ struct shelf_server {
     uint32_t n_cats;
     shelf_coldfill *cf; /* content neighbours of cold items (NULL: no model) */
 
-    /* popularity: decayed weights as of pop_ref (see state.c) */
+    /* the deployment's exclude-seen rules and fallback chain (rank_int.h) */
+    shelf__seen seen;
+    shelf__fallback fb;
+
+    /* popularity: decayed weights as of pop_ref (see state.c), and all-time */
     pthread_mutex_t pop_mu;
     double *pop;
+    double *pop_all;
     double pop_ref;
     /* popularity per context value ("segment=b"): shoppers like you */
     char *ctx_name[SRV_MAX_CTX];
@@ -251,6 +257,8 @@ void srv_ctx_hashes(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, uint32
 void srv_user_set_ctx(shelf_server *s, uint32_t idx, const char *attributes);
 /* Popularity scores (decayed weights) of items 0..n into scores. */
 void srv_pop_scores(shelf_server *s, float *scores, uint32_t n);
+/* The fallback chain's scores of items 0..n (all > 0; rank_int.h). */
+void srv_fallback_scores(shelf_server *s, float *scores, uint32_t n);
 uint32_t srv_n_items(shelf_server *s);
 
 /* ---- ingest.c ------------------------------------------------------------------------------ */

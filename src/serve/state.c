@@ -227,6 +227,11 @@ static int items_reserve(shelf_server *s, uint32_t n)
     if (p) {
         for (uint32_t i = s->items_cap; i < c; i++) p[i] = 0;
         s->pop = p;
+        p = realloc(s->pop_all, c * sizeof *p);
+    }
+    if (p) {
+        for (uint32_t i = s->items_cap; i < c; i++) p[i] = 0;
+        s->pop_all = p;
     }
     for (uint32_t v = 0; p && v < s->n_ctx; v++) {
         double *q = realloc(s->ctx_pop[v], c * sizeof *q);
@@ -415,6 +420,7 @@ void srv_pop_add(shelf_server *s, uint32_t item, uint32_t type, int64_t ts, cons
     if (item < s->items_cap) {
         double add = w * exp2(d);
         s->pop[item] += add;
+        s->pop_all[item] += w;
         for (uint32_t k = 0; k < n_ctx; k++)
             if (ctx[k] < s->n_ctx) s->ctx_pop[ctx[k]][item] += add;
     }
@@ -512,6 +518,16 @@ int srv_ctx_scores(shelf_server *s, const uint16_t *ctx, uint32_t n_ctx, float *
     return any;
 }
 
+void srv_fallback_scores(shelf_server *s, float *scores, uint32_t n)
+{
+    pthread_mutex_lock(&s->pop_mu);
+    uint32_t m = n < s->items_cap ? n : s->items_cap;
+    const double *vals[SHELF__FB_N] = {[SHELF__FB_TRENDING] = s->pop, [SHELF__FB_POPULAR] = s->pop_all};
+    shelf__fallback_scores(scores, m, &s->fb, vals);
+    pthread_mutex_unlock(&s->pop_mu);
+    for (uint32_t i = m; i < n; i++) scores[i] = 1e-9f; /* items not in the live state yet */
+}
+
 void srv_pop_scores(shelf_server *s, float *scores, uint32_t n)
 {
     pthread_mutex_lock(&s->pop_mu);
@@ -569,6 +585,11 @@ int srv_state_init(shelf_server *s, shelf_err *err)
         s->type_weight[t] = w;
         if (name && !strcmp(name, "purchase")) s->purchase_type = t;
     }
+    /* the deployment's ranking rules, checked before anything is loaded */
+    int prc = shelf__seen_parse(&s->seen, s->o.exclude_seen ? s->o.exclude_seen : "purchase", s->type_name,
+                                s->n_types, err);
+    if (!prc) prc = shelf__fallback_parse(&s->fb, s->o.fallback, err);
+    if (prc) return prc;
     /* histories */
     int rc = shelf_snapshot_from_store(s->st, 0, &s->snap);
     if (rc) return shelf_err_set(err, rc, "%s", shelf_store_errmsg(s->st));
@@ -629,6 +650,7 @@ void srv_state_free(shelf_server *s)
     for (uint32_t i = 0; i < s->n_cats; i++) free(s->cats[i]);
     free(s->cats);
     free(s->pop);
+    free(s->pop_all);
     for (uint32_t v = 0; v < s->n_ctx; v++) {
         free(s->ctx_pop[v]);
         free(s->ctx_name[v]);

@@ -905,8 +905,8 @@ static void test_new_user_context(void **state)
     assert_string_equal(jstr(cJSON_GetArrayItem(jarr(sv, "items"), 0), "id"), "i4");
     const cJSON *why = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(jarr(sv, "items"), 0), "reasons"), 0);
     assert_string_equal(jstr(why, "text"), "popular with shoppers like you");
-    cJSON *none = recs("stranger", "n=3&tier=platinum"); /* a value nobody has: the model's slate */
-    assert_string_equal(jstr(none, "source"), "model");
+    cJSON *none = recs("stranger", "n=3&tier=platinum"); /* a value nobody has: the fallback chain */
+    assert_string_equal(jstr(none, "source"), "popular");
     assert_int_equal(cJSON_GetArraySize(jarr(none, "items")), 3);
     cJSON_Delete(call("PUT", "/v1/users/newgold", "{\"attributes\":{\"tier\":\"gold\"}}", 200));
     cJSON *ng = recs("newgold", "n=3");
@@ -1181,7 +1181,12 @@ static void test_recs_anonymous(void **state)
     cJSON_ArrayForEach(it, jarr(j, "items")) assert_string_equal(jstr(it, "kind"), "content");
     assert_false(has_id(jarr(j, "items"), "i0"));
     cJSON_Delete(j);
-    expect_error("POST", "/v1/recommendations", "{\"items\":[\"i1\",\"no_such_item\",\"i2\"]}", 400, "bad_request", 1);
+    /* unknown items are skipped and counted */
+    j = call("POST", "/v1/recommendations", "{\"items\":[\"i1\",\"no_such_item\",\"i2\"],\"n\":5}", 200);
+    assert_int_equal((int)jnum(j, "skipped_items"), 1);
+    assert_string_equal(jstr(j, "source"), "model");
+    assert_false(has_id(jarr(j, "items"), "i1"));
+    cJSON_Delete(j);
     expect_error("POST", "/v1/recommendations", "{\"items\":[\"i1\",\"i2\"],\"types\":[\"view\"]}", 400, "bad_request", -1);
     expect_error("POST", "/v1/recommendations", "{\"items\":[\"i1\",\"i2\"],\"types\":[\"view\",\"teleport\"]}", 400,
                  "bad_request", 1);
@@ -1189,6 +1194,93 @@ static void test_recs_anonymous(void **state)
     expect_error("POST", "/v1/recommendations", "{\"n\":0}", 400, "bad_request", -1);
     expect_error("POST", "/v1/recommendations", "{\"n\":\"5\"}", 400, "bad_request", -1);
     expect_error("POST", "/v1/recommendations", "[1]", 400, "bad_request", -1);
+}
+
+/* a full slate with non-zero scores from the fallback chain */
+static void expect_fallback_slate(cJSON *j, int n)
+{
+    assert_string_equal(jstr(j, "source"), "popular");
+    const cJSON *items = jarr(j, "items"), *it;
+    assert_int_equal(cJSON_GetArraySize(items), n);
+    double prev = INFINITY;
+    cJSON_ArrayForEach(it, items) {
+        double sc = jnum(it, "score");
+        assert_true(sc > 0 && sc <= prev);
+        prev = sc;
+    }
+}
+
+/* Shoppers without usable history: an unknown id, a session whose items the
+ * catalogue does not know, a shopper whose history was deleted: each gets a
+ * full slate of popular items, never the catalogue in order with score 0. */
+static void test_fallback(void **state)
+{
+    (void)state;
+    cJSON *j = recs("fb_never_seen", "n=10&explain=true");
+    expect_fallback_slate(j, 10);
+    const cJSON *why = cJSON_GetArrayItem(jarr(cJSON_GetArrayItem(jarr(j, "items"), 0), "reasons"), 0);
+    assert_string_equal(jstr(why, "text"), "popular with shoppers");
+    /* the most popular item comes first: not catalogue order */
+    cJSON *pop = call("GET", "/v1/popular?n=1", NULL, 200);
+    assert_string_equal(jstr(cJSON_GetArrayItem(jarr(j, "items"), 0), "id"),
+                        jstr(cJSON_GetArrayItem(jarr(pop, "items"), 0), "id"));
+    cJSON_Delete(pop);
+    cJSON_Delete(j);
+    j = call("POST", "/v1/recommendations", "{\"items\":[\"fb_no_item\",\"fb_no_item2\"],\"n\":7}", 200);
+    expect_fallback_slate(j, 7);
+    assert_int_equal((int)jnum(j, "skipped_items"), 2);
+    cJSON_Delete(j);
+    post_events("[{\"user\":\"fb_gone\",\"item\":\"i5\",\"type\":\"purchase\"},"
+                "{\"user\":\"fb_gone\",\"item\":\"i6\",\"type\":\"view\"}]", 2);
+    cJSON_Delete(call("DELETE", "/v1/users/fb_gone", NULL, 200));
+    j = recs("fb_gone", "n=8");
+    expect_fallback_slate(j, 8);
+    cJSON_Delete(j);
+    /* within a kind: still full where the kind has enough items */
+    j = recs("fb_never_seen", "n=3&kind=content");
+    expect_fallback_slate(j, 3);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, jarr(j, "items")) assert_string_equal(jstr(it, "kind"), "content");
+    cJSON_Delete(j);
+}
+
+/* Exclude-seen: purchases are hidden by default, views come back; per
+ * request, types and windows */
+static void test_exclude_seen(void **state)
+{
+    (void)state;
+    char body[512];
+    long now = (long)time(NULL);
+    /* the shopper's top items first, to make sure they would be shown */
+    cJSON *j = recs("u7", "n=2");
+    char top0[64], top1[64];
+    snprintf(top0, sizeof top0, "%s", jstr(cJSON_GetArrayItem(jarr(j, "items"), 0), "id"));
+    snprintf(top1, sizeof top1, "%s", jstr(cJSON_GetArrayItem(jarr(j, "items"), 1), "id"));
+    cJSON_Delete(j);
+    snprintf(body, sizeof body,
+             "[{\"user\":\"u7\",\"item\":\"%s\",\"type\":\"view\",\"ts\":%ld},"
+             "{\"user\":\"u7\",\"item\":\"%s\",\"type\":\"view\",\"ts\":%ld}]",
+             top0, now - 7200, top1, now - 60);
+    post_events(body, 2);
+    j = recs("u7", "n=1000"); /* views come back by default */
+    assert_true(has_id(jarr(j, "items"), top0) || has_id(jarr(j, "items"), top1));
+    cJSON_Delete(j);
+    j = recs("u7", "n=1000&exclude_seen=view"); /* every view, ever */
+    assert_false(has_id(jarr(j, "items"), top0));
+    assert_false(has_id(jarr(j, "items"), top1));
+    cJSON_Delete(j);
+    j = recs("u7", "n=1000&exclude_seen=view:1h"); /* the view of a minute ago only */
+    assert_false(has_id(jarr(j, "items"), top1));
+    cJSON_Delete(j);
+    j = recs("u7", "n=1000&exclude_seen=none"); /* even purchases may come back */
+    assert_true(cJSON_GetArraySize(jarr(j, "items")) > 0);
+    cJSON_Delete(j);
+    expect_error("GET", "/v1/users/u7/recommendations?exclude_seen=teleport", NULL, 400, "bad_request", -1);
+    expect_error("GET", "/v1/users/u7/recommendations?exclude_seen=view:7x", NULL, 400, "bad_request", -1);
+    snprintf(body, sizeof body, "{\"items\":[\"%s\"],\"types\":[\"purchase\"],\"exclude_seen\":\"none\",\"n\":1000}", top1);
+    j = call("POST", "/v1/recommendations", body, 200);
+    cJSON_Delete(j);
+    expect_error("POST", "/v1/recommendations", "{\"exclude_seen\":5}", 400, "bad_request", -1);
 }
 
 static void test_similar(void **state)
@@ -1700,6 +1792,7 @@ int main(void)
         cmocka_unit_test(test_new_user_context),
         cmocka_unit_test(test_hybrid_context),
         cmocka_unit_test(test_recs_filters),    cmocka_unit_test(test_recs_anonymous),
+        cmocka_unit_test(test_fallback),        cmocka_unit_test(test_exclude_seen),
         cmocka_unit_test(test_similar),         cmocka_unit_test(test_popular),
         cmocka_unit_test(test_popular_future_ts),
         cmocka_unit_test(test_ratings),         cmocka_unit_test(test_routes_404_405),
