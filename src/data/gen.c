@@ -378,9 +378,11 @@ static void rand_vec(gen *g, float *v, uint32_t K, double scale)
     for (uint32_t k = 0; k < K; k++) v[k] = (float)(s * nrand(g));
 }
 
-static int build_catalogue(gen *g, shelf_err *err)
+/* categories and their sub-categories: weights, price medians, taste
+ * vectors, names and paths */
+static int build_categories(gen *g, shelf_err *err)
 {
-    uint32_t C = g->C, B = g->B, I = g->I, K = g->K;
+    uint32_t C = g->C, K = g->K;
     ALLOC(g->n_sub, C);
     ALLOC(g->cat_cum, C);
     ALLOC(g->cat_mu, C);
@@ -406,8 +408,14 @@ static int build_catalogue(gen *g, shelf_err *err)
             snprintf(g->path[cs], sizeof g->path[cs], "%s/%s", g->cat_name[c], g->sub_name[cs]);
         }
     }
+    return 0;
+}
 
-    /* brands: each lives mostly in two home categories */
+/* brands: each lives mostly in two home categories (cb_off/cb_list: the
+ * brands of each category) */
+static int build_brands(gen *g, shelf_err *err)
+{
+    uint32_t C = g->C, B = g->B;
     ALLOC(g->brand_prem, B);
     ALLOC(g->cb_off, C + 1);
     ALLOC(g->cb_list, 2 * (size_t)B);
@@ -435,8 +443,14 @@ static int build_catalogue(gen *g, shelf_err *err)
         free(fill);
     }
     free(home);
+    return 0;
+}
 
-    /* items */
+/* items: category, sub-category, brand, kind, price, creation time and
+ * taste vector, drawn in index order */
+static int build_items(gen *g, shelf_err *err)
+{
+    uint32_t C = g->C, B = g->B, I = g->I, K = g->K;
     ALLOC(g->item_cat, I);
     ALLOC(g->item_sub, I);
     ALLOC(g->item_kind, I);
@@ -477,8 +491,14 @@ static int build_catalogue(gen *g, shelf_err *err)
         double ns = 0.5 / sqrt((double)K);
         for (uint32_t k = 0; k < K; k++) v[k] = cv[k] + 0.5f * sv[k] + (float)(ns * nrand(g));
     }
+    return 0;
+}
 
-    /* popularity: Zipf over a random ranking; alias tables overall and per category */
+/* popularity: Zipf over a random ranking; alias tables overall and per
+ * category */
+static int build_popularity(gen *g, shelf_err *err)
+{
+    uint32_t C = g->C, I = g->I;
     double *w = NULL, *pw = NULL;
     uint32_t *rank = NULL, *work = NULL, *c_items = NULL;
     w = calloc((size_t)I, sizeof *w);
@@ -530,6 +550,15 @@ done:
     free(rank);
     free(work);
     free(c_items);
+    return rc;
+}
+
+static int build_catalogue(gen *g, shelf_err *err)
+{
+    int rc = build_categories(g, err);
+    if (!rc) rc = build_brands(g, err);
+    if (!rc) rc = build_items(g, err);
+    if (!rc) rc = build_popularity(g, err);
     return rc;
 }
 
