@@ -394,14 +394,12 @@ static int user_features(hyb_model *a, const shelf_snapshot *s)
  * Fit
  * ========================================================================== */
 
-static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *pr)
+/* the hyperparameters into a (checked); fails with the model's message */
+static int hyb_configure(hyb_model *a, const shelf_snapshot *s, const shelf_opts *o)
 {
-    hyb_model *a = (hyb_model *)m;
+    shelf_model *m = &a->base;
     const uint32_t U = s->n_users, I = s->n_items;
-    const uint32_t K = (uint32_t)shelf_config_int(o, "hyb-factors");
     const char *loss = shelf_config_str(o, "hyb-loss");
-    const int T = shelf__model_threads(o);
-
     const uint64_t n_pos = shelf__positives_count(s);
     if (U == 0 || I < 2 || n_pos == 0)
         return shelf__model_fail(m, SHELF_EINVAL, "nothing to learn (%u users, %u items, %llu positive pairs)", U,
@@ -416,7 +414,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     m->fitted = 0;
     m->n_users = U;
     m->n_items = I;
-    a->K = K;
+    a->K = (uint32_t)shelf_config_int(o, "hyb-factors");
     a->A = s->n_attrs;
     a->NC = s->item_category ? s->n_categories : 0;
     a->NB = s->item_brand ? s->n_brands : 0;
@@ -437,13 +435,179 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     a->cold_neg = shelf_config_bool(o, "hyb-cold-neg");
     a->loss = loss && strcmp(loss, "bpr") == 0 ? LOSS_BPR : LOSS_WARP;
     a->seed = (uint64_t)shelf_config_int(o, "seed");
+    return 0;
+}
 
-    const uint32_t F = a->F;
-    uint64_t *off = malloc(((size_t)U + 1) * sizeof *off);
-    uint32_t *col = malloc(n_pos * sizeof *col);
-    uint32_t *pu = malloc(n_pos * sizeof *pu);
-    uint8_t *warm = calloc(I, 1);
-    uint32_t *negs = malloc((size_t)I * sizeof *negs); /* the items negatives are drawn from */
+/* the training pairs and the sampling tables of one fit */
+typedef struct sgd_data {
+    uint64_t n_pos;
+    uint64_t *off;  /* [U+1] each user's positives in col */
+    uint32_t *col;  /* [n_pos] */
+    uint32_t *pu;   /* [n_pos] the user of each positive */
+    uint8_t *warm;  /* [I] items with a positive */
+    uint32_t *negs; /* [I] the items negatives are drawn from */
+    uint32_t n_neg;
+} sgd_data;
+
+static void sgd_data_free(sgd_data *d)
+{
+    free(d->off), free(d->col), free(d->pu), free(d->warm), free(d->negs);
+}
+
+static void accum_free(accum *G)
+{
+    free(G->P), free(G->E), free(G->W), free(G->c), free(G->d), free(G->X);
+}
+
+/* random starting factors (features, users, item ids; a cold item's id row
+ * stays 0 under freeze-cold, its draws still taken so the stream does not
+ * shift) and AdaGrad accumulators of 1 */
+static void hyb_init(hyb_model *a, accum *G, const uint8_t *warm, uint32_t U)
+{
+    const uint32_t K = a->K, I = a->base.n_items, F = a->F;
+    for (size_t x = 0; x < (size_t)U * K; x++) G->P[x] = 1.0f;
+    for (size_t x = 0; x < (size_t)I * K; x++) G->E[x] = 1.0f;
+    for (size_t x = 0; x < (size_t)F * K; x++) G->W[x] = 1.0f;
+    for (uint32_t x = 0; x < I; x++) G->c[x] = 1.0f;
+    for (uint32_t x = 0; x < F; x++) G->d[x] = 1.0f;
+    for (size_t x = 0; x < (size_t)a->X * K; x++) G->X[x] = 1.0f;
+    shelf_rng rng;
+    shelf_rng_seed(&rng, a->seed);
+    const double sd = INIT_STD / sqrt((double)K);
+    for (size_t x = 0; x < (size_t)U * K; x++) a->P[x] = (float)(shelf_rng_normal(&rng) * sd);
+    for (size_t x = 0; x < (size_t)F * K; x++) a->W[x] = (float)(shelf_rng_normal(&rng) * sd);
+    for (uint32_t i = 0; i < I; i++)
+        for (uint32_t x = 0; x < K; x++) {
+            float v = (float)(shelf_rng_normal(&rng) * sd * ID_INIT_SCALE);
+            a->E[(size_t)i * K + x] = a->freeze_cold && !warm[i] ? 0.0f : v;
+        }
+}
+
+/* an item's id is used (1) or dropped (0): frozen cold items never, others
+ * with probability id_dropout when they have features */
+static int use_id(const hyb_model *a, const uint8_t *warm, uint32_t i, shelf_rng *r)
+{
+    int id = !(a->freeze_cold && !warm[i]);
+    /* the draw is taken for a frozen item too: the stream must not depend on it */
+    if (a->id_dropout > 0 && a->feat_off[i + 1] > a->feat_off[i] && shelf_rng_uniform(r) < a->id_dropout) id = 0;
+    return id;
+}
+
+/* one thread's SGD steps of one epoch: cnt positives drawn with r, each
+ * against WARP-sampled or one BPR negative; buf: 4K floats */
+static void sgd_steps(hyb_model *a, accum *G, const sgd_data *d, uint64_t cnt, shelf_rng *r, float *buf)
+{
+    const uint32_t K = a->K;
+    const float lr = (float)a->lr, reg = (float)a->reg;
+    float *qi = buf, *qj = buf + K, *pold = buf + 2 * (size_t)K, *pe = buf + 3 * (size_t)K;
+    for (uint64_t n = 0; n < cnt; n++) {
+        const uint64_t e = shelf_rng_u64(r) % d->n_pos;
+        const uint32_t u = d->pu[e], i = d->col[e];
+        const uint32_t *row = d->col + d->off[u];
+        const uint64_t len = d->off[u + 1] - d->off[u];
+        const float *p = user_vec(a, u, pe);
+        const int id_i = use_id(a, d->warm, i, r);
+        const float si = item_vec(a, i, id_i, qi) + dot(p, qi, K);
+        if (a->loss == LOSS_WARP) {
+            for (int tr = 1; tr <= a->max_sampled; tr++) {
+                const uint32_t j = d->negs[shelf_rng_below(r, d->n_neg)];
+                if (contains(row, len, j)) continue;
+                const int id_j = use_id(a, d->warm, j, r);
+                const float sj = item_vec(a, j, id_j, qj) + dot(p, qj, K);
+                if (sj > si - MARGIN) {
+                    const double rank = floor((double)(d->n_neg - 1) / tr);
+                    const float coef = (float)log(rank > 1.0 ? rank : 1.0);
+                    if (coef > 0.0f) pair_update(a, G, u, p, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
+                    break;
+                }
+            }
+        } else {
+            uint32_t j = SHELF_NONE;
+            for (int tr = 0; tr < NEG_TRIES && j == SHELF_NONE; tr++) {
+                uint32_t x = d->negs[shelf_rng_below(r, d->n_neg)];
+                if (!contains(row, len, x)) j = x;
+            }
+            if (j == SHELF_NONE) continue;
+            const int id_j = use_id(a, d->warm, j, r);
+            const float sj = item_vec(a, j, id_j, qj) + dot(p, qj, K);
+            /* d/ds_uj of -ln sigmoid(s_ui - s_uj) = sigmoid(s_uj - s_ui) */
+            const float coef = 1.0f / (1.0f + expf(si - sj));
+            pair_update(a, G, u, p, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
+        }
+    }
+}
+
+/* the epochs, T threads each on its share of the positives (Hogwild);
+ * 0 or SHELF_ENOMEM */
+static int hyb_sgd(hyb_model *a, accum *G, const sgd_data *d, int T, shelf_progress *pr)
+{
+    const int epochs = a->epochs;
+    const uint64_t n_pos = d->n_pos, seed = a->seed;
+    int fail = 0;
+#pragma omp parallel num_threads(T)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+        int t = 0, nt = 1;
+#endif
+        shelf_rng r;
+        shelf_rng_split(&r, seed, (uint64_t)t + 1);
+        float *buf = malloc((size_t)4 * a->K * sizeof *buf);
+        if (!buf) {
+#pragma omp atomic write
+            fail = 1;
+        }
+        const uint64_t cnt = n_pos * (uint64_t)(t + 1) / (uint64_t)nt - n_pos * (uint64_t)t / (uint64_t)nt;
+        for (int ep = 0; ep < epochs; ep++) {
+            if (buf) sgd_steps(a, G, d, cnt, &r, buf);
+#pragma omp barrier
+#pragma omp master
+            {
+                char note[64];
+                snprintf(note, sizeof note, "epoch %d/%d", ep + 1, epochs);
+                shelf_progress_update(pr, (uint64_t)ep + 1, note);
+            }
+        }
+        free(buf);
+    }
+    return fail ? SHELF_ENOMEM : 0;
+}
+
+/* fold each user's feature part into its row (scoring reads P alone), then
+ * drop the user features; 0 or SHELF_ENOMEM */
+static int fold_user_features(hyb_model *a, uint32_t U)
+{
+    int rc = 0;
+    if (a->uf_off) {
+        const uint32_t K = a->K;
+        float *tmp = malloc((size_t)K * sizeof *tmp);
+        for (uint32_t u = 0; tmp && u < U; u++) {
+            const float *p = user_vec(a, u, tmp);
+            if (p == tmp) memcpy(a->P + (size_t)u * K, tmp, (size_t)K * sizeof *tmp);
+        }
+        if (!tmp) rc = SHELF_ENOMEM;
+        free(tmp);
+    }
+    free(a->uf_off);
+    free(a->uf);
+    a->uf_off = NULL;
+    a->uf = NULL;
+    return rc;
+}
+
+static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *pr)
+{
+    hyb_model *a = (hyb_model *)m;
+    int rc = hyb_configure(a, s, o);
+    if (rc) return rc;
+    const uint32_t U = s->n_users, I = s->n_items, K = a->K, F = a->F;
+    sgd_data d = {.n_pos = shelf__positives_count(s)};
+    d.off = malloc(((size_t)U + 1) * sizeof *d.off);
+    d.col = malloc(d.n_pos * sizeof *d.col);
+    d.pu = malloc(d.n_pos * sizeof *d.pu);
+    d.warm = calloc(I, 1);
+    d.negs = malloc((size_t)I * sizeof *d.negs);
     accum G = {0};
     G.P = malloc((size_t)U * K * sizeof *G.P);
     G.E = malloc((size_t)I * K * sizeof *G.E);
@@ -459,145 +623,29 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     a->Xc = calloc((size_t)a->X * K, sizeof *a->Xc);
     a->Q = malloc((size_t)I * K * sizeof *a->Q);
     a->b = malloc((size_t)I * sizeof *a->b);
-    int rc = (!off || !col || !pu || !warm || !negs || !G.P || !G.E || !G.W || !G.c || !G.d || !G.X || !a->P || !a->E ||
-              !a->W || !a->c || !a->d || !a->Xc || !a->Q || !a->b)
-                 ? SHELF_ENOMEM
-                 : build_features(a, s);
+    rc = (!d.off || !d.col || !d.pu || !d.warm || !d.negs || !G.P || !G.E || !G.W || !G.c || !G.d || !G.X || !a->P ||
+          !a->E || !a->W || !a->c || !a->d || !a->Xc || !a->Q || !a->b)
+             ? SHELF_ENOMEM
+             : build_features(a, s);
     if (!rc) rc = user_features(a, s);
     if (rc) {
-        free(off);
-        free(col);
-        free(pu);
-        free(warm);
-        free(negs);
-        free(G.P), free(G.E), free(G.W), free(G.c), free(G.d), free(G.X);
+        sgd_data_free(&d);
+        accum_free(&G);
         free_arrays(a);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u users, %u items, %u feature rows, %u factors)",
                                  U, I, F, K);
     }
-    shelf__positives_fill(s, off, col, pu);
-    for (uint64_t k = 0; k < n_pos; k++) warm[col[k]] = 1;
-    uint32_t n_neg = 0;
+    shelf__positives_fill(s, d.off, d.col, d.pu);
+    for (uint64_t k = 0; k < d.n_pos; k++) d.warm[d.col[k]] = 1;
     for (uint32_t i = 0; i < I; i++)
-        if (a->cold_neg || warm[i]) negs[n_neg++] = i;
-    for (size_t x = 0; x < (size_t)U * K; x++) G.P[x] = 1.0f;
-    for (size_t x = 0; x < (size_t)I * K; x++) G.E[x] = 1.0f;
-    for (size_t x = 0; x < (size_t)F * K; x++) G.W[x] = 1.0f;
-    for (uint32_t x = 0; x < I; x++) G.c[x] = 1.0f;
-    for (uint32_t x = 0; x < F; x++) G.d[x] = 1.0f;
-    for (size_t x = 0; x < (size_t)a->X * K; x++) G.X[x] = 1.0f;
-
-    shelf_rng rng;
-    shelf_rng_seed(&rng, a->seed);
-    const double sd = INIT_STD / sqrt((double)K);
-    for (size_t x = 0; x < (size_t)U * K; x++) a->P[x] = (float)(shelf_rng_normal(&rng) * sd);
-    for (size_t x = 0; x < (size_t)F * K; x++) a->W[x] = (float)(shelf_rng_normal(&rng) * sd);
-    for (uint32_t i = 0; i < I; i++) {
-        /* drawn for every item, so that freeze-cold does not shift the stream */
-        for (uint32_t x = 0; x < K; x++) {
-            float v = (float)(shelf_rng_normal(&rng) * sd * ID_INIT_SCALE);
-            a->E[(size_t)i * K + x] = a->freeze_cold && !warm[i] ? 0.0f : v;
-        }
-    }
-
-    const float lr = (float)a->lr, reg = (float)a->reg, margin = MARGIN;
-    const int epochs = a->epochs, max_sampled = a->max_sampled, freeze = a->freeze_cold;
-    const loss_kind lk = a->loss;
-    const uint64_t seed = a->seed;
-    const double drop = a->id_dropout;
-    int fail = 0;
-#pragma omp parallel num_threads(T)
-    {
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-        int t = 0, nt = 1;
-#endif
-        shelf_rng r;
-        shelf_rng_split(&r, seed, (uint64_t)t + 1);
-        float *buf = malloc((size_t)4 * K * sizeof *buf);
-        if (!buf) {
-#pragma omp atomic write
-            fail = 1;
-        }
-        float *qi = buf, *qj = buf ? buf + K : NULL, *pold = buf ? buf + 2 * (size_t)K : NULL;
-        float *pe = buf ? buf + 3 * (size_t)K : NULL;
-        const uint64_t cnt = n_pos * (uint64_t)(t + 1) / (uint64_t)nt - n_pos * (uint64_t)t / (uint64_t)nt;
-        for (int ep = 0; ep < epochs; ep++) {
-            for (uint64_t n = 0; n < cnt && buf; n++) {
-                const uint64_t e = shelf_rng_u64(&r) % n_pos;
-                const uint32_t u = pu[e], i = col[e];
-                const uint32_t *row = col + off[u];
-                const uint64_t len = off[u + 1] - off[u];
-                const float *p = user_vec(a, u, pe);
-                /* an item drops its id with probability drop (features only) */
-                int id_i = !(freeze && !warm[i]);
-                if (drop > 0 && a->feat_off[i + 1] > a->feat_off[i] && shelf_rng_uniform(&r) < drop) id_i = 0;
-                const float bi = item_vec(a, i, id_i, qi);
-                const float si = bi + dot(p, qi, K);
-                if (lk == LOSS_WARP) {
-                    for (int tr = 1; tr <= max_sampled; tr++) {
-                        const uint32_t j = negs[shelf_rng_below(&r, n_neg)];
-                        if (contains(row, len, j)) continue;
-                        int id_j = !(freeze && !warm[j]);
-                        if (drop > 0 && a->feat_off[j + 1] > a->feat_off[j] && shelf_rng_uniform(&r) < drop)
-                            id_j = 0;
-                        const float bj = item_vec(a, j, id_j, qj);
-                        const float sj = bj + dot(p, qj, K);
-                        if (sj > si - margin) {
-                            const double rank = floor((double)(n_neg - 1) / tr);
-                            const float coef = (float)log(rank > 1.0 ? rank : 1.0);
-                            if (coef > 0.0f) pair_update(a, &G, u, p, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
-                            break;
-                        }
-                    }
-                } else {
-                    uint32_t j = SHELF_NONE;
-                    for (int tr = 0; tr < NEG_TRIES && j == SHELF_NONE; tr++) {
-                        uint32_t x = negs[shelf_rng_below(&r, n_neg)];
-                        if (!contains(row, len, x)) j = x;
-                    }
-                    if (j == SHELF_NONE) continue;
-                    int id_j = !(freeze && !warm[j]);
-                    if (drop > 0 && a->feat_off[j + 1] > a->feat_off[j] && shelf_rng_uniform(&r) < drop) id_j = 0;
-                    const float bj = item_vec(a, j, id_j, qj);
-                    const float sj = bj + dot(p, qj, K);
-                    /* d/ds_uj of -ln sigmoid(s_ui - s_uj) = sigmoid(s_uj - s_ui) */
-                    const float coef = 1.0f / (1.0f + expf(si - sj));
-                    pair_update(a, &G, u, p, i, id_i, j, id_j, qi, qj, pold, coef, lr, reg);
-                }
-            }
-#pragma omp barrier
-#pragma omp master
-            {
-                char note[64];
-                snprintf(note, sizeof note, "epoch %d/%d", ep + 1, epochs);
-                shelf_progress_update(pr, (uint64_t)ep + 1, note);
-            }
-        }
-        free(buf);
-    }
-    free(off);
-    free(col);
-    free(pu);
-    free(warm);
-    free(negs);
-    free(G.P), free(G.E), free(G.W), free(G.c), free(G.d), free(G.X);
-    /* fold each user's feature part into its row: scoring reads P alone */
-    if (!fail && a->uf_off) {
-        float *tmp = malloc((size_t)K * sizeof *tmp);
-        for (uint32_t u = 0; tmp && u < U; u++) {
-            const float *p = user_vec(a, u, tmp);
-            if (p == tmp) memcpy(a->P + (size_t)u * K, tmp, (size_t)K * sizeof *tmp);
-        }
-        if (!tmp) fail = 1;
-        free(tmp);
-    }
-    free(a->uf_off);
-    free(a->uf);
-    a->uf_off = NULL;
-    a->uf = NULL;
-    if (fail) {
+        if (a->cold_neg || d.warm[i]) d.negs[d.n_neg++] = i;
+    hyb_init(a, &G, d.warm, U);
+    rc = hyb_sgd(a, &G, &d, shelf__model_threads(o), pr);
+    sgd_data_free(&d);
+    accum_free(&G);
+    if (!rc) rc = fold_user_features(a, U);
+    else fold_user_features(a, U); /* frees the user features either way */
+    if (rc) {
         free_arrays(a);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (thread buffers)");
     }
