@@ -882,27 +882,27 @@ static void sort_by_ts(raw_event *a, raw_event *tmp, uint64_t n)
     while (i < h) a[k++] = tmp[i++];
 }
 
-static int snapshot_build(build_ctx *c, shelf_snapshot **out)
+/* the event types' names and weights, checked dense */
+typedef struct type_tab {
+    strbuf str;
+    uint64_t *off; /* [T] */
+    float *w;      /* [T] */
+} type_tab;
+
+static void type_tab_free(type_tab *t)
+{
+    free(t->off), free(t->w), free(t->str.p);
+}
+
+static int read_types(build_ctx *c, type_tab *tt)
 {
     shelf_store *st = c->st;
-    const uint32_t U = c->U, I = c->I, T = c->T;
-    shelf_snapshot *s = NULL;
-    uint64_t *user_off = NULL; /* [U+1] sequence offsets until the block exists */
-    raw_event *by_user = NULL; /* [E] events grouped by user */
-    int rc;
-
-    /* Types: names and weights. */
-    if (T > 65536)
-        return shelf_store_fail(st, SHELF_ERANGE, "snapshot: %u event types (at most 65536)", T);
-    strbuf type_str = {0};
-    uint64_t *type_off = malloc(((size_t)T + 1) * sizeof *type_off);
-    float *type_w = malloc(((size_t)T + 1) * sizeof *type_w);
-    if (!type_off || !type_w) {
-        free(type_off);
-        free(type_w);
-        return shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory");
-    }
-    rc = 0;
+    const uint32_t T = c->T;
+    if (T > 65536) return shelf_store_fail(st, SHELF_ERANGE, "snapshot: %u event types (at most 65536)", T);
+    tt->off = malloc(((size_t)T + 1) * sizeof *tt->off);
+    tt->w = malloc(((size_t)T + 1) * sizeof *tt->w);
+    if (!tt->off || !tt->w) return shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory");
+    int rc = 0;
     for (uint32_t t = 0; t < T && !rc; t++) {
         const char *name = shelf_store_event_type_name(st, t);
         uint32_t id = SHELF_NONE;
@@ -912,14 +912,21 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
         } else if ((rc = shelf_store_event_type(st, name, &id, &w)) == 0 && id != t) {
             rc = shelf_store_fail(st, SHELF_ECORRUPT,
                                   "snapshot: event type '%s' is %u, expected %u", name, id, t);
-        } else if (!rc && strbuf_add(&type_str, name, &type_off[t])) {
+        } else if (!rc && strbuf_add(&tt->str, name, &tt->off[t])) {
             rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory");
         }
-        type_w[t] = w;
+        tt->w[t] = w;
     }
-    if (rc) goto out_types;
+    return rc;
+}
 
-    /* Users, items, attributes, events: into the context. */
+/* users, items, attributes and events of the store into the context; the
+ * attribute links sorted and deduplicated (*n_links) */
+static int read_store(build_ctx *c, uint64_t *n_links_out)
+{
+    shelf_store *st = c->st;
+    const uint32_t U = c->U, I = c->I;
+    int rc;
     c->user_off = malloc(((size_t)U + 1) * sizeof *c->user_off);
     c->item_off = malloc(((size_t)I + 1) * sizeof *c->item_off);
     c->text_off = malloc(((size_t)I + 1) * sizeof *c->text_off);
@@ -932,7 +939,7 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     if (!c->user_off || !c->uattr_off || !c->item_off || !c->text_off || !c->item_cat ||
         !c->item_brand || !c->item_price || !c->cats || !c->brands) {
         rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory");
-        goto out_types;
+        return rc;
     }
     for (uint32_t u = 0; u < U; u++) c->user_off[u] = c->uattr_off[u] = UINT64_MAX;
     for (uint32_t i = 0; i < I; i++) {
@@ -946,9 +953,9 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
         rc = (call);                                                                             \
         if (c->err) {                                                                            \
             rc = shelf_store_fail(st, c->err, "snapshot: %s", c->msg);                           \
-            goto out_types;                                                                      \
+            return rc;                                                                      \
         }                                                                                        \
-        if (rc) goto out_types;                                                                  \
+        if (rc) return rc;                                                                  \
     } while (0)
 
     SCAN(shelf_store_foreach_user(st, on_user, c));
@@ -965,20 +972,19 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
                                       "snapshot: attribute %u of item %u out of range (%u)",
                                       (uint32_t)c->links[k], (uint32_t)(c->links[k] >> 32),
                                       n_attrs);
-                goto out_types;
+                return rc;
             }
     }
     SCAN(shelf_store_foreach_event(st, on_event, c));
 #undef SCAN
     shelf_progress_update(c->prog, c->n_ev, "events read; building");
-    double t0 = shelf_now();
     if ((rc = fill_missing_ext(c, 1)) || (rc = fill_missing_ext(c, 0))) {
         rc = shelf_store_fail(st, rc, "snapshot: out of memory");
-        goto out_types;
+        return rc;
     }
     if (build_user_feats(c)) {
         rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory at user features");
-        goto out_types;
+        return rc;
     }
     if (c->n_bad_uattr)
         shelf_debug("snapshot: %u users' attributes are not a JSON object (no features)",
@@ -987,11 +993,19 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     uint64_t n_links = 0;
     for (uint64_t k = 0; k < c->n_links; k++)
         if (k == 0 || c->links[k] != c->links[k - 1]) c->links[n_links++] = c->links[k];
+    *n_links_out = n_links;
+    return 0;
+}
 
-    /* Events: counting sort by user (stable: insertion order kept), then per
-     * user a stable sort by ts where the row is out of order. Done before
-     * the snapshot's block exists so that at most two event arrays live at
-     * once. */
+/* Events: counting sort by user (stable: insertion order kept), then per
+ * user a stable sort by ts where the row is out of order. Done before the
+ * snapshot's block exists so that at most two event arrays live at once.
+ * *user_off [U+1] and *by_user [E] are the caller's to free. */
+static int group_events(build_ctx *c, uint64_t **user_off_out, raw_event **by_user_out)
+{
+    const uint32_t U = c->U;
+    uint64_t *user_off = NULL;
+    raw_event *by_user = NULL;
     {
         const uint64_t E = c->n_ev;
         user_off = calloc((size_t)U + 1, sizeof *user_off);
@@ -999,7 +1013,7 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
         by_user = malloc((size_t)(E ? E : 1) * sizeof *by_user);
         if (!user_off || !cur || !by_user) {
             free(cur);
-            goto out_nomem;
+            { free(user_off); free(by_user); return SHELF_ENOMEM; }
         }
         for (uint64_t e = 0; e < E; e++) user_off[c->ev[e].user + 1]++;
         uint64_t max_len = 0;
@@ -1013,7 +1027,7 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
         free(c->ev);
         c->ev = NULL;
         raw_event *tmp = malloc((size_t)(max_len / 2 + 1) * sizeof *tmp);
-        if (!tmp) goto out_nomem;
+        if (!tmp) { free(user_off); free(by_user); return SHELF_ENOMEM; }
         for (uint32_t u = 0; u < U; u++) {
             raw_event *r = by_user + user_off[u];
             uint64_t n = user_off[u + 1] - user_off[u], k = 1;
@@ -1022,10 +1036,21 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
         }
         free(tmp);
     }
+    *user_off_out = user_off;
+    *by_user_out = by_user;
+    return 0;
+}
 
-    /* The snapshot: everything but the CSR columns in one block. */
-    s = shelf__snap_new();
-    if (!s) goto out_nomem;
+/* the snapshot's block: sizes, names, features, attribute links and the
+ * sequences unpacked from the grouped events */
+static int fill_snapshot(build_ctx *c, shelf_snapshot *s, const type_tab *tt, uint64_t n_links,
+                         const uint64_t *user_off, const raw_event *by_user)
+{
+    const uint32_t U = c->U, I = c->I, T = c->T;
+    const strbuf type_str = tt->str;
+    const uint64_t *type_off = tt->off;
+    const float *type_w = tt->w;
+    int rc;
     s->n_users = U;
     s->n_items = I;
     s->n_types = T;
@@ -1042,7 +1067,7 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     s->n_user_feats = c->n_ufeat;
     s->mem->n_ufeat_links = c->n_ufeat_links;
     s->mem->ufeat_name_bytes = c->ufeat_str.len;
-    if ((rc = shelf__snap_alloc(s, block_main, N_BLOCK_MAIN))) goto out_nomem;
+    if ((rc = shelf__snap_alloc(s, block_main, N_BLOCK_MAIN))) return rc;
 
     /* names and features */
     memcpy((uint64_t *)s->user_ext_off, c->user_off, (size_t)U * 8);
@@ -1062,7 +1087,7 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
     if (c->ufeat_str.len) memcpy((char *)s->ufeat_name, c->ufeat_str.p, (size_t)c->ufeat_str.len);
     memcpy((uint32_t *)s->item_category, c->item_cat, (size_t)I * 4);
     memcpy((uint32_t *)s->item_brand, c->item_brand, (size_t)I * 4);
-    if ((rc = price_buckets(c, (uint8_t *)s->item_price_bucket))) goto out_nomem;
+    if ((rc = price_buckets(c, (uint8_t *)s->item_price_bucket))) return rc;
     {
         uint64_t *attr_off = (uint64_t *)s->attr_off;
         uint32_t *attr_col = (uint32_t *)s->attr_col;
@@ -1090,32 +1115,42 @@ static int snapshot_build(build_ctx *c, shelf_snapshot **out)
             seq_ts[e] = r->ts;
             seq_weight[e] = type_w[r->type];
         }
-        free(by_user);
-        by_user = NULL;
-        free(user_off);
-        user_off = NULL;
     }
+    return 0;
+}
+
+static int snapshot_build(build_ctx *c, shelf_snapshot **out)
+{
+    shelf_store *st = c->st;
+    type_tab tt = {0};
+    uint64_t *user_off = NULL, n_links = 0; /* [U+1] sequence offsets until the block exists */
+    raw_event *by_user = NULL;             /* [E] events grouped by user */
+    shelf_snapshot *s = NULL;
+    int rc = read_types(c, &tt);
+    if (!rc) rc = read_store(c, &n_links);
+    if (rc) goto out;
+    double t0 = shelf_now();
+    if (group_events(c, &user_off, &by_user) || !(s = shelf__snap_new())) goto out_nomem;
+    if (fill_snapshot(c, s, &tt, n_links, user_off, by_user)) goto out_nomem;
+    free(by_user);
+    by_user = NULL;
+    free(user_off);
+    user_off = NULL;
     double t1 = shelf_now();
-    if ((rc = shelf__snap_build_csr(s))) goto out_nomem;
+    if (shelf__snap_build_csr(s)) goto out_nomem;
     c->t_sort = t1 - t0;
     c->t_csr = shelf_now() - t1;
-
-    free(type_off);
-    free(type_w);
-    free(type_str.p);
+    type_tab_free(&tt);
     *out = s;
     return 0;
 
 out_nomem:
     shelf_snapshot_free(s);
-    rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory (%llu events)",
-                          (unsigned long long)c->n_ev);
-out_types:
+    rc = shelf_store_fail(st, SHELF_ENOMEM, "snapshot: out of memory (%llu events)", (unsigned long long)c->n_ev);
+out:
     free(by_user);
     free(user_off);
-    free(type_off);
-    free(type_w);
-    free(type_str.p);
+    type_tab_free(&tt);
     return rc;
 }
 
