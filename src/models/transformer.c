@@ -1120,6 +1120,217 @@ static double step_flops(const tf_model *t, int B, int T, size_t Nv)
     return 3.0 * (t->L * per_layer + head);
 }
 
+/* one fit's settings, users and work space (tf_fit and its steps) */
+typedef struct tf_train {
+    int epochs, Bmax, patience, watch, bucket, exclude_cold;
+    double clip;
+    shelf_adamw adam;
+    shelf_lr_schedule sched;
+    /* training users (a next-item pair to learn) and validation users */
+    uint32_t *users, *ulen, *vusers, *vtgt, *vlen;
+    uint64_t *keys;
+    float *counts; /* [I] training events per item */
+    size_t n_users, n_vusers;
+    /* work */
+    tf_batch b;
+    tf_acts *a;
+    tf_loss_ws lw;
+    float *best, *scores;
+    FILE *log;
+    shelf_rng rng;
+    int64_t step;
+    /* the epochs so far */
+    double best_ndcg, best_hr, train_s;
+    int best_epoch, since_best;
+    char note[96];
+} tf_train;
+
+/* what one epoch measured */
+typedef struct epoch_stats {
+    double secs, mean_loss, flops, ndcg, hr, vsecs;
+    int64_t n_steps, n_skipped;
+} epoch_stats;
+
+static void tf_train_free(tf_train *tr)
+{
+    if (tr->log) fclose(tr->log);
+    free(tr->best), free(tr->scores);
+    free(tr->users), free(tr->ulen), free(tr->vusers), free(tr->vtgt), free(tr->vlen), free(tr->keys);
+    free(tr->counts);
+    loss_ws_free(&tr->lw);
+    batch_free(&tr->b);
+    acts_free(tr->a);
+}
+
+/* training users (hold: each sequence's last item is kept for validation)
+ * and validation users (given targets, or the held-out last items), item
+ * counts of the training events */
+static int collect_users(tf_model *t, const shelf_snapshot *s, tf_train *tr, int given, int hold)
+{
+    shelf_model *m = &t->base;
+    const uint32_t U = s->n_users;
+    tr->users = malloc((size_t)U * sizeof *tr->users), tr->ulen = malloc((size_t)U * sizeof *tr->ulen);
+    tr->vusers = malloc((size_t)U * sizeof *tr->vusers), tr->vtgt = malloc((size_t)U * sizeof *tr->vtgt);
+    tr->vlen = malloc((size_t)U * sizeof *tr->vlen);
+    tr->keys = malloc((size_t)U * sizeof *tr->keys);
+    tr->counts = calloc(s->n_items, sizeof *tr->counts);
+    if (!tr->users || !tr->ulen || !tr->vusers || !tr->vtgt || !tr->vlen || !tr->keys || !tr->counts)
+        return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+    for (uint32_t u = 0; u < U; u++) {
+        uint64_t len = shelf_snapshot_seq_len(s, u);
+        const uint32_t *seq = s->seq_item + s->seq_off[u];
+        uint64_t tl = hold && len >= 2 ? len - 1 : len;
+        if (tl >= 2) {
+            tr->users[tr->n_users] = u;
+            tr->ulen[tr->n_users++] = (uint32_t)tl;
+            for (uint64_t k = 0; k < tl; k++) tr->counts[seq[k]] += 1.0f;
+        }
+        if (given && m->valid_off[u + 1] > m->valid_off[u] && len >= 1) {
+            tr->vusers[tr->n_vusers] = u;
+            tr->vtgt[tr->n_vusers] = m->valid_item[m->valid_off[u]];
+            tr->vlen[tr->n_vusers++] = (uint32_t)len;
+        } else if (hold && len >= 2) {
+            tr->vusers[tr->n_vusers] = u;
+            tr->vtgt[tr->n_vusers] = seq[len - 1];
+            tr->vlen[tr->n_vusers++] = (uint32_t)(len - 1);
+        }
+    }
+    if (tr->n_users == 0) return shelf__model_fail(m, SHELF_EINVAL, "no training sequence has two items");
+    sort_by_len(tr->vusers, tr->vtgt, tr->vlen, tr->n_vusers, t->T, tr->keys); /* batches of similar lengths */
+    return 0;
+}
+
+/* parameters (initialised from tr->rng), activations, batch, loss and
+ * validation buffers, the training log */
+static int setup_training(tf_model *t, tf_train *tr, const shelf_opts *o)
+{
+    shelf_model *m = &t->base;
+    shelf_err err = {0};
+    int rc = build_params(t, &err);
+    if (rc) return shelf__model_fail(m, rc, "%s", err.msg);
+    init_params(t, &tr->rng);
+    const int ce_cold = tr->exclude_cold && t->loss == LOSS_CE;
+    if (ce_cold) { /* no events: no id (it could only learn to be a negative) */
+        float *wte = shelf_params_data(t->p, t->i_wte);
+        for (uint32_t i = 0; i < t->I; i++)
+            if (tr->counts[i] == 0.0f) memset(wte + (size_t)i * t->C, 0, (size_t)t->C * sizeof *wte);
+    }
+    t->id_dropout = (float)shelf_config_double(o, "tf-id-dropout");
+    if (t->id_dropout > 0 && t->n_feats && !(t->idrop = calloc(t->I, 1)))
+        return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+    const int Bmax = tr->Bmax;
+    tr->a = acts_new(t, Bmax, 1);
+    tr->best = tr->watch ? malloc(t->p->n_floats * sizeof *tr->best) : NULL;
+    tr->scores = tr->watch ? malloc((size_t)Bmax * t->I * sizeof *tr->scores) : NULL;
+    if (batch_alloc(&tr->b, Bmax, t->T) || !tr->a || (tr->watch && (!tr->best || !tr->scores)) ||
+        loss_ws_init(&tr->lw, t, (size_t)Bmax * t->T, tr->counts, ce_cold))
+        return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (batch %d x %d, %u items)", Bmax, t->T, t->I);
+    const char *log_path = shelf_config_str(o, "tf-log");
+    if (log_path && *log_path && !(tr->log = fopen(log_path, "w")))
+        return shelf__model_fail(m, SHELF_EIO, "cannot write the training log '%s'", log_path);
+    const int64_t steps_per_epoch = (int64_t)((tr->n_users + Bmax - 1) / Bmax);
+    tr->sched = (shelf_lr_schedule){.lr_max = (float)shelf_config_double(o, "tf-lr"),
+                                    .lr_min = 0.0f,
+                                    .warmup = shelf_config_int(o, "tf-warmup"),
+                                    .total = steps_per_epoch * tr->epochs,
+                                    .decay = SHELF_LR_COSINE};
+    return 0;
+}
+
+/* one epoch: the users shuffled (and bucketed by length), a step per batch
+ * (a non-finite loss or gradient norm skips the update) */
+static void train_epoch(tf_model *t, const shelf_snapshot *s, tf_train *tr, int ep, shelf_progress *pr,
+                        epoch_stats *es)
+{
+    const int T = t->T, Bmax = tr->Bmax;
+    const size_t n_users = tr->n_users;
+    uint32_t *users = tr->users, *ulen = tr->ulen;
+    tf_batch *b = &tr->b;
+    double t0 = shelf_now();
+    for (size_t k = n_users; k > 1; k--) { /* Fisher-Yates */
+        size_t j = shelf_rng_below(&tr->rng, (uint32_t)k);
+        uint32_t tu = users[k - 1], tl = ulen[k - 1];
+        users[k - 1] = users[j];
+        ulen[k - 1] = ulen[j];
+        users[j] = tu;
+        ulen[j] = tl;
+    }
+    if (tr->bucket) bucket_users(users, ulen, n_users, T, Bmax, &tr->rng, tr->keys);
+    memset(t->prof, 0, sizeof t->prof);
+    double loss_sum = 0;
+    for (size_t s0 = 0; s0 < n_users; s0 += Bmax) {
+        int B = (int)(n_users - s0 < (size_t)Bmax ? n_users - s0 : (size_t)Bmax);
+        b->B = B;
+        b->T = 1;
+        for (int r = 0; r < B; r++) {
+            int n_in = (int)ulen[s0 + r] - 1;
+            if (n_in > b->T) b->T = n_in < T ? n_in : T;
+        }
+        size_t Nv = 0;
+        for (int r = 0; r < B; r++) {
+            size_t off = s->seq_off[users[s0 + r]], hi = ulen[s0 + r] - 1, lo = hi > (size_t)T ? hi - T : 0;
+            batch_row(t, b, r, s->seq_item + off, s->seq_type + off, s->seq_ts + off, lo, hi, 1);
+            Nv += hi - lo;
+        }
+        es->flops += step_flops(t, B, b->T, Nv);
+        float loss = tf_step_grad(t, tr->a, b, &tr->lw, &tr->rng, &tr->rng, 1);
+        double norm = shelf_params_clip_grad_norm(t->p, tr->clip);
+        if (!isfinite(norm) || !isfinite(loss)) {
+            es->n_skipped++;
+        } else {
+            double a0 = shelf_now();
+            shelf_adamw_step(t->p, &tr->adam, shelf_lr_at(&tr->sched, tr->step), tr->step + 1);
+            t->prof[PROF_OPTIM] += shelf_now() - a0;
+            loss_sum += loss;
+            es->n_steps++;
+        }
+        tr->step++;
+        shelf_progress_update(pr, (uint64_t)(ep - 1) * n_users + s0 + B, tr->note);
+    }
+    es->secs = shelf_now() - t0;
+    tr->train_s += es->secs;
+    es->mean_loss = es->n_steps ? loss_sum / (double)es->n_steps : 0.0;
+}
+
+/* validation after an epoch: the best parameters so far are kept in tr->best */
+static void watch_epoch(tf_model *t, const shelf_snapshot *s, tf_train *tr, int ep, epoch_stats *es)
+{
+    double v0 = shelf_now();
+    validate(t, s, tr->vusers, tr->vtgt, tr->vlen, tr->n_vusers, tr->Bmax, tr->a, &tr->b, tr->scores, &es->ndcg,
+             &es->hr);
+    es->vsecs = shelf_now() - v0;
+    if (es->ndcg > tr->best_ndcg) {
+        tr->best_ndcg = es->ndcg;
+        tr->best_hr = es->hr;
+        tr->best_epoch = ep;
+        tr->since_best = 0;
+        memcpy(tr->best, t->p->params, t->p->n_floats * sizeof *tr->best);
+    } else {
+        tr->since_best++;
+    }
+}
+
+/* one JSON line of the training log (--tf-log) */
+static void log_epoch(const tf_model *t, tf_train *tr, int ep, const epoch_stats *es)
+{
+    FILE *log = tr->log;
+    double secs = es->secs;
+    fprintf(log,
+            "{\"epoch\":%d,\"loss\":%.6f,\"seconds\":%.3f,\"train_seconds\":%.3f,\"sequences_per_s\":%.1f,"
+            "\"gflop\":%.1f,\"gflop_per_s\":%.1f,\"steps\":%lld,\"skipped\":%lld,\"lr\":%.6g",
+            ep, es->mean_loss, secs, tr->train_s, secs > 0 ? (double)tr->n_users / secs : 0.0, es->flops * 1e-9,
+            secs > 0 ? es->flops * 1e-9 / secs : 0.0, (long long)es->n_steps, (long long)es->n_skipped,
+            (double)shelf_lr_at(&tr->sched, tr->step - 1));
+    fprintf(log, ",\"phase_seconds\":{");
+    for (int k = 0; k < PROF_N; k++) fprintf(log, "%s\"%s\":%.3f", k ? "," : "", prof_names[k], t->prof[k]);
+    fprintf(log, "}");
+    if (tr->watch)
+        fprintf(log, ",\"valid_ndcg10\":%.6f,\"valid_hr10\":%.6f,\"valid_seconds\":%.3f,\"best_epoch\":%d", es->ndcg,
+                es->hr, es->vsecs, tr->best_epoch);
+    fprintf(log, "}\n");
+    fflush(log);
+}
+
 static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *pr)
 {
     tf_model *t = (tf_model *)m;
@@ -1130,20 +1341,17 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
     m->fitted = 0;
     int rc = read_opts(t, o, s->n_items, s->n_types);
     if (rc) return rc;
-    const int epochs = (int)shelf_config_int(o, "tf-epochs");
-    const int Bmax = (int)shelf_config_int(o, "tf-batch");
-    const int patience = (int)shelf_config_int(o, "tf-patience");
-    const double clip = shelf_config_double(o, "tf-clip");
-    const char *log_path = shelf_config_str(o, "tf-log");
-    const uint64_t seed = (uint64_t)shelf_config_int(o, "seed");
-    const shelf_adamw adam = {0.9f, 0.999f, 1e-8f, (float)shelf_config_double(o, "tf-wd")};
-    const int T = t->T;
-    const size_t N = (size_t)Bmax * T;
+    tf_train tr = {.epochs = (int)shelf_config_int(o, "tf-epochs"),
+                   .Bmax = (int)shelf_config_int(o, "tf-batch"),
+                   .patience = (int)shelf_config_int(o, "tf-patience"),
+                   .clip = shelf_config_double(o, "tf-clip"),
+                   .adam = {0.9f, 0.999f, 1e-8f, (float)shelf_config_double(o, "tf-wd")},
+                   .bucket = shelf_config_bool(o, "tf-bucket"),
+                   .exclude_cold = shelf_config_bool(o, "tf-exclude-cold"),
+                   .best_ndcg = -1.0};
     const int given = m->valid_off != NULL;
     const int hold = !given && shelf_config_bool(o, "tf-holdout");
-    const int watch = given || hold;
-    const int bucket = shelf_config_bool(o, "tf-bucket");
-    const int exclude_cold = shelf_config_bool(o, "tf-exclude-cold");
+    tr.watch = given || hold;
     if (shelf_config_bool(o, "tf-features") &&
         (rc = take_features(t, s, (uint32_t)shelf_config_int(o, "tf-text-buckets"),
                             (uint32_t)shelf_config_int(o, "tf-text-max"))))
@@ -1153,207 +1361,46 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
         tf_free_arrays(t);
         return rc;
     }
-
-    /* training users: those with a next-item pair to learn; validation users
-     * (given targets, or each sequence's held-out last item) */
-    uint32_t *users = malloc((size_t)U * sizeof *users), *ulen = malloc((size_t)U * sizeof *ulen);
-    uint32_t *vusers = malloc((size_t)U * sizeof *vusers), *vtgt = malloc((size_t)U * sizeof *vtgt);
-    uint32_t *vlen = malloc((size_t)U * sizeof *vlen);
-    uint64_t *keys = malloc((size_t)U * sizeof *keys);
-    float *counts = calloc(s->n_items, sizeof *counts);
-    size_t n_users = 0, n_vusers = 0;
-    tf_batch b = {0};
-    tf_acts *a = NULL;
-    tf_loss_ws lw = {0};
-    float *best = NULL, *scores = NULL;
-    FILE *log = NULL;
 #ifdef _OPENMP
     const int old_threads = omp_get_max_threads();
     omp_set_num_threads(shelf__model_threads(o));
 #endif
-    if (!users || !ulen || !vusers || !vtgt || !vlen || !keys || !counts) {
-        rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (uint32_t u = 0; u < U; u++) {
-        uint64_t len = shelf_snapshot_seq_len(s, u);
-        const uint32_t *seq = s->seq_item + s->seq_off[u];
-        uint64_t tl = hold && len >= 2 ? len - 1 : len;
-        if (tl >= 2) {
-            users[n_users] = u;
-            ulen[n_users++] = (uint32_t)tl;
-            for (uint64_t k = 0; k < tl; k++) counts[seq[k]] += 1.0f;
-        }
-        if (given && m->valid_off[u + 1] > m->valid_off[u] && len >= 1) {
-            vusers[n_vusers] = u;
-            vtgt[n_vusers] = m->valid_item[m->valid_off[u]];
-            vlen[n_vusers++] = (uint32_t)len;
-        } else if (hold && len >= 2) {
-            vusers[n_vusers] = u;
-            vtgt[n_vusers] = seq[len - 1];
-            vlen[n_vusers++] = (uint32_t)(len - 1);
-        }
-    }
-    if (n_users == 0) {
-        rc = shelf__model_fail(m, SHELF_EINVAL, "no training sequence has two items");
-        goto done;
-    }
-    sort_by_len(vusers, vtgt, vlen, n_vusers, T, keys); /* validation batches of similar lengths */
-
-    shelf_err err = {0};
-    if ((rc = build_params(t, &err))) {
-        rc = shelf__model_fail(m, rc, "%s", err.msg);
-        goto done;
-    }
-    shelf_rng rng;
-    shelf_rng_seed(&rng, seed);
-    init_params(t, &rng);
-    if (exclude_cold && t->loss == LOSS_CE) { /* no events: no id (it could only learn to be a negative) */
-        float *wte = shelf_params_data(t->p, t->i_wte);
-        for (uint32_t i = 0; i < t->I; i++)
-            if (counts[i] == 0.0f) memset(wte + (size_t)i * t->C, 0, (size_t)t->C * sizeof *wte);
-    }
-
-    t->id_dropout = (float)shelf_config_double(o, "tf-id-dropout");
-    if (t->id_dropout > 0 && t->n_feats && !(t->idrop = calloc(t->I, 1))) {
-        rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
-        goto done;
-    }
-    a = acts_new(t, Bmax, 1);
-    best = watch ? malloc(t->p->n_floats * sizeof *best) : NULL;
-    scores = watch ? malloc((size_t)Bmax * t->I * sizeof *scores) : NULL;
-    if (batch_alloc(&b, Bmax, T) || !a || (watch && (!best || !scores)) || loss_ws_init(&lw, t, N, counts, exclude_cold && t->loss == LOSS_CE)) {
-        rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory (batch %d x %d, %u items)", Bmax, T, t->I);
-        goto done;
-    }
-    if (log_path && *log_path && !(log = fopen(log_path, "w"))) {
-        rc = shelf__model_fail(m, SHELF_EIO, "cannot write the training log '%s'", log_path);
-        goto done;
-    }
-
-    const int64_t steps_per_epoch = (int64_t)((n_users + Bmax - 1) / Bmax);
-    shelf_lr_schedule sched = {.lr_max = (float)shelf_config_double(o, "tf-lr"),
-                               .lr_min = 0.0f,
-                               .warmup = shelf_config_int(o, "tf-warmup"),
-                               .total = steps_per_epoch * epochs,
-                               .decay = SHELF_LR_COSINE};
-    shelf_progress_set_total(pr, (uint64_t)epochs * n_users);
-    int64_t step = 0;
-    double best_ndcg = -1.0, best_hr = 0, train_s = 0;
-    int best_epoch = 0, since_best = 0;
-    char note[96] = "";
-    for (int ep = 1; ep <= epochs; ep++) {
-        double t0 = shelf_now();
-        for (size_t k = n_users; k > 1; k--) { /* Fisher-Yates */
-            size_t j = shelf_rng_below(&rng, (uint32_t)k);
-            uint32_t tu = users[k - 1], tl = ulen[k - 1];
-            users[k - 1] = users[j];
-            ulen[k - 1] = ulen[j];
-            users[j] = tu;
-            ulen[j] = tl;
-        }
-        if (bucket) bucket_users(users, ulen, n_users, T, Bmax, &rng, keys);
-        memset(t->prof, 0, sizeof t->prof);
-        double loss_sum = 0, flops = 0;
-        int64_t n_steps = 0, n_skipped = 0;
-        for (size_t s0 = 0; s0 < n_users; s0 += Bmax) {
-            int B = (int)(n_users - s0 < (size_t)Bmax ? n_users - s0 : (size_t)Bmax);
-            b.B = B;
-            b.T = 1;
-            for (int r = 0; r < B; r++) {
-                int n_in = (int)ulen[s0 + r] - 1;
-                if (n_in > b.T) b.T = n_in < T ? n_in : T;
-            }
-            size_t Nv = 0;
-            for (int r = 0; r < B; r++) {
-                size_t off = s->seq_off[users[s0 + r]], hi = ulen[s0 + r] - 1, lo = hi > (size_t)T ? hi - T : 0;
-                batch_row(t, &b, r, s->seq_item + off, s->seq_type + off, s->seq_ts + off, lo, hi, 1);
-                Nv += hi - lo;
-            }
-            flops += step_flops(t, B, b.T, Nv);
-            float loss = tf_step_grad(t, a, &b, &lw, &rng, &rng, 1);
-            double norm = shelf_params_clip_grad_norm(t->p, clip);
-            if (!isfinite(norm) || !isfinite(loss)) {
-                n_skipped++;
-            } else {
-                double a0 = shelf_now();
-                shelf_adamw_step(t->p, &adam, shelf_lr_at(&sched, step), step + 1);
-                t->prof[PROF_OPTIM] += shelf_now() - a0;
-                loss_sum += loss;
-                n_steps++;
-            }
-            step++;
-            shelf_progress_update(pr, (uint64_t)(ep - 1) * n_users + s0 + B, note);
-        }
-        double secs = shelf_now() - t0;
-        train_s += secs;
-        double mean_loss = n_steps ? loss_sum / (double)n_steps : 0.0;
-        double ndcg = -1.0, hr = 0.0, vsecs = 0.0;
-        if (watch) {
-            double v0 = shelf_now();
-            validate(t, s, vusers, vtgt, vlen, n_vusers, Bmax, a, &b, scores, &ndcg, &hr);
-            vsecs = shelf_now() - v0;
-            if (ndcg > best_ndcg) {
-                best_ndcg = ndcg;
-                best_hr = hr;
-                best_epoch = ep;
-                since_best = 0;
-                memcpy(best, t->p->params, t->p->n_floats * sizeof *best);
-            } else {
-                since_best++;
-            }
-            snprintf(note, sizeof note, "ep %d loss %.3f valid %.4f", ep, mean_loss, ndcg);
+    shelf_rng_seed(&tr.rng, (uint64_t)shelf_config_int(o, "seed"));
+    rc = collect_users(t, s, &tr, given, hold);
+    if (!rc) rc = setup_training(t, &tr, o);
+    if (!rc) shelf_progress_set_total(pr, (uint64_t)tr.epochs * tr.n_users);
+    for (int ep = 1; !rc && ep <= tr.epochs; ep++) {
+        epoch_stats es = {.ndcg = -1.0};
+        train_epoch(t, s, &tr, ep, pr, &es);
+        const char *skipped = es.n_skipped ? " (non-finite steps skipped)" : "";
+        if (tr.watch) {
+            watch_epoch(t, s, &tr, ep, &es);
+            snprintf(tr.note, sizeof tr.note, "ep %d loss %.3f valid %.4f", ep, es.mean_loss, es.ndcg);
             shelf_info("transformer: epoch %d loss %.4f valid ndcg@10 %.4f hr@10 %.4f (%.1f s + %.1f s)%s", ep,
-                       mean_loss, ndcg, hr, secs, vsecs, n_skipped ? " (non-finite steps skipped)" : "");
+                       es.mean_loss, es.ndcg, es.hr, es.secs, es.vsecs, skipped);
         } else {
-            snprintf(note, sizeof note, "ep %d loss %.3f", ep, mean_loss);
-            shelf_info("transformer: epoch %d loss %.4f (%.1f s)%s", ep, mean_loss, secs,
-                       n_skipped ? " (non-finite steps skipped)" : "");
+            snprintf(tr.note, sizeof tr.note, "ep %d loss %.3f", ep, es.mean_loss);
+            shelf_info("transformer: epoch %d loss %.4f (%.1f s)%s", ep, es.mean_loss, es.secs, skipped);
         }
-        if (log) {
-            fprintf(log,
-                    "{\"epoch\":%d,\"loss\":%.6f,\"seconds\":%.3f,\"train_seconds\":%.3f,\"sequences_per_s\":%.1f,"
-                    "\"gflop\":%.1f,\"gflop_per_s\":%.1f,\"steps\":%lld,\"skipped\":%lld,\"lr\":%.6g",
-                    ep, mean_loss, secs, train_s, secs > 0 ? (double)n_users / secs : 0.0, flops * 1e-9,
-                    secs > 0 ? flops * 1e-9 / secs : 0.0, (long long)n_steps, (long long)n_skipped,
-                    (double)shelf_lr_at(&sched, step - 1));
-            fprintf(log, ",\"phase_seconds\":{");
-            for (int k = 0; k < PROF_N; k++) fprintf(log, "%s\"%s\":%.3f", k ? "," : "", prof_names[k], t->prof[k]);
-            fprintf(log, "}");
-            if (watch)
-                fprintf(log, ",\"valid_ndcg10\":%.6f,\"valid_hr10\":%.6f,\"valid_seconds\":%.3f,\"best_epoch\":%d",
-                        ndcg, hr, vsecs, best_epoch);
-            fprintf(log, "}\n");
-            fflush(log);
+        if (tr.log) log_epoch(t, &tr, ep, &es);
+        if (tr.watch && tr.patience > 0 && tr.since_best >= tr.patience) break;
+    }
+    if (!rc) {
+        if (tr.watch && tr.best_epoch > 0) {
+            memcpy(t->p->params, tr.best, t->p->n_floats * sizeof *tr.best);
+            shelf_info("transformer: kept epoch %d (valid ndcg@10 %.4f hr@10 %.4f)", tr.best_epoch, tr.best_ndcg,
+                       tr.best_hr);
         }
-        if (watch && patience > 0 && since_best >= patience) break;
+        free(t->idrop);
+        t->idrop = NULL;
+        items_forward(t);
+        m->n_users = U;
+        m->n_items = t->I;
     }
-    if (watch && best_epoch > 0) {
-        memcpy(t->p->params, best, t->p->n_floats * sizeof *best);
-        shelf_info("transformer: kept epoch %d (valid ndcg@10 %.4f hr@10 %.4f)", best_epoch, best_ndcg, best_hr);
-    }
-    free(t->idrop);
-    t->idrop = NULL;
-    items_forward(t);
-    m->n_users = U;
-    m->n_items = t->I;
-done:
 #ifdef _OPENMP
     omp_set_num_threads(old_threads);
 #endif
-    if (log) fclose(log);
-    free(best);
-    free(scores);
-    free(users);
-    free(ulen);
-    free(vusers);
-    free(vtgt);
-    free(vlen);
-    free(keys);
-    free(counts);
-    loss_ws_free(&lw);
-    batch_free(&b);
-    acts_free(a);
+    tf_train_free(&tr);
     free(t->idrop); /* training only */
     t->idrop = NULL;
     if (rc) tf_free_arrays(t);
