@@ -643,8 +643,8 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     rc = hyb_sgd(a, &G, &d, shelf__model_threads(o), pr);
     sgd_data_free(&d);
     accum_free(&G);
-    if (!rc) rc = fold_user_features(a, U);
-    else fold_user_features(a, U); /* frees the user features either way */
+    int frc = fold_user_features(a, U); /* frees the user features in any case */
+    if (!rc) rc = frc;
     if (rc) {
         free_arrays(a);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (thread buffers)");

@@ -36,6 +36,10 @@ struct shelf_nn_cehead_ws {
     uint16_t *Gtb; /* [nb][RB/2][VB][2] bf16 G by row pairs (K3) */
 };
 
+/* floats per task when an OpenMP loop hands an elementwise kernel a slice
+ * (GELU, AdamW): a multiple of every vector width */
+#define SHELF__KERN_CHUNK 4096
+
 /* AdamW's per-step constants (optim.c) */
 typedef struct {
     float lr, b1, b2, eps, c1, c2, decay;

@@ -18,8 +18,6 @@
 /* Parallelize a row loop only when it has at least this many floats of work:
  * below it the fork/join costs more than the loop. */
 #define PAR_MIN_WORK 32768
-/* floats per task of an elementwise kernel (a multiple of every vector width) */
-#define ELT_CHUNK 4096
 
 /* ========================================================================
  * embedding
@@ -169,11 +167,11 @@ void shelf_nn_linear_backward_ref(float *dinp, float *dweight, float *dbias, con
 void shelf_nn_gelu_forward(float *out, const float *inp, size_t n)
 {
     const shelf__kern *k = shelf__kern_get();
-    size_t nc = (n + ELT_CHUNK - 1) / ELT_CHUNK;
+    size_t nc = (n + SHELF__KERN_CHUNK - 1) / SHELF__KERN_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
     for (size_t c = 0; c < nc; c++) {
-        size_t lo = c * ELT_CHUNK;
-        k->gelu_fwd(out + lo, inp + lo, n - lo < ELT_CHUNK ? n - lo : ELT_CHUNK);
+        size_t lo = c * SHELF__KERN_CHUNK;
+        k->gelu_fwd(out + lo, inp + lo, n - lo < SHELF__KERN_CHUNK ? n - lo : SHELF__KERN_CHUNK);
     }
 }
 
@@ -181,11 +179,11 @@ void shelf_nn_gelu_forward(float *out, const float *inp, size_t n)
 void shelf_nn_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
     const shelf__kern *k = shelf__kern_get();
-    size_t nc = (n + ELT_CHUNK - 1) / ELT_CHUNK;
+    size_t nc = (n + SHELF__KERN_CHUNK - 1) / SHELF__KERN_CHUNK;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN_WORK)
     for (size_t c = 0; c < nc; c++) {
-        size_t lo = c * ELT_CHUNK;
-        k->gelu_bwd(dinp + lo, inp + lo, dout + lo, n - lo < ELT_CHUNK ? n - lo : ELT_CHUNK);
+        size_t lo = c * SHELF__KERN_CHUNK;
+        k->gelu_bwd(dinp + lo, inp + lo, dout + lo, n - lo < SHELF__KERN_CHUNK ? n - lo : SHELF__KERN_CHUNK);
     }
 }
 

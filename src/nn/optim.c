@@ -13,7 +13,6 @@
 #define ALIGN_FLOATS 16 /* 64 bytes: each view starts on a cache line */
 #define NORM_CHUNKS 64  /* fixed partition of the norm sum: thread-count independent */
 #define PAR_MIN 32768   /* below this many floats, stay on one thread */
-#define ADAM_CHUNK 4096 /* floats per AdamW task (a multiple of every vector width) */
 
 shelf_params *shelf_params_new(void)
 {
@@ -156,11 +155,11 @@ void shelf_adamw_step(shelf_params *p, const shelf_adamw *cfg, float lr, int64_t
         kt.decay = (r->flags & SHELF_PARAM_NO_DECAY) ? 0.0f : cfg->weight_decay;
         float *w = p->params + r->offset, *g = p->grads + r->offset;
         float *m = p->m + r->offset, *v = p->v + r->offset;
-        const size_t n = r->numel, nc = (n + ADAM_CHUNK - 1) / ADAM_CHUNK;
+        const size_t n = r->numel, nc = (n + SHELF__KERN_CHUNK - 1) / SHELF__KERN_CHUNK;
         /* tensors are disjoint: no barrier between them */
 #pragma omp for schedule(static) nowait
         for (size_t c = 0; c < nc; c++) {
-            const size_t lo = c * ADAM_CHUNK, len = n - lo < ADAM_CHUNK ? n - lo : ADAM_CHUNK;
+            const size_t lo = c * SHELF__KERN_CHUNK, len = n - lo < SHELF__KERN_CHUNK ? n - lo : SHELF__KERN_CHUNK;
             kern->adamw(w + lo, m + lo, v + lo, g + lo, len, &kt);
         }
     }

@@ -177,7 +177,8 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
 /* ---- scoring ------------------------------------------------------------------------------------- */
 
 /* the model's (or popularity's) scores into w->scores[0..N); items the model
- * does not know score -inf. hist: n events (may be 0). */
+ * does not know score -inf. hist: n events (n >= 1: a shopper without
+ * history gets no_history_scores instead). */
 static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t user, const uint32_t *items,
                         const uint16_t *types, const int64_t *ts, size_t n)
 {
@@ -187,39 +188,35 @@ static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uin
         return 0;
     }
     uint32_t I = e->model->n_items;
-    if (n == 0 && user == SHELF_NONE && e->prior) {
-        memcpy(sc, e->prior, (size_t)(I < N ? I : N) * sizeof *sc);
-    } else {
-        /* histories may hold items added after training: the model skips them */
-        uint32_t *it = malloc((n ? n : 1) * sizeof *it);
-        uint16_t *ty = malloc((n ? n : 1) * sizeof *ty);
-        int64_t *t2 = malloc((n ? n : 1) * sizeof *t2);
-        float *full = N >= I ? sc : malloc((size_t)I * sizeof *full);
-        int rc = (!it || !ty || !t2 || !full) ? SHELF_ENOMEM : 0;
-        size_t m = 0;
-        for (size_t k = 0; !rc && k < n; k++)
-            if (items[k] < I) {
-                it[m] = items[k];
-                ty[m] = types ? types[k] : 0;
-                t2[m] = ts ? ts[k] : 0;
-                m++;
-            }
-        shelf_query q = {.user = user != SHELF_NONE && user < e->model->n_users ? user : SHELF_NONE,
-                         .items = it, .types = types ? ty : NULL, .ts = ts ? t2 : NULL, .n = (uint32_t)m,
-                         .now = (int64_t)time(NULL)};
-        if (!rc && (rc = shelf_model_score(e->model, &q, full)) && !m && q.user == SHELF_NONE) {
-            srv_pop_scores(s, full, I); /* a model that needs a history: popularity stands in */
-            rc = 0;
+    /* histories may hold items added after training: the model skips them */
+    uint32_t *it = malloc((n ? n : 1) * sizeof *it);
+    uint16_t *ty = malloc((n ? n : 1) * sizeof *ty);
+    int64_t *t2 = malloc((n ? n : 1) * sizeof *t2);
+    float *full = N >= I ? sc : malloc((size_t)I * sizeof *full);
+    int rc = (!it || !ty || !t2 || !full) ? SHELF_ENOMEM : 0;
+    size_t m = 0;
+    for (size_t k = 0; !rc && k < n; k++)
+        if (items[k] < I) {
+            it[m] = items[k];
+            ty[m] = types ? types[k] : 0;
+            t2[m] = ts ? ts[k] : 0;
+            m++;
         }
-        if (full != sc) {
-            if (!rc) memcpy(sc, full, (size_t)N * sizeof *sc);
-            free(full);
-        }
-        free(it);
-        free(ty);
-        free(t2);
-        if (rc) return rc;
+    shelf_query q = {.user = user != SHELF_NONE && user < e->model->n_users ? user : SHELF_NONE,
+                     .items = it, .types = types ? ty : NULL, .ts = ts ? t2 : NULL, .n = (uint32_t)m,
+                     .now = (int64_t)time(NULL)};
+    if (!rc && (rc = shelf_model_score(e->model, &q, full)) && !m && q.user == SHELF_NONE) {
+        srv_pop_scores(s, full, I); /* a model that needs a history: popularity stands in */
+        rc = 0;
     }
+    if (full != sc) {
+        if (!rc) memcpy(sc, full, (size_t)N * sizeof *sc);
+        free(full);
+    }
+    free(it);
+    free(ty);
+    free(t2);
+    if (rc) return rc;
     for (uint32_t i = I; i < N; i++) sc[i] = -INFINITY;
     return 0;
 }
@@ -349,7 +346,7 @@ static int tf_user_profile(shelf_server *s, srv_engine *e, srv_user *u, const wo
 
 /* a known user's scores (transformer: its profile; other models: their
  * score of the live history). Fills w->item/type/ts with the history;
- * *n_hist its length. */
+ * *n_hist its length; with no history the scores are left untouched. */
 static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t idx, size_t *n_hist)
 {
     srv_user *u = srv_user_at(s, idx);
@@ -361,6 +358,10 @@ static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint
         return SHELF_ENOMEM;
     }
     *n_hist = n;
+    if (n == 0) { /* nothing to score: the caller serves context or the fallback */
+        pthread_mutex_unlock(&u->mu);
+        return 0;
+    }
     if (!e->is_tf) {
         pthread_mutex_unlock(&u->mu);
         return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n);

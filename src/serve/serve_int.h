@@ -42,7 +42,6 @@ typedef struct srv_engine {
     double created;     /* manifest time (unix seconds), 0 unknown */
     uint64_t gen;
     int is_tf;
-    float *prior;       /* [model n_items] scores for an empty history, or NULL */
     atomic_int refs;
 } srv_engine;
 
@@ -126,7 +125,6 @@ struct shelf_server {
     /* the store: one handle, used under store_mu */
     shelf_store *st;
     pthread_mutex_t store_mu;
-    uint32_t purchase_type;
     uint32_t n_types;
     char **type_name; /* [n_types] */
     float *type_weight;

@@ -144,7 +144,6 @@ void srv_engine_put(srv_engine *e)
 {
     if (!e || atomic_fetch_sub(&e->refs, 1) != 1) return;
     shelf_model_free(e->model);
-    free(e->prior);
     free(e);
 }
 
@@ -230,15 +229,6 @@ static int engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
     snprintf(e->kind, sizeof e->kind, "%s", shelf_model_name(e->model));
     snprintf(e->version, sizeof e->version, "%.120s@%.0f", base, e->created > 0 ? e->created : 0.0);
     e->is_tf = !strcmp(e->kind, "transformer");
-    /* scores for an empty history, computed once */
-    uint32_t n = e->model->n_items;
-    if ((e->prior = malloc((n ? n : 1) * sizeof *e->prior))) {
-        shelf_query q = {.user = SHELF_NONE};
-        if (shelf_model_score(e->model, &q, e->prior)) {
-            free(e->prior);
-            e->prior = NULL; /* the model cannot score without a history: popularity serves */
-        }
-    }
     *out = e;
     return 0;
 }

@@ -575,7 +575,6 @@ int srv_state_init(shelf_server *s, shelf_err *err)
     s->type_name = calloc(s->n_types ? s->n_types : 1, sizeof *s->type_name);
     s->type_weight = calloc(s->n_types ? s->n_types : 1, sizeof *s->type_weight);
     if (!s->type_name || !s->type_weight) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    s->purchase_type = SHELF_NONE;
     for (uint32_t t = 0; t < s->n_types; t++) {
         const char *name = shelf_store_event_type_name(s->st, t);
         float w = 1;
@@ -583,7 +582,6 @@ int srv_state_init(shelf_server *s, shelf_err *err)
         shelf_store_event_type(s->st, name, &id, &w);
         if (!(s->type_name[t] = strdup(name ? name : "?"))) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
         s->type_weight[t] = w;
-        if (name && !strcmp(name, "purchase")) s->purchase_type = t;
     }
     /* the deployment's ranking rules, checked before anything is loaded */
     int prc = shelf__seen_parse(&s->seen, s->o.exclude_seen ? s->o.exclude_seen : "purchase", s->type_name,

@@ -12,3 +12,11 @@ post_events() {
 listening_port() {
     sed -n 's|^shelf serve: listening on http://[0-9.]*:\([0-9][0-9]*\) .*|\1|p' "$1"
 }
+
+# need_tools TOOL...: fails the test at once when one is not installed
+need_tools() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "FAIL: $t is not installed (scripts/deps.sh)" >&2; exit 1; }
+    done
+}

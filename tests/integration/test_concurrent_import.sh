@@ -8,13 +8,12 @@
 # and the imported shoppers are served after a restart.
 # Uses bash, curl and sqlite3. Usage: test_concurrent_import.sh SHELF_BINARY TMPDIR
 set -uo pipefail
+shelf=$1 dir=$2
 . "$(cd "$(dirname "$0")" && pwd)/lib_serve.sh" || exit 1
-shelf=$1
-dir=$2
+need_tools curl sqlite3
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 pass=0 fail=0
 check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
-for t in curl sqlite3; do command -v "$t" >/dev/null || { echo "FAIL: $t missing (scripts/deps.sh)" >&2; exit 1; }; done
 
 spid="" port="" pids=()
 cleanup() {

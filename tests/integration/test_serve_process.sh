@@ -14,9 +14,7 @@ pass=0 fail=0
 ok()   { pass=$((pass + 1)); }
 bad()  { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-for t in curl sqlite3; do
-  command -v "$t" >/dev/null || { echo "FAIL: $t is not installed (scripts/deps.sh)" >&2; exit 1; }
-done
+need_tools curl sqlite3
 
 spid="" stag="" port="" key="" loaders=()
 cleanup() {
