@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -837,12 +838,16 @@ void shelf_server_stop(shelf_server *s)
 {
     if (!s) return;
     atomic_store(&s->draining, 1);
-    MHD_socket ls = MHD_quiesce_daemon(s->d); /* no new connections */
-    if (ls != MHD_INVALID_SOCKET) close(ls);
+    /* no new connections: the listening socket leaves every worker's epoll set (each does
+     * that itself, on its own time), so it is only shut down here (connecting clients are
+     * refused at once) and closed after the workers have stopped */
+    MHD_socket ls = MHD_quiesce_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET) shutdown(ls, SHUT_RDWR);
     /* handlers running finish (events wait for their commit), at most 30 s;
      * clients still sending a body are cut off by MHD_stop_daemon */
     for (int i = 0; i < 3000 && atomic_load(&s->busy) > 0; i++) usleep(10000);
     MHD_stop_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET) close(ls);
     srv_ingest_stop(s); /* commits what is queued */
     shelf_info("serve: stopped (%llu events ingested)", (unsigned long long)atomic_load(&s->m.events));
     free_server(s);
