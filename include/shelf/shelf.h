@@ -14,6 +14,7 @@
 #include "shelf/text.h"
 #include "shelf/transformer.h"
 #include "shelf/coldfill.h"
+#include "shelf/slate.h"
 #include "shelf/serve.h"
 
 #endif
