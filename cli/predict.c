@@ -28,8 +28,8 @@ int cmd_predict(cli_ctx *c)
         return cli_fail(c, "item '%s' is newer than the bundle %s (retrain)", item, dir);
     }
     float r;
-    int rc = shelf_model_predict(m, known_user ? u : SHELF_NONE, i, &r);
-    if (rc) cli_fail(c, "%s", shelf_model_errmsg(m));
+    int rc = shelf_model_predict(m, known_user ? u : SHELF_NONE, i, &r, &err);
+    if (rc) cli_fail(c, "%s", err.msg);
     else printf("%s %s %.4f%s\n", user, item, r, known_user ? "" : " (unknown user: not personalised)");
     shelf_model_free(m);
     return rc ? 1 : 0;

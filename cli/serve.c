@@ -21,7 +21,7 @@ int cmd_serve(cli_ctx *c)
         .max_n = (unsigned)shelf_config_int(c->cfg, "max-n"),
         .timeout_s = (unsigned)shelf_config_int(c->cfg, "timeout"),
         .pop_half_life_s = shelf_config_double(c->cfg, "pop-half-life"),
-        .live_users = (size_t)shelf_config_int(c->cfg, "live-users"),
+        .session_memory = (size_t)shelf_config_int(c->cfg, "session-memory") << 20,
         .no_served_log = !shelf_config_bool(c->cfg, "served-log"),
         .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
         .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),

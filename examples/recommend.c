@@ -60,13 +60,13 @@ int main(int argc, char **argv)
         if (hi - lo < 5) continue; /* shoppers with some history */
         shown++;
         shelf_query q = {.user = u, .items = s->seq_item + lo, .n = (uint32_t)(hi - lo)};
-        if (shelf_model_score(m, &q, scores)) return fail("score", shelf_model_errmsg(m));
+        if (shelf_model_score(m, &q, scores, NULL)) return fail("score", shelf_model_errmsg(m));
         uint32_t top[TOP];
         top_items(scores, s->n_items, q.items, q.n, top);
         printf("shopper %s (%u events):", s->user_ext + s->user_ext_off[u], q.n);
         for (int k = 0; k < TOP && top[k] != SHELF_NONE; k++) printf(" %s", s->item_ext + s->item_ext_off[top[k]]);
         shelf_reason r;
-        if (top[0] != SHELF_NONE && shelf_model_explain(m, &q, top[0], &r) == 0)
+        if (top[0] != SHELF_NONE && shelf_model_explain(m, &q, top[0], &r, NULL) == 0)
             printf("  (first: %s)", r.text);
         printf("\n");
     }

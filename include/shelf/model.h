@@ -50,18 +50,36 @@ typedef struct shelf_model shelf_model;
 typedef struct shelf_bundle_writer shelf_bundle_writer;
 typedef struct shelf_bundle shelf_bundle;
 
+/* What a model can do (shelf_model_vt.caps), so that the ranking room and
+ * the server use any model without knowing which one runs. */
+enum {
+    /* an empty history of an unknown user scores nothing useful (item-kNN,
+     * EASE): such a shopper gets the fallback chain instead */
+    SHELF_CAP_NEEDS_HISTORY = 1u << 0,
+    SHELF_CAP_ONLINE = 1u << 1,  /* observe: learns from each ingested event */
+    SHELF_CAP_SIMILAR = 1u << 2, /* a one-item history scores the items that go with it */
+    SHELF_CAP_EXPLAIN = 1u << 3, /* explain */
+    SHELF_CAP_RATE = 1u << 4,    /* predict: a rating on the data's scale */
+    SHELF_CAP_CONTEXT = 1u << 5, /* scores an unknown shopper from shelf_query.ctx alone */
+    SHELF_CAP_SESSION = 1u << 6, /* session_*: a per-shopper cache that each event extends */
+};
+
+/* The vtable. Operations on a const model are thread safe and report a
+ * failure through err (the caller's, may be NULL), never into the model. */
 typedef struct shelf_model_vt {
     const char *name;
+    unsigned caps; /* SHELF_CAP_*: must match the optional operations present */
     /* Learns from the training snapshot. The snapshot must outlive the call
-     * only (models copy what they keep). progress may be NULL. */
+     * only (models copy what they keep). progress may be NULL. Errors go to
+     * the model's own slot (shelf_model_errmsg). */
     int (*fit)(shelf_model *, const shelf_snapshot *, const shelf_opts *, shelf_progress *);
-    /* Fills scores[0..n_items) (higher is better). Must be safe to call from
-     * many threads at once on a fitted model. */
-    int (*score)(const shelf_model *, const shelf_query *, float *scores);
-    /* Optional (NULL): cheap online update with one event. */
+    /* Fills scores[0..n_items) (higher is better). */
+    int (*score)(const shelf_model *, const shelf_query *, float *scores, shelf_err *err);
+    /* Optional (NULL): cheap online update with one event (SHELF_CAP_ONLINE).
+     * Not thread safe with scoring: the caller serialises. */
     int (*observe)(shelf_model *, const shelf_event *);
     /* Optional (NULL): why item scores high for the query. */
-    int (*explain)(const shelf_model *, const shelf_query *, uint32_t item, shelf_reason *);
+    int (*explain)(const shelf_model *, const shelf_query *, uint32_t item, shelf_reason *, shelf_err *err);
     /* Writes tensors and hyperparameters into the bundle writer. */
     int (*save)(const shelf_model *, shelf_bundle_writer *);
     /* Reads them back (copies what it keeps: the bundle closes after). */
@@ -69,9 +87,22 @@ typedef struct shelf_model_vt {
     void (*free)(shelf_model *);
     /* Optional (NULL): the predicted rating of item by user, clipped to the
      * rating scale; user SHELF_NONE (unknown) gets a non-personal estimate.
-     * Thread safe like score. Rating models also fill score with the
-     * predicted rating of every item, so they rank like any model. */
-    int (*predict)(const shelf_model *, uint32_t user, uint32_t item, float *out);
+     * Rating models also fill score with the predicted rating of every
+     * item, so they rank like any model. */
+    int (*predict)(const shelf_model *, uint32_t user, uint32_t item, float *out, shelf_err *err);
+    /* Optional (all NULL or none; SHELF_CAP_SESSION): a shopper's session,
+     * a cache that extends with each event instead of reading the whole
+     * history again (the transformer keeps every layer's keys and values).
+     * session_begin makes one for a history (a query with user SHELF_NONE);
+     * session_append brings it up to hist, which must be the history it was
+     * made for plus newer events at the end (SHELF_EINVAL otherwise: begin
+     * anew); session_score scores like score on that history. A session is
+     * used by one thread at a time; different sessions run in parallel. */
+    int (*session_begin)(const shelf_model *, const shelf_query *hist, void **out, shelf_err *err);
+    int (*session_append)(const shelf_model *, void *sess, const shelf_query *hist, shelf_err *err);
+    int (*session_score)(const shelf_model *, const void *sess, float *scores, shelf_err *err);
+    void (*session_free)(void *sess);
+    size_t (*session_bytes)(const void *sess); /* memory it holds */
 } shelf_model_vt;
 
 /* The common head of every model; implementations embed it first. */
@@ -95,9 +126,10 @@ SHELF_API void shelf_model_free(shelf_model *m); /* accepts NULL */
 SHELF_API const char *shelf_model_name(const shelf_model *m);
 SHELF_API const char *shelf_model_errmsg(const shelf_model *m);
 
-/* Wrappers of the vtable that check state (fit before score, sizes) and
- * keep the message in m->err. observe/explain return SHELF_EINVAL when the
- * model has none. */
+/* Wrappers of the vtable that check state (fit before score, sizes). fit
+ * and observe keep their message in the model (shelf_model_errmsg); the
+ * const operations put theirs in err (may be NULL). observe, explain,
+ * predict and sessions return SHELF_EINVAL when the model has none. */
 SHELF_API int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, shelf_progress *p);
 /* Validation targets that a model trained in epochs may watch during the
  * next fit (early stopping, best checkpoint): user u of the training
@@ -106,12 +138,26 @@ SHELF_API int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const she
  * never trains on them; the arrays must live until fit returns, and fit
  * forgets them. NULL, NULL clears. Models without epochs ignore them. */
 SHELF_API void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *item);
-SHELF_API int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores);
+SHELF_API int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err);
 SHELF_API int shelf_model_observe(shelf_model *m, const shelf_event *e);
-SHELF_API int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r);
+SHELF_API int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r,
+                                  shelf_err *err);
 /* Predicted rating (models with predict: rating-mf, svdpp, rating-text);
  * SHELF_EINVAL for models without one or an item out of range. */
-SHELF_API int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out);
+SHELF_API int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out, shelf_err *err);
+/* The model's SHELF_CAP_* flags. */
+SHELF_API unsigned shelf_model_caps(const shelf_model *m);
+
+/* Sessions (models with SHELF_CAP_SESSION; see the vtable): begin makes
+ * *out for the history hist (its items must be < n_items), append brings it
+ * up to a longer hist, score fills scores[0..n_items). append and score
+ * need the model alive; free and bytes work after the model is freed. */
+typedef struct shelf_session shelf_session;
+SHELF_API int shelf_session_begin(const shelf_model *m, const shelf_query *hist, shelf_session **out, shelf_err *err);
+SHELF_API int shelf_session_append(shelf_session *s, const shelf_query *hist, shelf_err *err);
+SHELF_API int shelf_session_score(const shelf_session *s, float *scores, shelf_err *err);
+SHELF_API void shelf_session_free(shelf_session *s); /* accepts NULL */
+SHELF_API size_t shelf_session_bytes(const shelf_session *s); /* memory it holds */
 
 /* Bundles: save writes dir/manifest.json (model kind, format version,
  * hyperparameters, sizes, created time) and dir/tensors.safetensors, into

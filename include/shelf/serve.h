@@ -25,7 +25,8 @@ typedef struct shelf_server_opts {
     unsigned max_n;     /* largest n of a slate; 0: 1000 */
     unsigned timeout_s; /* idle connection timeout; 0: 30 */
     double pop_half_life_s; /* half-life of the popularity counters; 0: 7 days */
-    size_t live_users;  /* transformer key/value states kept (oldest go first); 0: 10000 */
+    size_t session_memory; /* bytes of the model's per-shopper sessions kept (the oldest go
+                            * first past it); 0: 1 GiB */
     int no_served_log;  /* 1: slates are not written to the served log */
     unsigned cold_neighbours; /* items the model did not learn score by this many content
                                * neighbours (coldfill.h); 0: 1 */

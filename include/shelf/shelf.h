@@ -12,7 +12,6 @@
 #include "shelf/model.h"
 #include "shelf/eval.h"
 #include "shelf/text.h"
-#include "shelf/transformer.h"
 #include "shelf/coldfill.h"
 #include "shelf/slate.h"
 #include "shelf/serve.h"

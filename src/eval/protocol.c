@@ -280,7 +280,8 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
                      .ts = b->hts, .n = n_h, .now = 0};
     /* the checked wrapper: a model that is not fitted, or a history out of
      * its range, fails with the model's message rather than reading wild */
-    int rc = shelf_model_score(R->m, &q, b->scores);
+    shelf_err serr = {0};
+    int rc = shelf_model_score(R->m, &q, b->scores, &serr);
     if (!rc && R->cf) shelf_coldfill_apply(R->cf, b->scores, R->I);
     if (rc) {
         OMP(omp critical(shelf_eval_fail))
@@ -289,7 +290,7 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
                 OMP(omp atomic write)
                 R->fail_rc = rc;
                 R->fail_u = u;
-                snprintf(R->fail_msg, sizeof R->fail_msg, "%s", R->m->err.msg);
+                snprintf(R->fail_msg, sizeof R->fail_msg, "%s", serr.msg);
             }
         }
         goto done;

@@ -11,8 +11,9 @@ int shelf_eval_ratings(const shelf_model *m, const uint32_t *users, const uint32
     if (!p) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     int rc = 0;
     for (size_t j = 0; j < n && !rc; j++) {
-        if ((rc = shelf_model_predict(m, users[j], items[j], &p[j])))
-            shelf_err_set(err, rc, "rating %zu (user %u, item %u): %s", j, users[j], items[j], shelf_model_errmsg(m));
+        shelf_err perr = {0};
+        if ((rc = shelf_model_predict(m, users[j], items[j], &p[j], &perr)))
+            shelf_err_set(err, rc, "rating %zu (user %u, item %u): %s", j, users[j], items[j], perr.msg);
     }
     if (!rc) shelf_metrics_rating(p, truth, n, rmse, mae);
     if (!pred) free(p);

@@ -488,13 +488,14 @@ static void solve_rows(const als_model *a, const item_r *buf, uint32_t n, float 
     cg_solve(x, a->G, a->Y, cols, v, k, a->K, fold_steps(a), FOLD_RTOL, scratch);
 }
 
-int shelf__als_fold_in(const shelf_model *m, const uint32_t *items, const uint16_t *types, uint32_t n, float *x)
+int shelf__als_fold_in(const shelf_model *m, const uint32_t *items, const uint16_t *types, uint32_t n, float *x,
+                       shelf_err *err)
 {
     const als_model *a = (const als_model *)m;
     const uint32_t K = a->K;
     size_t bytes = (size_t)n * (sizeof(item_r) + sizeof(uint32_t) + sizeof(float)) + 3 * (size_t)K * sizeof(float);
     char *work = malloc(bytes ? bytes : 1);
-    if (!work) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (fold-in of %u items)", n);
+    if (!work) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (fold-in of %u items)", n);
     item_r *buf = (item_r *)work;
     float *scratch = (float *)(buf + n);
     float *v = scratch + 3 * (size_t)K;
@@ -570,7 +571,7 @@ static int refold_user(const als_model *a, uint32_t u, const shelf_query *q, flo
  * the re-solved one (refold_user). Anonymous (user SHELF_NONE): x folded in
  * from the history, then the same product. Reads only: safe from many
  * threads at once (not while observe runs). */
-static int als_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int als_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const als_model *a = (const als_model *)m;
     const uint32_t K = a->K;
@@ -581,14 +582,14 @@ static int als_score(const shelf_model *m, const shelf_query *q, float *scores)
         xu = a->X + (size_t)q->user * K;
     } else {
         x = malloc((size_t)K * sizeof *x);
-        if (!x) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        if (!x) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
         if (q->user == SHELF_NONE) {
-            rc = shelf__als_fold_in(m, q->items, q->types, q->n, x);
+            rc = shelf__als_fold_in(m, q->items, q->types, q->n, x, err);
         } else {
             rc = refold_user(a, q->user, q, x);
             if (rc == 0) memcpy(x, a->X + (size_t)q->user * K, (size_t)K * sizeof *x);
             if (rc == 1) rc = 0;
-            if (rc) shelf__model_fail(m, rc, "out of memory (history of %u items)", q->n);
+            if (rc) shelf__model_err(m, err, rc, "out of memory (history of %u items)", q->n);
         }
         xu = x;
     }
@@ -906,6 +907,7 @@ void shelf__als_factors(const shelf_model *m, const float **X, const float **Y, 
 
 static const shelf_model_vt als_vt = {
     .name = "als",
+    .caps = SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
     .fit = als_fit,
     .score = als_score,
     .observe = als_observe,

@@ -464,7 +464,7 @@ static int refold_user(const bpr_model *a, uint32_t u, const uint32_t *items, ui
  * refined one (refold_user). Anonymous (user SHELF_NONE): p folded in from
  * the history (fold_in). Reads only: safe from many threads at once (not
  * while observe runs). */
-static int bpr_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int bpr_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const bpr_model *a = (const bpr_model *)m;
     const uint32_t K = a->K, I = m->n_items;
@@ -478,7 +478,7 @@ static int bpr_score(const shelf_model *m, const shelf_query *q, float *scores)
                     : q->user == SHELF_NONE ? fold_in(a, q->items, q->n, x) : refold_user(a, q->user, q->items, q->n, x);
         if (rc < 0) {
             free(x);
-            return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (fold-in of %u items)", q->n);
+            return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (fold-in of %u items)", q->n);
         }
         p = q->user != SHELF_NONE && rc == 0 ? a->P + (size_t)q->user * K : x;
     }
@@ -611,6 +611,7 @@ void shelf__bpr_factors(const shelf_model *m, const float **P, const float **Q, 
 
 static const shelf_model_vt bpr_vt = {
     .name = "bpr",
+    .caps = SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
     .fit = bpr_fit,
     .score = bpr_score,
     .observe = bpr_observe,

@@ -144,14 +144,14 @@ static int ease_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o
 /* scores[j] = sum over distinct history items h of w_h B[h, j], w_h =
  * (1 - ease-recency)^(steps back from the newest). Reads only the model;
  * safe from many threads. */
-static int ease_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int ease_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const ease_model *e = (const ease_model *)m;
     const size_t I = m->n_items;
     memset(scores, 0, I * sizeof *scores);
     shelf__hist *h;
     long n = shelf__history_weighted(q, m->n_items, e->recency, &h);
-    if (n < 0) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
+    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
     for (long t = 0; t < n; t++) {
         const float *row = e->B + (size_t)h[t].item * I;
         const float w = h[t].w;
@@ -166,12 +166,12 @@ static int ease_score(const shelf_model *m, const shelf_query *q, float *scores)
 
 /* The history item with the largest weight towards item, and its share of
  * the positive part of the score. */
-static int ease_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+static int ease_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
     const ease_model *e = (const ease_model *)m;
     shelf__hist *h;
     long n = shelf__history_weighted(q, m->n_items, e->recency, &h);
-    if (n < 0) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
+    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
     uint32_t best = SHELF_NONE;
     double best_c = 0, pos = 0;
     for (long t = 0; t < n; t++) {
@@ -232,6 +232,7 @@ static int ease_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt ease_vt = {
     .name = "ease",
+    .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
     .fit = ease_fit,
     .score = ease_score,
     .observe = NULL,

@@ -661,7 +661,7 @@ static int hyb_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
 /* Known user: scores = Q p_u + b. Unknown: x = mean of the history's q_i +
  * mean of the valid context rows, scores = Q x + b; nothing valid: scores =
  * b. Reads only: safe from many threads at once. */
-static int hyb_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int hyb_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const hyb_model *a = (const hyb_model *)m;
     const uint32_t K = a->K, I = m->n_items;
@@ -674,7 +674,7 @@ static int hyb_score(const shelf_model *m, const shelf_query *q, float *scores)
     const uint32_t n_ctx = q->ctx && a->X ? q->n_ctx : 0;
     if (q->n == 0 && n_ctx == 0) return 0;
     float *x = calloc(K, sizeof *x);
-    if (!x) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+    if (!x) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
     if (q->n) {
         const float inv = 1.0f / (float)q->n;
         for (uint32_t h = 0; h < q->n; h++) {
@@ -822,6 +822,7 @@ static int hyb_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt hyb_vt = {
     .name = "hybrid",
+    .caps = SHELF_CAP_SIMILAR | SHELF_CAP_CONTEXT | SHELF_CAP_NEEDS_HISTORY,
     .fit = hyb_fit,
     .score = hyb_score,
     .observe = NULL,

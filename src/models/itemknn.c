@@ -268,13 +268,13 @@ out:
 
 /* scores[j] = sum over distinct history items h of w_h * sim[h, j].
  * Reads only the model; safe from many threads. */
-static int knn_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int knn_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const knn_model *k = (const knn_model *)m;
     memset(scores, 0, (size_t)m->n_items * sizeof *scores);
     shelf__hist *h;
     long n = shelf__history_weighted(q, m->n_items, k->recency, &h);
-    if (n < 0) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
+    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
     for (long t = 0; t < n; t++) {
         float w = h[t].w;
         if (w == 0.0f) continue;
@@ -300,12 +300,12 @@ static float sim_at(const knn_model *k, uint32_t a, uint32_t b)
 }
 
 /* The history item contributing most to item's score, and its share. */
-static int knn_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+static int knn_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
     const knn_model *k = (const knn_model *)m;
     shelf__hist *h;
     long n = shelf__history_weighted(q, m->n_items, k->recency, &h);
-    if (n < 0) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
+    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
     uint32_t best = SHELF_NONE;
     double best_c = 0, total = 0;
     for (long t = 0; t < n; t++) {
@@ -399,6 +399,7 @@ static int knn_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt knn_vt = {
     .name = "itemknn",
+    .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
     .fit = knn_fit,
     .score = knn_score,
     .observe = NULL,

@@ -34,7 +34,7 @@ void shelf__als_set_hook(shelf_model *m, shelf__als_hook fn, void *ctx);
  * only the sign of r), solved from zero by CG to a relative residual of
  * 1e-4 (at most max(cg_steps, min(K, 64)) steps). */
 int shelf__als_fold_in(const shelf_model *m, const uint32_t *items, const uint16_t *types, uint32_t n,
-                       float *x);
+                       float *x, shelf_err *err);
 
 /* Views of the factors: X [U,K] users, Y [I,K] items. */
 void shelf__als_factors(const shelf_model *m, const float **X, const float **Y, uint32_t *K);

@@ -17,8 +17,14 @@ int shelf__model_rating_text_new(shelf_model **out);
 int shelf__model_hybrid_new(shelf_model **out);
 int shelf__model_transformer_new(shelf_model **out);
 
-/* Sets m->err and returns code (printf-style). */
+/* Sets the model's own error slot and returns code (printf-style): for fit,
+ * load, save and observe, which no other thread runs beside (the const
+ * operations use shelf__model_err). */
 int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same into a caller's err (may be NULL), for the const operations:
+ * "<model>: <message>". */
+int shelf__model_err(const shelf_model *m, shelf_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* A copy (malloc) of the float tensor name of shape [d0] (d1 == 0) or
  * [d0, d1] from bundle b; NULL after setting m's error (missing, other

@@ -136,7 +136,7 @@ static int pop_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
 /* scores[i] = count[i] * 2^((ref - newest) / h): the decayed count as of
  * the newest event seen. Reads only; safe from many threads (not while
  * observe runs). */
-static int pop_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int pop_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const pop_model *p = (const pop_model *)m;
     const uint32_t I = m->n_items;
@@ -173,10 +173,10 @@ static int pop_observe(shelf_model *m, const shelf_event *e)
     return 0;
 }
 
-static int pop_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+static int pop_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
     const pop_model *p = (const pop_model *)m;
-    if (item >= m->n_items) return shelf__model_fail(m, SHELF_EINVAL, "item %u out of range", item);
+    if (item >= m->n_items) return shelf__model_err(m, err, SHELF_EINVAL, "item %u out of range", item);
     r->item = SHELF_NONE;
     r->weight = 1.0f;
     float scale = scale_now(p);
@@ -245,6 +245,7 @@ static int pop_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt pop_vt = {
     .name = "pop",
+    .caps = SHELF_CAP_ONLINE | SHELF_CAP_EXPLAIN,
     .fit = pop_fit,
     .score = pop_score,
     .observe = pop_observe,

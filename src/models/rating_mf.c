@@ -293,7 +293,7 @@ static int rmf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     return 0;
 }
 
-static int rmf_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out)
+static int rmf_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out, shelf_err *err)
 {
     const rmf_model *a = (const rmf_model *)m;
     *out = shelf__clip(raw_predict(a, user, item), a->glob[1], a->glob[2]);
@@ -303,7 +303,7 @@ static int rmf_predict(const shelf_model *m, uint32_t user, uint32_t item, float
 /* scores[i] = the clipped predicted rating of every item for q->user
  * (mu + b_i for SHELF_NONE; the history is not used). Reads only: safe from
  * many threads. */
-static int rmf_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int rmf_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const rmf_model *a = (const rmf_model *)m;
     for (uint32_t i = 0; i < m->n_items; i++)
@@ -371,6 +371,7 @@ static int rmf_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt rmf_vt = {
     .name = "rating-mf",
+    .caps = SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
     .fit = rmf_fit,
     .score = rmf_score,
     .observe = NULL,

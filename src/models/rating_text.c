@@ -381,7 +381,7 @@ static int rtext_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
  * Predict, score
  * ========================================================================== */
 
-static int rtext_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out)
+static int rtext_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out, shelf_err *err)
 {
     const rtext_model *a = (const rtext_model *)m;
     *out = shelf__clip(raw_predict(a, user, item), a->glob[1], a->glob[2]);
@@ -391,7 +391,7 @@ static int rtext_predict(const shelf_model *m, uint32_t user, uint32_t item, flo
 /* scores[i] = the clipped predicted rating of every item for q->user
  * (mu + beta_i for SHELF_NONE; the history is not used). Reads only: safe
  * from many threads. */
-static int rtext_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int rtext_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const rtext_model *a = (const rtext_model *)m;
     for (uint32_t i = 0; i < m->n_items; i++)
@@ -535,6 +535,7 @@ static int rtext_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt rtext_vt = {
     .name = "rating-text",
+    .caps = SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
     .fit = rtext_fit,
     .score = rtext_score,
     .observe = NULL,

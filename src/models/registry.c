@@ -1,6 +1,9 @@
 /* registry.c: the model registry and the checked wrappers of the vtable. */
 #include "models_int.h"
+#include "core/assert_int.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -34,6 +37,15 @@ int shelf_model_new(const char *name, shelf_model **out, shelf_err *err)
         if (strcmp(name, registry[i].name) != 0) continue;
         shelf_model *m = NULL;
         if (registry[i].make(&m)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+        const shelf_model_vt *vt = m->vt;
+        unsigned caps = vt->caps;
+        /* the flags say what the table holds */
+        SHELF_ASSERT(!(caps & SHELF_CAP_ONLINE) == !vt->observe);
+        SHELF_ASSERT(!(caps & SHELF_CAP_EXPLAIN) == !vt->explain);
+        SHELF_ASSERT(!(caps & SHELF_CAP_RATE) == !vt->predict);
+        SHELF_ASSERT(!(caps & SHELF_CAP_SESSION) == !vt->session_begin);
+        SHELF_ASSERT(!vt->session_begin == !vt->session_append && !vt->session_begin == !vt->session_score &&
+                     !vt->session_begin == !vt->session_free && !vt->session_begin == !vt->session_bytes);
         *out = m;
         return 0;
     }
@@ -53,17 +65,30 @@ void shelf_model_free(shelf_model *m)
 const char *shelf_model_name(const shelf_model *m) { return m->vt->name; }
 const char *shelf_model_errmsg(const shelf_model *m) { return m->err.msg; }
 
-int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...)
+static int put_err(const shelf_model *m, shelf_err *e, int code, const char *fmt, va_list ap)
 {
-    /* the error slot is the one mutable part of a const model: score may
-     * fail on a const handle (a bad query) */
-    shelf_err *e = (shelf_err *)&m->err;
+    if (!e) return code;
     e->code = code;
-    va_list ap;
-    va_start(ap, fmt);
     int n = snprintf(e->msg, sizeof e->msg, "%s: ", m->vt->name);
     if (n < 0 || (size_t)n >= sizeof e->msg) n = 0;
     vsnprintf(e->msg + n, sizeof e->msg - (size_t)n, fmt, ap);
+    return code;
+}
+
+int shelf__model_fail(const shelf_model *m, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    put_err(m, (shelf_err *)&m->err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int shelf__model_err(const shelf_model *m, shelf_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    put_err(m, err, code, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -99,16 +124,23 @@ void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *
     m->valid_item = off && item ? item : NULL;
 }
 
-int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores)
+/* the query's user and history items are in range */
+static int check_query(const shelf_model *m, const shelf_query *q, shelf_err *err)
 {
-    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "score before fit or load");
+    if (!m->fitted) return shelf__model_err(m, err, SHELF_EINVAL, "used before fit or load");
     if (q->user != SHELF_NONE && q->user >= m->n_users)
-        return shelf__model_fail(m, SHELF_EINVAL, "unknown user index %u (model has %u users)", q->user, m->n_users);
+        return shelf__model_err(m, err, SHELF_EINVAL, "unknown user index %u (model has %u users)", q->user, m->n_users);
     for (uint32_t j = 0; j < q->n; j++)
         if (q->items[j] >= m->n_items)
-            return shelf__model_fail(m, SHELF_EINVAL, "history item %u at position %u is out of range (%u items)",
-                                     q->items[j], j, m->n_items);
-    return m->vt->score(m, q, scores);
+            return shelf__model_err(m, err, SHELF_EINVAL, "history item %u at position %u is out of range (%u items)",
+                                    q->items[j], j, m->n_items);
+    return 0;
+}
+
+int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
+{
+    int rc = check_query(m, q, err);
+    return rc ? rc : m->vt->score(m, q, scores, err);
 }
 
 int shelf_model_observe(shelf_model *m, const shelf_event *e)
@@ -118,22 +150,74 @@ int shelf_model_observe(shelf_model *m, const shelf_event *e)
     return m->vt->observe(m, e);
 }
 
-int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
-    if (!m->vt->explain) return shelf__model_fail(m, SHELF_EINVAL, "has no explanations");
-    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "explain before fit or load");
-    if (item >= m->n_items) return shelf__model_fail(m, SHELF_EINVAL, "item %u out of range", item);
-    return m->vt->explain(m, q, item, r);
+    if (!m->vt->explain) return shelf__model_err(m, err, SHELF_EINVAL, "has no explanations");
+    if (!m->fitted) return shelf__model_err(m, err, SHELF_EINVAL, "explain before fit or load");
+    if (item >= m->n_items) return shelf__model_err(m, err, SHELF_EINVAL, "item %u out of range", item);
+    return m->vt->explain(m, q, item, r, err);
 }
 
-int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out)
+int shelf_model_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out, shelf_err *err)
 {
-    if (!m->vt->predict) return shelf__model_fail(m, SHELF_EINVAL, "does not predict ratings");
-    if (!m->fitted) return shelf__model_fail(m, SHELF_EINVAL, "predict before fit or load");
-    if (item >= m->n_items) return shelf__model_fail(m, SHELF_EINVAL, "item %u out of range (%u items)", item, m->n_items);
+    if (!m->vt->predict) return shelf__model_err(m, err, SHELF_EINVAL, "does not predict ratings");
+    if (!m->fitted) return shelf__model_err(m, err, SHELF_EINVAL, "predict before fit or load");
+    if (item >= m->n_items)
+        return shelf__model_err(m, err, SHELF_EINVAL, "item %u out of range (%u items)", item, m->n_items);
     if (user != SHELF_NONE && user >= m->n_users)
-        return shelf__model_fail(m, SHELF_EINVAL, "unknown user index %u (model has %u users)", user, m->n_users);
-    return m->vt->predict(m, user, item, out);
+        return shelf__model_err(m, err, SHELF_EINVAL, "unknown user index %u (model has %u users)", user, m->n_users);
+    return m->vt->predict(m, user, item, out, err);
+}
+
+unsigned shelf_model_caps(const shelf_model *m) { return m->vt->caps; }
+
+/* ---- sessions ---------------------------------------------------------------------------- */
+
+struct shelf_session {
+    const shelf_model *m;
+    const shelf_model_vt *vt; /* static: free and bytes work after the model is gone */
+    void *impl;
+};
+
+int shelf_session_begin(const shelf_model *m, const shelf_query *hist, shelf_session **out, shelf_err *err)
+{
+    if (!(m->vt->caps & SHELF_CAP_SESSION)) return shelf__model_err(m, err, SHELF_EINVAL, "has no sessions");
+    shelf_query h = *hist;
+    h.user = SHELF_NONE;
+    int rc = check_query(m, &h, err);
+    if (rc) return rc;
+    shelf_session *s = malloc(sizeof *s);
+    if (!s) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
+    s->m = m;
+    s->vt = m->vt;
+    if ((rc = m->vt->session_begin(m, &h, &s->impl, err))) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int shelf_session_append(shelf_session *s, const shelf_query *hist, shelf_err *err)
+{
+    shelf_query h = *hist;
+    h.user = SHELF_NONE;
+    int rc = check_query(s->m, &h, err);
+    return rc ? rc : s->m->vt->session_append(s->m, s->impl, &h, err);
+}
+
+int shelf_session_score(const shelf_session *s, float *scores, shelf_err *err)
+{
+    return s->m->vt->session_score(s->m, s->impl, scores, err);
+}
+
+size_t shelf_session_bytes(const shelf_session *s) { return sizeof *s + s->vt->session_bytes(s->impl); }
+
+void shelf_session_free(shelf_session *s)
+{
+    if (!s) return;
+    s->vt->session_free(s->impl);
+    free(s);
 }
 
 uint32_t shelf_ctx_hash(const char *kv, size_t len) { return (uint32_t)XXH3_64bits(kv, len); }

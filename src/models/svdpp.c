@@ -272,7 +272,7 @@ static inline float raw_predict(const svdpp_model *a, const float *pz, float bu,
     return s;
 }
 
-static int svdpp_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out)
+static int svdpp_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out, shelf_err *err)
 {
     const svdpp_model *a = (const svdpp_model *)m;
     const uint32_t K = a->K;
@@ -291,14 +291,14 @@ static int svdpp_predict(const shelf_model *m, uint32_t user, uint32_t item, flo
 /* scores[i] = the clipped predicted rating of every item: a known user's
  * own p_u + z_u; an anonymous history's distinct items as N(u) (p_u = 0,
  * b_u = 0); neither: mu + b_i. Reads only: safe from many threads. */
-static int svdpp_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int svdpp_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const svdpp_model *a = (const svdpp_model *)m;
     const uint32_t K = a->K, I = m->n_items;
     float *pz = NULL, bu = 0.0f;
     if (q->user != SHELF_NONE || q->n) {
         pz = malloc((size_t)K * sizeof *pz + (size_t)q->n * sizeof(uint32_t));
-        if (!pz) return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        if (!pz) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
         if (q->user != SHELF_NONE) {
             const float *p = a->P + (size_t)q->user * K, *z = a->Z + (size_t)q->user * K;
             for (uint32_t k = 0; k < K; k++) pz[k] = p[k] + z[k];
@@ -382,6 +382,7 @@ static int svdpp_load(shelf_model *m, const shelf_bundle *b)
 
 static const shelf_model_vt svdpp_vt = {
     .name = "svdpp",
+    .caps = SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
     .fit = svdpp_fit,
     .score = svdpp_score,
     .observe = NULL,

@@ -64,7 +64,6 @@
 #include "nn/nn.h"
 #include "nn/optim.h"
 #include "shelf/text.h"
-#include "shelf/transformer.h"
 #include "core/assert_int.h"
 
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
@@ -1411,31 +1410,31 @@ static int tf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, 
 
 /* scores = E . h, h the final state of the newest position of the query's
  * window (an empty history: h = the final LayerNorm's bias, the state of an
- * all-zero input, as shelf_tf_state). Allocates its own activations: safe
+ * all-zero input, as shelf__tf_state). Allocates its own activations: safe
  * from many threads at once. */
-uint32_t shelf_tf_dim(const shelf_model *m)
+uint32_t shelf__tf_dim(const shelf_model *m)
 {
     if (!m || !m->fitted || strcmp(m->vt->name, "transformer") != 0) return 0;
     return (uint32_t)((const tf_model *)m)->C;
 }
 
-int shelf_tf_profile(const shelf_model *m, const shelf_query *q, float *h)
+int shelf__tf_profile(const shelf_model *m, const shelf_query *q, float *h, shelf_err *err)
 {
     const tf_model *t = (const tf_model *)m;
-    if (!shelf_tf_dim(m)) return SHELF_EINVAL;
+    if (!shelf__tf_dim(m)) return SHELF_EINVAL;
     if (q->n == 0) {
         memcpy(h, shelf_params_data(t->p, t->i_lnfb), (size_t)t->C * sizeof *h);
         return 0;
     }
     for (uint32_t k = 0; k < q->n; k++)
-        if (q->items[k] >= t->I) return shelf__model_fail(m, SHELF_EINVAL, "history item %u out of range", q->items[k]);
+        if (q->items[k] >= t->I) return shelf__model_err(m, err, SHELF_EINVAL, "history item %u out of range", q->items[k]);
     tf_batch b;
     tf_acts *a = acts_new(t, 1, 0);
     int rc = batch_alloc(&b, 1, t->T);
     if (rc || !a) {
         batch_free(&b);
         acts_free(a);
-        return shelf__model_fail(m, SHELF_ENOMEM, "out of memory");
+        return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
     }
     size_t lo = window_start(q->n, t->T);
     b.T = (int)(q->n - lo);
@@ -1447,26 +1446,26 @@ int shelf_tf_profile(const shelf_model *m, const shelf_query *q, float *h)
     return 0;
 }
 
-int shelf_tf_profile_scores(const shelf_model *m, const float *h, float *scores)
+int shelf__tf_profile_scores(const shelf_model *m, const float *h, float *scores)
 {
     const tf_model *t = (const tf_model *)m;
-    if (!shelf_tf_dim(m)) return SHELF_EINVAL;
+    if (!shelf__tf_dim(m)) return SHELF_EINVAL;
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)t->I, t->C, 1.0f, t->E, t->C, h, 1, 0.0f, scores, 1);
     return 0;
 }
 
-static int tf_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int tf_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const tf_model *t = (const tf_model *)m;
-    float h[SHELF_TF_MAX_DIM];
-    if (t->C > SHELF_TF_MAX_DIM) return shelf__model_fail(m, SHELF_EINVAL, "tf-dim %d over %d", t->C, SHELF_TF_MAX_DIM);
-    int rc = shelf_tf_profile(m, q, h);
-    return rc ? rc : shelf_tf_profile_scores(m, h, scores);
+    float h[SHELF__TF_MAX_DIM];
+    if (t->C > SHELF__TF_MAX_DIM) return shelf__model_err(m, err, SHELF_EINVAL, "tf-dim %d over %d", t->C, SHELF__TF_MAX_DIM);
+    int rc = shelf__tf_profile(m, q, h, err);
+    return rc ? rc : shelf__tf_profile_scores(m, h, scores);
 }
 
 /* The item of the history (its window) whose representation is the
  * closest to item's (cosine): what the profile most likely drew it from. */
-static int tf_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r)
+static int tf_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
     const tf_model *t = (const tf_model *)m;
     const float *x = t->E + (size_t)item * t->C;
@@ -1498,7 +1497,7 @@ static int tf_explain(const shelf_model *m, const shelf_query *q, uint32_t item,
 
 /* ---- incremental state (shelf/transformer.h) ------------------------------------ */
 
-struct shelf_tf_state {
+struct shelf__tf_state {
     const tf_model *t;
     uint64_t n;                /* events pushed */
     uint64_t start;            /* window start (an event index) */
@@ -1510,11 +1509,11 @@ struct shelf_tf_state {
     float *x, *ln, *qkv, *att, *tmp, *ff, *ff2, *mean; /* work space */
 };
 
-shelf_tf_state *shelf_tf_state_new(const shelf_model *m)
+shelf__tf_state *shelf__tf_state_new(const shelf_model *m)
 {
     if (!m || !m->fitted || strcmp(m->vt->name, "transformer") != 0) return NULL;
     const tf_model *t = (const tf_model *)m;
-    shelf_tf_state *st = calloc(1, sizeof *st);
+    shelf__tf_state *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     const size_t T = t->T, C = t->C, F = t->F, L = t->L;
     st->t = t;
@@ -1522,7 +1521,7 @@ shelf_tf_state *shelf_tf_state_new(const shelf_model *m)
     st->kc = malloc(2 * L * T * C * sizeof *st->kc);
     st->h = malloc((8 * C + 2 * F + 4) * sizeof *st->h);
     if (!st->item || !st->kc || !st->h) {
-        shelf_tf_state_free(st);
+        shelf__tf_state_free(st);
         return NULL;
     }
     st->typ = st->item + T;
@@ -1536,11 +1535,11 @@ shelf_tf_state *shelf_tf_state_new(const shelf_model *m)
     st->ff = st->tmp + C;
     st->ff2 = st->ff + F;
     st->mean = st->ff2 + F;
-    shelf_tf_state_reset(st);
+    shelf__tf_state_reset(st);
     return st;
 }
 
-void shelf_tf_state_free(shelf_tf_state *st)
+void shelf__tf_state_free(shelf__tf_state *st)
 {
     if (!st) return;
     free(st->item);
@@ -1549,19 +1548,19 @@ void shelf_tf_state_free(shelf_tf_state *st)
     free(st);
 }
 
-void shelf_tf_state_reset(shelf_tf_state *st)
+void shelf__tf_state_reset(shelf__tf_state *st)
 {
     st->n = st->start = 0;
     st->has_ts = 0;
     memcpy(st->h, shelf_params_data(st->t->p, st->t->i_lnfb), (size_t)st->t->C * sizeof *st->h);
 }
 
-uint64_t shelf_tf_state_len(const shelf_tf_state *st) { return st->n; }
+uint64_t shelf__tf_state_len(const shelf__tf_state *st) { return st->n; }
 
 /* The forward pass of window position k (its event in item/typ/gap[k]) over
  * the caches of positions 0..k-1: the same operations as tf_forward on one
  * row, attention by the key/value cache step. Leaves the final state in h. */
-static void state_step(shelf_tf_state *st, int k)
+static void state_step(shelf__tf_state *st, int k)
 {
     const tf_model *t = st->t;
     const size_t C = t->C, F = t->F, T = t->T;
@@ -1593,12 +1592,12 @@ static void state_step(shelf_tf_state *st, int k)
                                shelf_params_data(t->p, t->i_lnfb), 1, C);
 }
 
-int shelf_tf_state_push(shelf_tf_state *st, uint32_t item, uint32_t type, int64_t ts)
+int shelf__tf_state_push(shelf__tf_state *st, uint32_t item, uint32_t type, int64_t ts)
 {
     const tf_model *t = st->t;
     if (item >= t->I) return SHELF_EINVAL;
     uint32_t gap = 0;
-    if (ts == SHELF_TF_NO_TIME) {
+    if (ts == SHELF__TF_NO_TIME) {
         st->has_ts = 0;
     } else {
         if (st->has_ts) gap = gap_bucket(ts - st->last_ts);
@@ -1623,14 +1622,91 @@ int shelf_tf_state_push(shelf_tf_state *st, uint32_t item, uint32_t type, int64_
     return 0;
 }
 
-int shelf_tf_state_scores(const shelf_tf_state *st, float *scores)
+int shelf__tf_state_scores(const shelf__tf_state *st, float *scores)
 {
-    return shelf_tf_profile_scores(&st->t->base, st->h, scores);
+    return shelf__tf_profile_scores(&st->t->base, st->h, scores);
 }
 
-void shelf_tf_state_profile(const shelf_tf_state *st, float *h)
+void shelf__tf_state_profile(const shelf__tf_state *st, float *h)
 {
     memcpy(h, st->h, (size_t)st->t->C * sizeof *h);
+}
+
+/* ---- sessions (model.h): a profile, and once events arrive a state ------------------------ */
+
+/* A shopper's session: the profile of the history it was made for; the
+ * first append makes a key/value state of the history's window (whose start
+ * is a multiple of the slide, so the state's windows stay those of the whole
+ * history), which each later event extends by one position. */
+typedef struct tf_session {
+    shelf__tf_state *st; /* NULL until the first append */
+    uint64_t n;          /* history events covered */
+    uint64_t base;       /* the state's first event is history event base */
+    size_t bytes;        /* what h and st hold */
+    float h[];           /* [C] profile */
+} tf_session;
+
+static int tf_session_begin(const shelf_model *m, const shelf_query *hist, void **out, shelf_err *err)
+{
+    const tf_model *t = (const tf_model *)m;
+    tf_session *s = malloc(sizeof *s + (size_t)t->C * sizeof *s->h);
+    if (!s) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
+    s->st = NULL;
+    s->n = hist->n;
+    s->base = 0;
+    s->bytes = (size_t)t->C * sizeof *s->h;
+    int rc = shelf__tf_profile(m, hist, s->h, err);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static int tf_session_append(const shelf_model *m, void *sess, const shelf_query *hist, shelf_err *err)
+{
+    const tf_model *t = (const tf_model *)m;
+    tf_session *s = sess;
+    if (hist->n < s->n)
+        return shelf__model_err(m, err, SHELF_EINVAL, "session of %llu events appended a history of %u",
+                                (unsigned long long)s->n, hist->n);
+    if (hist->n == s->n) return 0;
+    if (!s->st) {
+        if (!(s->st = shelf__tf_state_new(m))) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory");
+        const size_t T = t->T, C = t->C, F = t->F, L = t->L;
+        s->bytes += sizeof *s->st + 3 * T * sizeof(uint32_t) + (2 * L * T * C + 8 * C + 2 * F + 4) * sizeof(float);
+        s->base = window_start(hist->n, t->T);
+        s->n = s->base;
+    }
+    for (; s->n < hist->n; s->n++) {
+        size_t k = s->n;
+        int64_t ts = hist->ts && hist->ts[k] > 0 ? hist->ts[k] : SHELF__TF_NO_TIME;
+        int rc = shelf__tf_state_push(s->st, hist->items[k], hist->types ? hist->types[k] : SHELF_NONE, ts);
+        if (rc) return shelf__model_err(m, err, rc, "history item %u out of range", hist->items[k]);
+    }
+    shelf__tf_state_profile(s->st, s->h);
+    return 0;
+}
+
+static int tf_session_score(const shelf_model *m, const void *sess, float *scores, shelf_err *err)
+{
+    (void)err;
+    return shelf__tf_profile_scores(m, ((const tf_session *)sess)->h, scores);
+}
+
+static size_t tf_session_bytes(const void *sess)
+{
+    const tf_session *s = sess;
+    return sizeof *s + s->bytes;
+}
+
+static void tf_session_free(void *sess)
+{
+    tf_session *s = sess;
+    if (!s) return;
+    shelf__tf_state_free(s->st);
+    free(s);
 }
 
 /* ---- test hooks (transformer_int.h) ----------------------------------------------- */
@@ -1840,12 +1916,18 @@ static void tf_free(shelf_model *m)
 
 static const shelf_model_vt tf_vt = {
     .name = "transformer",
+    .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY,
     .fit = tf_fit,
     .score = tf_score,
     .explain = tf_explain,
     .save = tf_save,
     .load = tf_load,
     .free = tf_free,
+    .session_begin = tf_session_begin,
+    .session_append = tf_session_append,
+    .session_score = tf_session_score,
+    .session_free = tf_session_free,
+    .session_bytes = tf_session_bytes,
 };
 
 int shelf__model_transformer_new(shelf_model **out)

@@ -1,5 +1,6 @@
 /* slate.c: the slate's storage (slate.h). */
 #include "shelf/slate.h"
+#include "shelf/store.h" /* SHELF_NONE */
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* recs.c: the slate routes: personal recommendations (live transformer
- * state or the model's score on the live history), anonymous sessions,
+/* recs.c: the slate routes: personal recommendations (the model's
+ * session of the live history, or its score of it), anonymous sessions,
  * similar items, popularity and predicted ratings. Model scores, then
  * business filters (kind, category, availability, exclusions, purchases),
  * then the top n, logged to the served log with a rec_id. */
@@ -21,6 +21,10 @@ typedef struct work {
     uint16_t *type;
     int64_t *ts;
     size_t hcap;
+    uint32_t *kitem; /* the events the model knows (known_history) */
+    uint16_t *ktype;
+    int64_t *kts;
+    size_t kcap;
     uint32_t *top;
     size_t tcap;
     uint64_t rng[2];
@@ -37,6 +41,9 @@ static void work_free(void *p)
     free(w->item);
     free(w->type);
     free(w->ts);
+    free(w->kitem);
+    free(w->ktype);
+    free(w->kts);
     free(w->top);
     free(w);
 }
@@ -176,11 +183,37 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
 
 /* ---- scoring ------------------------------------------------------------------------------------- */
 
-/* the model's (or popularity's) scores into w->scores[0..N); items the model
- * does not know score -inf. hist: n events (n >= 1: a shopper without
- * history gets no_history_scores instead). */
+/* The events of a history whose items the model knows (< I; items added
+ * after training are skipped) into w->k*; returns their count, or
+ * (uint32_t)-1 when out of memory. */
+static uint32_t known_history(work *w, uint32_t I, const uint32_t *items, const uint16_t *types, const int64_t *ts,
+                              size_t n)
+{
+    if (n > w->kcap) {
+        uint32_t *it = realloc(w->kitem, n * sizeof *it);
+        if (it) w->kitem = it;
+        uint16_t *ty = realloc(w->ktype, n * sizeof *ty);
+        if (ty) w->ktype = ty;
+        int64_t *t2 = realloc(w->kts, n * sizeof *t2);
+        if (t2) w->kts = t2;
+        if (!it || !ty || !t2) return (uint32_t)-1;
+        w->kcap = n;
+    }
+    uint32_t m = 0;
+    for (size_t k = 0; k < n; k++)
+        if (items[k] < I) {
+            w->kitem[m] = items[k];
+            w->ktype[m] = types ? types[k] : 0;
+            w->kts[m] = ts ? ts[k] : 0;
+            m++;
+        }
+    return m;
+}
+
+/* the model's (or popularity's) scores into w->scores[0..N) (N >= the
+ * model's items); items the model does not know score -inf. */
 static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t user, const uint32_t *items,
-                        const uint16_t *types, const int64_t *ts, size_t n)
+                        const uint16_t *types, const int64_t *ts, size_t n, shelf_err *err)
 {
     float *sc = w->scores;
     if (!e->model) {
@@ -188,85 +221,72 @@ static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uin
         return 0;
     }
     uint32_t I = e->model->n_items;
-    /* histories may hold items added after training: the model skips them */
-    uint32_t *it = malloc((n ? n : 1) * sizeof *it);
-    uint16_t *ty = malloc((n ? n : 1) * sizeof *ty);
-    int64_t *t2 = malloc((n ? n : 1) * sizeof *t2);
-    float *full = N >= I ? sc : malloc((size_t)I * sizeof *full);
-    int rc = (!it || !ty || !t2 || !full) ? SHELF_ENOMEM : 0;
-    size_t m = 0;
-    for (size_t k = 0; !rc && k < n; k++)
-        if (items[k] < I) {
-            it[m] = items[k];
-            ty[m] = types ? types[k] : 0;
-            t2[m] = ts ? ts[k] : 0;
-            m++;
-        }
+    uint32_t m = known_history(w, I, items, types, ts, n);
+    if (m == (uint32_t)-1) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     shelf_query q = {.user = user != SHELF_NONE && user < e->model->n_users ? user : SHELF_NONE,
-                     .items = it, .types = types ? ty : NULL, .ts = ts ? t2 : NULL, .n = (uint32_t)m,
+                     .items = w->kitem, .types = types ? w->ktype : NULL, .ts = ts ? w->kts : NULL, .n = m,
                      .now = (int64_t)time(NULL)};
-    if (!rc && (rc = shelf_model_score(e->model, &q, full)) && !m && q.user == SHELF_NONE) {
-        srv_pop_scores(s, full, I); /* a model that needs a history: popularity stands in */
+    int rc = shelf_model_score(e->model, &q, sc, err);
+    if (rc && !m && q.user == SHELF_NONE) {
+        srv_pop_scores(s, sc, I); /* a model that needs a history: popularity stands in */
         rc = 0;
     }
-    if (full != sc) {
-        if (!rc) memcpy(sc, full, (size_t)N * sizeof *sc);
-        free(full);
-    }
-    free(it);
-    free(ty);
-    free(t2);
     if (rc) return rc;
     for (uint32_t i = I; i < N; i++) sc[i] = -INFINITY;
     return 0;
 }
 
-/* the transformer profile of a history of n events (items the model does
- * not know are skipped) */
-static int tf_history_profile(const shelf_model *m, const uint32_t *items, const uint16_t *types, const int64_t *ts,
-                              size_t n, float *h)
+/* A known user's scores through its session (models with sessions): kept
+ * while the history only grows, extended by the events since, begun anew
+ * for a new model generation or a late event. u->mu held; *delta and
+ * *is_new report the session memory's change for srv_sess_account. */
+static int session_scores(shelf_server *s, srv_engine *e, srv_user *u, work *w, uint32_t N, size_t n,
+                          long long *delta, int *is_new, shelf_err *err)
 {
-    uint32_t I = m->n_items;
-    size_t lo = n > 1024 ? n - 1024 : 0, unknown = 0; /* far older events cannot reach the window */
-    for (size_t k = lo; k < n; k++) unknown += items[k] >= I;
-    if (!unknown) {
-        shelf_query q = {.user = SHELF_NONE, .items = items + lo, .types = types + lo, .ts = ts + lo, .n = (uint32_t)(n - lo)};
-        return shelf_tf_profile(m, &q, h);
-    }
-    uint32_t *it = malloc((n - lo) * sizeof *it);
-    uint16_t *ty = malloc((n - lo) * sizeof *ty);
-    int64_t *t2 = malloc((n - lo) * sizeof *t2);
-    int rc = (!it || !ty || !t2) ? SHELF_ENOMEM : 0;
-    uint32_t m2 = 0;
-    for (size_t k = lo; !rc && k < n; k++)
-        if (items[k] < I) {
-            it[m2] = items[k];
-            ty[m2] = types[k];
-            t2[m2++] = ts[k];
+    uint32_t I = e->model->n_items;
+    uint32_t m = known_history(w, I, w->item, w->type, w->ts, n);
+    if (m == (uint32_t)-1) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    shelf_query q = {.user = SHELF_NONE, .items = w->kitem, .types = w->ktype, .ts = w->kts, .n = m};
+    if (u->sess && (u->sess_gen != e->gen || u->sess_stale || u->sess_n > m))
+        *delta -= (long long)srv_sess_drop(s, u);
+    int rc = 0;
+    if (!u->sess) {
+        if (!(rc = shelf_session_begin(e->model, &q, &u->sess, err))) {
+            atomic_fetch_add(&s->live_sessions, 1);
+            u->sess_gen = e->gen;
+            *is_new = 1;
         }
-    shelf_query q = {.user = SHELF_NONE, .items = it, .types = ty, .ts = t2, .n = m2};
-    if (!rc) rc = shelf_tf_profile(m, &q, h);
-    free(it);
-    free(ty);
-    free(t2);
+    } else if (u->sess_n < m) {
+        rc = shelf_session_append(u->sess, &q, err);
+    }
+    if (rc) {
+        *delta -= (long long)srv_sess_drop(s, u);
+        return rc;
+    }
+    u->sess_n = m;
+    size_t bytes = shelf_session_bytes(u->sess);
+    *delta += (long long)bytes - (long long)u->sess_bytes;
+    u->sess_bytes = bytes;
+    rc = shelf_session_score(u->sess, w->scores, err);
+    for (uint32_t i = I; !rc && i < N; i++) w->scores[i] = -INFINITY;
     return rc;
 }
 
 /* a slate for a shopper without history from its context values: a model
- * that learned user features (hybrid) scores them itself; otherwise the
+ * that scores context (SHELF_CAP_CONTEXT) scores them itself; otherwise the
  * popularity among shoppers with the same values. Returns 1 when the
  * context gave scores (*source set), 0 when it did not (scores untouched). */
 static int context_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, const slate_args *a,
                           const char **source)
 {
     if (!a->n_ctx) return 0;
-    if (e->model && !strcmp(e->kind, "hybrid")) {
+    if (e->caps & SHELF_CAP_CONTEXT) { /* the model scores the context itself */
         uint32_t h[SRV_USER_CTX];
         srv_ctx_hashes(s, a->ctx, a->n_ctx, h);
         uint32_t I = e->model->n_items;
         float *full = N >= I ? w->scores : malloc((size_t)I * sizeof *full);
         shelf_query q = {.user = SHELF_NONE, .ctx = h, .n_ctx = a->n_ctx};
-        int ok = full && shelf_model_score(e->model, &q, full) == 0;
+        int ok = full && shelf_model_score(e->model, &q, full, NULL) == 0;
         if (ok && full != w->scores) memcpy(w->scores, full, (size_t)N * sizeof *full);
         if (full != w->scores) free(full);
         if (ok) {
@@ -294,85 +314,33 @@ static void no_history_scores(shelf_server *s, srv_engine *e, work *w, uint32_t 
     *source = "popular";
 }
 
-/* a known user's transformer profile into h: cached while the history is
- * unchanged; users with events since start-up keep a key/value state that
- * each new event extends by one position; the others get one forward pass
- * over their history. u->mu held. */
-static int tf_user_profile(shelf_server *s, srv_engine *e, srv_user *u, const work *w, size_t n, float *h,
-                           int *fresh)
-{
-    const uint32_t C = shelf_tf_dim(e->model);
-    if (u->h && u->h_dim == C && u->h_gen == e->gen && u->h_n == n) {
-        memcpy(h, u->h, C * sizeof *h);
-        return 0;
-    }
-    int rc = 0;
-    if (u->n == 0) {
-        rc = tf_history_profile(e->model, w->item, w->type, w->ts, n, h);
-    } else {
-        if (u->tf && (u->tf_gen != e->gen || u->tf_pushed > n || u->tf_stale)) {
-            shelf_tf_state_free(u->tf);
-            u->tf = NULL;
-            atomic_fetch_sub(&s->live_profiles, 1);
-        }
-        if (!u->tf) {
-            if (!(u->tf = shelf_tf_state_new(e->model))) return SHELF_ENOMEM;
-            atomic_fetch_add(&s->live_profiles, 1);
-            u->tf_gen = e->gen;
-            u->tf_pushed = n > 1024 ? n - 1024 : 0;
-            u->tf_stale = 0;
-            *fresh = 1;
-        }
-        uint32_t I = e->model->n_items;
-        for (; !rc && u->tf_pushed < n; u->tf_pushed++) {
-            size_t k = u->tf_pushed;
-            if (w->item[k] >= I) continue; /* added after training */
-            rc = shelf_tf_state_push(u->tf, w->item[k], w->type[k], w->ts[k] > 0 ? w->ts[k] : SHELF_TF_NO_TIME);
-        }
-        if (!rc) shelf_tf_state_profile(u->tf, h);
-    }
-    if (rc) return rc;
-    if (u->h_dim != C) {
-        float *nh = realloc(u->h, C * sizeof *nh);
-        if (!nh) return 0; /* not cached, still answered */
-        u->h = nh;
-        u->h_dim = C;
-    }
-    memcpy(u->h, h, C * sizeof *h);
-    u->h_gen = e->gen;
-    u->h_n = n;
-    return 0;
-}
-
-/* a known user's scores (transformer: its profile; other models: their
- * score of the live history). Fills w->item/type/ts with the history;
- * *n_hist its length; with no history the scores are left untouched. */
-static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t idx, size_t *n_hist)
+/* a known user's scores (its session, else the model's score of the live
+ * history). Fills w->item/type/ts with the history; *n_hist its length;
+ * with no history the scores are left untouched. */
+static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t idx, size_t *n_hist,
+                       shelf_err *err)
 {
     srv_user *u = srv_user_at(s, idx);
-    if (!u) return SHELF_ENOMEM;
+    if (!u) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     pthread_mutex_lock(&u->mu);
     size_t n = srv_user_history(s, idx, u, &w->item, &w->type, &w->ts, &w->hcap);
     if (n == (size_t)-1) {
         pthread_mutex_unlock(&u->mu);
-        return SHELF_ENOMEM;
+        return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     }
     *n_hist = n;
     if (n == 0) { /* nothing to score: the caller serves context or the fallback */
         pthread_mutex_unlock(&u->mu);
         return 0;
     }
-    if (!e->is_tf) {
+    if (!(e->caps & SHELF_CAP_SESSION)) {
         pthread_mutex_unlock(&u->mu);
-        return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n);
+        return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n, err);
     }
-    float h[SHELF_TF_MAX_DIM];
-    int fresh = 0, rc = tf_user_profile(s, e, u, w, n, h, &fresh);
+    long long delta = 0;
+    int is_new = 0, rc = session_scores(s, e, u, w, N, n, &delta, &is_new, err);
     pthread_mutex_unlock(&u->mu);
-    if (fresh) srv_tf_register(s, idx);
-    if (rc) return rc;
-    rc = shelf_tf_profile_scores(e->model, h, w->scores);
-    for (uint32_t i = e->model->n_items; i < N; i++) w->scores[i] = -INFINITY;
+    srv_sess_account(s, idx, delta, is_new);
     return rc;
 }
 
@@ -416,7 +384,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
     cJSON *arr = cJSON_AddArrayToObject(o, "items");
     shelf_query q = {.user = user != SHELF_NONE && e->model && user < e->model->n_users ? user : SHELF_NONE,
                      .items = hist, .types = htype, .ts = hts, .n = (uint32_t)n_hist};
-    int can_explain = a->explain && e->model && e->model->vt->explain;
+    int can_explain = a->explain && (e->caps & SHELF_CAP_EXPLAIN);
     uint32_t *hist_ok = NULL;
     if (can_explain && e->model) { /* the model explains with what it knows */
         hist_ok = malloc((n_hist ? n_hist : 1) * sizeof *hist_ok);
@@ -454,7 +422,7 @@ static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const sl
             cJSON *rs = cJSON_AddArrayToObject(it, "reasons");
             shelf_reason why = {.item = SHELF_NONE};
             int ok = can_explain && !strcmp(source, "model") && i < e->model->n_items &&
-                     shelf_model_explain(e->model, &q, i, &why) == 0;
+                     shelf_model_explain(e->model, &q, i, &why, NULL) == 0;
             cJSON *one = cJSON_CreateObject();
             if (ok && why.item != SHELF_NONE && why.item < s->n_items && s->item_ext[why.item]) {
                 const char *tn = "view";
@@ -508,10 +476,11 @@ int srv_route_recs(srv_req *r, const char *user)
     uint32_t N = srv_n_items(s);
     if (e->model && e->model->n_items > N) N = e->model->n_items;
     work *w = work_get(N ? N : 1, a.n);
-    int rc = w ? 0 : SHELF_ENOMEM;
+    shelf_err err = {0};
+    int rc = w ? 0 : shelf_err_set(&err, SHELF_ENOMEM, "out of memory");
     uint32_t idx = srv_user_find(s, user);
     size_t nh = 0;
-    if (!rc && idx != SHELF_NONE) rc = user_scores(s, e, w, N, idx, &nh);
+    if (!rc && idx != SHELF_NONE) rc = user_scores(s, e, w, N, idx, &nh, &err);
     const char *source = e->model ? "model" : "popularity";
     if (!rc && nh == 0) {
         /* no history: the context of the request, else the user's own
@@ -528,7 +497,7 @@ int srv_route_recs(srv_req *r, const char *user)
         no_history_scores(s, e, w, N, &a, &source);
     }
     int ret;
-    if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", e->model ? shelf_model_errmsg(e->model) : "out of memory");
+    if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", err.msg);
     else ret = answer_slate(r, e, w, N, &a, user, idx, idx != SHELF_NONE, w->item, w->type, w->ts, idx == SHELF_NONE ? 0 : nh, source);
     srv_engine_put(e);
     free(a.exclude);
@@ -623,7 +592,7 @@ int srv_route_recs_anon(srv_req *r)
         uint32_t N = srv_n_items(s);
         if (e->model && e->model->n_items > N) N = e->model->n_items;
         work *w = work_get(N ? N : 1, a.n);
-        int rc = !w ? SHELF_ENOMEM : n ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n) : 0;
+        int rc = !w ? SHELF_ENOMEM : n ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n, NULL) : 0;
         const char *source = e->model ? "model" : "popularity";
         if (!rc && n == 0) no_history_scores(s, e, w, N, &a, &source);
         if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
@@ -682,7 +651,7 @@ int srv_route_similar(srv_req *r, const char *item)
             pthread_rwlock_unlock(&s->items_rw);
         }
         if (!ns) sess[ns++] = idx;
-        rc = model_scores(s, e, w, N, SHELF_NONE, sess, view, NULL, ns);
+        rc = model_scores(s, e, w, N, SHELF_NONE, sess, view, NULL, ns, NULL);
     }
     int ret;
     if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed");
@@ -718,14 +687,15 @@ int srv_route_rating(srv_req *r, const char *user, const char *item)
     if (i == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no item '%s'", item);
     srv_engine *e = srv_engine_get(s);
     int ret;
-    if (!e->model || !e->model->vt->predict) {
+    if (!(e->caps & SHELF_CAP_RATE)) {
         ret = srv_error(r, 422, "unprocessable", -1, "the served model (%s) does not predict ratings (serve a rating-mf, svdpp or rating-text bundle)", e->kind);
     } else if (i >= e->model->n_items) {
         ret = srv_error(r, 422, "unprocessable", -1, "item '%s' was added after the model was trained", item);
     } else {
         float v;
-        int rc = shelf_model_predict(e->model, u < e->model->n_users ? u : SHELF_NONE, i, &v);
-        if (rc) ret = srv_error(r, 500, "internal", -1, "%s", shelf_model_errmsg(e->model));
+        shelf_err err = {0};
+        int rc = shelf_model_predict(e->model, u < e->model->n_users ? u : SHELF_NONE, i, &v, &err);
+        if (rc) ret = srv_error(r, 500, "internal", -1, "%s", err.msg);
         else {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "user", user);

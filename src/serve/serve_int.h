@@ -1,6 +1,6 @@
 /* serve_int.h: internals of the HTTP server shared by its files: the model
  * generation (engine) swapped on reload, the live state (users' histories,
- * transformer states, items, popularity), the group-commit writer, the
+ * the model's sessions, items, popularity), the group-commit writer, the
  * request context and the response helpers. */
 #ifndef SHELF_SERVE_INT_H
 #define SHELF_SERVE_INT_H
@@ -8,7 +8,6 @@
 #include "shelf/serve.h"
 #include "shelf/store.h"
 #include "shelf/snapshot.h"
-#include "shelf/transformer.h"
 #include "shelf/eval.h"
 #include "shelf/coldfill.h"
 #include "data/json_int.h"
@@ -41,7 +40,7 @@ typedef struct srv_engine {
     char version[160];  /* bundle directory name + created time */
     double created;     /* manifest time (unix seconds), 0 unknown */
     uint64_t gen;
-    int is_tf;
+    unsigned caps;      /* the model's SHELF_CAP_* (0 without one) */
     atomic_int refs;
 } srv_engine;
 
@@ -55,15 +54,15 @@ typedef struct srv_user {
     uint32_t *item;
     uint16_t *type;
     int64_t *ts;
-    float *h;           /* cached transformer profile (tf-dim floats) or NULL */
-    uint32_t h_dim;
-    uint64_t h_gen, h_n; /* engine generation and history length it was made for */
-    shelf_tf_state *tf; /* transformer state (users with live events) or NULL */
-    uint64_t tf_gen;    /* engine generation it was built for */
+    /* the model's session of the history (models with SHELF_CAP_SESSION) */
+    shelf_session *sess;
+    uint64_t sess_gen;  /* engine generation it belongs to */
+    size_t sess_n;      /* events of the history (those the model knows) it covers */
+    size_t sess_bytes;  /* what it holds, counted in sess_bytes of the server */
+    int in_ring;        /* listed in the server's session ring */
     uint16_t ctx[SRV_USER_CTX]; /* context values of the user's attributes (segment=..., region=...) */
     uint8_t n_ctx;
-    uint64_t tf_pushed; /* history events pushed into tf */
-    int tf_stale;       /* an event arrived out of time order: rebuild tf */
+    int sess_stale;     /* an event arrived out of time order: begin the session anew */
 } srv_user;
 
 #define SRV_PAGE_BITS 12
@@ -144,11 +143,11 @@ struct shelf_server {
     /* page pointers: read without a lock (acquire), set once under pages_mu (release) */
     _Atomic(_Atomic(srv_user *) *) pages[SRV_PAGES];
     pthread_mutex_t pages_mu;
-    /* transformer states in creation order (FIFO eviction) */
-    pthread_mutex_t tf_mu;
-    uint32_t *tf_ring;
-    size_t tf_head, tf_count;
-    atomic_size_t live_profiles;
+    /* users with a session, oldest first (dropped first past --session-memory) */
+    pthread_mutex_t sess_mu;
+    uint32_t *sess_ring;
+    size_t sess_head, sess_count, sess_cap;
+    atomic_size_t live_sessions, sess_bytes;
 
     /* items: ext id -> idx and what filters need; items_rw guards all */
     pthread_rwlock_t items_rw;
@@ -222,8 +221,12 @@ size_t srv_user_history(shelf_server *s, uint32_t idx, srv_user *u, uint32_t **i
                         int64_t **ts, size_t *cap);
 int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts);
 void srv_user_forget(shelf_server *s, uint32_t idx);
-/* Keeps the transformer-state count within --live-users (FIFO). */
-void srv_tf_register(shelf_server *s, uint32_t idx);
+/* Counts a change of user idx's session memory (delta bytes; a new session
+ * joins the ring) and drops the oldest sessions past --session-memory.
+ * Called without u->mu held. */
+void srv_sess_account(shelf_server *s, uint32_t idx, long long delta, int is_new);
+/* Frees u's session and returns its bytes (u->mu held). */
+size_t srv_sess_drop(shelf_server *s, srv_user *u);
 uint32_t srv_item_find(shelf_server *s, const char *ext); /* SHELF_NONE if unknown/retired */
 /* Adds or updates an item's filter fields (items_rw taken inside). */
 int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it);

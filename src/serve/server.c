@@ -229,7 +229,7 @@ static int engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
     e->created = manifest_created(dir);
     snprintf(e->kind, sizeof e->kind, "%s", shelf_model_name(e->model));
     snprintf(e->version, sizeof e->version, "%.120s@%.0f", base, e->created > 0 ? e->created : 0.0);
-    e->is_tf = !strcmp(e->kind, "transformer");
+    e->caps = shelf_model_caps(e->model);
     *out = e;
     return 0;
 }
@@ -477,10 +477,12 @@ static int route_metrics(srv_req *r)
     uint32_t nu = s->n_users;
     pthread_rwlock_unlock(&s->users_rw);
     sb_printf(&b,
-              "# HELP shelf_live_profiles Transformer states held in memory.\n# TYPE shelf_live_profiles gauge\n"
-              "shelf_live_profiles %zu\n# HELP shelf_users Users known.\n# TYPE shelf_users gauge\nshelf_users %u\n"
+              "# HELP shelf_sessions Shoppers' model sessions held in memory.\n# TYPE shelf_sessions gauge\n"
+              "shelf_sessions %zu\n# HELP shelf_session_bytes Memory of those sessions.\n"
+              "# TYPE shelf_session_bytes gauge\nshelf_session_bytes %zu\n"
+              "# HELP shelf_users Users known.\n# TYPE shelf_users gauge\nshelf_users %u\n"
               "# HELP shelf_items Item indices in use.\n# TYPE shelf_items gauge\nshelf_items %u\n",
-              atomic_load(&s->live_profiles), nu, srv_n_items(s));
+              atomic_load(&s->live_sessions), atomic_load(&s->sess_bytes), nu, srv_n_items(s));
     if (!b.b) return srv_error(r, 500, "internal", -1, "out of memory");
     return srv_text(r, 200, "text/plain; version=0.0.4", b.b, b.len);
 }
@@ -732,7 +734,7 @@ static void free_server(shelf_server *s)
     pthread_mutex_destroy(&s->engine_mu);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->pages_mu);
-    pthread_mutex_destroy(&s->tf_mu);
+    pthread_mutex_destroy(&s->sess_mu);
     pthread_mutex_destroy(&s->pop_mu);
     pthread_mutex_destroy(&s->q_mu);
     pthread_cond_destroy(&s->q_cv);
@@ -758,7 +760,7 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     if (!s->o.max_n) s->o.max_n = 1000;
     if (!s->o.timeout_s) s->o.timeout_s = 30;
     if (!(s->o.pop_half_life_s > 0)) s->o.pop_half_life_s = 7 * 86400.0;
-    if (!s->o.live_users) s->o.live_users = 10000;
+    if (!s->o.session_memory) s->o.session_memory = (size_t)1 << 30;
     if (!s->o.cold_neighbours) s->o.cold_neighbours = 1;
     if (s->o.cold_neighbours > 64) s->o.cold_neighbours = 64;
     s->store_path = strdup(o->store);
@@ -768,7 +770,7 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     pthread_mutex_init(&s->engine_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->pages_mu, NULL);
-    pthread_mutex_init(&s->tf_mu, NULL);
+    pthread_mutex_init(&s->sess_mu, NULL);
     pthread_mutex_init(&s->pop_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);

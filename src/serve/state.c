@@ -1,5 +1,5 @@
 /* state.c: the server's live state: users (id map, histories since the
- * start-up snapshot, transformer states), items (id map and the fields that
+ * start-up snapshot, the model's sessions), items (id map and the fields that
  * filters read) and the time-decayed popularity counters. */
 #include "serve_int.h"
 
@@ -49,8 +49,7 @@ static void user_free(srv_user *u)
     free(u->item);
     free(u->type);
     free(u->ts);
-    free(u->h);
-    shelf_tf_state_free(u->tf);
+    shelf_session_free(u->sess);
     free(u);
 }
 
@@ -131,20 +130,34 @@ int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts)
         u->cap = c;
     }
     /* live events stay in time order (late arrivals move back; equal times
-     * keep arrival order); a transformer state past that point is stale */
+     * keep arrival order); a session past that point is stale */
     uint32_t k = u->n;
     while (k > 0 && u->ts[k - 1] > ts) k--;
     if (k < u->n) {
         memmove(u->item + k + 1, u->item + k, (u->n - k) * sizeof *u->item);
         memmove(u->type + k + 1, u->type + k, (u->n - k) * sizeof *u->type);
         memmove(u->ts + k + 1, u->ts + k, (u->n - k) * sizeof *u->ts);
-        u->tf_stale = 1;
+        u->sess_stale = 1;
     }
     u->item[k] = item;
     u->type[k] = type;
     u->ts[k] = ts;
     u->n++;
     return 0;
+}
+
+size_t srv_sess_drop(shelf_server *s, srv_user *u)
+{
+    size_t bytes = u->sess_bytes;
+    if (u->sess) {
+        shelf_session_free(u->sess);
+        u->sess = NULL;
+        atomic_fetch_sub(&s->live_sessions, 1);
+    }
+    u->sess_bytes = 0;
+    u->sess_n = 0;
+    u->sess_stale = 0;
+    return bytes;
 }
 
 void srv_user_forget(shelf_server *s, uint32_t idx)
@@ -154,41 +167,63 @@ void srv_user_forget(shelf_server *s, uint32_t idx)
     pthread_mutex_lock(&u->mu);
     u->forgotten = 1;
     u->n = 0;
-    u->h_gen = 0; /* no engine has generation 0: the profile is stale */
-    if (u->tf) {
-        shelf_tf_state_free(u->tf);
-        u->tf = NULL;
-        atomic_fetch_sub(&s->live_profiles, 1);
-    }
-    u->tf_pushed = 0;
+    size_t freed = srv_sess_drop(s, u);
     pthread_mutex_unlock(&u->mu);
+    atomic_fetch_sub(&s->sess_bytes, freed);
 }
 
-void srv_tf_register(shelf_server *s, uint32_t idx)
+/* the oldest user of the ring, or SHELF_NONE; sess_mu held */
+static uint32_t ring_pop(shelf_server *s)
 {
-    size_t cap = s->o.live_users;
-    uint32_t victim = SHELF_NONE;
-    pthread_mutex_lock(&s->tf_mu);
-    if (s->tf_count == cap) { /* the oldest state goes */
-        victim = s->tf_ring[s->tf_head];
-        s->tf_head = (s->tf_head + 1) % cap;
-        s->tf_count--;
+    if (!s->sess_count) return SHELF_NONE;
+    uint32_t idx = s->sess_ring[s->sess_head];
+    s->sess_head = (s->sess_head + 1) % s->sess_cap;
+    s->sess_count--;
+    return idx;
+}
+
+/* appends idx to the ring (grown when full); sess_mu held */
+static int ring_push(shelf_server *s, uint32_t idx)
+{
+    if (s->sess_count == s->sess_cap) {
+        size_t cap = s->sess_cap ? 2 * s->sess_cap : 1024;
+        uint32_t *r = malloc(cap * sizeof *r);
+        if (!r) return SHELF_ENOMEM;
+        for (size_t k = 0; k < s->sess_count; k++) r[k] = s->sess_ring[(s->sess_head + k) % s->sess_cap];
+        free(s->sess_ring);
+        s->sess_ring = r;
+        s->sess_head = 0;
+        s->sess_cap = cap;
     }
-    s->tf_ring[(s->tf_head + s->tf_count) % cap] = idx;
-    s->tf_count++;
-    pthread_mutex_unlock(&s->tf_mu);
-    if (victim != SHELF_NONE && victim != idx) {
+    s->sess_ring[(s->sess_head + s->sess_count) % s->sess_cap] = idx;
+    s->sess_count++;
+    return 0;
+}
+
+void srv_sess_account(shelf_server *s, uint32_t idx, long long delta, int is_new)
+{
+    if (delta >= 0) atomic_fetch_add(&s->sess_bytes, (size_t)delta);
+    else atomic_fetch_sub(&s->sess_bytes, (size_t)-delta);
+    pthread_mutex_lock(&s->sess_mu);
+    if (is_new) {
+        srv_user *u = srv_user_at(s, idx);
+        if (u && !u->in_ring && ring_push(s, idx) == 0) u->in_ring = 1; /* in_ring: under sess_mu */
+    }
+    /* past the budget, the oldest sessions go; one in use stays (and goes
+     * to the back of the ring) */
+    for (size_t tries = s->sess_count; tries > 0 && atomic_load(&s->sess_bytes) > s->o.session_memory; tries--) {
+        uint32_t victim = ring_pop(s);
         srv_user *u = srv_user_at(s, victim);
-        if (u && pthread_mutex_trylock(&u->mu) == 0) { /* in use: it stays (a little over the cap) */
-            if (u->tf) {
-                shelf_tf_state_free(u->tf);
-                u->tf = NULL;
-                u->tf_pushed = 0;
-                atomic_fetch_sub(&s->live_profiles, 1);
-            }
-            pthread_mutex_unlock(&u->mu);
+        if (!u) continue;
+        if (victim == idx || pthread_mutex_trylock(&u->mu) != 0) {
+            ring_push(s, victim); /* the slot it left is free: cannot fail */
+            continue;
         }
+        u->in_ring = 0;
+        atomic_fetch_sub(&s->sess_bytes, srv_sess_drop(s, u));
+        pthread_mutex_unlock(&u->mu);
     }
+    pthread_mutex_unlock(&s->sess_mu);
 }
 
 /* ---- items --------------------------------------------------------------------------- */
@@ -568,8 +603,6 @@ int srv_state_init(shelf_server *s, shelf_err *err)
     if (!(s->user_map = shelf_strmap_new(1024)) || !(s->item_map = shelf_strmap_new(1024)) ||
         !(s->cf = shelf_coldfill_new(s->o.cold_neighbours)))
         return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    if (!(s->tf_ring = malloc(s->o.live_users * sizeof *s->tf_ring)))
-        return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     /* event types */
     s->n_types = shelf_store_n_event_types(s->st);
     s->type_name = calloc(s->n_types ? s->n_types : 1, sizeof *s->type_name);
@@ -653,7 +686,7 @@ void srv_state_free(shelf_server *s)
         free(s->ctx_pop[v]);
         free(s->ctx_name[v]);
     }
-    free(s->tf_ring);
+    free(s->sess_ring);
     shelf_coldfill_free(s->cf);
     for (uint32_t t = 0; t < s->n_types; t++) free(s->type_name ? s->type_name[t] : NULL);
     free(s->type_name);

@@ -363,13 +363,11 @@ typedef struct fake {
     uint32_t *seen_last;/* [U] its last item */
 } fake;
 
-static int fake_score(const shelf_model *m, const shelf_query *q, float *scores)
+static int fake_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     const fake *f = (const fake *)m;
     if (q->user == f->fail_user) {
-        shelf_err *e = (shelf_err *)&m->err;
-        snprintf(e->msg, sizeof e->msg, "fake: no scores for user %u", q->user);
-        return SHELF_ENOTFOUND;
+        return shelf_err_set(err, SHELF_ENOTFOUND, "fake: no scores for user %u", q->user);
     }
     assert_true(q->user < m->n_users);
     assert_true(q->n == 0 || (q->types && q->ts)); /* the history's types and times come along */

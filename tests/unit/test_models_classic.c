@@ -40,7 +40,7 @@ static shelf_model *fit(const char *name, const shelf_snapshot *s, const shelf_c
 static void score(const shelf_model *m, const uint32_t *items, uint32_t n, float *out)
 {
     shelf_query q = {.user = SHELF_NONE, .items = items, .n = n};
-    int rc = shelf_model_score(m, &q, out);
+    int rc = shelf_model_score(m, &q, out, NULL);
     if (rc) fprintf(stderr, "score: %s\n", shelf_model_errmsg(m));
     assert_int_equal(rc, 0);
 }
@@ -464,7 +464,7 @@ static void test_pop_counts(void **state)
     score(m, NULL, 0, sc);
     assert_true(sc[3] == 1);
     shelf_reason r;
-    assert_int_equal(shelf_model_explain(m, NULL, 0, &r), 0);
+    assert_int_equal(shelf_model_explain(m, NULL, 0, &r, NULL), 0);
     assert_int_equal(r.item, SHELF_NONE);
     assert_true(strlen(r.text) > 0);
     shelf_model_free(m);
@@ -593,7 +593,7 @@ static void test_explain(void **state)
         for (uint32_t j = 1; j < 20; j++)
             if (sc[j] > sc[target] && j != 2 && j != 5 && j != 9) target = j;
         shelf_reason r;
-        assert_int_equal(shelf_model_explain(m, &q, target, &r), 0);
+        assert_int_equal(shelf_model_explain(m, &q, target, &r, NULL), 0);
         /* the reason is the history item whose own score for target is the largest
          * once weighted: recompute from single-item queries */
         uint32_t best = SHELF_NONE;
@@ -635,7 +635,7 @@ static void test_threads(void **state)
         for (uint32_t i = 0; i < I; i++) {
             uint32_t h[2] = {i, (i * 7) % I};
             shelf_query q = {.user = SHELF_NONE, .items = h, .n = 2};
-            bad |= shelf_model_score(m, &q, got + (size_t)i * I) != 0;
+            bad |= shelf_model_score(m, &q, got + (size_t)i * I, NULL) != 0;
         }
         assert_false(bad);
         assert_memory_equal(want, got, (size_t)I * I * sizeof *want);

@@ -112,7 +112,7 @@ static shelf_model *fit(const shelf_snapshot *s, const shelf_config *c)
 
 static void score(const shelf_model *m, const shelf_query *q, float *out)
 {
-    int rc = shelf_model_score(m, q, out);
+    int rc = shelf_model_score(m, q, out, NULL);
     if (rc) fprintf(stderr, "score: %s\n", shelf_model_errmsg(m));
     assert_int_equal(rc, 0);
 }
@@ -451,7 +451,7 @@ static void test_bad_options(void **state)
     assert_non_null(strstr(shelf_model_errmsg(m), "nothing to learn"));
     float sc[4];
     shelf_query q = {.user = SHELF_NONE};
-    assert_int_equal(shelf_model_score(m, &q, sc), SHELF_EINVAL); /* not fitted */
+    assert_int_equal(shelf_model_score(m, &q, sc, NULL), SHELF_EINVAL); /* not fitted */
     shelf_model_free(m);
     shelf_config_free(o);
     shelf_snapshot_free(s);

@@ -95,7 +95,7 @@ static shelf_model *fit(const char *name, const shelf_snapshot *s, shelf_config 
 static void score(const shelf_model *m, uint32_t user, const uint32_t *items, uint32_t n, float *out)
 {
     shelf_query q = {.user = user, .items = items, .n = n};
-    int rc = shelf_model_score(m, &q, out);
+    int rc = shelf_model_score(m, &q, out, NULL);
     if (rc) fprintf(stderr, "score: %s\n", shelf_model_errmsg(m));
     assert_int_equal(rc, 0);
 }
@@ -158,7 +158,7 @@ static void check_parallel_scores(const shelf_model *m, const shelf_snapshot *s)
     for (uint32_t u = 0; u < U; u++) {
         shelf_query q = {.user = u % 2 ? u : SHELF_NONE, .items = s->ui_col + s->ui_off[u],
                          .n = (uint32_t)(s->ui_off[u + 1] - s->ui_off[u])};
-        bad += shelf_model_score(m, &q, par + (size_t)u * I) != 0;
+        bad += shelf_model_score(m, &q, par + (size_t)u * I, NULL) != 0;
     }
     assert_int_equal(bad, 0);
     assert_memory_equal(serial, par, (size_t)U * I * sizeof *par);
@@ -405,7 +405,7 @@ static void test_als_fold_in(void **state)
         /* the user's events in sequence order, with their types: the same
          * r per item as the CSR's (repeats summed, dislikes included) */
         const uint64_t b = s->seq_off[u], n = s->seq_off[u + 1] - b;
-        assert_int_equal(shelf__als_fold_in(m, s->seq_item + b, s->seq_type + b, (uint32_t)n, x), 0);
+        assert_int_equal(shelf__als_fold_in(m, s->seq_item + b, s->seq_type + b, (uint32_t)n, x, NULL), 0);
         double dot = 0, nx = 0, nf = 0;
         for (uint32_t k = 0; k < K; k++) {
             dot += (double)x[k] * X[u * K + k];
@@ -619,7 +619,7 @@ static void test_mf_errors(void **state)
         assert_int_equal(shelf_model_new(names[k], &m, NULL), 0);
         float sc[3];
         shelf_query q = {.user = 0};
-        assert_int_equal(shelf_model_score(m, &q, sc), SHELF_EINVAL);
+        assert_int_equal(shelf_model_score(m, &q, sc, NULL), SHELF_EINVAL);
         assert_int_equal(shelf_model_fit(m, s, c, NULL), SHELF_EINVAL);
         assert_non_null(strstr(shelf_model_errmsg(m), "nothing to learn"));
         shelf_model_free(m);

@@ -40,7 +40,7 @@ static shelf_model *fit(const char *name, const shelf_snapshot *s, const shelf_c
 static float predict(const shelf_model *m, uint32_t u, uint32_t i)
 {
     float r = NAN;
-    int rc = shelf_model_predict(m, u, i, &r);
+    int rc = shelf_model_predict(m, u, i, &r, NULL);
     if (rc) fprintf(stderr, "predict: %s\n", shelf_model_errmsg(m));
     assert_int_equal(rc, 0);
     return r;
@@ -255,7 +255,7 @@ static void test_clip(void **state)
         for (uint32_t u = 0; u <= U; u++) {
             uint32_t user = u == U ? SHELF_NONE : u;
             shelf_query q = {.user = user};
-            assert_int_equal(shelf_model_score(m, &q, scores), 0);
+            assert_int_equal(shelf_model_score(m, &q, scores, NULL), 0);
             for (uint32_t i = 0; i < I; i++) {
                 float p = predict(m, user, i);
                 assert_true(p >= 2.0f && p <= 4.0f);
@@ -310,7 +310,7 @@ static void test_svdpp_implicit(void **state)
         shelf_model *m = fit(models[k], s, c);
         for (int h = 0; h < 2; h++) {
             shelf_query q = {.user = SHELF_NONE, .items = h ? hist_b : hist_a, .n = 6};
-            assert_int_equal(shelf_model_score(m, &q, sc), 0);
+            assert_int_equal(shelf_model_score(m, &q, sc, NULL), 0);
             double ma = 0, mb = 0;
             for (uint32_t i = 0; i < I; i++) {
                 if (i < I / 2) ma += sc[i] / (I / 2);
@@ -333,7 +333,7 @@ static void score_all(const shelf_model *m, uint32_t U, uint32_t I, float *out)
 {
     for (uint32_t u = 0; u <= U; u++) {
         shelf_query q = {.user = u == U ? SHELF_NONE : u};
-        assert_int_equal(shelf_model_score(m, &q, out + (size_t)u * I), 0);
+        assert_int_equal(shelf_model_score(m, &q, out + (size_t)u * I, NULL), 0);
     }
 }
 
@@ -418,8 +418,8 @@ static void test_save_load(void **state)
             }
         uint32_t hist[3] = {1, 4, 4};
         shelf_query q = {.user = SHELF_NONE, .items = hist, .n = 3};
-        assert_int_equal(shelf_model_score(m, &q, a), 0);
-        assert_int_equal(shelf_model_score(back, &q, b), 0);
+        assert_int_equal(shelf_model_score(m, &q, a, NULL), 0);
+        assert_int_equal(shelf_model_score(back, &q, b, NULL), 0);
         assert_memory_equal(a, b, I * sizeof *a);
         shelf_model_free(back);
         shelf_model_free(m);
@@ -449,7 +449,7 @@ static void test_errors(void **state)
         shelf_err err = {0};
         assert_int_equal(shelf_model_new(models[k], &m, &err), 0);
         float p;
-        assert_int_equal(shelf_model_predict(m, 0, 0, &p), SHELF_EINVAL);
+        assert_int_equal(shelf_model_predict(m, 0, 0, &p, NULL), SHELF_EINVAL);
         shelf_config *c = opts("seed=1", NULL);
         assert_int_equal(shelf_model_fit(m, s, c, NULL), SHELF_EINVAL);
         assert_non_null(strstr(shelf_model_errmsg(m), "\"rating\""));
@@ -471,8 +471,8 @@ static void test_errors(void **state)
         shelf_config *c = small_opts(models[k], 2, "1");
         shelf_model *m = fit(models[k], s, c);
         float p;
-        assert_int_equal(shelf_model_predict(m, 0, 2, &p), SHELF_EINVAL);
-        assert_int_equal(shelf_model_predict(m, 5, 0, &p), SHELF_EINVAL);
+        assert_int_equal(shelf_model_predict(m, 0, 2, &p, NULL), SHELF_EINVAL);
+        assert_int_equal(shelf_model_predict(m, 5, 0, &p, NULL), SHELF_EINVAL);
         p = predict(m, SHELF_NONE, 0);
         assert_true(p >= 1.0f && p <= 5.0f);
         shelf_model_free(m);

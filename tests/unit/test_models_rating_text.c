@@ -48,7 +48,7 @@ static shelf_model *fit(const char *name, const shelf_snapshot *s, const shelf_c
 static float predict(const shelf_model *m, uint32_t u, uint32_t i)
 {
     float r = NAN;
-    int rc = shelf_model_predict(m, u, i, &r);
+    int rc = shelf_model_predict(m, u, i, &r, NULL);
     if (rc) fprintf(stderr, "predict: %s\n", shelf_model_errmsg(m));
     assert_int_equal(rc, 0);
     return r;
@@ -208,7 +208,7 @@ static void test_cold_items(void **state)
     float anon = predict(rt, SHELF_NONE, I_WARM);
     float scores[N_ITEMS];
     shelf_query q = {.user = SHELF_NONE};
-    assert_int_equal(shelf_model_score(rt, &q, scores), 0);
+    assert_int_equal(shelf_model_score(rt, &q, scores, NULL), 0);
     assert_true(scores[I_WARM] == anon);
     assert_true(fabsf(anon - (float)g->train_mean) < 1.5f);
     shelf_model_free(rt);
@@ -316,7 +316,7 @@ static void test_clipping(void **state)
     for (uint32_t u = 0; u <= 40; u++) {
         uint32_t uu = u == 40 ? SHELF_NONE : u;
         shelf_query q = {.user = uu};
-        assert_int_equal(shelf_model_score(m, &q, scores), 0);
+        assert_int_equal(shelf_model_score(m, &q, scores, NULL), 0);
         for (uint32_t i = 0; i < 20; i++) {
             float p = predict(m, uu, i);
             assert_true(p == scores[i]);
@@ -347,9 +347,9 @@ static void test_reproducible(void **state)
     int differs = 0;
     for (uint32_t u = 0; u < N_USERS; u++) {
         shelf_query q = {.user = u};
-        assert_int_equal(shelf_model_score(a, &q, x), 0);
-        assert_int_equal(shelf_model_score(b, &q, y), 0);
-        assert_int_equal(shelf_model_score(d, &q, z), 0);
+        assert_int_equal(shelf_model_score(a, &q, x, NULL), 0);
+        assert_int_equal(shelf_model_score(b, &q, y, NULL), 0);
+        assert_int_equal(shelf_model_score(d, &q, z, NULL), 0);
         assert_memory_equal(x, y, sizeof x);
         differs |= memcmp(x, z, sizeof x) != 0;
     }
@@ -393,8 +393,8 @@ static void test_save_load(void **state)
     float x[N_ITEMS], y[N_ITEMS];
     for (uint32_t u = 0; u <= N_USERS; u++) {
         shelf_query q = {.user = u == N_USERS ? SHELF_NONE : u};
-        assert_int_equal(shelf_model_score(m, &q, x), 0);
-        assert_int_equal(shelf_model_score(back, &q, y), 0);
+        assert_int_equal(shelf_model_score(m, &q, x, NULL), 0);
+        assert_int_equal(shelf_model_score(back, &q, y, NULL), 0);
         assert_memory_equal(x, y, sizeof x);
         for (uint32_t i = 0; i < N_ITEMS; i += 17) assert_true(predict(back, q.user, i) == x[i]);
     }
@@ -422,13 +422,13 @@ static void test_no_ratings(void **state)
     shelf_err err = {0};
     assert_int_equal(shelf_model_new("rating-text", &m, &err), 0);
     float r;
-    assert_int_equal(shelf_model_predict(m, 0, 0, &r), SHELF_EINVAL);
+    assert_int_equal(shelf_model_predict(m, 0, 0, &r, NULL), SHELF_EINVAL);
     shelf_config *c = opts("threads=1", (char *)NULL);
     assert_int_equal(shelf_model_fit(m, s, c, NULL), SHELF_EINVAL);
     fprintf(stderr, "%s\n", shelf_model_errmsg(m));
     assert_non_null(strstr(shelf_model_errmsg(m), "rating-text"));
     assert_non_null(strstr(shelf_model_errmsg(m), "\"rating\""));
-    assert_int_equal(shelf_model_predict(m, 0, 0, &r), SHELF_EINVAL);
+    assert_int_equal(shelf_model_predict(m, 0, 0, &r, NULL), SHELF_EINVAL);
     shelf_model_free(m);
     shelf_config_free(c);
     shelf_snapshot_free(s);

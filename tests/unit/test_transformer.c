@@ -16,7 +16,6 @@
 #include "shelf/model.h"
 #include "nn/optim.h"
 #include "shelf/snapshot.h"
-#include "shelf/transformer.h"
 #include "nn/nn.h"
 
 #include "test_util.h"
@@ -57,7 +56,7 @@ static shelf_model *fit(const shelf_snapshot *s, const shelf_config *o)
 static void score(const shelf_model *m, const uint32_t *items, uint32_t n, float *out)
 {
     shelf_query q = {.user = SHELF_NONE, .items = items, .n = n};
-    int rc = shelf_model_score(m, &q, out);
+    int rc = shelf_model_score(m, &q, out, NULL);
     if (rc) fprintf(stderr, "score: %s\n", shelf_model_errmsg(m));
     assert_int_equal(rc, 0);
 }
@@ -409,7 +408,7 @@ static void test_kv_cache(void **state)
     shelf_params_zero_grad(p);
     uint32_t dummy[4] = {1, 2, 3, 4};
     (void)shelf__transformer_batch_loss(m, dummy, NULL, NULL, 1, 4, 0, NULL, NULL);
-    shelf_tf_state *st = shelf_tf_state_new(m);
+    shelf__tf_state *st = shelf__tf_state_new(m);
     assert_non_null(st);
     enum { N = 25 };
     uint32_t items[N];
@@ -419,17 +418,17 @@ static void test_kv_cache(void **state)
     double worst = 0;
     /* empty history */
     shelf_query q0 = {.user = SHELF_NONE, .n = 0};
-    assert_int_equal(shelf_model_score(m, &q0, full), 0);
-    assert_int_equal(shelf_tf_state_scores(st, inc), 0);
+    assert_int_equal(shelf_model_score(m, &q0, full, NULL), 0);
+    assert_int_equal(shelf__tf_state_scores(st, inc), 0);
     for (uint32_t i = 0; i < FD_I; i++) assert_true(fabsf(full[i] - inc[i]) <= 1e-5f);
     for (uint32_t n = 0; n < N; n++) {
         items[n] = shelf_rng_below(&r, FD_I);
         types[n] = (uint16_t)shelf_rng_below(&r, FD_TYPES);
         ts[n] = 1000000 + (int64_t)n * 3600 + shelf_rng_below(&r, 3000);
-        assert_int_equal(shelf_tf_state_push(st, items[n], types[n], ts[n]), 0);
+        assert_int_equal(shelf__tf_state_push(st, items[n], types[n], ts[n]), 0);
         shelf_query q = {.user = SHELF_NONE, .items = items, .types = types, .ts = ts, .n = n + 1};
-        assert_int_equal(shelf_model_score(m, &q, full), 0);
-        assert_int_equal(shelf_tf_state_scores(st, inc), 0);
+        assert_int_equal(shelf_model_score(m, &q, full, NULL), 0);
+        assert_int_equal(shelf__tf_state_scores(st, inc), 0);
         for (uint32_t i = 0; i < FD_I; i++) {
             double d = fabs((double)full[i] - inc[i]);
             if (d > worst) worst = d;
@@ -437,19 +436,19 @@ static void test_kv_cache(void **state)
         }
         /* profiles: of the history and of the state, scored, give the same */
         float h1[16], h2[16], ps[FD_I];
-        assert_int_equal(shelf_tf_dim(m), 16);
-        assert_int_equal(shelf_tf_profile(m, &q, h1), 0);
-        shelf_tf_state_profile(st, h2);
+        assert_int_equal(shelf__tf_dim(m), 16);
+        assert_int_equal(shelf__tf_profile(m, &q, h1, NULL), 0);
+        shelf__tf_state_profile(st, h2);
         for (int c = 0; c < 16; c++) assert_true(fabsf(h1[c] - h2[c]) <= 1e-5f);
-        assert_int_equal(shelf_tf_profile_scores(m, h1, ps), 0);
+        assert_int_equal(shelf__tf_profile_scores(m, h1, ps), 0);
         for (uint32_t i = 0; i < FD_I; i++) assert_true(ps[i] == full[i]); /* the same arithmetic */
     }
-    assert_int_equal(shelf_tf_state_len(st), N);
-    assert_int_equal(shelf_tf_state_push(st, FD_I, 0, 0), SHELF_EINVAL);
+    assert_int_equal(shelf__tf_state_len(st), N);
+    assert_int_equal(shelf__tf_state_push(st, FD_I, 0, 0), SHELF_EINVAL);
     fprintf(stderr, "kv cache: %d pushes, max |incremental - full| %.3g\n", N, worst);
-    shelf_tf_state_reset(st);
-    assert_int_equal(shelf_tf_state_len(st), 0);
-    shelf_tf_state_free(st);
+    shelf__tf_state_reset(st);
+    assert_int_equal(shelf__tf_state_len(st), 0);
+    shelf__tf_state_free(st);
     shelf_model_free(m);
     shelf_config_free(o);
 }
