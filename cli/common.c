@@ -37,6 +37,46 @@ shelf_store *cli_open_store(cli_ctx *c, unsigned flags)
     return st;
 }
 
+/* The model options --help shows: --help-all every model's; eval and train
+ * the models their --models/--model name (0 when one is unknown). */
+static int help_models(cli_ctx *c, int all, const char **models)
+{
+    *models = all ? "*" : NULL;
+    if (all) return 1;
+    const char *opt = !strcmp(c->command, "eval") ? "models" : !strcmp(c->command, "train") ? "model" : NULL;
+    if (!opt || !shelf_config_is_set(c->cfg, opt)) return 1;
+    *models = shelf_config_str(c->cfg, opt);
+    char name[64];
+    for (const char *p = *models; *p;) {
+        size_t len = strcspn(p, ",");
+        size_t n;
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        if (!shelf_model_options(name, &n)) return cli_fail(c, "--%s: unknown model '%s'", opt, name), 0;
+        p += len + (p[len] == ',');
+    }
+    return 1;
+}
+
+/* --help (all: --help-all): usage, the options, and for eval and train the
+ * models and how to see their options. Returns the exit status. */
+static int print_help(cli_ctx *c, const cli_command *cmd, int all)
+{
+    const char *models;
+    if (!help_models(c, all, &models)) return 2;
+    printf("usage: shelf %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->help);
+    shelf_config_print_help(stdout, cmd->name, models);
+    if (strcmp(cmd->name, "eval") != 0 && strcmp(cmd->name, "train") != 0) return 0;
+    size_t n;
+    const char *const *names = shelf_model_names(&n);
+    printf("\nmodels:");
+    for (size_t i = 0; i < n; i++) printf(" %s", names[i]);
+    printf("\n");
+    if (!all)
+        printf("shelf %s %s --help shows a model's options too; --help-all lists every option.\n", cmd->name,
+               !strcmp(cmd->name, "eval") ? "--models NAME[,NAME...]" : "--model NAME");
+    return 0;
+}
+
 int cli_run(const cli_command *cmd, int argc, char **argv)
 {
     cli_ctx c = {.command = cmd->name};
@@ -53,16 +93,7 @@ int cli_run(const cli_command *cmd, int argc, char **argv)
         return 2;
     }
     if (help) {
-        printf("usage: shelf %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->usage, cmd->help);
-        shelf_config_print_help(stdout, cmd->name);
-        if (!strcmp(cmd->name, "eval") || !strcmp(cmd->name, "train")) {
-            size_t n;
-            const char *const *names = shelf_model_names(&n);
-            printf("\nmodels:");
-            for (size_t i = 0; i < n; i++) printf(" %s", names[i]);
-            printf("\n");
-        }
-        status = 0;
+        status = print_help(&c, cmd, help == 2);
         goto out;
     }
     shelf_log_level lvl = SHELF_LOG_INFO;
@@ -134,7 +165,7 @@ int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, sh
         int64_t ts_max = INT64_MIN;
         for (uint64_t e = 0; e < s->n_events; e++)
             if (s->seq_ts[e] > ts_max) ts_max = s->seq_ts[e];
-        int64_t span = (int64_t)(shelf_config_double(c->cfg, "temporal-test-days") * 86400.0);
+        int64_t span = (int64_t)shelf_config_double(c->cfg, "temporal-test"); /* seconds */
         if (s->n_events == 0 || ts_max <= 0)
             return cli_fail(c, "the temporal protocol needs timestamps (this data has none)");
         rc = shelf_split_temporal(s, ts_max - 2 * span + 1, ts_max - span + 1, out, &err);

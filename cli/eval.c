@@ -18,35 +18,27 @@ typedef struct grid {
     grid_axis axis[2];
 } grid;
 static const grid grids[] = {
-    {"pop", {{"pop-halflife", {"0", "30", "180", "720"}}, {NULL, {NULL}}}},
+    {"pop", {{"pop-half-life", {"0", "30d", "180d", "720d"}}, {NULL, {NULL}}}},
     {"itemknn", {{"knn-shrink", {"20", "500", "2000"}}, {"knn-recency", {"0", "0.2", "0.4", "0.6"}}}},
     {"ease", {{"ease-lambda", {"50", "100", "300", "1000"}}, {"ease-recency", {"0", "0.4"}}}},
     {"als", {{"als-alpha", {"10", "20", "40"}}, {"als-reg", {"1", "10", "30"}}}},
     {"bpr", {{"bpr-lr", {"0.05", "0.1", "0.2"}}, {"bpr-reg", {"0.01", "0.025", "0.05"}}}},
 };
 
-/* the config prefix of a model's hyperparameters */
-static const char *param_prefix(const char *model)
-{
-    if (strcmp(model, "itemknn") == 0) return "knn-";
-    if (strcmp(model, "pop") == 0) return "pop-";
-    if (strcmp(model, "ease") == 0) return "ease-";
-    if (strcmp(model, "als") == 0) return "als-";
-    if (strcmp(model, "bpr") == 0) return "bpr-";
-    return NULL;
-}
-
+/* the model's hyperparameters (its rows of the table) as a JSON object;
+ * durations in seconds */
 static cJSON *params_json(const shelf_config *cfg, const char *model)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *pre = param_prefix(model);
     size_t n;
-    const shelf_cfg_def *t = shelf_config_table(&n);
-    for (size_t i = 0; pre && i < n; i++) {
-        if (strncmp(t[i].name, pre, strlen(pre)) != 0) continue;
+    const shelf_cfg_def *t = shelf_model_options(model, &n);
+    for (size_t i = 0; i < n; i++) {
         switch (t[i].type) {
         case SHELF_CFG_INT: cJSON_AddNumberToObject(o, t[i].name, (double)shelf_config_int(cfg, t[i].name)); break;
-        case SHELF_CFG_DOUBLE: cJSON_AddNumberToObject(o, t[i].name, shelf_config_double(cfg, t[i].name)); break;
+        case SHELF_CFG_DOUBLE:
+        case SHELF_CFG_DURATION:
+            cJSON_AddNumberToObject(o, t[i].name, shelf_config_double(cfg, t[i].name));
+            break;
         case SHELF_CFG_BOOL: cJSON_AddBoolToObject(o, t[i].name, shelf_config_bool(cfg, t[i].name)); break;
         default: {
             const char *v = shelf_config_str(cfg, t[i].name);

@@ -24,7 +24,8 @@ static const cli_command commands[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "shelf %s: a recommendation engine for online stores\n\n"
-               "usage: shelf COMMAND [options]   (shelf COMMAND --help for its options)\n\ncommands:\n",
+               "usage: shelf COMMAND [options]   (shelf COMMAND --help for its options; --help-all: every\n"
+               "       model's hyperparameters too)\n\ncommands:\n",
             SHELF_VERSION);
     for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "  %-10s %s\n", "version", "print the version; --cpu: the CPU and the kernel level chosen (JSON)");

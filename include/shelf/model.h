@@ -119,6 +119,10 @@ struct shelf_model {
 /* Names of the registered models ("pop", "itemknn", "ease", "als", "bpr",
  * ...); *n receives the count. */
 SHELF_API const char *const *shelf_model_names(size_t *n);
+/* The hyperparameters of model `name`: its rows of the configuration table
+ * (pointers into shelf_config_table, static storage); *n receives the count.
+ * NULL (and *n = 0) for an unknown name. */
+SHELF_API const shelf_cfg_def *shelf_model_options(const char *name, size_t *n);
 /* A new, unfitted model by name: SHELF_ENOTFOUND (listing the names) if
  * unknown. Free with shelf_model_free. */
 SHELF_API int shelf_model_new(const char *name, shelf_model **out, shelf_err *err);

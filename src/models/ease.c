@@ -16,6 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ease's rows of the configuration table: its hyperparameters (config.c
+ * joins every model's rows to the common ones) */
+static const shelf_cfg_def opts[] = {
+    {"ease-lambda", SHELF_CFG_DOUBLE, "100", 0, 1.0e9, NULL, SHELF__FIT, "ease: L2 regularisation", ""},
+    {"ease-recency", SHELF_CFG_DOUBLE, "0.4", 0, 1, NULL, SHELF__FIT,
+     "ease: history weight decay per step back from the newest item (0: all equal)", ""},
+    {"ease-max-mb", SHELF_CFG_INT, "8192", 1, 1.0e7, NULL, SHELF__FIT,
+     "ease: refuse catalogues whose Gram matrix needs more memory than this (MiB)", "MiB"},
+};
+const shelf__opt_rows shelf__ease_opts = SHELF__OPT_ROWS(opts);
+
 /* LAPACK (in OpenBLAS; Fortran calling convention, column-major). */
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
 void spotri_(const char *uplo, const int *n, float *a, const int *lda, int *info);

@@ -17,6 +17,19 @@ int shelf__model_rating_text_new(shelf_model **out);
 int shelf__model_hybrid_new(shelf_model **out);
 int shelf__model_transformer_new(shelf_model **out);
 
+/* A model's rows of the configuration table (its hyperparameters), kept
+ * beside its code; registry.c hands them to config.c, which joins them to
+ * the common rows. SHELF__FIT is their scope. */
+typedef struct shelf__opt_rows {
+    const shelf_cfg_def *row;
+    size_t n;
+} shelf__opt_rows;
+#define SHELF__OPT_ROWS(rows) {(rows), sizeof(rows) / sizeof((rows)[0])}
+#define SHELF__FIT "eval train"
+extern const shelf__opt_rows shelf__pop_opts, shelf__itemknn_opts, shelf__ease_opts, shelf__als_opts,
+    shelf__bpr_opts, shelf__rating_mf_opts, shelf__svdpp_opts, shelf__rating_text_opts, shelf__hybrid_opts,
+    shelf__transformer_opts;
+
 /* Sets the model's own error slot and returns code (printf-style): for fit,
  * load, save and observe, which no other thread runs beside (the const
  * operations use shelf__model_err). */

@@ -1,33 +1,44 @@
 /* pop.c: popularity, the floor every model must beat. Models room. Counts
  * training interactions per item (distinct user-item pairs, or the sum of
- * event-type weights), optionally time-decayed: with pop-halflife h > 0 days
- * an event of age a days (before the newest timestamp) weighs 0.5^(a/h).
+ * event-type weights), optionally time-decayed: with pop-half-life h > 0 an
+ * event of age a (before the newest timestamp) weighs 0.5^(a/h).
  * Scores ignore the user; ties are left as they are (the evaluator breaks
  * them pessimistically).
  * Default pop-count = pairs: on Beauty validation (LOO-FULL) pairs and
  * weights tie (HR@10 0.0157, NDCG@10 0.0078: no repeated items, one event
  * type); pairs is the reference row of BENCHMARKS.md and does not let one
  * user's repeated views inflate an item. The s3rec files carry no times, so
- * pop-halflife could not be tuned there and stays 0. */
+ * pop-half-life could not be tuned there and stays 0. */
 #include "models/models_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define DAY 86400.0
+
+/* pop's rows of the configuration table: its hyperparameters (config.c
+ * joins every model's rows to the common ones) */
+static const shelf_cfg_def opts[] = {
+    {"pop-half-life", SHELF_CFG_DURATION, "0", 0, 36500 * DAY, NULL, SHELF__FIT,
+     "pop: half-life of the time decay (0: plain counts)", ""},
+    {"pop-count", SHELF_CFG_ENUM, "pairs", 0, 0, "pairs|weights", SHELF__FIT,
+     "pop: count distinct user-item pairs, or sum the event-type weights of all events", ""},
+};
+const shelf__opt_rows shelf__pop_opts = SHELF__OPT_ROWS(opts);
+
 /* Decayed counts are kept relative to a reference time ref: an event at ts
  * adds w * 2^((ts - ref) / h). Scores are count * 2^((ref - newest) / h), so
  * that observe() is O(1) while time moves on; when the exponent of a new
  * event grows past RENORM_LOG2 the counts are rescaled to ref = newest. */
 #define RENORM_LOG2 48.0
-#define DAY 86400.0
 
 typedef enum { COUNT_PAIRS = 0, COUNT_WEIGHTS = 1 } count_mode;
 
 typedef struct pop_model {
     shelf_model base;
     float *count;     /* [I] (decayed) counts relative to ref */
-    double halflife;  /* days; 0: no decay */
+    double halflife;  /* days (the bundle's unit; the option is in seconds); 0: no decay */
     count_mode mode;
     /* times[0]: ref, the reference time of count[]; times[1]: the newest
      * event time seen (unix seconds). An array, saved as one tensor. */
@@ -66,7 +77,7 @@ static int pop_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
 {
     pop_model *p = (pop_model *)m;
     const uint32_t U = s->n_users, I = s->n_items;
-    double hl = shelf_config_double(o, "pop-halflife");
+    double hl = shelf_config_double(o, "pop-half-life") / DAY;
     const char *mode = shelf_config_str(o, "pop-count");
     count_mode cm = mode && strcmp(mode, "weights") == 0 ? COUNT_WEIGHTS : COUNT_PAIRS;
 

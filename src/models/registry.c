@@ -1,6 +1,7 @@
 /* registry.c: the model registry and the checked wrappers of the vtable. */
 #include "models_int.h"
 #include "core/assert_int.h"
+#include "core/config_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,14 +15,28 @@
 static const struct {
     const char *name;
     int (*make)(shelf_model **);
+    const shelf__opt_rows *opts;
 } registry[] = {
-    {"pop", shelf__model_pop_new},   {"itemknn", shelf__model_itemknn_new}, {"ease", shelf__model_ease_new},
-    {"als", shelf__model_als_new},   {"bpr", shelf__model_bpr_new},
-    {"rating-mf", shelf__model_rating_mf_new}, {"svdpp", shelf__model_svdpp_new},
-    {"rating-text", shelf__model_rating_text_new}, {"transformer", shelf__model_transformer_new},
-    {"hybrid", shelf__model_hybrid_new},
+    {"pop", shelf__model_pop_new, &shelf__pop_opts},
+    {"itemknn", shelf__model_itemknn_new, &shelf__itemknn_opts},
+    {"ease", shelf__model_ease_new, &shelf__ease_opts},
+    {"als", shelf__model_als_new, &shelf__als_opts},
+    {"bpr", shelf__model_bpr_new, &shelf__bpr_opts},
+    {"rating-mf", shelf__model_rating_mf_new, &shelf__rating_mf_opts},
+    {"svdpp", shelf__model_svdpp_new, &shelf__svdpp_opts},
+    {"rating-text", shelf__model_rating_text_new, &shelf__rating_text_opts},
+    {"transformer", shelf__model_transformer_new, &shelf__transformer_opts},
+    {"hybrid", shelf__model_hybrid_new, &shelf__hybrid_opts},
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
+
+const shelf_cfg_def *shelf__model_rows(size_t k, const char **name, size_t *n)
+{
+    if (k >= N_MODELS) return NULL;
+    *name = registry[k].name;
+    *n = registry[k].opts->n;
+    return registry[k].opts->row;
+}
 
 const char *const *shelf_model_names(size_t *n)
 {

@@ -15,6 +15,23 @@ pass=0 fail=0
 check() { local what=$1; shift; if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $what" >&2; fi; }
 
 check "eval --help lists the registered models" grep -q "^models: pop itemknn ease als bpr" <<<"$("$shelf" eval --help)"
+# --help fits a screen: the common options and the model names; a model's
+# options with --model NAME (train) or --models A,B (eval); all with --help-all
+out=$("$shelf" train --help)
+check "train --help fits a screen" test "$(wc -l <<<"$out")" -le 40
+check "train --help shows no model's options" bash -c '! grep -q -- "--als-factors\|--tf-dim" <<<"$1"' _ "$out"
+check "train --help says how to see a model's options" grep -q -- "--model NAME --help" <<<"$out"
+out=$("$shelf" train --model als --help)
+check "train --model als --help shows als's options" grep -q -- "--als-factors N .*(default 64; 1..4096)" <<<"$out"
+check "train --model als --help shows no other model's" bash -c '! grep -q -- "--bpr-\|--tf-\|--pop-half-life" <<<"$1"' _ "$out"
+out=$("$shelf" eval --models pop,ease --help)
+check "eval --models pop,ease --help shows both" bash -c 'grep -q -- "--pop-half-life DURATION" <<<"$1" && grep -q -- "--ease-max-mb N .*(MiB" <<<"$1"' _ "$out"
+out=$("$shelf" train --help-all)
+check "train --help-all shows every model's options" bash -c 'grep -q -- "--tf-dim N" <<<"$1" && grep -q -- "--hyb-loss" <<<"$1"' _ "$out"
+"$shelf" train --model nope --help >/dev/null 2>&1; check "--model nope --help is a usage error" test $? -eq 2
+check "shelf --help mentions --help-all" grep -q -- "--help-all" <<<"$("$shelf" --help)"
+err=$("$shelf" eval --pop-half-life 7days --quiet 2>&1); rc=$?
+check "a bad duration is a usage error naming flag and value" bash -c '[ "$2" -eq 2 ] && grep -q -- "--pop-half-life.*7days" <<<"$1"' _ "$err" "$rc"
 "$shelf" gen --store shop.db --users 600 --items 300 --events 30000 --seed 5 --quiet >/dev/null
 # the s3rec form wants integer ids: the generator's u17 / i42 become 17 / 42
 "$shelf" export --store shop.db --format s3rec --out - | sed 's/[ui]//g' > seq.txt

@@ -498,7 +498,7 @@ static void test_pop_halflife(void **state)
     shelf_store_close(st);
     float sc[3];
     for (int weights = 0; weights < 2; weights++) {
-        shelf_config *o = opts("pop-halflife=10", weights ? "pop-count=weights" : "pop-count=pairs", NULL);
+        shelf_config *o = opts("pop-half-life=10d", weights ? "pop-count=weights" : "pop-count=pairs", NULL);
         shelf_model *m = fit("pop", s, o);
         score(m, NULL, 0, sc);
         float f = weights ? 5.0f : 1.0f; /* purchase weight */
@@ -567,7 +567,7 @@ static void check_round_trip(const char *name, const shelf_config *o, const char
 static void test_round_trip(void **state)
 {
     (void)state;
-    shelf_config *o = opts("pop-halflife=0.0001", "knn-weight=tfidf", "knn-shrink=3", "knn-recency=0.3",
+    shelf_config *o = opts("pop-half-life=9s", "knn-weight=tfidf", "knn-shrink=3", "knn-recency=0.3",
                            "knn-neighbours=7", "ease-lambda=7", "ease-recency=0.2", NULL);
     check_round_trip("pop", o, "pop.bundle");
     check_round_trip("itemknn", o, "itemknn.bundle");
