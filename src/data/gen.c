@@ -18,6 +18,7 @@
  * K latent factors. */
 #include "shelf/gen.h"
 #include "core/assert_int.h"
+#include "core/mem_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -218,30 +219,10 @@ typedef struct gen {
 
 static void gen_free(gen *g)
 {
-    free(g->n_sub);
-    free(g->cat_cum);
-    free(g->cat_mu);
-    free(g->cat_vec);
-    free(g->sub_vec);
-    free(g->cat_name);
-    free(g->sub_name);
-    free(g->path);
-    free(g->brand_prem);
-    free(g->cb_off);
-    free(g->cb_list);
-    free(g->item_cat);
-    free(g->item_sub);
-    free(g->item_kind);
-    free(g->item_brand);
-    free(g->price);
-    free(g->created);
-    free(g->item_vec);
-    free(g->g_tab);
-    free(g->c_off);
-    free(g->c_tab);
-    free(g->user_vec);
-    free(g->us);
-    free(g->heap);
+    SHELF__FREE_ALL(g->n_sub, g->cat_cum, g->cat_mu, g->cat_vec, g->sub_vec, g->cat_name, g->sub_name, g->path,
+                    g->brand_prem, g->cb_off, g->cb_list, g->item_cat, g->item_sub, g->item_kind,
+                    g->item_brand, g->price, g->created, g->item_vec, g->g_tab, g->c_off, g->c_tab,
+                    g->user_vec, g->us, g->heap);
 }
 
 /* ======================================================================== */

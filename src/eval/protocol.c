@@ -4,6 +4,7 @@
  * then the beyond-accuracy metrics; and the top-list export. Eval room. */
 #include "eval/eval_int.h"
 #include "shelf/coldfill.h"
+#include "core/mem_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -73,14 +74,7 @@ typedef struct ev_buf {
 
 static void buf_free(ev_buf *b)
 {
-    free(b->scores);
-    free(b->mask);
-    free(b->hist);
-    free(b->htype);
-    free(b->hts);
-    free(b->tg);
-    free(b->cand);
-    free(b->free_item);
+    SHELF__FREE_ALL(b->scores, b->mask, b->hist, b->htype, b->hts, b->tg, b->cand, b->free_item);
 }
 
 static int buf_alloc(ev_buf *b, uint32_t I, uint64_t max_hist, uint64_t max_tg, int s100)

@@ -64,7 +64,6 @@ static const shelf_cfg_def opts[] = {
      "als: a known user's query history items the fit did not see are folded in (the user's row re-solved "
      "with them) instead of ignored", ""},
 };
-const shelf__opt_rows shelf__als_opts = SHELF__OPT_ROWS(opts);
 
 typedef enum { CONF_BINARY = 0, CONF_WEIGHTS = 1 } conf_mode;
 
@@ -933,11 +932,5 @@ static const shelf_model_vt als_vt = {
     .free = als_free,
 };
 
-int shelf__model_als_new(shelf_model **out)
-{
-    als_model *a = calloc(1, sizeof *a);
-    if (!a) return SHELF_ENOMEM;
-    a->base.vt = &als_vt;
-    *out = &a->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__als_kind = {&als_vt, sizeof(als_model), SHELF__OPT_ROWS(opts)};

@@ -54,7 +54,6 @@ static const shelf_cfg_def opts[] = {
      "bpr: a known user's query history items beyond their training positives are folded in (a user vector "
      "learned by SGD from the training positives and the history) instead of ignored", ""},
 };
-const shelf__opt_rows shelf__bpr_opts = SHELF__OPT_ROWS(opts);
 
 typedef enum { NEG_UNIFORM = 0, NEG_POP = 1 } neg_mode;
 
@@ -636,11 +635,5 @@ static const shelf_model_vt bpr_vt = {
     .free = bpr_free,
 };
 
-int shelf__model_bpr_new(shelf_model **out)
-{
-    bpr_model *a = calloc(1, sizeof *a);
-    if (!a) return SHELF_ENOMEM;
-    a->base.vt = &bpr_vt;
-    *out = &a->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__bpr_kind = {&bpr_vt, sizeof(bpr_model), SHELF__OPT_ROWS(opts)};

@@ -25,7 +25,6 @@ static const shelf_cfg_def opts[] = {
     {"ease-max-mb", SHELF_CFG_INT, "8192", 1, 1.0e7, NULL, SHELF__FIT,
      "ease: refuse catalogues whose Gram matrix needs more memory than this (MiB)", "MiB"},
 };
-const shelf__opt_rows shelf__ease_opts = SHELF__OPT_ROWS(opts);
 
 /* LAPACK (in OpenBLAS; Fortran calling convention, column-major). */
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
@@ -253,11 +252,5 @@ static const shelf_model_vt ease_vt = {
     .free = ease_free,
 };
 
-int shelf__model_ease_new(shelf_model **out)
-{
-    ease_model *e = calloc(1, sizeof *e);
-    if (!e) return SHELF_ENOMEM;
-    e->base.vt = &ease_vt;
-    *out = &e->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__ease_kind = {&ease_vt, sizeof(ease_model), SHELF__OPT_ROWS(opts)};

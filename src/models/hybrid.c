@@ -74,6 +74,7 @@
  * rows. */
 #include "models/models_int.h"
 #include "shelf/text.h"
+#include "core/mem_int.h"
 
 #include <cblas.h>
 #undef I /* <complex.h>, pulled in by cblas.h, defines I; here I is the item count */
@@ -113,7 +114,6 @@ static const shelf_cfg_def opts[] = {
     {"hyb-cold-neg", SHELF_CFG_BOOL, "false", 0, 0, NULL, SHELF__FIT,
      "hybrid: items without training positives are drawn as negatives too (false: only items with positives)", ""},
 };
-const shelf__opt_rows shelf__hybrid_opts = SHELF__OPT_ROWS(opts);
 
 #define INIT_STD 0.1      /* user and feature embeddings N(0, INIT_STD^2 / K) */
 #define ID_INIT_SCALE 0.01 /* item id embeddings start this much smaller */
@@ -148,21 +148,10 @@ typedef struct hyb_model {
 
 static void free_arrays(hyb_model *a)
 {
-    free(a->P);
-    free(a->E);
-    free(a->W);
-    free(a->c);
-    free(a->d);
-    free(a->Xc);
-    free(a->uf_off);
-    free(a->uf);
+    SHELF__FREE_ALL(a->P, a->E, a->W, a->c, a->d, a->Xc, a->uf_off, a->uf, a->feat_off, a->feat, a->Q, a->b);
+    a->P = a->E = a->W = a->c = a->d = a->Xc = a->Q = a->b = NULL;
     a->uf_off = NULL;
     a->uf = NULL;
-    free(a->feat_off);
-    free(a->feat);
-    free(a->Q);
-    free(a->b);
-    a->P = a->E = a->W = a->c = a->d = a->Xc = a->Q = a->b = NULL;
     a->feat_off = NULL;
     a->feat = NULL;
 }
@@ -863,11 +852,5 @@ static const shelf_model_vt hyb_vt = {
     .free = hyb_free,
 };
 
-int shelf__model_hybrid_new(shelf_model **out)
-{
-    hyb_model *a = calloc(1, sizeof *a);
-    if (!a) return SHELF_ENOMEM;
-    a->base.vt = &hyb_vt;
-    *out = &a->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__hybrid_kind = {&hyb_vt, sizeof(hyb_model), SHELF__OPT_ROWS(opts)};

@@ -29,7 +29,6 @@ static const shelf_cfg_def opts[] = {
     {"knn-recency", SHELF_CFG_DOUBLE, "0.4", 0, 1, NULL, SHELF__FIT,
      "itemknn: history weight decay per step back from the newest item (0: all equal)", ""},
 };
-const shelf__opt_rows shelf__itemknn_opts = SHELF__OPT_ROWS(opts);
 
 typedef enum { W_NONE = 0, W_TFIDF = 1, W_BM25 = 2 } weighting;
 static const char *const weight_names[] = {"none", "tfidf", "bm25"};
@@ -423,11 +422,5 @@ static const shelf_model_vt knn_vt = {
     .free = knn_free,
 };
 
-int shelf__model_itemknn_new(shelf_model **out)
-{
-    knn_model *k = calloc(1, sizeof *k);
-    if (!k) return SHELF_ENOMEM;
-    k->base.vt = &knn_vt;
-    *out = &k->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__itemknn_kind = {&knn_vt, sizeof(knn_model), SHELF__OPT_ROWS(opts)};

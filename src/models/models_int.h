@@ -1,34 +1,26 @@
-/* models_int.h: what model implementations share: their constructors (one
- * per model file, listed in registry.c) and small helpers. */
+/* models_int.h: what model implementations share: their kinds (one per
+ * model file, listed in registry.c) and small helpers. */
 #ifndef SHELF_MODELS_INT_H
 #define SHELF_MODELS_INT_H
 
 #include "shelf/model.h"
 
-/* Constructors: a zeroed model with its vtable set; SHELF_ENOMEM. */
-int shelf__model_pop_new(shelf_model **out);
-int shelf__model_itemknn_new(shelf_model **out);
-int shelf__model_ease_new(shelf_model **out);
-int shelf__model_als_new(shelf_model **out);
-int shelf__model_bpr_new(shelf_model **out);
-int shelf__model_rating_mf_new(shelf_model **out);
-int shelf__model_svdpp_new(shelf_model **out);
-int shelf__model_rating_text_new(shelf_model **out);
-int shelf__model_hybrid_new(shelf_model **out);
-int shelf__model_transformer_new(shelf_model **out);
-
-/* A model's rows of the configuration table (its hyperparameters), kept
- * beside its code; registry.c hands them to config.c, which joins them to
- * the common rows. SHELF__FIT is their scope. */
-typedef struct shelf__opt_rows {
-    const shelf_cfg_def *row;
-    size_t n;
-} shelf__opt_rows;
-#define SHELF__OPT_ROWS(rows) {(rows), sizeof(rows) / sizeof((rows)[0])}
+/* A kind of model, defined at the end of its file: shelf_model_new makes
+ * one as a zeroed block of `size` bytes (the model's struct, shelf_model
+ * first) with its vtable set. `opts` are its rows of the configuration
+ * table (its hyperparameters, kept beside its code; config.c joins them to
+ * the common rows); SHELF__FIT is their scope. */
+typedef struct shelf__model_kind {
+    const shelf_model_vt *vt;
+    size_t size;
+    const shelf_cfg_def *opts;
+    size_t n_opts;
+} shelf__model_kind;
+#define SHELF__OPT_ROWS(rows) (rows), sizeof(rows) / sizeof((rows)[0])
 #define SHELF__FIT "eval train"
-extern const shelf__opt_rows shelf__pop_opts, shelf__itemknn_opts, shelf__ease_opts, shelf__als_opts,
-    shelf__bpr_opts, shelf__rating_mf_opts, shelf__svdpp_opts, shelf__rating_text_opts, shelf__hybrid_opts,
-    shelf__transformer_opts;
+extern const shelf__model_kind shelf__pop_kind, shelf__itemknn_kind, shelf__ease_kind, shelf__als_kind,
+    shelf__bpr_kind, shelf__rating_mf_kind, shelf__svdpp_kind, shelf__rating_text_kind, shelf__hybrid_kind,
+    shelf__transformer_kind;
 
 /* Sets the model's own error slot and returns code (printf-style): for fit,
  * load, save and observe, which no other thread runs beside (the const

@@ -25,7 +25,6 @@ static const shelf_cfg_def opts[] = {
     {"pop-count", SHELF_CFG_ENUM, "pairs", 0, 0, "pairs|weights", SHELF__FIT,
      "pop: count distinct user-item pairs, or sum the event-type weights of all events", ""},
 };
-const shelf__opt_rows shelf__pop_opts = SHELF__OPT_ROWS(opts);
 
 /* Decayed counts are kept relative to a reference time ref: an event at ts
  * adds w * 2^((ts - ref) / h). Scores are count * 2^((ref - newest) / h), so
@@ -266,11 +265,5 @@ static const shelf_model_vt pop_vt = {
     .free = pop_free,
 };
 
-int shelf__model_pop_new(shelf_model **out)
-{
-    pop_model *p = calloc(1, sizeof *p);
-    if (!p) return SHELF_ENOMEM;
-    p->base.vt = &pop_vt;
-    *out = &p->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__pop_kind = {&pop_vt, sizeof(pop_model), SHELF__OPT_ROWS(opts)};

@@ -49,7 +49,6 @@ static const shelf_cfg_def opts[] = {
     {"mf-init-std", SHELF_CFG_DOUBLE, "0.01", 0, 10, NULL, SHELF__FIT,
      "rating-mf: standard deviation of the normal initial factors", ""},
 };
-const shelf__opt_rows shelf__rating_mf_opts = SHELF__OPT_ROWS(opts);
 
 /* ---- shared with svdpp.c --------------------------------------------------------- */
 
@@ -398,11 +397,5 @@ static const shelf_model_vt rmf_vt = {
     .predict = rmf_predict,
 };
 
-int shelf__model_rating_mf_new(shelf_model **out)
-{
-    rmf_model *a = calloc(1, sizeof *a);
-    if (!a) return SHELF_ENOMEM;
-    a->base.vt = &rmf_vt;
-    *out = &a->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__rating_mf_kind = {&rmf_vt, sizeof(rmf_model), SHELF__OPT_ROWS(opts)};

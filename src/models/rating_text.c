@@ -49,6 +49,7 @@
  * Dimension letters: U users, I items, K factors, B word buckets, A
  * attributes, R = B + A token rows, n ratings. */
 #include "models/rating_int.h"
+#include "core/mem_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -82,7 +83,6 @@ static const shelf_cfg_def opts[] = {
     {"rtext-attrs", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
      "rating-text: the item's attributes are tokens too (one row each)", ""},
 };
-const shelf__opt_rows shelf__rating_text_opts = SHELF__OPT_ROWS(opts);
 
 #define RTEXT_HASH_SEED 0x7274657874ull /* "rtext": fixed, part of the model */
 
@@ -109,16 +109,7 @@ typedef struct rtext_model {
 
 static void free_arrays(rtext_model *a)
 {
-    free(a->P);
-    free(a->Q);
-    free(a->W);
-    free(a->bu);
-    free(a->bi);
-    free(a->C);
-    free(a->tok_off);
-    free(a->tok);
-    free(a->Z);
-    free(a->beta);
+    SHELF__FREE_ALL(a->P, a->Q, a->W, a->bu, a->bi, a->C, a->tok_off, a->tok, a->Z, a->beta);
     a->P = a->Q = a->W = a->bu = a->bi = a->C = a->Z = a->beta = NULL;
     a->tok_off = NULL;
     a->tok = NULL;
@@ -576,11 +567,5 @@ static const shelf_model_vt rtext_vt = {
     .predict = rtext_predict,
 };
 
-int shelf__model_rating_text_new(shelf_model **out)
-{
-    rtext_model *a = calloc(1, sizeof *a);
-    if (!a) return SHELF_ENOMEM;
-    a->base.vt = &rtext_vt;
-    *out = &a->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__rating_text_kind = {&rtext_vt, sizeof(rtext_model), SHELF__OPT_ROWS(opts)};

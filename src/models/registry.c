@@ -14,19 +14,18 @@
 
 static const struct {
     const char *name;
-    int (*make)(shelf_model **);
-    const shelf__opt_rows *opts;
+    const shelf__model_kind *kind;
 } registry[] = {
-    {"pop", shelf__model_pop_new, &shelf__pop_opts},
-    {"itemknn", shelf__model_itemknn_new, &shelf__itemknn_opts},
-    {"ease", shelf__model_ease_new, &shelf__ease_opts},
-    {"als", shelf__model_als_new, &shelf__als_opts},
-    {"bpr", shelf__model_bpr_new, &shelf__bpr_opts},
-    {"rating-mf", shelf__model_rating_mf_new, &shelf__rating_mf_opts},
-    {"svdpp", shelf__model_svdpp_new, &shelf__svdpp_opts},
-    {"rating-text", shelf__model_rating_text_new, &shelf__rating_text_opts},
-    {"transformer", shelf__model_transformer_new, &shelf__transformer_opts},
-    {"hybrid", shelf__model_hybrid_new, &shelf__hybrid_opts},
+    {"pop", &shelf__pop_kind},
+    {"itemknn", &shelf__itemknn_kind},
+    {"ease", &shelf__ease_kind},
+    {"als", &shelf__als_kind},
+    {"bpr", &shelf__bpr_kind},
+    {"rating-mf", &shelf__rating_mf_kind},
+    {"svdpp", &shelf__svdpp_kind},
+    {"rating-text", &shelf__rating_text_kind},
+    {"transformer", &shelf__transformer_kind},
+    {"hybrid", &shelf__hybrid_kind},
 };
 #define N_MODELS (sizeof registry / sizeof registry[0])
 
@@ -34,8 +33,8 @@ const shelf_cfg_def *shelf__model_rows(size_t k, const char **name, size_t *n)
 {
     if (k >= N_MODELS) return NULL;
     *name = registry[k].name;
-    *n = registry[k].opts->n;
-    return registry[k].opts->row;
+    *n = registry[k].kind->n_opts;
+    return registry[k].kind->opts;
 }
 
 const char *const *shelf_model_names(size_t *n)
@@ -50,8 +49,11 @@ int shelf_model_new(const char *name, shelf_model **out, shelf_err *err)
 {
     for (size_t i = 0; i < N_MODELS; i++) {
         if (strcmp(name, registry[i].name) != 0) continue;
-        shelf_model *m = NULL;
-        if (registry[i].make(&m)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+        const shelf__model_kind *kind = registry[i].kind;
+        SHELF_ASSERT(kind->size >= sizeof(shelf_model));
+        shelf_model *m = calloc(1, kind->size);
+        if (!m) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+        m->vt = kind->vt;
         const shelf_model_vt *vt = m->vt;
         unsigned caps = vt->caps;
         /* the flags say what the table holds */

@@ -60,7 +60,6 @@ static const shelf_cfg_def opts[] = {
     {"svdpp-init-std", SHELF_CFG_DOUBLE, "0.01", 0, 10, NULL, SHELF__FIT,
      "svdpp: standard deviation of the normal initial factors", ""},
 };
-const shelf__opt_rows shelf__svdpp_opts = SHELF__OPT_ROWS(opts);
 
 typedef struct svdpp_model {
     shelf_model base;
@@ -413,11 +412,5 @@ static const shelf_model_vt svdpp_vt = {
     .predict = svdpp_predict,
 };
 
-int shelf__model_svdpp_new(shelf_model **out)
-{
-    svdpp_model *a = calloc(1, sizeof *a);
-    if (!a) return SHELF_ENOMEM;
-    a->base.vt = &svdpp_vt;
-    *out = &a->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__svdpp_kind = {&svdpp_vt, sizeof(svdpp_model), SHELF__OPT_ROWS(opts)};

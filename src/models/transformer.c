@@ -51,6 +51,7 @@
  * C width, F feed-forward width, NH heads, L layers, I items, NF features. */
 #include "models/models_int.h"
 #include "models/transformer_int.h"
+#include "core/mem_int.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -129,7 +130,6 @@ static const shelf_cfg_def opts[] = {
     {"tf-log", SHELF_CFG_STRING, NULL, 0, 0, NULL, SHELF__FIT,
      "transformer: JSON Lines training log, one line per epoch (loss, seconds, throughput, validation NDCG/HR@10)", ""},
 };
-const shelf__opt_rows shelf__transformer_opts = SHELF__OPT_ROWS(opts);
 
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
 
@@ -610,22 +610,8 @@ typedef struct tf_loss_ws {
 static void loss_ws_free(tf_loss_ws *w)
 {
     shelf_nn_cehead_ws_free(w->head);
-    free(w->warm);
-    free(w->wmap);
-    free(w->tw);
-    free(w->Ew);
-    free(w->dEw);
-    free(w->logits);
-    free(w->dlg);
-    free(w->losses);
-    free(w->lse);
-    free(w->neg);
-    free(w->neg_q);
-    free(w->pos_q);
-    free(w->eneg);
-    free(w->deneg);
-    free(w->cdf);
-    free(w->q);
+    SHELF__FREE_ALL(w->warm, w->wmap, w->tw, w->Ew, w->dEw, w->logits, w->dlg, w->losses, w->lse, w->neg,
+                    w->neg_q, w->pos_q, w->eneg, w->deneg, w->cdf, w->q);
     memset(w, 0, sizeof *w);
 }
 
@@ -1995,11 +1981,5 @@ static const shelf_model_vt tf_vt = {
     .session_bytes = tf_session_bytes,
 };
 
-int shelf__model_transformer_new(shelf_model **out)
-{
-    tf_model *t = calloc(1, sizeof *t);
-    if (!t) return SHELF_ENOMEM;
-    t->base.vt = &tf_vt;
-    *out = &t->base;
-    return 0;
-}
+/* what registry.c needs to make one: the vtable, the size, the options */
+const shelf__model_kind shelf__transformer_kind = {&tf_vt, sizeof(tf_model), SHELF__OPT_ROWS(opts)};

@@ -25,6 +25,21 @@ static int pad_of(const int *pad_len, int b, int T)
 
 /* ---- forward ------------------------------------------------------------- */
 
+/* What both passes derive from C and NH: the head size HS, the row length
+ * 3C of qkv and the score scale 1/sqrt(HS). */
+typedef struct head_dims {
+    int HS, C3;
+    float scale;
+} head_dims;
+
+static head_dims head_dims_of(int C, int NH)
+{
+    SHELF_ASSERT(NH > 0 && C % NH == 0);
+    head_dims d = {.HS = C / NH, .C3 = 3 * C};
+    d.scale = 1.0f / sqrtf((float)d.HS);
+    return d;
+}
+
 /* qkv [B,T,3C] -> out [B,T,C], att [B,NH,T,T]. */
 void shelf_attention_forward_ref(float *out, float *att, const float *qkv, const int *pad_len, int B,
                                  int T, int C, int NH)
@@ -76,11 +91,9 @@ void shelf_attention_forward_ref(float *out, float *att, const float *qkv, const
 void shelf_attention_forward(float *out, float *att, const float *qkv, const int *pad_len, int B, int T,
                              int C, int NH)
 {
-    SHELF_ASSERT(NH > 0 && C % NH == 0);
-    const int HS = C / NH;
-    const int C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)HS);
-    const int n = B * NH;
+    const head_dims hd = head_dims_of(C, NH);
+    const int HS = hd.HS, C3 = hd.C3, n = B * NH;
+    const float scale = hd.scale;
     const shelf__kern *k = shelf__kern_get(); /* the row softmax of this CPU's level */
 #pragma omp parallel for schedule(static) if (n > 1 && (long)T * T * HS > 4096)
     for (int bh = 0; bh < n; bh++) {
@@ -166,11 +179,9 @@ void shelf_attention_backward_ref(float *dqkv, const float *dout, const float *q
 void shelf_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                               const float *att, const int *pad_len, int B, int T, int C, int NH)
 {
-    SHELF_ASSERT(NH > 0 && C % NH == 0);
-    const int HS = C / NH;
-    const int C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)HS);
-    const int n = B * NH;
+    const head_dims hd = head_dims_of(C, NH);
+    const int HS = hd.HS, C3 = hd.C3, n = B * NH;
+    const float scale = hd.scale;
     const shelf__kern *k = shelf__kern_get(); /* the row softmax of this CPU's level */
 #pragma omp parallel for schedule(static) if (n > 1 && (long)T * T * HS > 4096)
     for (int bh = 0; bh < n; bh++) {
