@@ -2,6 +2,7 @@
  * sizes, hyperparameters) and tensors.safetensors, written to a temporary
  * directory and renamed into place, so a bundle is either whole or absent. */
 #include "models_int.h"
+#include "core/assert_int.h"
 #include "nn/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -259,6 +260,43 @@ out:
     shelf__st_close(&b.st);
     cJSON_Delete(b.manifest);
     return rc;
+}
+
+int shelf__bundle_nums_put(shelf_bundle_writer *w, const void *model, const shelf__bundle_num *t, size_t n)
+{
+    const char *base = model;
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+        const void *f = base + t[k].at;
+        double v = 0;
+        switch (t[k].type) {
+        case 'd': v = *(const double *)f; break;
+        case 'i':
+        case 'b': v = *(const int *)f; break;
+        case 'u': v = *(const uint32_t *)f; break;
+        case 'U': v = (double)*(const uint64_t *)f; break;
+        default: SHELF_ASSERT(!"bad bundle number type");
+        }
+        rc = shelf_bundle_set_num(w, t[k].key, v);
+    }
+    return rc;
+}
+
+void shelf__bundle_nums_get(const shelf_bundle *b, void *model, const shelf__bundle_num *t, size_t n)
+{
+    char *base = model;
+    for (size_t k = 0; k < n; k++) {
+        void *f = base + t[k].at;
+        double v = shelf_bundle_num(b, t[k].key, t[k].def);
+        switch (t[k].type) {
+        case 'd': *(double *)f = v; break;
+        case 'i': *(int *)f = (int)v; break;
+        case 'b': *(int *)f = v != 0; break;
+        case 'u': *(uint32_t *)f = (uint32_t)v; break;
+        case 'U': *(uint64_t *)f = (uint64_t)v; break;
+        default: SHELF_ASSERT(!"bad bundle number type");
+        }
+    }
 }
 
 float *shelf__bundle_take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1)

@@ -36,6 +36,22 @@ int shelf__model_err(const shelf_model *m, shelf_err *err, int code, const char 
  * shape, out of memory). */
 float *shelf__bundle_take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1);
 
+/* A number a model keeps in its bundle's manifest: the key and the field of
+ * the model's struct it is saved from and loaded into ('d' double, 'i' int,
+ * 'b' int flag (loaded as value != 0), 'u' uint32_t, 'U' uint64_t). One
+ * table serves save and load, so the two cannot drift apart. */
+typedef struct shelf__bundle_num {
+    const char *key;
+    size_t at;  /* offsetof(the model's struct, the field) */
+    char type;
+    double def; /* loaded when the manifest lacks the key */
+} shelf__bundle_num;
+/* Saves the numbers of model (its struct) in table order: 0 or the first
+ * error of shelf_bundle_set_num. */
+int shelf__bundle_nums_put(shelf_bundle_writer *w, const void *model, const shelf__bundle_num *t, size_t n);
+/* Loads them into model's fields (the key's value, else def). */
+void shelf__bundle_nums_get(const shelf_bundle *b, void *model, const shelf__bundle_num *t, size_t n);
+
 /* Positive pairs of a snapshot (positives.c): the user->item nonzeros with a
  * value > 0. count gives their number n; fill writes the CSR over users
  * off[U+1] / col[n] (items ascending per user) and each pair's user pu[n]. */

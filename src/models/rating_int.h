@@ -34,6 +34,15 @@ void shelf__shuffle_u32(uint32_t *idx, uint32_t n, shelf_rng *rng);
 void *shelf__rating_take(shelf_model *m, const shelf_bundle *b, const char *name, int ndim, int64_t d0,
                          int64_t d1);
 
+/* Loads the bundle's "globals" [3] (mu, rating min, rating max) into glob:
+ * 0, or the error set on m (missing, non-finite, an empty scale). */
+int shelf__rating_take_globals(shelf_model *m, const shelf_bundle *b, float glob[3]);
+
+/* scores[i] = m's predicted rating of item i for q->user, for every item
+ * (the history is not used): the score of a model whose rating needs no
+ * history. Reads only: safe from many threads. */
+int shelf__rating_score_all(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err);
+
 static inline float shelf__clip(float x, float lo, float hi)
 {
     return x < lo ? lo : x > hi ? hi : x;

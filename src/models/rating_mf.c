@@ -32,6 +32,7 @@
 #include "core/assert_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,26 @@ void *shelf__rating_take(shelf_model *m, const shelf_bundle *b, const char *name
             return NULL;
         }
     return q;
+}
+
+int shelf__rating_take_globals(shelf_model *m, const shelf_bundle *b, float glob[3])
+{
+    float *g = shelf__rating_take(m, b, "globals", 1, 3, 0);
+    if (!g) return m->err.code;
+    memcpy(glob, g, 3 * sizeof *g);
+    free(g);
+    if (!(glob[1] <= glob[2]))
+        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: rating scale [%g, %g] is empty", glob[1], glob[2]);
+    return 0;
+}
+
+int shelf__rating_score_all(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
+{
+    for (uint32_t i = 0; i < m->n_items; i++) {
+        int rc = m->vt->predict(m, q->user, i, &scores[i], err);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 /* ---- the model ------------------------------------------------------------------- */
@@ -320,11 +341,18 @@ static int rmf_predict(const shelf_model *m, uint32_t user, uint32_t item, float
  * many threads. */
 static int rmf_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
-    const rmf_model *a = (const rmf_model *)m;
-    for (uint32_t i = 0; i < m->n_items; i++)
-        scores[i] = shelf__clip(raw_predict(a, q->user, i), a->glob[1], a->glob[2]);
-    return 0;
+    return shelf__rating_score_all(m, q, scores, err);
 }
+
+/* the hyperparameters the manifest keeps, for save and load */
+#define NUM(key, field, type) {key, offsetof(rmf_model, field), type, 0}
+static const shelf__bundle_num rmf_nums[] = {
+    NUM("mf-factors", K, 'u'),      NUM("mf-epochs", epochs, 'i'), NUM("mf-lr", lr, 'd'),
+    NUM("mf-lr-bias", lr_bias, 'd'), {"mf-lr-decay", offsetof(rmf_model, lr_decay), 'd', 1},
+    NUM("mf-reg", reg, 'd'),        NUM("mf-reg-bias", reg_bias, 'd'), NUM("mf-init-std", init_std, 'd'),
+    NUM("seed", seed, 'U'),
+};
+#undef NUM
 
 static int rmf_save(const shelf_model *m, shelf_bundle_writer *w)
 {
@@ -336,15 +364,7 @@ static int rmf_save(const shelf_model *m, shelf_bundle_writer *w)
     if (!rc) rc = shelf_bundle_put(w, "user_bias", SHELF_DT_F32, 1, su, a->bu);
     if (!rc) rc = shelf_bundle_put(w, "item_bias", SHELF_DT_F32, 1, si, a->bi);
     if (!rc) rc = shelf_bundle_put(w, "globals", SHELF_DT_F32, 1, sg, a->glob);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-factors", a->K);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-epochs", a->epochs);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-lr", a->lr);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-lr-bias", a->lr_bias);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-lr-decay", a->lr_decay);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-reg", a->reg);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-reg-bias", a->reg_bias);
-    if (!rc) rc = shelf_bundle_set_num(w, "mf-init-std", a->init_std);
-    if (!rc) rc = shelf_bundle_set_num(w, "seed", (double)a->seed);
+    if (!rc) rc = shelf__bundle_nums_put(w, a, rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0]);
     return rc;
 }
 
@@ -356,22 +376,8 @@ static int rmf_load(shelf_model *m, const shelf_bundle *b)
     if (!(Kd >= 1 && Kd <= 4096) || I == 0)
         return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: bad sizes (factors %g, %u users, %u items)", Kd, U, I);
     free_arrays(a);
-    a->K = (uint32_t)Kd;
-    a->epochs = (int)shelf_bundle_num(b, "mf-epochs", 0);
-    a->lr = shelf_bundle_num(b, "mf-lr", 0);
-    a->lr_bias = shelf_bundle_num(b, "mf-lr-bias", 0);
-    a->lr_decay = shelf_bundle_num(b, "mf-lr-decay", 1);
-    a->reg = shelf_bundle_num(b, "mf-reg", 0);
-    a->reg_bias = shelf_bundle_num(b, "mf-reg-bias", 0);
-    a->init_std = shelf_bundle_num(b, "mf-init-std", 0);
-    a->seed = (uint64_t)shelf_bundle_num(b, "seed", 0);
-    float *g = shelf__rating_take(m, b, "globals", 1, 3, 0);
-    if (!g) return m->err.code;
-    memcpy(a->glob, g, sizeof a->glob);
-    free(g);
-    if (!(a->glob[1] <= a->glob[2]))
-        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: rating scale [%g, %g] is empty", a->glob[1],
-                                 a->glob[2]);
+    shelf__bundle_nums_get(b, a, rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0]);
+    if (shelf__rating_take_globals(m, b, a->glob)) return m->err.code;
     a->P = shelf__rating_take(m, b, "user_factors", 2, U, a->K);
     if (a->P) a->Q = shelf__rating_take(m, b, "item_factors", 2, I, a->K);
     if (a->Q) a->bu = shelf__rating_take(m, b, "user_bias", 1, U, 0);

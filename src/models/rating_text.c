@@ -52,6 +52,7 @@
 #include "core/mem_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -414,15 +415,27 @@ static int rtext_predict(const shelf_model *m, uint32_t user, uint32_t item, flo
  * from many threads. */
 static int rtext_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
-    const rtext_model *a = (const rtext_model *)m;
-    for (uint32_t i = 0; i < m->n_items; i++)
-        scores[i] = shelf__clip(raw_predict(a, q->user, i), a->glob[1], a->glob[2]);
-    return 0;
+    return shelf__rating_score_all(m, q, scores, err);
 }
 
 /* ============================================================================
  * Save, load
  * ========================================================================== */
+
+/* the hyperparameters the manifest keeps, for save and load (the sizes
+ * K, B, A and max_tokens are checked by load before these are read) */
+#define NUM(key, field, type) {key, offsetof(rtext_model, field), type, 0}
+static const shelf__bundle_num rtext_nums[] = {
+    NUM("rtext-factors", K, 'u'),          NUM("rtext-buckets", B, 'u'),
+    NUM("rtext-attr-rows", A, 'u'),        {"rtext-attrs", offsetof(rtext_model, use_attrs), 'b', 1},
+    NUM("rtext-max-tokens", max_tokens, 'u'), NUM("rtext-epochs", epochs, 'i'),
+    NUM("rtext-lr", lr, 'd'),              NUM("rtext-lr-bias", lr_bias, 'd'),
+    NUM("rtext-lr-text", lr_text, 'd'),    {"rtext-lr-decay", offsetof(rtext_model, lr_decay), 'd', 1},
+    NUM("rtext-reg", reg, 'd'),            NUM("rtext-reg-bias", reg_bias, 'd'),
+    NUM("rtext-reg-text", reg_text, 'd'),  NUM("rtext-reg-item", reg_item, 'd'),
+    NUM("rtext-init-std", init_std, 'd'),  NUM("seed", seed, 'U'),
+};
+#undef NUM
 
 /* The bundle keeps the parameters and the items' token lists (not Z and
  * beta, which load derives exactly as fit did). */
@@ -442,22 +455,7 @@ static int rtext_save(const shelf_model *m, shelf_bundle_writer *w)
     if (!rc) rc = shelf_bundle_put(w, "globals", SHELF_DT_F32, 1, sg, a->glob);
     if (!rc) rc = shelf_bundle_put(w, "tok_off", SHELF_DT_U64, 1, so, a->tok_off);
     if (!rc && st[0]) rc = shelf_bundle_put(w, "tok", SHELF_DT_U32, 1, st, a->tok);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-factors", a->K);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-buckets", a->B);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-attr-rows", a->A);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-attrs", a->use_attrs);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-max-tokens", a->max_tokens);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-epochs", a->epochs);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-lr", a->lr);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-lr-bias", a->lr_bias);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-lr-text", a->lr_text);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-lr-decay", a->lr_decay);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-reg", a->reg);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-reg-bias", a->reg_bias);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-reg-text", a->reg_text);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-reg-item", a->reg_item);
-    if (!rc) rc = shelf_bundle_set_num(w, "rtext-init-std", a->init_std);
-    if (!rc) rc = shelf_bundle_set_num(w, "seed", (double)a->seed);
+    if (!rc) rc = shelf__bundle_nums_put(w, a, rtext_nums, sizeof rtext_nums / sizeof rtext_nums[0]);
     return rc;
 }
 
@@ -509,30 +507,9 @@ static int rtext_load(shelf_model *m, const shelf_bundle *b)
                                  "users, %u items)",
                                  Kd, Bd, Ad, Td, U, I);
     free_arrays(a);
-    a->K = (uint32_t)Kd;
-    a->B = (uint32_t)Bd;
-    a->A = (uint32_t)Ad;
+    shelf__bundle_nums_get(b, a, rtext_nums, sizeof rtext_nums / sizeof rtext_nums[0]);
     a->R = a->B + a->A;
-    a->max_tokens = (uint32_t)Td;
-    a->use_attrs = shelf_bundle_num(b, "rtext-attrs", 1) != 0;
-    a->epochs = (int)shelf_bundle_num(b, "rtext-epochs", 0);
-    a->lr = shelf_bundle_num(b, "rtext-lr", 0);
-    a->lr_bias = shelf_bundle_num(b, "rtext-lr-bias", 0);
-    a->lr_text = shelf_bundle_num(b, "rtext-lr-text", 0);
-    a->lr_decay = shelf_bundle_num(b, "rtext-lr-decay", 1);
-    a->reg = shelf_bundle_num(b, "rtext-reg", 0);
-    a->reg_bias = shelf_bundle_num(b, "rtext-reg-bias", 0);
-    a->reg_text = shelf_bundle_num(b, "rtext-reg-text", 0);
-    a->reg_item = shelf_bundle_num(b, "rtext-reg-item", 0);
-    a->init_std = shelf_bundle_num(b, "rtext-init-std", 0);
-    a->seed = (uint64_t)shelf_bundle_num(b, "seed", 0);
-    float *g = shelf__rating_take(m, b, "globals", 1, 3, 0);
-    if (!g) return m->err.code;
-    memcpy(a->glob, g, sizeof a->glob);
-    free(g);
-    if (!(a->glob[1] <= a->glob[2]))
-        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: rating scale [%g, %g] is empty", a->glob[1],
-                                 a->glob[2]);
+    if (shelf__rating_take_globals(m, b, a->glob)) return m->err.code;
     a->P = shelf__rating_take(m, b, "user_factors", 2, U, a->K);
     if (a->P) a->Q = shelf__rating_take(m, b, "item_factors", 2, I, a->K);
     if (a->Q) a->W = shelf__rating_take(m, b, "token_factors", 2, a->R, a->K);

@@ -39,6 +39,7 @@
 #include "models/rating_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -333,6 +334,18 @@ static int svdpp_score(const shelf_model *m, const shelf_query *q, float *scores
     return 0;
 }
 
+/* the hyperparameters the manifest keeps, for save and load */
+#define NUM(key, field, type) {key, offsetof(svdpp_model, field), type, 0}
+static const shelf__bundle_num svdpp_nums[] = {
+    NUM("svdpp-factors", K, 'u'),       NUM("svdpp-epochs", epochs, 'i'),
+    NUM("svdpp-lr", lr, 'd'),           NUM("svdpp-lr-bias", lr_bias, 'd'),
+    NUM("svdpp-lr-y", lr_y, 'd'),       {"svdpp-lr-decay", offsetof(svdpp_model, lr_decay), 'd', 1},
+    NUM("svdpp-reg", reg, 'd'),         NUM("svdpp-reg-bias", reg_bias, 'd'),
+    NUM("svdpp-reg-y", reg_y, 'd'),     NUM("svdpp-init-std", init_std, 'd'),
+    NUM("seed", seed, 'U'),
+};
+#undef NUM
+
 static int svdpp_save(const shelf_model *m, shelf_bundle_writer *w)
 {
     const svdpp_model *a = (const svdpp_model *)m;
@@ -345,17 +358,7 @@ static int svdpp_save(const shelf_model *m, shelf_bundle_writer *w)
     if (!rc) rc = shelf_bundle_put(w, "user_bias", SHELF_DT_F32, 1, su, a->bu);
     if (!rc) rc = shelf_bundle_put(w, "item_bias", SHELF_DT_F32, 1, si, a->bi);
     if (!rc) rc = shelf_bundle_put(w, "globals", SHELF_DT_F32, 1, sg, a->glob);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-factors", a->K);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-epochs", a->epochs);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-lr", a->lr);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-lr-bias", a->lr_bias);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-lr-y", a->lr_y);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-lr-decay", a->lr_decay);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-reg", a->reg);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-reg-bias", a->reg_bias);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-reg-y", a->reg_y);
-    if (!rc) rc = shelf_bundle_set_num(w, "svdpp-init-std", a->init_std);
-    if (!rc) rc = shelf_bundle_set_num(w, "seed", (double)a->seed);
+    if (!rc) rc = shelf__bundle_nums_put(w, a, svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0]);
     return rc;
 }
 
@@ -367,24 +370,8 @@ static int svdpp_load(shelf_model *m, const shelf_bundle *b)
     if (!(Kd >= 1 && Kd <= 4096) || I == 0)
         return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: bad sizes (factors %g, %u users, %u items)", Kd, U, I);
     free_arrays(a);
-    a->K = (uint32_t)Kd;
-    a->epochs = (int)shelf_bundle_num(b, "svdpp-epochs", 0);
-    a->lr = shelf_bundle_num(b, "svdpp-lr", 0);
-    a->lr_bias = shelf_bundle_num(b, "svdpp-lr-bias", 0);
-    a->lr_y = shelf_bundle_num(b, "svdpp-lr-y", 0);
-    a->lr_decay = shelf_bundle_num(b, "svdpp-lr-decay", 1);
-    a->reg = shelf_bundle_num(b, "svdpp-reg", 0);
-    a->reg_bias = shelf_bundle_num(b, "svdpp-reg-bias", 0);
-    a->reg_y = shelf_bundle_num(b, "svdpp-reg-y", 0);
-    a->init_std = shelf_bundle_num(b, "svdpp-init-std", 0);
-    a->seed = (uint64_t)shelf_bundle_num(b, "seed", 0);
-    float *g = shelf__rating_take(m, b, "globals", 1, 3, 0);
-    if (!g) return m->err.code;
-    memcpy(a->glob, g, sizeof a->glob);
-    free(g);
-    if (!(a->glob[1] <= a->glob[2]))
-        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: rating scale [%g, %g] is empty", a->glob[1],
-                                 a->glob[2]);
+    shelf__bundle_nums_get(b, a, svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0]);
+    if (shelf__rating_take_globals(m, b, a->glob)) return m->err.code;
     a->P = shelf__rating_take(m, b, "user_factors", 2, U, a->K);
     if (a->P) a->Z = shelf__rating_take(m, b, "user_implicit", 2, U, a->K);
     if (a->Z) a->Q = shelf__rating_take(m, b, "item_factors", 2, I, a->K);
