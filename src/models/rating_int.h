@@ -34,6 +34,33 @@ void shelf__shuffle_u32(uint32_t *idx, uint32_t n, shelf_rng *rng);
 void *shelf__rating_take(shelf_model *m, const shelf_bundle *b, const char *name, int ndim, int64_t d0,
                          int64_t d1);
 
+/* A float tensor a rating model keeps in its bundle: the name, the pointer
+ * field of the model's struct (offsetof), its rows ('u' users, 'i' items)
+ * and whether it has K columns ([rows, K]) or none ([rows]). */
+typedef struct shelf__rating_tensor {
+    const char *name;
+    size_t at;
+    char rows;
+    int by_k;
+} shelf__rating_tensor;
+/* What a factor model's bundle holds (rating-mf, svdpp): its tensors, then
+ * the globals [3] (mu, rating min, rating max), then the numbers of the
+ * manifest, the first of which is the factor count K (1..4096). Fields are
+ * found by offset in the model's struct, shelf_model first. */
+typedef struct shelf__rating_layout {
+    const shelf__rating_tensor *tensors;
+    size_t n_tensors;
+    const shelf__bundle_num *nums; /* nums[0]: K, a uint32_t */
+    size_t n_nums;
+    size_t at_glob; /* offsetof the float[3] globals */
+    void (*release)(shelf_model *m); /* frees (and clears) the tensors */
+} shelf__rating_layout;
+int shelf__rating_save(const shelf_model *m, shelf_bundle_writer *w, const shelf__rating_layout *l);
+/* Checks the sizes (SHELF_ECORRUPT, the model unchanged), releases the old
+ * tensors, reads the numbers, globals and tensors; on an error releases what
+ * it read. 0 marks m fitted. */
+int shelf__rating_load(shelf_model *m, const shelf_bundle *b, const shelf__rating_layout *l);
+
 /* Loads the bundle's "globals" [3] (mu, rating min, rating max) into glob:
  * 0, or the error set on m (missing, non-finite, an empty scale). */
 int shelf__rating_take_globals(shelf_model *m, const shelf_bundle *b, float glob[3]);

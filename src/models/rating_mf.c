@@ -161,6 +161,47 @@ void *shelf__rating_take(shelf_model *m, const shelf_bundle *b, const char *name
     return q;
 }
 
+int shelf__rating_save(const shelf_model *m, shelf_bundle_writer *w, const shelf__rating_layout *l)
+{
+    const char *a = (const char *)m;
+    const uint32_t K = *(const uint32_t *)(a + l->nums[0].at);
+    int rc = 0;
+    for (size_t k = 0; k < l->n_tensors && !rc; k++) {
+        const shelf__rating_tensor *t = &l->tensors[k];
+        const int64_t shape[2] = {t->rows == 'u' ? m->n_users : m->n_items, K};
+        rc = shelf_bundle_put(w, t->name, SHELF_DT_F32, t->by_k ? 2 : 1, shape, *(float *const *)(a + t->at));
+    }
+    const int64_t sg[1] = {3};
+    if (!rc) rc = shelf_bundle_put(w, "globals", SHELF_DT_F32, 1, sg, (const float *)(a + l->at_glob));
+    if (!rc) rc = shelf__bundle_nums_put(w, m, l->nums, l->n_nums);
+    return rc;
+}
+
+int shelf__rating_load(shelf_model *m, const shelf_bundle *b, const shelf__rating_layout *l)
+{
+    char *a = (char *)m;
+    const uint32_t U = m->n_users, I = m->n_items;
+    double Kd = shelf_bundle_num(b, l->nums[0].key, 0);
+    if (!(Kd >= 1 && Kd <= 4096) || I == 0)
+        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: bad sizes (factors %g, %u users, %u items)", Kd, U, I);
+    l->release(m);
+    shelf__bundle_nums_get(b, m, l->nums, l->n_nums);
+    const uint32_t K = *(const uint32_t *)(a + l->nums[0].at);
+    int rc = shelf__rating_take_globals(m, b, (float *)(a + l->at_glob));
+    for (size_t k = 0; k < l->n_tensors && !rc; k++) {
+        const shelf__rating_tensor *t = &l->tensors[k];
+        float *x = shelf__rating_take(m, b, t->name, t->by_k ? 2 : 1, t->rows == 'u' ? U : I, t->by_k ? K : 0);
+        if (!x) rc = m->err.code;
+        else *(float **)(a + t->at) = x;
+    }
+    if (rc) {
+        l->release(m);
+        return rc;
+    }
+    m->fitted = 1;
+    return 0;
+}
+
 int shelf__rating_take_globals(shelf_model *m, const shelf_bundle *b, float glob[3])
 {
     float *g = shelf__rating_take(m, b, "globals", 1, 3, 0);
@@ -354,41 +395,26 @@ static const shelf__bundle_num rmf_nums[] = {
 };
 #undef NUM
 
-static int rmf_save(const shelf_model *m, shelf_bundle_writer *w)
-{
-    const rmf_model *a = (const rmf_model *)m;
-    const int64_t sp[2] = {m->n_users, a->K}, sq[2] = {m->n_items, a->K};
-    const int64_t su[1] = {m->n_users}, si[1] = {m->n_items}, sg[1] = {3};
-    int rc = shelf_bundle_put(w, "user_factors", SHELF_DT_F32, 2, sp, a->P);
-    if (!rc) rc = shelf_bundle_put(w, "item_factors", SHELF_DT_F32, 2, sq, a->Q);
-    if (!rc) rc = shelf_bundle_put(w, "user_bias", SHELF_DT_F32, 1, su, a->bu);
-    if (!rc) rc = shelf_bundle_put(w, "item_bias", SHELF_DT_F32, 1, si, a->bi);
-    if (!rc) rc = shelf_bundle_put(w, "globals", SHELF_DT_F32, 1, sg, a->glob);
-    if (!rc) rc = shelf__bundle_nums_put(w, a, rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0]);
-    return rc;
-}
+/* the tensors of the bundle, in its order */
+static const shelf__rating_tensor rmf_tensors[] = {
+    {"user_factors", offsetof(rmf_model, P), 'u', 1},
+    {"item_factors", offsetof(rmf_model, Q), 'i', 1},
+    {"user_bias", offsetof(rmf_model, bu), 'u', 0},
+    {"item_bias", offsetof(rmf_model, bi), 'i', 0},
+};
 
-static int rmf_load(shelf_model *m, const shelf_bundle *b)
-{
-    rmf_model *a = (rmf_model *)m;
-    const uint32_t U = m->n_users, I = m->n_items;
-    double Kd = shelf_bundle_num(b, "mf-factors", 0);
-    if (!(Kd >= 1 && Kd <= 4096) || I == 0)
-        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: bad sizes (factors %g, %u users, %u items)", Kd, U, I);
-    free_arrays(a);
-    shelf__bundle_nums_get(b, a, rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0]);
-    if (shelf__rating_take_globals(m, b, a->glob)) return m->err.code;
-    a->P = shelf__rating_take(m, b, "user_factors", 2, U, a->K);
-    if (a->P) a->Q = shelf__rating_take(m, b, "item_factors", 2, I, a->K);
-    if (a->Q) a->bu = shelf__rating_take(m, b, "user_bias", 1, U, 0);
-    if (a->bu) a->bi = shelf__rating_take(m, b, "item_bias", 1, I, 0);
-    if (!a->bi) {
-        free_arrays(a);
-        return m->err.code;
-    }
-    m->fitted = 1;
-    return 0;
-}
+static void release(shelf_model *m) { free_arrays((rmf_model *)m); }
+
+/* the bundle: the tensors, the globals, the numbers */
+static const shelf__rating_layout layout = {
+    rmf_tensors, sizeof rmf_tensors / sizeof rmf_tensors[0],
+    rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0],
+    offsetof(rmf_model, glob), release,
+};
+
+static int rmf_save(const shelf_model *m, shelf_bundle_writer *w) { return shelf__rating_save(m, w, &layout); }
+
+static int rmf_load(shelf_model *m, const shelf_bundle *b) { return shelf__rating_load(m, b, &layout); }
 
 static const shelf_model_vt rmf_vt = {
     .name = "rating-mf",

@@ -346,45 +346,25 @@ static const shelf__bundle_num svdpp_nums[] = {
 };
 #undef NUM
 
-static int svdpp_save(const shelf_model *m, shelf_bundle_writer *w)
-{
-    const svdpp_model *a = (const svdpp_model *)m;
-    const int64_t sp[2] = {m->n_users, a->K}, sq[2] = {m->n_items, a->K};
-    const int64_t su[1] = {m->n_users}, si[1] = {m->n_items}, sg[1] = {3};
-    int rc = shelf_bundle_put(w, "user_factors", SHELF_DT_F32, 2, sp, a->P);
-    if (!rc) rc = shelf_bundle_put(w, "user_implicit", SHELF_DT_F32, 2, sp, a->Z);
-    if (!rc) rc = shelf_bundle_put(w, "item_factors", SHELF_DT_F32, 2, sq, a->Q);
-    if (!rc) rc = shelf_bundle_put(w, "item_implicit", SHELF_DT_F32, 2, sq, a->Y);
-    if (!rc) rc = shelf_bundle_put(w, "user_bias", SHELF_DT_F32, 1, su, a->bu);
-    if (!rc) rc = shelf_bundle_put(w, "item_bias", SHELF_DT_F32, 1, si, a->bi);
-    if (!rc) rc = shelf_bundle_put(w, "globals", SHELF_DT_F32, 1, sg, a->glob);
-    if (!rc) rc = shelf__bundle_nums_put(w, a, svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0]);
-    return rc;
-}
+/* the tensors of the bundle, in its order */
+static const shelf__rating_tensor svdpp_tensors[] = {
+    {"user_factors", offsetof(svdpp_model, P), 'u', 1},  {"user_implicit", offsetof(svdpp_model, Z), 'u', 1},
+    {"item_factors", offsetof(svdpp_model, Q), 'i', 1},  {"item_implicit", offsetof(svdpp_model, Y), 'i', 1},
+    {"user_bias", offsetof(svdpp_model, bu), 'u', 0},    {"item_bias", offsetof(svdpp_model, bi), 'i', 0},
+};
 
-static int svdpp_load(shelf_model *m, const shelf_bundle *b)
-{
-    svdpp_model *a = (svdpp_model *)m;
-    const uint32_t U = m->n_users, I = m->n_items;
-    double Kd = shelf_bundle_num(b, "svdpp-factors", 0);
-    if (!(Kd >= 1 && Kd <= 4096) || I == 0)
-        return shelf__model_fail(m, SHELF_ECORRUPT, "bundle: bad sizes (factors %g, %u users, %u items)", Kd, U, I);
-    free_arrays(a);
-    shelf__bundle_nums_get(b, a, svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0]);
-    if (shelf__rating_take_globals(m, b, a->glob)) return m->err.code;
-    a->P = shelf__rating_take(m, b, "user_factors", 2, U, a->K);
-    if (a->P) a->Z = shelf__rating_take(m, b, "user_implicit", 2, U, a->K);
-    if (a->Z) a->Q = shelf__rating_take(m, b, "item_factors", 2, I, a->K);
-    if (a->Q) a->Y = shelf__rating_take(m, b, "item_implicit", 2, I, a->K);
-    if (a->Y) a->bu = shelf__rating_take(m, b, "user_bias", 1, U, 0);
-    if (a->bu) a->bi = shelf__rating_take(m, b, "item_bias", 1, I, 0);
-    if (!a->bi) {
-        free_arrays(a);
-        return m->err.code;
-    }
-    m->fitted = 1;
-    return 0;
-}
+static void release(shelf_model *m) { free_arrays((svdpp_model *)m); }
+
+/* the bundle: the tensors, the globals, the numbers */
+static const shelf__rating_layout layout = {
+    svdpp_tensors, sizeof svdpp_tensors / sizeof svdpp_tensors[0],
+    svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0],
+    offsetof(svdpp_model, glob), release,
+};
+
+static int svdpp_save(const shelf_model *m, shelf_bundle_writer *w) { return shelf__rating_save(m, w, &layout); }
+
+static int svdpp_load(shelf_model *m, const shelf_bundle *b) { return shelf__rating_load(m, b, &layout); }
 
 static const shelf_model_vt svdpp_vt = {
     .name = "svdpp",
