@@ -6,6 +6,8 @@
 
 #include "shelf/cpu.h"
 
+int cmd_served(cli_ctx *c); /* served.c */
+
 static const cli_command commands[] = {
     {"init", "create a store (or migrate an existing one)", "[--store PATH | PATH]", cmd_init},
     {"import", "import a file of events, items or users into the store", "--format FMT [options] FILE...", cmd_import},
@@ -18,6 +20,7 @@ static const cli_command commands[] = {
     {"serve", "run the HTTP API (recommendations, events, items, users)", "--store PATH [--bundle DIR] [--port P] [options]", cmd_serve},
     {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},
     {"keys", "create, list or revoke the store's API keys", "create --scope read|write|admin [--name NAME] | list [--json] | revoke ID [--store PATH]", cmd_keys},
+    {"served", "export the served log: every slate shown, with its items", "export [--store PATH] [--since T] [--format jsonl] [--out FILE]", cmd_served},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,10 +1,12 @@
 /* store.h: the embedded SQLite store (WAL mode, numbered migrations): items,
- * users, events, event types, attributes, the served log and the id maps from
- * external string ids to dense uint32 indices. */
+ * users, events, event types, attributes, the served log (whole slates,
+ * shelf/slate.h) and the id maps from external string ids to dense uint32
+ * indices. */
 #ifndef SHELF_STORE_H
 #define SHELF_STORE_H
 
 #include "shelf/core.h"
+#include "shelf/slate.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,10 +133,10 @@ SHELF_API int shelf_store_get_user(shelf_store *st, uint32_t idx, shelf_user_cb 
 /* Removes every attribute link of item (before its attributes are put anew). */
 SHELF_API int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item);
 /* Forgets a user (a shopper's right to be forgotten): deletes its events and
- * its served-log rows, clears its attributes and renames its row to a
- * tombstone id that no shop id can take ("\x01deleted:<idx>"), so a later
- * user with the same external id gets a new index and no trace of the old
- * one. Dense indices never move. SHELF_ENOTFOUND if ext is unknown. *idx
+ * its served slates (with their items), clears its attributes and renames
+ * its row to a tombstone id that no shop id can take ("\x01deleted:<idx>"),
+ * so a later user with the same external id gets a new index and no trace of
+ * the old one. Dense indices never move. SHELF_ENOTFOUND if ext is unknown. *idx
  * (may be NULL) receives the forgotten index. Runs in the open transaction,
  * or in its own. Deleting events scans the events table (no index on user):
  * for a rare request, not a hot path. */
@@ -176,19 +178,27 @@ SHELF_API int shelf_store_key_revoke(shelf_store *st, int64_t id);
 /* Every key (revoked ones too), by id. */
 typedef int (*shelf_key_cb)(void *ctx, const shelf_api_key *k);
 SHELF_API int shelf_store_foreach_key(shelf_store *st, shelf_key_cb cb, void *ctx);
-/* ---- served log ------------------------------------------------------------ */
-/* One served slate: its items, scores, propensities, strategy, variant. */
-typedef struct shelf_served {
-    const char *rec_id;
-    uint32_t user;          /* SHELF_NONE for anonymous */
-    int64_t ts;
-    const char *strategy, *variant; /* may be NULL */
-    size_t n;
-    const uint32_t *items;
-    const float *scores, *propensities; /* [n]; may be NULL */
-    const char *context;
-} shelf_served;
-SHELF_API int shelf_store_log_served(shelf_store *st, const shelf_served *s);
+/* ---- served log ------------------------------------------------------------
+ * Every slate shown (shelf/slate.h): a row of table served per slate and a
+ * row of served_items per shown item. Slates written by a version-2 build
+ * were moved over by migration 3 (their items from the JSON arrays, score 0
+ * and propensity 1 where none was kept, their strategy as source). */
+/* Logs slate s: its header and s->items[0..n), each at its own position
+ * (positions must differ). s->rec_id must be set and unique in the log
+ * (SHELF_EINVAL when empty, SHELF_ESTORE when it is there already); user is
+ * SHELF_NONE or a known user, items are known items (SHELF_EINVAL). One
+ * unit: inside the caller's open transaction under a savepoint (a failure
+ * leaves none of the slate's rows and the transaction usable), else in a
+ * transaction of its own. Prepared statements, reused. */
+SHELF_API int shelf_store_log_slate(shelf_store *st, const shelf_slate *s);
+/* Calls cb for every slate with ts >= since_ts, in (ts, rec_id) order, its
+ * items in position order; a non-zero return from cb stops the scan and is
+ * returned. The slate and its items are the scan's (valid during the call
+ * only; copy what you keep). cb may read the store (shelf_store_user_ext,
+ * ...) but not write it. Reads by the index on (ts, rec_id): no full scan
+ * for a recent since_ts. */
+typedef int (*shelf_slate_cb)(void *ctx, const shelf_slate *s);
+SHELF_API int shelf_store_served_foreach(shelf_store *st, int64_t since_ts, shelf_slate_cb cb, void *ctx);
 
 /* ---- statistics ------------------------------------------------------------ */
 #define SHELF_STATS_MAX_TYPES 64

@@ -62,6 +62,14 @@ static const shelf_cfg_def common[] = {
      "keys create: what the key may do (admin > write > read)", ""},
     {"name", SHELF_CFG_STRING, NULL, 0, 0, NULL, "keys", "keys create: a name to tell the key apart (at most 63 bytes)", ""},
 
+    /* the served log (shelf served export) */
+    {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL, "served", "path of the SQLite store", ""},
+    {"since", SHELF_CFG_STRING, "0", 0, 0, NULL, "served",
+     "export the slates served at or after this time: unix seconds or ISO-8601 UTC (2026-12-04T07:00:00Z); 0: all",
+     ""},
+    {"format", SHELF_CFG_ENUM, "jsonl", 0, 0, "jsonl", "served", "output format: JSON Lines, one slate per line", ""},
+    {"out", SHELF_CFG_STRING, "-", 0, 0, NULL, "served", "output file ('-': standard output)", ""},
+
     /* evaluation and training */
     {"data", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval train",
      "data: a file to import into a temporary in-memory store (with --format), or a shelf store", ""},

@@ -25,6 +25,21 @@ static void served_free(srv_served *sv)
     }
 }
 
+/* The slate of the served log for sv (row's item array is reused). */
+static int served_slate(const srv_served *sv, shelf_slate *row)
+{
+    if (shelf_slate_reserve(row, sv->n)) return SHELF_ENOMEM;
+    snprintf(row->rec_id, sizeof row->rec_id, "%.32s", sv->rec_id); /* 32 hex digits */
+    snprintf(row->source, sizeof row->source, "model");
+    row->user = sv->user;
+    row->ts = sv->ts;
+    for (uint32_t k = 0; k < sv->n; k++)
+        row->items[k] = (shelf_slate_item){.item = sv->items[k], .position = k, .score = sv->scores[k],
+                                           .propensity = 1, .source = "model", .reason_item = SHELF_NONE};
+    row->n = sv->n;
+    return 0;
+}
+
 /* writes one batch; store_mu held, inside the transaction */
 static int write_batch(shelf_server *s, srv_batch *b, uint32_t *user_idx, int *created)
 {
@@ -96,12 +111,12 @@ static void *writer_main(void *arg)
                 if ((rc = write_batch(s, b, uidx + off, created + off))) break;
                 off += b->n;
             }
+            shelf_slate row = {0};
             for (srv_served *sv = served; !rc && sv; sv = sv->next) {
-                shelf_served row = {.rec_id = sv->rec_id, .user = sv->user, .ts = sv->ts, .n = sv->n,
-                                    .items = sv->items, .scores = sv->scores, .strategy = "model"};
-                if (shelf_store_log_served(s->st, &row) == 0) n_served++;
+                if (served_slate(sv, &row) == 0 && shelf_store_log_slate(s->st, &row) == 0) n_served++;
                 else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
             }
+            shelf_slate_free(&row);
             if (!rc) rc = shelf_store_commit(s->st);
             if (rc) shelf_store_rollback(s->st);
         }

@@ -110,12 +110,24 @@ int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item)
 
 /* ---- deletion ------------------------------------------------------------------------ */
 
-/* The steps of deleting user (is_user) or item idx, inside a transaction. */
-static int delete_steps(shelf_store *st, int is_user, uint32_t idx, const char *tomb)
+typedef struct delete_args {
+    int is_user;
+    uint32_t idx;
+    const char *tomb;
+} delete_args;
+
+/* The steps of deleting user (is_user) or item idx, inside a transaction
+ * (shelf__store_atomic). A user's slates go with their item rows. */
+static int delete_steps(shelf_store *st, const void *arg)
 {
+    const delete_args *a = arg;
+    uint32_t idx = a->idx;
+    const char *tomb = a->tomb;
     int rc;
-    if (is_user) {
+    if (a->is_user) {
         if ((rc = run_idx(st, "DELETE FROM events WHERE user=?1", idx, NULL, "deleting a user's events")) ||
+            (rc = run_idx(st, "DELETE FROM served_items WHERE rec_id IN (SELECT rec_id FROM served WHERE user=?1)",
+                          idx, NULL, "deleting a user's served items")) ||
             (rc = run_idx(st, "DELETE FROM served WHERE user=?1", idx, NULL, "deleting a user's served slates")))
             return rc;
         return run_idx(st, "UPDATE users SET attributes=NULL, ext_id=?2 WHERE idx=?1", idx, tomb,
@@ -139,22 +151,10 @@ static int delete_row(shelf_store *st, int is_user, const char *ext, size_t len,
     if (rc) return rc;
     char tomb[32];
     snprintf(tomb, sizeof tomb, "%cdeleted:%u", SHELF__TOMBSTONE_BYTE, i);
-    int own_tx = !st->in_tx;
-    if (own_tx) {
-        if ((rc = shelf_store_begin(st))) return rc;
-        rc = delete_steps(st, is_user, i, tomb);
-        if (rc) shelf_store_rollback(st); /* also drops the caches */
-        else rc = shelf_store_commit(st);
-    } else {
-        /* in the caller's transaction: a savepoint keeps a failed delete
-         * from leaving half its steps done */
-        if (sqlite3_exec(st->db, "SAVEPOINT shelf_delete", NULL, NULL, NULL) != SQLITE_OK)
-            return shelf__store_sqlfail(st, "savepoint");
-        rc = delete_steps(st, is_user, i, tomb);
-        if (rc) sqlite3_exec(st->db, "ROLLBACK TO shelf_delete", NULL, NULL, NULL);
-        sqlite3_exec(st->db, "RELEASE shelf_delete", NULL, NULL, NULL);
-    }
-    if (rc) return rc;
+    /* in the caller's transaction, a savepoint keeps a failed delete from
+     * leaving half its steps done */
+    delete_args a = {.is_user = is_user, .idx = i, .tomb = tomb};
+    if ((rc = shelf__store_atomic(st, delete_steps, &a))) return rc;
     /* the row is a tombstone now: the id is free for a new row. (Should an
      * open transaction roll back, rollback drops the caches anyway.) */
     shelf__store_forget_ext(st, is_user, ext, len);

@@ -49,6 +49,42 @@ static const char *const migrations[] = {
     "  name TEXT,"
     "  created INTEGER NOT NULL,"         /* unix seconds */
     "  revoked INTEGER NOT NULL DEFAULT 0);",
+    /* 3: the served log keeps whole slates (shelf/slate.h): the slate's row
+     * gains its placement, model and source, and each shown item becomes a
+     * row of served_items. The v2 rows move over: their JSON arrays become
+     * item rows (score 0 and propensity 1 where none was kept; a row whose
+     * items are not valid JSON keeps its header, without items), their strategy
+     * (which ranker served it: "model", "pop") becomes the source of the
+     * slate and of its items, scenario and model stay "". The JSON columns
+     * are gone; context (never written by the server) is kept. */
+    "CREATE TABLE served_v3("
+    "  rec_id TEXT PRIMARY KEY, user INTEGER," /* user NULL: anonymous */
+    "  ts INTEGER NOT NULL,"                   /* unix seconds */
+    "  scenario TEXT NOT NULL DEFAULT '', variant TEXT NOT NULL DEFAULT '',"
+    "  model TEXT NOT NULL DEFAULT '', model_version TEXT NOT NULL DEFAULT '',"
+    "  source TEXT NOT NULL DEFAULT '',"
+    "  n_skipped INTEGER NOT NULL DEFAULT 0," /* request items unknown to the catalogue */
+    "  context TEXT);"
+    "CREATE TABLE served_items("
+    "  rec_id TEXT NOT NULL, position INTEGER NOT NULL," /* 0: first */
+    "  item INTEGER NOT NULL, score REAL NOT NULL DEFAULT 0, propensity REAL NOT NULL DEFAULT 1,"
+    "  source TEXT NOT NULL DEFAULT '',"
+    "  reason_item INTEGER,"                  /* NULL: no reason */
+    "  reason_weight REAL NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY(rec_id, position)) WITHOUT ROWID;"
+    "INSERT INTO served_v3(rec_id, user, ts, variant, source, context)"
+    "  SELECT rec_id, user, ts, coalesce(variant, ''), coalesce(strategy, ''), context FROM served;"
+    "INSERT INTO served_items(rec_id, position, item, score, propensity, source)"
+    "  SELECT s.rec_id, j.key, j.value,"
+    "    coalesce(CASE WHEN json_valid(s.scores) THEN json_extract(s.scores, '$[' || j.key || ']') END, 0),"
+    "    coalesce(CASE WHEN json_valid(s.propensities) THEN json_extract(s.propensities, '$[' || j.key || ']')"
+    "      END, 1), coalesce(s.strategy, '')"
+    "  FROM served s, json_each(CASE WHEN json_valid(s.items) THEN s.items ELSE '[]' END) j"
+    "  WHERE j.type = 'integer';"
+    "DROP TABLE served;"
+    "ALTER TABLE served_v3 RENAME TO served;"
+    "CREATE INDEX served_ts ON served(ts, rec_id);"   /* shelf_store_served_foreach(since) */
+    "CREATE INDEX served_user ON served(user) WHERE user IS NOT NULL;", /* forgetting a user */
 };
 
 int shelf__store_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

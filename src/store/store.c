@@ -19,8 +19,10 @@ static const char *const stmt_sql[N_STMT] = {
     [STMT_ATTR_INS] = "INSERT INTO attrs(id, name) VALUES(?1, ?2)",
     [STMT_ITEM_ATTR_INS] = "INSERT OR IGNORE INTO item_attrs(item, attr) VALUES(?1, ?2)",
     [STMT_TYPE_INS] = "INSERT INTO event_types(id, name, weight) VALUES(?1, ?2, ?3)",
-    [STMT_SERVED_INS] = "INSERT INTO served(rec_id, user, ts, strategy, variant, items, scores, "
-                        "propensities, context) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_SERVED_INS] = "INSERT INTO served(rec_id, user, ts, scenario, variant, model, model_version, source, "
+                        "n_skipped) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_SERVED_ITEM_INS] = "INSERT INTO served_items(rec_id, position, item, score, propensity, source, "
+                             "reason_item, reason_weight, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STMT_USER_EXT] = "SELECT ext_id FROM users WHERE idx=?1",
     [STMT_ITEM_EXT] = "SELECT ext_id FROM items WHERE idx=?1",
     [STMT_ATTR_NAME] = "SELECT name FROM attrs WHERE id=?1",
@@ -264,6 +266,22 @@ int shelf_store_rollback(shelf_store *st)
     drop_caches(st);
     int trc = load_types(st);
     return rc ? rc : trc;
+}
+
+int shelf__store_atomic(shelf_store *st, int (*step)(shelf_store *st, const void *arg), const void *arg)
+{
+    int rc;
+    if (!st->in_tx) {
+        if ((rc = shelf_store_begin(st))) return rc;
+        if ((rc = step(st, arg))) shelf_store_rollback(st); /* also drops the caches */
+        else rc = shelf_store_commit(st);
+        return rc;
+    }
+    if (sqlite3_exec(st->db, "SAVEPOINT shelf_step", NULL, NULL, NULL) != SQLITE_OK)
+        return shelf__store_sqlfail(st, "savepoint");
+    if ((rc = step(st, arg))) sqlite3_exec(st->db, "ROLLBACK TO shelf_step", NULL, NULL, NULL);
+    sqlite3_exec(st->db, "RELEASE shelf_step", NULL, NULL, NULL);
+    return rc;
 }
 
 /* ---- id maps ------------------------------------------------------------------ */
@@ -623,54 +641,4 @@ int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, 
     int r = sqlite3_step(s);
     sqlite3_reset(s);
     return r == SQLITE_DONE ? 0 : shelf__store_sqlfail(st, "linking an attribute");
-}
-
-/* JSON array text of n values (ints when f is NULL). Caller frees. */
-static char *json_array(size_t n, const uint32_t *u, const float *f)
-{
-    size_t cap = 16 + n * 18, len = 0;
-    char *b = malloc(cap);
-    if (!b) return NULL;
-    b[len++] = '[';
-    for (size_t i = 0; i < n; i++) {
-        int w = f ? snprintf(b + len, cap - len, "%s%.7g", i ? "," : "", (double)f[i])
-                  : snprintf(b + len, cap - len, "%s%u", i ? "," : "", u[i]);
-        len += (size_t)w;
-    }
-    b[len++] = ']';
-    b[len] = '\0';
-    return b;
-}
-
-int shelf_store_log_served(shelf_store *st, const shelf_served *sv)
-{
-    if (!sv->rec_id) return shelf_store_fail(st, SHELF_EINVAL, "store: served slate without rec_id");
-    char *items = json_array(sv->n, sv->items, NULL);
-    char *scores = sv->scores ? json_array(sv->n, NULL, sv->scores) : NULL;
-    char *props = sv->propensities ? json_array(sv->n, NULL, sv->propensities) : NULL;
-    int rc = 0;
-    if (!items || (sv->scores && !scores) || (sv->propensities && !props)) {
-        rc = shelf_store_fail(st, SHELF_ENOMEM, "out of memory");
-        goto out;
-    }
-    sqlite3_stmt *s = st->stmt[STMT_SERVED_INS];
-    sqlite3_bind_text(s, 1, sv->rec_id, -1, SQLITE_STATIC);
-    if (sv->user == SHELF_NONE) sqlite3_bind_null(s, 2);
-    else sqlite3_bind_int64(s, 2, sv->user);
-    sqlite3_bind_int64(s, 3, sv->ts);
-    bind_text_or_null(s, 4, sv->strategy);
-    bind_text_or_null(s, 5, sv->variant);
-    sqlite3_bind_text(s, 6, items, -1, SQLITE_STATIC);
-    bind_text_or_null(s, 7, scores);
-    bind_text_or_null(s, 8, props);
-    bind_text_or_null(s, 9, sv->context);
-    int r = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    if (r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "logging a served slate");
-out:
-    free(items);
-    free(scores);
-    free(props);
-    return rc;
 }

@@ -8,7 +8,7 @@
 
 enum {
     STMT_USER_INS, STMT_ITEM_INS, STMT_EVENT_INS, STMT_ITEM_UPD, STMT_USER_UPD,
-    STMT_ATTR_INS, STMT_ITEM_ATTR_INS, STMT_TYPE_INS, STMT_SERVED_INS,
+    STMT_ATTR_INS, STMT_ITEM_ATTR_INS, STMT_TYPE_INS, STMT_SERVED_INS, STMT_SERVED_ITEM_INS,
     STMT_USER_EXT, STMT_ITEM_EXT, STMT_ATTR_NAME,
     N_STMT
 };
@@ -44,5 +44,10 @@ const char *shelf__store_migration(int version);
 void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t len);
 /* Sets an SQLite failure on the handle: "store: <what>: <sqlite message>". */
 int shelf__store_sqlfail(shelf_store *st, const char *what);
+/* Runs step(st, arg) as one unit: in a transaction of its own when none is
+ * open (rolled back on failure), else under a savepoint of the caller's
+ * transaction, so that a failed step leaves none of its rows behind and the
+ * caller's transaction goes on. Returns step's result. */
+int shelf__store_atomic(shelf_store *st, int (*step)(shelf_store *st, const void *arg), const void *arg);
 
 #endif

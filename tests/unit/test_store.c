@@ -273,12 +273,16 @@ static void test_items_users_attrs(void **state)
     assert_int_equal(shelf_store_put_user(st, &u, &idx), 0);
     assert_int_equal(idx, 0);
 
-    uint32_t items[] = {0};
-    float scores[] = {0.5f}, props[] = {1.0f};
-    shelf_served sv = {.rec_id = "rec-1", .user = 0, .ts = 5, .strategy = "pop", .n = 1,
-                       .items = items, .scores = scores, .propensities = props};
-    assert_int_equal(shelf_store_log_served(st, &sv), 0);
-    assert_int_equal(shelf_store_log_served(st, &sv), SHELF_ESTORE); /* rec_id is unique */
+    shelf_slate sv = {0};
+    assert_int_equal(shelf_slate_reserve(&sv, 1), 0);
+    snprintf(sv.rec_id, sizeof sv.rec_id, "rec-1");
+    sv.user = 0;
+    sv.ts = 5;
+    sv.items[0] = (shelf_slate_item){.item = 0, .score = 0.5f, .propensity = 1, .reason_item = SHELF_NONE};
+    sv.n = 1;
+    assert_int_equal(shelf_store_log_slate(st, &sv), 0);
+    assert_int_equal(shelf_store_log_slate(st, &sv), SHELF_ESTORE); /* rec_id is unique */
+    shelf_slate_free(&sv);
     shelf_store_stats s;
     assert_int_equal(shelf_store_stats_get(st, &s), 0);
     assert_int_equal(s.n_served, 1);
@@ -416,9 +420,10 @@ static int count_events(void *ctx, uint64_t id, const shelf_event *e)
 
 static void add_served(shelf_store *st, const char *rec, uint32_t user)
 {
-    uint32_t items[] = {0};
-    shelf_served sv = {.rec_id = rec, .user = user, .ts = 1, .n = 1, .items = items};
-    assert_int_equal(shelf_store_log_served(st, &sv), 0);
+    shelf_slate_item it = {.item = 0, .propensity = 1, .reason_item = SHELF_NONE};
+    shelf_slate sv = {.user = user, .ts = 1, .n = 1, .cap = 1, .items = &it};
+    snprintf(sv.rec_id, sizeof sv.rec_id, "%s", rec);
+    assert_int_equal(shelf_store_log_slate(st, &sv), 0);
 }
 
 static void test_delete_user(void **state)
