@@ -1,6 +1,15 @@
-/* rank_int.h: the first stages of the ranking room (DESIGN.md): the
- * exclude-seen filter and the fallback scores for a shopper without usable
- * history. The server calls them today; shelf_rank will own them. */
+/* rank_int.h: the ranking room (DESIGN.md): one call, shelf__rank, turns a
+ * request into a slate through its stages, each its own file:
+ *   candidates.c  the model's scores (its session of the shopper, or its
+ *                 score of the history), the context's, the fallback's
+ *   filter.c      catalogue (kind, category subtree, availability, the
+ *                 items the model did not learn scored by their content
+ *                 neighbours), explicit candidates, exclusions; seen.c
+ *   rank.c        the rerank hooks (none yet), then the top n, topped up
+ *                 from the fallback when the filters leave too few
+ *   explain.c     each item's reason
+ * The engine that owns the data (the server's live state) hands the room a
+ * shelf__rank_env: the model generation and callbacks for what it keeps. */
 #ifndef SHELF_RANK_INT_H
 #define SHELF_RANK_INT_H
 
@@ -8,6 +17,9 @@
 #include <stdint.h>
 
 #include "shelf/core.h"
+#include "shelf/model.h"
+#include "shelf/slate.h"
+#include "shelf/coldfill.h"
 
 /* ---- exclude-seen ---------------------------------------------------------------
  * Which past events hide an item: per event type, a window (0: ever). Spec:
@@ -48,5 +60,119 @@ int shelf__fallback_parse(shelf__fallback *out, const char *spec, shelf_err *err
  * then 1e-6, plus a floor of 1e-9 (so every score is > 0 and an item with
  * no event anywhere still ranks after every item with one). */
 void shelf__fallback_scores(float *scores, uint32_t n, const shelf__fallback *fb, const double *const vals[SHELF__FB_N]);
+
+/* ---- the engine's side ---------------------------------------------------------------
+ * A view of the catalogue, valid between catalogue_read and catalogue_done
+ * (the engine holds its items lock in between). */
+typedef struct shelf__catalogue {
+    uint32_t n_items;       /* items 0..n_items have the fields below */
+    const uint8_t *ok;      /* available and not retired */
+    const uint16_t *kind;   /* index into kinds */
+    const uint32_t *cat;    /* index into cats, or SHELF_NONE */
+    char *const *ext;       /* external ids (NULL: retired) */
+    char *const *kinds;
+    uint32_t n_kinds;
+    char *const *cats;
+    uint32_t n_cats;
+    const shelf_coldfill *cf; /* content neighbours of the items the model did not learn, or NULL */
+} shelf__catalogue;
+
+#define SHELF__RANK_CTX 8 /* context values a request carries at most */
+
+typedef struct shelf__rank_env {
+    void *ctx;                  /* the engine's, passed to every callback */
+    const shelf_model *model;   /* NULL: popularity only */
+    unsigned caps;              /* the model's SHELF_CAP_* */
+    uint64_t gen;               /* the model generation (sessions of another are begun anew) */
+    char *const *type_names;    /* event types, for explanations */
+    uint32_t n_types;
+    const shelf__seen *seen;    /* the deployment's exclude-seen rules */
+    void (*catalogue_read)(void *ctx, shelf__catalogue *view);
+    void (*catalogue_done)(void *ctx);
+    /* decayed popularity of items 0..n (no event: 0) */
+    void (*pop_scores)(void *ctx, float *scores, uint32_t n);
+    /* the fallback chain's scores of items 0..n, all > 0 (fallback.c) */
+    void (*fallback_scores)(void *ctx, float *scores, uint32_t n);
+    /* popularity among shoppers with these context values; 0 when none has
+     * an event yet (scores untouched) */
+    int (*context_scores)(void *ctx, const uint16_t *vals, uint32_t n_vals, float *scores, uint32_t n);
+    /* shelf_ctx_hash of each context value (for models with SHELF_CAP_CONTEXT) */
+    void (*context_hashes)(void *ctx, const uint16_t *vals, uint32_t n_vals, uint32_t *out);
+} shelf__rank_env;
+
+/* A shopper's session of the model (SHELF_CAP_SESSION), kept by the engine
+ * beside the shopper and handed to the room under the shopper's lock. */
+typedef struct shelf__sess_slot {
+    shelf_session *sess;
+    uint64_t gen;     /* model generation it belongs to */
+    size_t n;         /* events of the history (those the model knows) it covers */
+    size_t bytes;     /* what it holds */
+    int stale;        /* an event arrived out of time order: begin anew */
+} shelf__sess_slot;
+
+/* Frees the slot's session; returns the bytes it held. */
+size_t shelf__sess_drop(shelf__sess_slot *slot);
+
+typedef enum {
+    SHELF__RANK_SHOPPER, /* a known user's or an anonymous session's slate */
+    SHELF__RANK_SIMILAR, /* the items that go with one item */
+    SHELF__RANK_POPULAR  /* what is popular now (items with recent events only) */
+} shelf__rank_mode;
+
+typedef struct shelf__rank_req {
+    shelf__rank_mode mode;
+    uint32_t user;                /* dense user index or SHELF_NONE */
+    const uint32_t *items;        /* the history, oldest first (catalogue items) */
+    const uint16_t *types;        /* or NULL */
+    const int64_t *ts;            /* or NULL */
+    size_t n_hist;
+    shelf__sess_slot *slot;       /* the user's session slot, or NULL */
+    uint32_t anchor;              /* SIMILAR: the item */
+    uint16_t ctx[SHELF__RANK_CTX]; /* context values (the engine's numbering) */
+    uint32_t n_ctx;
+    uint32_t n;                   /* slate size */
+    const char *kind, *category;  /* filters; NULL or "": any */
+    int explain;
+    const uint32_t *exclude;      /* items never shown */
+    size_t n_exclude;
+    const uint32_t *candidates;   /* only these may be shown (NULL: all) */
+    size_t n_candidates;
+    const shelf__seen *seen;      /* NULL: the deployment's */
+    int64_t now;                  /* unix seconds */
+    /* out: the change of the slot's session memory, and whether it is new */
+    long long sess_delta;
+    int sess_new;
+} shelf__rank_req;
+
+/* Fills out (rec_id, ts, user, model, source, items with score, position,
+ * source, propensity 1, reasons when asked) for rq. scenario and variant
+ * are the caller's to set. Safe from many threads at once. */
+int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *out, shelf_err *err);
+
+/* ---- stages (each file's contract) ------------------------------------------------------ */
+/* Per-thread work space of the room. */
+typedef struct shelf__rank_work {
+    float *scores;
+    size_t scap;
+    uint32_t *kitem; /* the history events the model knows */
+    uint16_t *ktype;
+    int64_t *kts;
+    size_t kcap;
+    uint32_t *top;
+    size_t tcap;
+    uint64_t rng[2];
+} shelf__rank_work;
+
+/* candidates.c: scores[0..N) and the slate's source ("model", "context",
+ * "popular", "popularity"). */
+int shelf__rank_candidates(const shelf__rank_env *env, shelf__rank_req *rq, shelf__rank_work *w, uint32_t N,
+                           const char **source, shelf_err *err);
+/* filter.c: -inf for what may not be shown. cold: the items the model did
+ * not learn first get their content neighbours' scores. */
+void shelf__rank_filter(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                        float *scores, uint32_t N, int cold);
+/* explain.c: reason of slate item it (reason_item, reason_weight, reason). */
+void shelf__rank_explain(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                         const char *source, shelf_slate_item *it);
 
 #endif

@@ -64,7 +64,7 @@ int shelf__seen_parse(shelf__seen *out, const char *spec, char *const *type_name
 void shelf__seen_filter(float *scores, uint32_t n, const shelf__seen *seen, const uint32_t *items,
                         const uint16_t *types, const int64_t *ts, size_t n_hist, int64_t now)
 {
-    if (!seen->n) return;
+    if (!seen->n || !types) return; /* without types no rule applies */
     for (size_t k = 0; k < n_hist; k++) {
         if (items[k] >= n) continue;
         for (uint32_t r = 0; r < seen->n; r++) {

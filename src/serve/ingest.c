@@ -18,26 +18,10 @@ static void served_free(srv_served *sv)
 {
     while (sv) {
         srv_served *n = sv->next;
-        free(sv->items);
-        free(sv->scores);
+        shelf_slate_free(&sv->slate);
         free(sv);
         sv = n;
     }
-}
-
-/* The slate of the served log for sv (row's item array is reused). */
-static int served_slate(const srv_served *sv, shelf_slate *row)
-{
-    if (shelf_slate_reserve(row, sv->n)) return SHELF_ENOMEM;
-    snprintf(row->rec_id, sizeof row->rec_id, "%.32s", sv->rec_id); /* 32 hex digits */
-    snprintf(row->source, sizeof row->source, "model");
-    row->user = sv->user;
-    row->ts = sv->ts;
-    for (uint32_t k = 0; k < sv->n; k++)
-        row->items[k] = (shelf_slate_item){.item = sv->items[k], .position = k, .score = sv->scores[k],
-                                           .propensity = 1, .source = "model", .reason_item = SHELF_NONE};
-    row->n = sv->n;
-    return 0;
 }
 
 /* writes one batch; store_mu held, inside the transaction */
@@ -111,12 +95,10 @@ static void *writer_main(void *arg)
                 if ((rc = write_batch(s, b, uidx + off, created + off))) break;
                 off += b->n;
             }
-            shelf_slate row = {0};
             for (srv_served *sv = served; !rc && sv; sv = sv->next) {
-                if (served_slate(sv, &row) == 0 && shelf_store_log_slate(s->st, &row) == 0) n_served++;
+                if (shelf_store_log_slate(s->st, &sv->slate) == 0) n_served++;
                 else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
             }
-            shelf_slate_free(&row);
             if (!rc) rc = shelf_store_commit(s->st);
             if (rc) shelf_store_rollback(s->st);
         }
@@ -212,9 +194,16 @@ int srv_ingest_wait(shelf_server *s, srv_batch *b)
     return b->rc;
 }
 
-void srv_served_push(shelf_server *s, srv_served *sv)
+void srv_served_push(shelf_server *s, shelf_slate *sl)
 {
+    srv_served *sv = malloc(sizeof *sv);
+    if (!sv) {
+        atomic_fetch_add(&s->m.served_dropped, 1);
+        return;
+    }
+    sv->slate = *sl;
     sv->next = NULL;
+    *sl = (shelf_slate){.user = SHELF_NONE};
     pthread_mutex_lock(&s->q_mu);
     if (s->q_stop || s->s_pending >= SERVED_QUEUE_MAX) {
         pthread_mutex_unlock(&s->q_mu);

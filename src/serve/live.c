@@ -49,7 +49,7 @@ static void user_free(srv_user *u)
     free(u->item);
     free(u->type);
     free(u->ts);
-    shelf_session_free(u->sess);
+    shelf_session_free(u->slot.sess);
     free(u);
 }
 
@@ -137,7 +137,7 @@ int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts)
         memmove(u->item + k + 1, u->item + k, (u->n - k) * sizeof *u->item);
         memmove(u->type + k + 1, u->type + k, (u->n - k) * sizeof *u->type);
         memmove(u->ts + k + 1, u->ts + k, (u->n - k) * sizeof *u->ts);
-        u->sess_stale = 1;
+        u->slot.stale = 1;
     }
     u->item[k] = item;
     u->type[k] = type;
@@ -148,16 +148,8 @@ int srv_user_append(srv_user *u, uint32_t item, uint16_t type, int64_t ts)
 
 size_t srv_sess_drop(shelf_server *s, srv_user *u)
 {
-    size_t bytes = u->sess_bytes;
-    if (u->sess) {
-        shelf_session_free(u->sess);
-        u->sess = NULL;
-        atomic_fetch_sub(&s->live_sessions, 1);
-    }
-    u->sess_bytes = 0;
-    u->sess_n = 0;
-    u->sess_stale = 0;
-    return bytes;
+    if (u->slot.sess) atomic_fetch_sub(&s->live_sessions, 1);
+    return shelf__sess_drop(&u->slot);
 }
 
 void srv_user_forget(shelf_server *s, uint32_t idx)
@@ -387,40 +379,35 @@ uint32_t srv_n_items(shelf_server *s)
     return n;
 }
 
-/* cat is c itself or one of its sub-paths: c followed by a separator */
-static int cat_under(const char *cat, const char *c, size_t cl)
+/* ---- the ranking room's view (rank_int.h) ----------------------------------------------- */
+
+static void env_catalogue_read(void *ctx, shelf__catalogue *v)
 {
-    if (strncmp(cat, c, cl)) return 0;
-    const char *r = cat + cl;
-    while (*r == ' ') r++;
-    return cat[cl] == '\0' || *r == '>' || *r == '/' || *r == '|';
+    shelf_server *s = ctx;
+    pthread_rwlock_rdlock(&s->items_rw);
+    *v = (shelf__catalogue){.n_items = s->n_items, .ok = s->item_ok, .kind = s->item_kind, .cat = s->item_cat,
+                            .ext = s->item_ext, .kinds = s->kinds, .n_kinds = s->n_kinds, .cats = s->cats,
+                            .n_cats = s->n_cats, .cf = s->cf};
 }
 
-void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat, int cold)
+static void env_catalogue_done(void *ctx) { pthread_rwlock_unlock(&((shelf_server *)ctx)->items_rw); }
+static void env_pop(void *ctx, float *sc, uint32_t n) { srv_pop_scores(ctx, sc, n); }
+static void env_fallback(void *ctx, float *sc, uint32_t n) { srv_fallback_scores(ctx, sc, n); }
+
+static int env_context(void *ctx, const uint16_t *v, uint32_t nv, float *sc, uint32_t n)
 {
-    pthread_rwlock_rdlock(&s->items_rw);
-    if (cold && s->cf) shelf_coldfill_apply(s->cf, scores, n);
-    uint32_t kid = SHELF_NONE;
-    int want_kind = kind && kind[0];
-    if (want_kind)
-        for (uint32_t k = 0; k < s->n_kinds; k++)
-            if (!strcmp(s->kinds[k], kind)) kid = k;
-    uint8_t *cat_ok = NULL;
-    int want_cat = cat && cat[0];
-    if (want_cat && (cat_ok = calloc(s->n_cats + 1, 1))) {
-        size_t cl = strlen(cat);
-        for (uint32_t c = 0; c < s->n_cats; c++) cat_ok[c] = (uint8_t)cat_under(s->cats[c], cat, cl);
-    }
-    uint32_t m = n < s->n_items ? n : s->n_items;
-    for (uint32_t i = 0; i < m; i++) {
-        int ok = s->item_ok[i];
-        if (ok && want_kind) ok = s->item_kind[i] == kid;
-        if (ok && want_cat) ok = cat_ok && s->item_cat[i] != SHELF_NONE && cat_ok[s->item_cat[i]];
-        if (!ok) scores[i] = -INFINITY;
-    }
-    for (uint32_t i = m; i < n; i++) scores[i] = -INFINITY;
-    pthread_rwlock_unlock(&s->items_rw);
-    free(cat_ok);
+    return srv_ctx_scores(ctx, v, nv, sc, n);
+}
+
+static void env_hashes(void *ctx, const uint16_t *v, uint32_t nv, uint32_t *out) { srv_ctx_hashes(ctx, v, nv, out); }
+
+void srv_rank_env(shelf_server *s, const srv_engine *e, shelf__rank_env *env)
+{
+    *env = (shelf__rank_env){.ctx = s, .model = e->model, .caps = e->caps, .gen = e->gen,
+                             .type_names = s->type_name, .n_types = s->n_types, .seen = &s->seen,
+                             .catalogue_read = env_catalogue_read, .catalogue_done = env_catalogue_done,
+                             .pop_scores = env_pop, .fallback_scores = env_fallback,
+                             .context_scores = env_context, .context_hashes = env_hashes};
 }
 
 /* ---- popularity ----------------------------------------------------------------------------

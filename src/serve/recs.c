@@ -1,91 +1,14 @@
-/* recs.c: the slate routes: personal recommendations (the model's
- * session of the live history, or its score of it), anonymous sessions,
- * similar items, popularity and predicted ratings. Model scores, then
- * business filters (kind, category, availability, exclusions, purchases),
- * then the top n, logged to the served log with a rec_id. */
+/* recs.c: the slate routes: personal recommendations, anonymous sessions,
+ * similar items, popularity and predicted ratings. Each reads its request,
+ * asks the ranking room (src/rank/) for the slate, answers it as JSON and
+ * queues it for the served log. */
 #include "serve_int.h"
 
 #include <math.h>
 #include <microhttpd.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- per-thread work space ------------------------------------------------------------ */
-
-typedef struct work {
-    float *scores;
-    size_t scap;
-    uint32_t *item;
-    uint16_t *type;
-    int64_t *ts;
-    size_t hcap;
-    uint32_t *kitem; /* the events the model knows (known_history) */
-    uint16_t *ktype;
-    int64_t *kts;
-    size_t kcap;
-    uint32_t *top;
-    size_t tcap;
-    uint64_t rng[2];
-} work;
-
-static pthread_key_t work_key;
-static pthread_once_t work_once = PTHREAD_ONCE_INIT;
-
-static void work_free(void *p)
-{
-    work *w = p;
-    if (!w) return;
-    free(w->scores);
-    free(w->item);
-    free(w->type);
-    free(w->ts);
-    free(w->kitem);
-    free(w->ktype);
-    free(w->kts);
-    free(w->top);
-    free(w);
-}
-
-static void work_key_make(void) { pthread_key_create(&work_key, work_free); }
-
-static work *work_get(size_t n_scores, size_t k)
-{
-    pthread_once(&work_once, work_key_make);
-    work *w = pthread_getspecific(work_key);
-    if (!w) {
-        if (!(w = calloc(1, sizeof *w))) return NULL;
-        if (RAND_bytes((unsigned char *)w->rng, sizeof w->rng) != 1) {
-            w->rng[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)w;
-            w->rng[1] = 0x9e3779b97f4a7c15ull;
-        }
-        pthread_setspecific(work_key, w);
-    }
-    if (n_scores > w->scap) {
-        float *s = realloc(w->scores, n_scores * sizeof *s);
-        if (!s) return NULL;
-        w->scores = s;
-        w->scap = n_scores;
-    }
-    if (k > w->tcap) {
-        uint32_t *t = realloc(w->top, k * sizeof *t);
-        if (!t) return NULL;
-        w->top = t;
-        w->tcap = k;
-    }
-    return w;
-}
-
-/* xorshift128+ for rec ids (seeded from RAND_bytes per thread) */
-static uint64_t rnd(work *w)
-{
-    uint64_t a = w->rng[0], b = w->rng[1];
-    w->rng[0] = b;
-    a ^= a << 23;
-    w->rng[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
-    return w->rng[1] + b;
-}
 
 /* ---- request arguments ----------------------------------------------------------------------- */
 
@@ -181,331 +104,143 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     return 0;
 }
 
-/* ---- scoring ------------------------------------------------------------------------------------- */
+/* ---- answers ---------------------------------------------------------------------------------------- */
 
-/* The events of a history whose items the model knows (< I; items added
- * after training are skipped) into w->k*; returns their count, or
- * (uint32_t)-1 when out of memory. */
-static uint32_t known_history(work *w, uint32_t I, const uint32_t *items, const uint16_t *types, const int64_t *ts,
-                              size_t n)
-{
-    if (n > w->kcap) {
-        uint32_t *it = realloc(w->kitem, n * sizeof *it);
-        if (it) w->kitem = it;
-        uint16_t *ty = realloc(w->ktype, n * sizeof *ty);
-        if (ty) w->ktype = ty;
-        int64_t *t2 = realloc(w->kts, n * sizeof *t2);
-        if (t2) w->kts = t2;
-        if (!it || !ty || !t2) return (uint32_t)-1;
-        w->kcap = n;
-    }
-    uint32_t m = 0;
-    for (size_t k = 0; k < n; k++)
-        if (items[k] < I) {
-            w->kitem[m] = items[k];
-            w->ktype[m] = types ? types[k] : 0;
-            w->kts[m] = ts ? ts[k] : 0;
-            m++;
-        }
-    return m;
-}
-
-/* the model's (or popularity's) scores into w->scores[0..N) (N >= the
- * model's items); items the model does not know score -inf. */
-static int model_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t user, const uint32_t *items,
-                        const uint16_t *types, const int64_t *ts, size_t n, shelf_err *err)
-{
-    float *sc = w->scores;
-    if (!e->model) {
-        srv_pop_scores(s, sc, N);
-        return 0;
-    }
-    uint32_t I = e->model->n_items;
-    uint32_t m = known_history(w, I, items, types, ts, n);
-    if (m == (uint32_t)-1) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    shelf_query q = {.user = user != SHELF_NONE && user < e->model->n_users ? user : SHELF_NONE,
-                     .items = w->kitem, .types = types ? w->ktype : NULL, .ts = ts ? w->kts : NULL, .n = m,
-                     .now = (int64_t)time(NULL)};
-    int rc = shelf_model_score(e->model, &q, sc, err);
-    if (rc && !m && q.user == SHELF_NONE) {
-        srv_pop_scores(s, sc, I); /* a model that needs a history: popularity stands in */
-        rc = 0;
-    }
-    if (rc) return rc;
-    for (uint32_t i = I; i < N; i++) sc[i] = -INFINITY;
-    return 0;
-}
-
-/* A known user's scores through its session (models with sessions): kept
- * while the history only grows, extended by the events since, begun anew
- * for a new model generation or a late event. u->mu held; *delta and
- * *is_new report the session memory's change for srv_sess_account. */
-static int session_scores(shelf_server *s, srv_engine *e, srv_user *u, work *w, uint32_t N, size_t n,
-                          long long *delta, int *is_new, shelf_err *err)
-{
-    uint32_t I = e->model->n_items;
-    uint32_t m = known_history(w, I, w->item, w->type, w->ts, n);
-    if (m == (uint32_t)-1) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    shelf_query q = {.user = SHELF_NONE, .items = w->kitem, .types = w->ktype, .ts = w->kts, .n = m};
-    if (u->sess && (u->sess_gen != e->gen || u->sess_stale || u->sess_n > m))
-        *delta -= (long long)srv_sess_drop(s, u);
-    int rc = 0;
-    if (!u->sess) {
-        if (!(rc = shelf_session_begin(e->model, &q, &u->sess, err))) {
-            atomic_fetch_add(&s->live_sessions, 1);
-            u->sess_gen = e->gen;
-            *is_new = 1;
-        }
-    } else if (u->sess_n < m) {
-        rc = shelf_session_append(u->sess, &q, err);
-    }
-    if (rc) {
-        *delta -= (long long)srv_sess_drop(s, u);
-        return rc;
-    }
-    u->sess_n = m;
-    size_t bytes = shelf_session_bytes(u->sess);
-    *delta += (long long)bytes - (long long)u->sess_bytes;
-    u->sess_bytes = bytes;
-    rc = shelf_session_score(u->sess, w->scores, err);
-    for (uint32_t i = I; !rc && i < N; i++) w->scores[i] = -INFINITY;
-    return rc;
-}
-
-/* a slate for a shopper without history from its context values: a model
- * that scores context (SHELF_CAP_CONTEXT) scores them itself; otherwise the
- * popularity among shoppers with the same values. Returns 1 when the
- * context gave scores (*source set), 0 when it did not (scores untouched). */
-static int context_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, const slate_args *a,
-                          const char **source)
-{
-    if (!a->n_ctx) return 0;
-    if (e->caps & SHELF_CAP_CONTEXT) { /* the model scores the context itself */
-        uint32_t h[SRV_USER_CTX];
-        srv_ctx_hashes(s, a->ctx, a->n_ctx, h);
-        uint32_t I = e->model->n_items;
-        float *full = N >= I ? w->scores : malloc((size_t)I * sizeof *full);
-        shelf_query q = {.user = SHELF_NONE, .ctx = h, .n_ctx = a->n_ctx};
-        int ok = full && shelf_model_score(e->model, &q, full, NULL) == 0;
-        if (ok && full != w->scores) memcpy(w->scores, full, (size_t)N * sizeof *full);
-        if (full != w->scores) free(full);
-        if (ok) {
-            for (uint32_t i = I; i < N; i++) w->scores[i] = -INFINITY;
-            *source = "model";
-            return 1;
-        }
-    }
-    if (srv_ctx_scores(s, a->ctx, a->n_ctx, w->scores, N)) {
-        *source = "context";
-        return 1;
-    }
-    return 0;
-}
-
-/* a shopper without usable history (unknown id, forgotten history, a
- * session of unknown items): its context, else the fallback chain of the
- * deployment (trending, then all-time popularity): never the model's scores
- * of an empty history, which are zeros for the neighbourhood models */
-static void no_history_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, const slate_args *a,
-                              const char **source)
-{
-    if (context_scores(s, e, w, N, a, source)) return;
-    srv_fallback_scores(s, w->scores, N);
-    *source = "popular";
-}
-
-/* a known user's scores (its session, else the model's score of the live
- * history). Fills w->item/type/ts with the history; *n_hist its length;
- * with no history the scores are left untouched. */
-static int user_scores(shelf_server *s, srv_engine *e, work *w, uint32_t N, uint32_t idx, size_t *n_hist,
-                       shelf_err *err)
-{
-    srv_user *u = srv_user_at(s, idx);
-    if (!u) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    pthread_mutex_lock(&u->mu);
-    size_t n = srv_user_history(s, idx, u, &w->item, &w->type, &w->ts, &w->hcap);
-    if (n == (size_t)-1) {
-        pthread_mutex_unlock(&u->mu);
-        return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    }
-    *n_hist = n;
-    if (n == 0) { /* nothing to score: the caller serves context or the fallback */
-        pthread_mutex_unlock(&u->mu);
-        return 0;
-    }
-    if (!(e->caps & SHELF_CAP_SESSION)) {
-        pthread_mutex_unlock(&u->mu);
-        return model_scores(s, e, w, N, idx, w->item, w->type, w->ts, n, err);
-    }
-    long long delta = 0;
-    int is_new = 0, rc = session_scores(s, e, u, w, N, n, &delta, &is_new, err);
-    pthread_mutex_unlock(&u->mu);
-    srv_sess_account(s, idx, delta, is_new);
-    return rc;
-}
-
-/* ---- slate ---------------------------------------------------------------------------------------------- */
-
-static const char *verb(const char *type)
-{
-    static const char *const v[][2] = {{"view", "viewed"},     {"click", "clicked"},      {"cart", "put in your cart"},
-                                       {"purchase", "bought"}, {"rating", "rated"},       {"like", "liked"},
-                                       {"share", "shared"},    {"impression", "saw"}};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        if (!strcmp(v[i][0], type)) return v[i][1];
-    return "looked at";
-}
-
-/* filters, exclusions, top n, JSON, served log. hist: the history behind
- * the scores (explanations, purchases), user: SHELF_NONE for anonymous. */
-static int answer_slate(srv_req *r, srv_engine *e, work *w, uint32_t N, const slate_args *a, const char *user_ext,
-                        uint32_t user, int known, const uint32_t *hist, const uint16_t *htype, const int64_t *hts,
-                        size_t n_hist, const char *source)
+/* the slate as JSON (ids, scores, kinds, reasons) and into the served log */
+static int answer_slate(srv_req *r, const srv_engine *e, shelf_slate *sl, const slate_args *a, const char *user_ext)
 {
     shelf_server *s = r->srv;
-    float *sc = w->scores;
-    srv_filter(s, sc, N, a->kind, a->category, 1);
-    for (size_t k = 0; k < a->n_exclude; k++)
-        if (a->exclude[k] < N) sc[a->exclude[k]] = -INFINITY;
-    shelf__seen_filter(sc, N, a->has_seen ? &a->seen : &s->seen, hist, htype, hts, n_hist, (int64_t)time(NULL));
-    uint32_t n = shelf_topk(sc, N, NULL, a->n, w->top);
-
-    char rec_id[40];
-    snprintf(rec_id, sizeof rec_id, "%016llx%016llx", (unsigned long long)rnd(w), (unsigned long long)rnd(w));
+    snprintf(sl->model, sizeof sl->model, "%s", e->kind);
+    snprintf(sl->model_version, sizeof sl->model_version, "%s", e->version);
+    sl->n_skipped = a->n_skipped;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "rec_id", rec_id);
+    cJSON_AddStringToObject(o, "rec_id", sl->rec_id);
     if (user_ext) cJSON_AddStringToObject(o, "user", user_ext);
     else cJSON_AddNullToObject(o, "user");
-    cJSON_AddBoolToObject(o, "known_user", known);
+    cJSON_AddBoolToObject(o, "known_user", sl->user != SHELF_NONE);
     cJSON_AddStringToObject(o, "model", e->kind);
     cJSON_AddStringToObject(o, "model_version", e->version);
-    cJSON_AddStringToObject(o, "source", source);
+    cJSON_AddStringToObject(o, "source", sl->source);
     if (a->n_skipped) cJSON_AddNumberToObject(o, "skipped_items", a->n_skipped);
     cJSON *arr = cJSON_AddArrayToObject(o, "items");
-    shelf_query q = {.user = user != SHELF_NONE && e->model && user < e->model->n_users ? user : SHELF_NONE,
-                     .items = hist, .types = htype, .ts = hts, .n = (uint32_t)n_hist};
-    int can_explain = a->explain && (e->caps & SHELF_CAP_EXPLAIN);
-    uint32_t *hist_ok = NULL;
-    if (can_explain && e->model) { /* the model explains with what it knows */
-        hist_ok = malloc((n_hist ? n_hist : 1) * sizeof *hist_ok);
-        uint16_t *ty_ok = malloc((n_hist ? n_hist : 1) * sizeof *ty_ok);
-        if (!hist_ok || !ty_ok) can_explain = 0;
-        else {
-            uint32_t m = 0;
-            for (size_t k = 0; k < n_hist; k++)
-                if (hist[k] < e->model->n_items) {
-                    hist_ok[m] = hist[k];
-                    ty_ok[m++] = htype[k];
-                }
-            q.items = hist_ok;
-            q.types = ty_ok;
-            q.ts = NULL;
-            q.n = m;
-        }
-        if (!can_explain) free(ty_ok);
-    }
-    srv_served *sv = s->o.no_served_log ? NULL : calloc(1, sizeof *sv);
-    if (sv && (!(sv->items = malloc((n ? n : 1) * sizeof *sv->items)) || !(sv->scores = malloc((n ? n : 1) * sizeof *sv->scores)))) {
-        free(sv->items);
-        free(sv);
-        sv = NULL;
-        atomic_fetch_add(&s->m.served_dropped, 1);
-    }
     pthread_rwlock_rdlock(&s->items_rw);
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t i = w->top[k];
+    for (uint32_t k = 0; k < sl->n; k++) {
+        const shelf_slate_item *si = &sl->items[k];
         cJSON *it = cJSON_CreateObject();
-        cJSON_AddStringToObject(it, "id", s->item_ext[i] ? s->item_ext[i] : "");
-        cJSON_AddNumberToObject(it, "score", isfinite(sc[i]) ? (double)sc[i] : 0.0);
-        cJSON_AddStringToObject(it, "kind", s->kinds[s->item_kind[i]]);
+        cJSON_AddStringToObject(it, "id", si->item < s->n_items && s->item_ext[si->item] ? s->item_ext[si->item] : "");
+        cJSON_AddNumberToObject(it, "score", (double)si->score);
+        cJSON_AddStringToObject(it, "kind", si->item < s->n_items ? s->kinds[s->item_kind[si->item]] : "");
+        if (strcmp(si->source, sl->source)) cJSON_AddStringToObject(it, "source", si->source);
         if (a->explain) {
-            cJSON *rs = cJSON_AddArrayToObject(it, "reasons");
-            shelf_reason why = {.item = SHELF_NONE};
-            int ok = can_explain && !strcmp(source, "model") && i < e->model->n_items &&
-                     shelf_model_explain(e->model, &q, i, &why, NULL) == 0;
             cJSON *one = cJSON_CreateObject();
-            if (ok && why.item != SHELF_NONE && why.item < s->n_items && s->item_ext[why.item]) {
-                const char *tn = "view";
-                for (size_t h = n_hist; h-- > 0;)
-                    if (hist[h] == why.item) {
-                        tn = htype[h] < s->n_types ? s->type_name[htype[h]] : "view";
-                        break;
-                    }
-                char text[300];
-                snprintf(text, sizeof text, "because you %s %s", verb(tn), s->item_ext[why.item]);
-                cJSON_AddStringToObject(one, "item", s->item_ext[why.item]);
-                cJSON_AddStringToObject(one, "text", text);
-                cJSON_AddNumberToObject(one, "weight", (double)why.weight);
+            if (si->reason_item != SHELF_NONE && si->reason_item < s->n_items && s->item_ext[si->reason_item]) {
+                cJSON_AddStringToObject(one, "item", s->item_ext[si->reason_item]);
+                cJSON_AddStringToObject(one, "text", si->reason);
+                cJSON_AddNumberToObject(one, "weight", (double)si->reason_weight);
             } else {
                 cJSON_AddNullToObject(one, "item");
-                cJSON_AddStringToObject(one, "text", !strcmp(source, "context") ? "popular with shoppers like you"
-                                                     : !strcmp(source, "popular") ? "popular with shoppers"
-                                                     : !e->model ? "popular now"
-                                                     : n_hist    ? "recommended by the model for your history"
-                                                                 : "popular with shoppers");
+                cJSON_AddStringToObject(one, "text", si->reason);
             }
-            cJSON_AddItemToArray(rs, one);
+            cJSON_AddItemToArray(cJSON_AddArrayToObject(it, "reasons"), one);
         }
         cJSON_AddItemToArray(arr, it);
-        if (sv) {
-            sv->items[k] = i;
-            sv->scores[k] = isfinite(sc[i]) ? sc[i] : 0.0f;
-        }
     }
     pthread_rwlock_unlock(&s->items_rw);
-    if (hist_ok) {
-        free((void *)q.types);
-        free(hist_ok);
-    }
-    if (sv) {
-        memcpy(sv->rec_id, rec_id, sizeof rec_id);
-        sv->user = user;
-        sv->ts = (int64_t)time(NULL);
-        sv->n = n;
-        srv_served_push(s, sv);
-    }
+    if (!s->o.no_served_log) srv_served_push(s, sl);
     return srv_json(r, 200, o);
 }
 
-int srv_route_recs(srv_req *r, const char *user)
+/* a similar or popular list as JSON */
+static int answer_list(srv_req *r, const shelf_slate *sl, const char *item_ext)
 {
+    shelf_server *s = r->srv;
+    cJSON *o = cJSON_CreateObject();
+    if (item_ext) cJSON_AddStringToObject(o, "item", item_ext);
+    cJSON *arr = cJSON_AddArrayToObject(o, "items");
+    pthread_rwlock_rdlock(&s->items_rw);
+    for (uint32_t k = 0; k < sl->n; k++) {
+        uint32_t i = sl->items[k].item;
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddStringToObject(it, "id", i < s->n_items && s->item_ext[i] ? s->item_ext[i] : "");
+        cJSON_AddNumberToObject(it, "score", (double)sl->items[k].score);
+        cJSON_AddItemToArray(arr, it);
+    }
+    pthread_rwlock_unlock(&s->items_rw);
+    return srv_json(r, 200, o);
+}
+
+/* the request of slate_args a in the room's terms */
+static void rank_req(const slate_args *a, shelf__rank_mode mode, shelf__rank_req *rq)
+{
+    *rq = (shelf__rank_req){.mode = mode, .user = SHELF_NONE, .anchor = SHELF_NONE, .n = a->n, .kind = a->kind,
+                            .category = a->category, .explain = a->explain, .exclude = a->exclude,
+                            .n_exclude = a->n_exclude, .seen = a->has_seen ? &a->seen : NULL,
+                            .now = (int64_t)time(NULL), .n_ctx = a->n_ctx};
+    memcpy(rq->ctx, a->ctx, a->n_ctx * sizeof *a->ctx);
+}
+
+/* a known user's slate: its history and session under its lock */
+static int rank_user(shelf_server *s, const shelf__rank_env *env, shelf__rank_req *rq, uint32_t idx, shelf_slate *sl,
+                     shelf_err *err)
+{
+    srv_user *u = srv_user_at(s, idx);
+    if (!u) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    uint32_t *item = NULL;
+    uint16_t *type = NULL;
+    int64_t *ts = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&u->mu);
+    size_t n = srv_user_history(s, idx, u, &item, &type, &ts, &cap);
+    int rc = n == (size_t)-1 ? shelf_err_set(err, SHELF_ENOMEM, "out of memory") : 0;
+    if (!rc && n == 0 && !rq->n_ctx) { /* no history: the user's own attributes (segment, region...) */
+        rq->n_ctx = u->n_ctx;
+        memcpy(rq->ctx, u->ctx, u->n_ctx * sizeof *u->ctx);
+    }
+    int had = u->slot.sess != NULL;
+    rq->user = idx;
+    rq->items = item;
+    rq->types = type;
+    rq->ts = ts;
+    rq->n_hist = rc ? 0 : n;
+    rq->slot = &u->slot;
+    if (!rc) rc = shelf__rank(env, rq, sl, err);
+    int has = u->slot.sess != NULL;
+    pthread_mutex_unlock(&u->mu);
+    if (has > had) atomic_fetch_add(&s->live_sessions, 1);
+    else if (has < had) atomic_fetch_sub(&s->live_sessions, 1);
+    srv_sess_account(s, idx, rq->sess_delta, rq->sess_new);
+    free(item);
+    free(type);
+    free(ts);
+    return rc;
+}
+
+int srv_route_recs(srv_req *r, char *const *arg)
+{
+    const char *user = arg[0];
     shelf_server *s = r->srv;
     slate_args a;
     if (query_args(r, &a, 1)) return 0;
     srv_engine *e = srv_engine_get(s);
-    uint32_t N = srv_n_items(s);
-    if (e->model && e->model->n_items > N) N = e->model->n_items;
-    work *w = work_get(N ? N : 1, a.n);
+    shelf__rank_env env;
+    srv_rank_env(s, e, &env);
+    shelf__rank_req rq;
+    rank_req(&a, SHELF__RANK_SHOPPER, &rq);
+    shelf_slate sl = {0};
     shelf_err err = {0};
-    int rc = w ? 0 : shelf_err_set(&err, SHELF_ENOMEM, "out of memory");
     uint32_t idx = srv_user_find(s, user);
-    size_t nh = 0;
-    if (!rc && idx != SHELF_NONE) rc = user_scores(s, e, w, N, idx, &nh, &err);
-    const char *source = e->model ? "model" : "popularity";
-    if (!rc && nh == 0) {
-        /* no history: the context of the request, else the user's own
-         * attributes (segment, region, device...): popular with shoppers like them */
-        if (!a.n_ctx && idx != SHELF_NONE) {
-            srv_user *u = srv_user_at(s, idx);
-            if (u) {
-                pthread_mutex_lock(&u->mu);
-                a.n_ctx = u->n_ctx;
-                memcpy(a.ctx, u->ctx, u->n_ctx * sizeof *a.ctx);
-                pthread_mutex_unlock(&u->mu);
-            }
-        }
-        no_history_scores(s, e, w, N, &a, &source);
-    }
-    int ret;
-    if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed: %s", err.msg);
-    else ret = answer_slate(r, e, w, N, &a, user, idx, idx != SHELF_NONE, w->item, w->type, w->ts, idx == SHELF_NONE ? 0 : nh, source);
+    int rc = idx != SHELF_NONE ? rank_user(s, &env, &rq, idx, &sl, &err) : shelf__rank(&env, &rq, &sl, &err);
+    int ret = rc ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
+                 : answer_slate(r, e, &sl, &a, user);
     srv_engine_put(e);
+    shelf_slate_free(&sl);
     free(a.exclude);
     return ret;
 }
 
-int srv_route_recs_anon(srv_req *r)
+int srv_route_recs_anon(srv_req *r, char *const *arg)
 {
+    (void)arg;
     shelf_server *s = r->srv;
     cJSON *j = srv_body_json(r);
     if (!j) return 0;
@@ -589,14 +324,18 @@ int srv_route_recs_anon(srv_req *r)
     }
     if (!bad) {
         srv_engine *e = srv_engine_get(s);
-        uint32_t N = srv_n_items(s);
-        if (e->model && e->model->n_items > N) N = e->model->n_items;
-        work *w = work_get(N ? N : 1, a.n);
-        int rc = !w ? SHELF_ENOMEM : n ? model_scores(s, e, w, N, SHELF_NONE, hist, cJSON_IsArray(types) ? ht : NULL, NULL, n, NULL) : 0;
-        const char *source = e->model ? "model" : "popularity";
-        if (!rc && n == 0) no_history_scores(s, e, w, N, &a, &source);
-        if (rc) srv_error(r, 500, "internal", -1, "scoring failed");
-        else answer_slate(r, e, w, N, &a, NULL, SHELF_NONE, 0, hist, ht, NULL, n, source);
+        shelf__rank_env env;
+        srv_rank_env(s, e, &env);
+        shelf__rank_req rq;
+        rank_req(&a, SHELF__RANK_SHOPPER, &rq);
+        rq.items = hist;
+        rq.types = ht; /* views when the request names no types */
+        rq.n_hist = n;
+        shelf_slate sl = {0};
+        shelf_err err = {0};
+        if (shelf__rank(&env, &rq, &sl, &err)) srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg);
+        else answer_slate(r, e, &sl, &a, NULL);
+        shelf_slate_free(&sl);
         srv_engine_put(e);
     }
     free(hist);
@@ -606,81 +345,40 @@ int srv_route_recs_anon(srv_req *r)
     return 0;
 }
 
-static int answer_list(srv_req *r, work *w, uint32_t N, uint32_t n_want, const char *item_ext)
-{
-    shelf_server *s = r->srv;
-    uint32_t n = shelf_topk(w->scores, N, NULL, n_want, w->top);
-    cJSON *o = cJSON_CreateObject();
-    if (item_ext) cJSON_AddStringToObject(o, "item", item_ext);
-    cJSON *arr = cJSON_AddArrayToObject(o, "items");
-    pthread_rwlock_rdlock(&s->items_rw);
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t i = w->top[k];
-        cJSON *it = cJSON_CreateObject();
-        cJSON_AddStringToObject(it, "id", s->item_ext[i] ? s->item_ext[i] : "");
-        cJSON_AddNumberToObject(it, "score", isfinite(w->scores[i]) ? (double)w->scores[i] : 0.0);
-        cJSON_AddItemToArray(arr, it);
-    }
-    pthread_rwlock_unlock(&s->items_rw);
-    return srv_json(r, 200, o);
-}
-
-int srv_route_similar(srv_req *r, const char *item)
+/* similar (item set) and popular (item NULL) lists */
+static int route_list(srv_req *r, const char *item)
 {
     shelf_server *s = r->srv;
     slate_args a;
     if (query_args(r, &a, 0)) return 0;
-    uint32_t idx = srv_item_find(s, item);
-    if (idx == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no item '%s'", item);
+    uint32_t idx = item ? srv_item_find(s, item) : SHELF_NONE;
+    if (item && idx == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no item '%s'", item);
     srv_engine *e = srv_engine_get(s);
-    uint32_t N = srv_n_items(s);
-    if (e->model && e->model->n_items > N) N = e->model->n_items;
-    work *w = work_get(N ? N : 1, a.n);
-    int rc = SHELF_ENOMEM;
-    if (w) {
-        /* what shoppers go to next after this one item: the model on a
-         * one-item session; an item the model did not learn stands in for
-         * its content neighbours */
-        uint32_t sess[64];
-        uint16_t view[64] = {0};
-        float nw[64];
-        uint32_t ns = 0;
-        if (e->model && idx >= e->model->n_items) {
-            pthread_rwlock_rdlock(&s->items_rw);
-            ns = s->cf ? shelf_coldfill_neighbours(s->cf, idx, sess, nw) : 0;
-            pthread_rwlock_unlock(&s->items_rw);
-        }
-        if (!ns) sess[ns++] = idx;
-        rc = model_scores(s, e, w, N, SHELF_NONE, sess, view, NULL, ns, NULL);
-    }
-    int ret;
-    if (rc) ret = srv_error(r, 500, "internal", -1, "scoring failed");
-    else {
-        w->scores[idx] = -INFINITY;
-        srv_filter(s, w->scores, N, a.kind, a.category, 1);
-        ret = answer_list(r, w, N, a.n, item);
-    }
+    shelf__rank_env env;
+    srv_rank_env(s, e, &env);
+    shelf__rank_req rq;
+    rank_req(&a, item ? SHELF__RANK_SIMILAR : SHELF__RANK_POPULAR, &rq);
+    rq.anchor = idx;
+    shelf_slate sl = {0};
+    shelf_err err = {0};
+    int ret = shelf__rank(&env, &rq, &sl, &err) ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
+                                                 : answer_list(r, &sl, item);
+    shelf_slate_free(&sl);
     srv_engine_put(e);
     return ret;
 }
 
-int srv_route_popular(srv_req *r)
+int srv_route_similar(srv_req *r, char *const *arg) { return route_list(r, arg[0]); }
+int srv_route_popular(srv_req *r, char *const *arg)
 {
-    shelf_server *s = r->srv;
-    slate_args a;
-    if (query_args(r, &a, 0)) return 0;
-    uint32_t N = srv_n_items(s);
-    work *w = work_get(N ? N : 1, a.n);
-    if (!w) return srv_error(r, 500, "internal", -1, "out of memory");
-    srv_pop_scores(s, w->scores, N);
-    for (uint32_t i = 0; i < N; i++)
-        if (w->scores[i] <= 0) w->scores[i] = -INFINITY; /* no recent events: not popular */
-    srv_filter(s, w->scores, N, a.kind, a.category, 0);
-    return answer_list(r, w, N, a.n, NULL);
+    (void)arg;
+    return route_list(r, NULL);
 }
 
-int srv_route_rating(srv_req *r, const char *user, const char *item)
+int srv_route_rating(srv_req *r, char *const *arg)
 {
+    const char *user = arg[0];
+    const char *item = arg[1];
     shelf_server *s = r->srv;
     uint32_t u = srv_user_find(s, user), i = srv_item_find(s, item);
     if (u == SHELF_NONE) return srv_error(r, 404, "not_found", -1, "no user '%s'", user);

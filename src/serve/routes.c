@@ -97,8 +97,9 @@ static int parse_event(srv_req *r, const cJSON *o, long i, srv_event *e, const c
     return 0;
 }
 
-int srv_route_events(srv_req *r)
+int srv_route_events(srv_req *r, char *const *arg)
 {
+    (void)arg;
     shelf_server *s = r->srv;
     cJSON *j = srv_body_json(r);
     if (!j) return 0;
@@ -351,10 +352,10 @@ static int put_batch(srv_req *r, const rec_kind *k)
     return srv_json(r, 200, o);
 }
 
-int srv_route_item_put(srv_req *r, const char *id) { return put_one(r, &ITEMS, id); }
-int srv_route_items_put(srv_req *r) { return put_batch(r, &ITEMS); }
-int srv_route_user_put(srv_req *r, const char *id) { return put_one(r, &USERS, id); }
-int srv_route_users_put(srv_req *r) { return put_batch(r, &USERS); }
+int srv_route_item_put(srv_req *r, char *const *arg) { return put_one(r, &ITEMS, arg[0]); }
+int srv_route_items_put(srv_req *r, char *const *arg) { return (void)arg, put_batch(r, &ITEMS); }
+int srv_route_user_put(srv_req *r, char *const *arg) { return put_one(r, &USERS, arg[0]); }
+int srv_route_users_put(srv_req *r, char *const *arg) { return (void)arg, put_batch(r, &USERS); }
 
 /* ---- items ---------------------------------------------------------------------------------------------- */
 
@@ -392,15 +393,17 @@ static int item_row(void *ctx, uint32_t idx, const shelf_item *it)
 
 static cJSON *stored_row(srv_req *r, int user, const char *id, uint32_t idx);
 
-int srv_route_item_get(srv_req *r, const char *id)
+int srv_route_item_get(srv_req *r, char *const *arg)
 {
+    const char *id = arg[0];
     shelf_server *s = r->srv;
     cJSON *o = stored_row(r, 0, id, srv_item_find(s, id));
     return o ? srv_json(r, 200, o) : 0;
 }
 
-int srv_route_item_delete(srv_req *r, const char *id)
+int srv_route_item_delete(srv_req *r, char *const *arg)
 {
+    const char *id = arg[0];
     shelf_server *s = r->srv;
     uint32_t idx;
     char why[400];
@@ -446,8 +449,9 @@ static cJSON *stored_row(srv_req *r, int user, const char *id, uint32_t idx)
     return NULL;
 }
 
-int srv_route_user_get(srv_req *r, const char *id)
+int srv_route_user_get(srv_req *r, char *const *arg)
 {
+    const char *id = arg[0];
     shelf_server *s = r->srv;
     uint32_t idx = srv_user_find(s, id);
     cJSON *o = stored_row(r, 1, id, idx);
@@ -482,8 +486,9 @@ int srv_route_user_get(srv_req *r, const char *id)
     return srv_json(r, 200, o);
 }
 
-int srv_route_user_delete(srv_req *r, const char *id)
+int srv_route_user_delete(srv_req *r, char *const *arg)
 {
+    const char *id = arg[0];
     shelf_server *s = r->srv;
     uint32_t idx;
     char why[400];

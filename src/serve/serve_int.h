@@ -14,15 +14,25 @@
 #include "rank/rank_int.h"
 
 #include <cjson/cJSON.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 /* ---- routes and metrics ---------------------------------------------------- */
-typedef enum {
-    R_EVENTS, R_ITEM_PUT, R_ITEMS_PUT, R_ITEM_GET, R_ITEM_DELETE, R_USER_PUT, R_USERS_PUT, R_USER_GET,
-    R_USER_DELETE, R_RECS, R_RECS_ANON, R_SIMILAR, R_POPULAR, R_RATING, R_HEALTH, R_METRICS, R_RELOAD,
-    R_KEYS, R_OPENAPI, R_OTHER, N_ROUTES
-} srv_route;
+struct srv_req;
+/* A route's handler: arg[k] is the k-th {parameter} of its path. */
+typedef int (*srv_handler)(struct srv_req *r, char *const *arg);
+typedef struct srv_route_def {
+    const char *method; /* GET (HEAD too), PUT, POST, DELETE */
+    const char *path;   /* "/v1/users/{id}/recommendations" */
+    int scope;          /* shelf_scope the key needs; 0: open */
+    const char *name;   /* metric label */
+    srv_handler fn;
+} srv_route_def;
+#define SRV_N_ROUTES 19                  /* the table in http.c */
+#define SRV_ROUTE_OTHER SRV_N_ROUTES     /* no route: 404, 405 (metrics label "other") */
+#define N_ROUTES (SRV_N_ROUTES + 1)
+extern const srv_route_def srv_routes[SRV_N_ROUTES];
 #define SRV_N_BUCKETS 13
 extern const double srv_buckets[SRV_N_BUCKETS]; /* seconds, upper bounds */
 
@@ -54,15 +64,10 @@ typedef struct srv_user {
     uint32_t *item;
     uint16_t *type;
     int64_t *ts;
-    /* the model's session of the history (models with SHELF_CAP_SESSION) */
-    shelf_session *sess;
-    uint64_t sess_gen;  /* engine generation it belongs to */
-    size_t sess_n;      /* events of the history (those the model knows) it covers */
-    size_t sess_bytes;  /* what it holds, counted in sess_bytes of the server */
+    shelf__sess_slot slot; /* the model's session of the history (rank_int.h) */
     int in_ring;        /* listed in the server's session ring */
     uint16_t ctx[SRV_USER_CTX]; /* context values of the user's attributes (segment=..., region=...) */
     uint8_t n_ctx;
-    int sess_stale;     /* an event arrived out of time order: begin the session anew */
 } srv_user;
 
 #define SRV_PAGE_BITS 12
@@ -78,7 +83,7 @@ typedef struct srv_req {
     size_t len, cap;
     int too_large;
     double t0;
-    srv_route route;
+    int route;          /* index in srv_routes, or SRV_ROUTE_OTHER */
     int status;
 } srv_req;
 
@@ -102,12 +107,7 @@ typedef struct srv_batch {
 } srv_batch;
 
 typedef struct srv_served {
-    char rec_id[40];
-    uint32_t user;
-    int64_t ts;
-    uint32_t n;
-    uint32_t *items;
-    float *scores;
+    shelf_slate slate;
     struct srv_served *next;
 } srv_served;
 
@@ -194,9 +194,7 @@ struct shelf_server {
     srv_metrics m;
 };
 
-/* ---- server.c ---------------------------------------------------------------------- */
-srv_engine *srv_engine_get(shelf_server *s);
-void srv_engine_put(srv_engine *e);
+/* ---- http.c ---------------------------------------------------------------------- */
 double srv_now(void);
 /* Responses: body is a cJSON object (consumed). */
 int srv_json(srv_req *r, int status, cJSON *body);
@@ -204,9 +202,29 @@ int srv_error(srv_req *r, int status, const char *code, long index, const char *
     __attribute__((format(printf, 5, 6)));
 int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len); /* takes text (malloc'd) */
 const char *srv_arg(srv_req *r, const char *name); /* query argument or NULL */
-int srv_load_keys(shelf_server *s, shelf_err *err);
+enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls);
+void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
 
-/* ---- state.c --------------------------------------------------------------------------- */
+/* ---- engine.c: the model generation -------------------------------------------------- */
+srv_engine *srv_engine_get(shelf_server *s);
+void srv_engine_put(srv_engine *e);
+/* The newest bundle of --bundle (or popularity only without one). */
+int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err);
+
+/* ---- auth.c, metrics.c --------------------------------------------------------------- */
+int srv_load_keys(shelf_server *s, shelf_err *err);
+int srv_request_scope(srv_req *r); /* the scope of the request's bearer key: 0 none or unknown */
+void srv_metrics_observe(shelf_server *s, int route, int status, double seconds);
+
+/* ---- the handlers (routes.c, recs.c, server.c, auth.c, metrics.c, engine.c) ---------- */
+int srv_route_health(srv_req *r, char *const *arg);
+int srv_route_openapi(srv_req *r, char *const *arg);
+int srv_route_metrics(srv_req *r, char *const *arg);
+int srv_route_reload(srv_req *r, char *const *arg);
+int srv_route_keys(srv_req *r, char *const *arg);
+
+/* ---- live.c: users, items, popularity --------------------------------------------------------------------------- */
 int srv_state_init(shelf_server *s, shelf_err *err);
 void srv_state_free(shelf_server *s);
 /* Live user by index (created on demand); NULL only when out of memory. */
@@ -227,15 +245,12 @@ void srv_user_forget(shelf_server *s, uint32_t idx);
 void srv_sess_account(shelf_server *s, uint32_t idx, long long delta, int is_new);
 /* Frees u's session and returns its bytes (u->mu held). */
 size_t srv_sess_drop(shelf_server *s, srv_user *u);
+/* The ranking room's view of the server's live state with engine e. */
+void srv_rank_env(shelf_server *s, const srv_engine *e, shelf__rank_env *env);
 uint32_t srv_item_find(shelf_server *s, const char *ext); /* SHELF_NONE if unknown/retired */
 /* Adds or updates an item's filter fields (items_rw taken inside). */
 int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it);
 void srv_item_retire(shelf_server *s, uint32_t idx);
-/* Sets scores[i] = -inf for items 0..n that fail the filters (kind, category
- * prefix, retired, unavailable); items_rw taken inside. kind/cat may be NULL. */
-/* cold: first give the items the model did not learn their content
- * neighbours' scores (coldfill.h). */
-void srv_filter(shelf_server *s, float *scores, uint32_t n, const char *kind, const char *cat, int cold);
 /* Content neighbours of the items engine e did not learn (called at start
  * and after each reload): items_rw taken inside. */
 int srv_coldfill_build(shelf_server *s, const srv_engine *e);
@@ -268,23 +283,23 @@ void srv_ingest_stop(shelf_server *s); /* commits what is queued, joins */
 /* Queues a validated batch and waits for its commit; 0 or the batch's rc. */
 int srv_ingest_wait(shelf_server *s, srv_batch *b);
 /* Queues a served slate (no wait); dropped (and counted) when the queue is full. */
-void srv_served_push(shelf_server *s, srv_served *sv);
+void srv_served_push(shelf_server *s, shelf_slate *sl); /* takes sl's items (sl is left empty) */
 
 /* ---- routes.c / recs.c -------------------------------------------------------------------------- */
-int srv_route_events(srv_req *r);
-int srv_route_item_put(srv_req *r, const char *id);
-int srv_route_items_put(srv_req *r);
-int srv_route_item_get(srv_req *r, const char *id);
-int srv_route_item_delete(srv_req *r, const char *id);
-int srv_route_user_put(srv_req *r, const char *id);
-int srv_route_users_put(srv_req *r);
-int srv_route_user_get(srv_req *r, const char *id);
-int srv_route_user_delete(srv_req *r, const char *id);
-int srv_route_recs(srv_req *r, const char *user);
-int srv_route_recs_anon(srv_req *r);
-int srv_route_similar(srv_req *r, const char *item);
-int srv_route_popular(srv_req *r);
-int srv_route_rating(srv_req *r, const char *user, const char *item);
+int srv_route_events(srv_req *r, char *const *arg);
+int srv_route_item_put(srv_req *r, char *const *arg);
+int srv_route_items_put(srv_req *r, char *const *arg);
+int srv_route_item_get(srv_req *r, char *const *arg);
+int srv_route_item_delete(srv_req *r, char *const *arg);
+int srv_route_user_put(srv_req *r, char *const *arg);
+int srv_route_users_put(srv_req *r, char *const *arg);
+int srv_route_user_get(srv_req *r, char *const *arg);
+int srv_route_user_delete(srv_req *r, char *const *arg);
+int srv_route_recs(srv_req *r, char *const *arg);
+int srv_route_recs_anon(srv_req *r, char *const *arg);
+int srv_route_similar(srv_req *r, char *const *arg);
+int srv_route_popular(srv_req *r, char *const *arg);
+int srv_route_rating(srv_req *r, char *const *arg);
 
 /* Parses r's body as JSON; on failure answers 400 and returns NULL. */
 cJSON *srv_body_json(srv_req *r);

@@ -1,0 +1,152 @@
+/* rank.c: shelf__rank, the ranking room's one call: candidates, filters,
+ * the rerank hooks, the top n (topped up from the fallback chain when the
+ * filters leave fewer), explanations; and the room's per-thread work space. */
+#include "rank/rank_int.h"
+#include "shelf/eval.h"  /* shelf_topk */
+#include "shelf/store.h" /* SHELF_NONE */
+
+#include <math.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- per-thread work space ------------------------------------------------------------ */
+
+static pthread_key_t work_key;
+static pthread_once_t work_once = PTHREAD_ONCE_INIT;
+
+static void work_free(void *p)
+{
+    shelf__rank_work *w = p;
+    if (!w) return;
+    free(w->scores);
+    free(w->kitem);
+    free(w->ktype);
+    free(w->kts);
+    free(w->top);
+    free(w);
+}
+
+static void work_key_make(void) { pthread_key_create(&work_key, work_free); }
+
+static shelf__rank_work *work_get(size_t n_scores, size_t k)
+{
+    pthread_once(&work_once, work_key_make);
+    shelf__rank_work *w = pthread_getspecific(work_key);
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w))) return NULL;
+        if (RAND_bytes((unsigned char *)w->rng, sizeof w->rng) != 1) {
+            w->rng[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)w;
+            w->rng[1] = 0x9e3779b97f4a7c15ull;
+        }
+        pthread_setspecific(work_key, w);
+    }
+    if (n_scores > w->scap) {
+        float *s = realloc(w->scores, n_scores * sizeof *s);
+        if (!s) return NULL;
+        w->scores = s;
+        w->scap = n_scores;
+    }
+    if (k > w->tcap) {
+        uint32_t *t = realloc(w->top, k * sizeof *t);
+        if (!t) return NULL;
+        w->top = t;
+        w->tcap = k;
+    }
+    return w;
+}
+
+/* xorshift128+ for rec ids (seeded from RAND_bytes per thread) */
+static uint64_t rnd(shelf__rank_work *w)
+{
+    uint64_t a = w->rng[0], b = w->rng[1];
+    w->rng[0] = b;
+    a ^= a << 23;
+    w->rng[1] = a ^ b ^ (a >> 17) ^ (b >> 26);
+    return w->rng[1] + b;
+}
+
+/* ---- rerank hooks ----------------------------------------------------------------------
+ * Stages that reorder or replace the slate's candidates after the filters
+ * (diversity, long tail, paced promotions: the placements work fills them).
+ * Each gets the filtered scores and may change them. None yet. */
+typedef int (*rerank_fn)(const shelf__rank_env *env, const shelf__rank_req *rq, float *scores, uint32_t N);
+static const rerank_fn rerank_hooks[1] = {NULL};
+
+static int rerank(const shelf__rank_env *env, const shelf__rank_req *rq, float *scores, uint32_t N)
+{
+    for (size_t h = 0; h < sizeof rerank_hooks / sizeof rerank_hooks[0]; h++)
+        if (rerank_hooks[h]) {
+            int rc = rerank_hooks[h](env, rq, scores, N);
+            if (rc) return rc;
+        }
+    return 0;
+}
+
+/* ---- top n and the fallback fill --------------------------------------------------------- */
+
+static void put_item(shelf_slate *out, uint32_t item, float score, const char *source)
+{
+    shelf_slate_item *it = &out->items[out->n];
+    memset(it, 0, sizeof *it);
+    it->item = item;
+    it->position = out->n;
+    it->score = isfinite(score) ? score : 0.0f;
+    it->propensity = 1.0f; /* deterministic */
+    it->reason_item = SHELF_NONE;
+    snprintf(it->source, sizeof it->source, "%s", source);
+    out->n++;
+}
+
+/* A slate the filters left short is topped up from the fallback chain,
+ * under the same filters, after the items already on it (marked
+ * "popular"). Similar and popular lists are not: they mean what they say. */
+static void fill_short(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                       shelf__rank_work *w, uint32_t N, shelf_slate *out)
+{
+    if (out->n >= rq->n || rq->mode != SHELF__RANK_SHOPPER || !strcmp(out->source, "popular")) return;
+    env->fallback_scores(env->ctx, w->scores, N);
+    shelf__rank_filter(env, rq, cat, w->scores, N, 0);
+    for (uint32_t k = 0; k < out->n; k++) w->scores[out->items[k].item] = -INFINITY;
+    uint32_t n = shelf_topk(w->scores, N, NULL, rq->n - out->n, w->top);
+    for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], "popular");
+}
+
+int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *out, shelf_err *err)
+{
+    shelf__catalogue cat;
+    env->catalogue_read(env->ctx, &cat);
+    uint32_t N = cat.n_items;
+    env->catalogue_done(env->ctx);
+    if (env->model && env->model->n_items > N) N = env->model->n_items;
+    shelf__rank_work *w = work_get(N ? N : 1, rq->n);
+    if (!w || shelf_slate_reserve(out, rq->n)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    if (!rq->now) rq->now = (int64_t)time(NULL);
+    const char *source;
+    int rc = shelf__rank_candidates(env, rq, w, N, &source, err);
+    if (rc) return rc;
+
+    env->catalogue_read(env->ctx, &cat);
+    shelf__rank_filter(env, rq, &cat, w->scores, N, rq->mode != SHELF__RANK_POPULAR);
+    if ((rc = rerank(env, rq, w->scores, N))) {
+        env->catalogue_done(env->ctx);
+        return shelf_err_set(err, rc, "rerank failed");
+    }
+    uint32_t n = shelf_topk(w->scores, N, NULL, rq->n, w->top);
+    snprintf(out->source, sizeof out->source, "%s", source);
+    for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], source);
+    fill_short(env, rq, &cat, w, N, out);
+    if (rq->explain)
+        for (uint32_t k = 0; k < out->n; k++) shelf__rank_explain(env, rq, &cat, source, &out->items[k]);
+    env->catalogue_done(env->ctx);
+
+    snprintf(out->rec_id, sizeof out->rec_id, "%016llx%016llx", (unsigned long long)rnd(w),
+             (unsigned long long)rnd(w));
+    out->ts = rq->now;
+    out->user = rq->user;
+    if (env->model) snprintf(out->model, sizeof out->model, "%s", shelf_model_name(env->model));
+    return 0;
+}

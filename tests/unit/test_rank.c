@@ -1,0 +1,348 @@
+/* test_rank.c: the ranking room (src/rank/) on its own, over a small
+ * catalogue and a fake model: the fallback for a shopper without history,
+ * the filters (kind, category subtree, candidates, exclusions, seen), the
+ * fill of a short slate, explanations, and the session operations it asks
+ * of a model with sessions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rank/rank_int.h"
+#include "shelf/store.h"
+
+/* ---- a catalogue of 8 items: kinds product (0..5) and article (6, 7);
+ * categories "shoes" (0, 1), "shoes > boots" (2), "bags" (3..5); item 5
+ * unavailable ---------------------------------------------------------------- */
+#define N_ITEMS 8
+static uint8_t ok[N_ITEMS] = {1, 1, 1, 1, 1, 0, 1, 1};
+static uint16_t kind[N_ITEMS] = {0, 0, 0, 0, 0, 0, 1, 1};
+static uint32_t cat[N_ITEMS] = {0, 0, 1, 2, 2, 2, SHELF_NONE, SHELF_NONE};
+static char *ext[N_ITEMS] = {"i0", "i1", "i2", "i3", "i4", "i5", "a6", "a7"};
+static char *kinds[] = {"product", "article"};
+static char *cats[] = {"shoes", "shoes > boots", "bags"};
+static char *types[] = {"view", "purchase"};
+static const float pop[N_ITEMS] = {5, 1, 4, 3, 0, 9, 2, 0}; /* trending */
+
+static void cat_read(void *ctx, shelf__catalogue *v)
+{
+    (void)ctx;
+    *v = (shelf__catalogue){.n_items = N_ITEMS, .ok = ok, .kind = kind, .cat = cat, .ext = ext, .kinds = kinds,
+                            .n_kinds = 2, .cats = cats, .n_cats = 3};
+}
+static void cat_done(void *ctx) { (void)ctx; }
+static void pop_scores(void *ctx, float *sc, uint32_t n)
+{
+    (void)ctx;
+    for (uint32_t i = 0; i < n; i++) sc[i] = i < N_ITEMS ? pop[i] : 0;
+}
+static void fb_scores(void *ctx, float *sc, uint32_t n)
+{
+    (void)ctx;
+    for (uint32_t i = 0; i < n; i++) sc[i] = (i < N_ITEMS ? pop[i] : 0) + 1e-3f; /* all > 0 */
+}
+static int ctx_scores(void *ctx, const uint16_t *v, uint32_t nv, float *sc, uint32_t n)
+{
+    (void)ctx;
+    (void)v;
+    (void)nv;
+    for (uint32_t i = 0; i < n; i++) sc[i] = (float)i + 1; /* the newest items for "shoppers like you" */
+    return 1;
+}
+static void hashes(void *ctx, const uint16_t *v, uint32_t nv, uint32_t *out)
+{
+    (void)ctx;
+    for (uint32_t k = 0; k < nv; k++) out[k] = v[k];
+}
+
+/* ---- a fake model of the first 6 items: scores 10 - item, except that
+ * items 3.. score -inf when `narrow`; sessions counted ----------------------- */
+typedef struct fake {
+    shelf_model base;
+    int narrow;
+    int begins, appends;
+} fake;
+
+static int fake_score(const shelf_model *m, const shelf_query *q, float *sc, shelf_err *err)
+{
+    (void)q;
+    (void)err;
+    const fake *f = (const fake *)m;
+    for (uint32_t i = 0; i < m->n_items; i++) sc[i] = f->narrow && i >= 3 ? -INFINITY : 10.0f - (float)i;
+    return 0;
+}
+static int fake_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
+{
+    (void)m;
+    (void)err;
+    (void)item;
+    r->item = q->n ? q->items[q->n - 1] : SHELF_NONE; /* the newest event */
+    r->weight = 0.5f;
+    return 0;
+}
+typedef struct { uint32_t n; } fake_sess;
+static int fake_begin(const shelf_model *m, const shelf_query *h, void **out, shelf_err *err)
+{
+    (void)err;
+    ((fake *)(uintptr_t)m)->begins++;
+    fake_sess *s = malloc(sizeof *s);
+    s->n = h->n;
+    *out = s;
+    return 0;
+}
+static int fake_append(const shelf_model *m, void *sess, const shelf_query *h, shelf_err *err)
+{
+    (void)err;
+    ((fake *)(uintptr_t)m)->appends++;
+    ((fake_sess *)sess)->n = h->n;
+    return 0;
+}
+static int fake_sscore(const shelf_model *m, const void *sess, float *sc, shelf_err *err)
+{
+    (void)sess;
+    return fake_score(m, NULL, sc, err);
+}
+static void fake_sfree(void *sess) { free(sess); }
+static size_t fake_sbytes(const void *sess) { return 100 + ((const fake_sess *)sess)->n; }
+static void fake_free(shelf_model *m) { (void)m; }
+
+static const shelf_model_vt fake_vt = {.name = "fake",
+                                       .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY,
+                                       .score = fake_score, .explain = fake_explain, .free = fake_free,
+                                       .session_begin = fake_begin, .session_append = fake_append,
+                                       .session_score = fake_sscore, .session_free = fake_sfree,
+                                       .session_bytes = fake_sbytes};
+
+static fake model;
+static shelf__seen seen;
+
+static shelf__rank_env env_of(int with_model)
+{
+    model.base = (shelf_model){.vt = &fake_vt, .n_users = 4, .n_items = 6, .fitted = 1};
+    return (shelf__rank_env){.model = with_model ? &model.base : NULL, .caps = with_model ? fake_vt.caps : 0,
+                             .gen = 1, .type_names = types, .n_types = 2, .seen = &seen,
+                             .catalogue_read = cat_read, .catalogue_done = cat_done, .pop_scores = pop_scores,
+                             .fallback_scores = fb_scores, .context_scores = ctx_scores, .context_hashes = hashes};
+}
+
+static shelf__rank_req req(uint32_t n)
+{
+    return (shelf__rank_req){.mode = SHELF__RANK_SHOPPER, .user = SHELF_NONE, .anchor = SHELF_NONE, .n = n, .now = 1000};
+}
+
+static int has(const shelf_slate *s, uint32_t item)
+{
+    for (uint32_t k = 0; k < s->n; k++)
+        if (s->items[k].item == item) return 1;
+    return 0;
+}
+
+/* a shopper without history gets the fallback: full, non-zero, "popular",
+ * never an unavailable item; positions, propensities and the rec_id */
+static void test_fallback(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    shelf__rank_req rq = req(5);
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.n, 5);
+    assert_string_equal(s.source, "popular");
+    assert_int_equal(s.items[0].item, 0); /* pop 5 (item 5, pop 9, is unavailable) */
+    assert_int_equal(s.items[1].item, 2);
+    assert_false(has(&s, 5));
+    for (uint32_t k = 0; k < s.n; k++) {
+        assert_true(s.items[k].score > 0);
+        assert_int_equal(s.items[k].position, k);
+        assert_true(s.items[k].propensity == 1.0f);
+        assert_string_equal(s.items[k].source, "popular");
+    }
+    assert_int_equal(strlen(s.rec_id), SHELF_REC_ID_LEN);
+    assert_true(strspn(s.rec_id, "0123456789abcdef") == SHELF_REC_ID_LEN);
+    /* with context values: the context's scores */
+    rq = req(2);
+    rq.ctx[0] = 3;
+    rq.n_ctx = 1;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_string_equal(s.source, "context");
+    assert_int_equal(s.items[0].item, 7);
+    shelf_slate_free(&s);
+}
+
+/* kind, category subtree, explicit candidates and exclusions */
+static void test_filters(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(0); /* popularity */
+    uint32_t hist[1] = {1};
+    shelf__rank_req rq = req(8);
+    rq.items = hist;
+    rq.n_hist = 1;
+    rq.category = "shoes";
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.n, 3); /* shoes and shoes > boots: 0, 1, 2 */
+    assert_true(has(&s, 0) && has(&s, 1) && has(&s, 2));
+    rq.category = "shoes > boots";
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.items[0].item, 2);
+    rq.category = NULL;
+    rq.kind = "article";
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.n, 2);
+    assert_true(has(&s, 6) && has(&s, 7));
+    rq.kind = NULL;
+    uint32_t cand[3] = {3, 5, 6}, excl[1] = {6};
+    rq.candidates = cand;
+    rq.n_candidates = 3;
+    rq.exclude = excl;
+    rq.n_exclude = 1;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.n, 1); /* 5 unavailable, 6 excluded */
+    assert_int_equal(s.items[0].item, 3);
+    shelf_slate_free(&s);
+}
+
+/* purchased items are hidden by the deployment's rule, viewed ones not;
+ * a request's own rule replaces it */
+static void test_seen(void **state)
+{
+    (void)state;
+    shelf_err err = {0};
+    assert_int_equal(shelf__seen_parse(&seen, "purchase", types, 2, &err), 0);
+    shelf__rank_env env = env_of(1);
+    uint32_t hist[2] = {0, 1};
+    uint16_t ty[2] = {1, 0}; /* bought 0, viewed 1 */
+    int64_t ts[2] = {900, 990};
+    shelf__rank_req rq = req(6);
+    rq.items = hist;
+    rq.types = ty;
+    rq.ts = ts;
+    rq.n_hist = 2;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_false(has(&s, 0));
+    assert_true(has(&s, 1));
+    shelf__seen views;
+    assert_int_equal(shelf__seen_parse(&views, "view:1m", types, 2, &err), 0);
+    rq.seen = &views;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_true(has(&s, 0));
+    assert_false(has(&s, 1)); /* viewed 10 s ago */
+    seen.n = 0;
+    shelf_slate_free(&s);
+}
+
+/* a model that scores only 3 items: the slate is topped up from the
+ * fallback, those items marked "popular"; explanations name the history */
+static void test_fill_and_explain(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    model.narrow = 1;
+    uint32_t hist[1] = {4};
+    uint16_t ty[1] = {1};
+    shelf__rank_req rq = req(5);
+    rq.items = hist;
+    rq.types = ty;
+    rq.n_hist = 1;
+    rq.explain = 1;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    model.narrow = 0;
+    assert_int_equal(s.n, 5);
+    assert_string_equal(s.source, "model");
+    for (uint32_t k = 0; k < 3; k++) {
+        assert_int_equal(s.items[k].item, k);
+        assert_string_equal(s.items[k].source, "model");
+        assert_int_equal(s.items[k].reason_item, 4);
+        assert_string_equal(s.items[k].reason, "because you bought i4");
+    }
+    for (uint32_t k = 3; k < 5; k++) {
+        assert_string_equal(s.items[k].source, "popular");
+        assert_true(s.items[k].score > 0);
+        assert_int_equal(s.items[k].reason_item, SHELF_NONE);
+        assert_string_equal(s.items[k].reason, "popular with shoppers");
+    }
+    assert_int_equal(s.items[3].item, 3); /* pop 3, then 6 (pop 2); 4 scores only the floor */
+    assert_int_equal(s.items[4].item, 6);
+    shelf_slate_free(&s);
+}
+
+/* sessions: begun once, appended when the history grows, begun anew for a
+ * new model generation or a late event; memory reported */
+static void test_sessions(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    model.begins = model.appends = 0;
+    uint32_t hist[3] = {0, 1, 2};
+    uint16_t ty[3] = {0, 0, 0};
+    shelf__sess_slot slot = {0};
+    shelf__rank_req rq = req(3);
+    rq.items = hist;
+    rq.types = ty;
+    rq.n_hist = 2;
+    rq.slot = &slot;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(model.begins, 1);
+    assert_true(rq.sess_new);
+    assert_true(rq.sess_delta > 0);
+    assert_int_equal(slot.n, 2);
+    rq = (shelf__rank_req){.mode = SHELF__RANK_SHOPPER, .user = SHELF_NONE, .n = 3, .items = hist, .types = ty,
+                           .n_hist = 2, .slot = &slot};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0); /* unchanged: neither */
+    assert_int_equal(model.begins + model.appends, 1);
+    rq.n_hist = 3;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(model.appends, 1);
+    assert_int_equal(slot.n, 3);
+    slot.stale = 1;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(model.begins, 2);
+    env.gen = 2;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(model.begins, 3);
+    assert_int_equal(slot.gen, 2);
+    assert_true(shelf__sess_drop(&slot) > 0);
+    assert_null(slot.sess);
+    shelf_slate_free(&s);
+}
+
+/* similar: the anchor never on its list; popular: only items with events */
+static void test_lists(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    shelf__rank_req rq = req(8);
+    rq.mode = SHELF__RANK_SIMILAR;
+    rq.anchor = 0;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_false(has(&s, 0));
+    assert_int_equal(s.items[0].item, 1);
+    rq = req(8);
+    rq.mode = SHELF__RANK_POPULAR;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.n, 5); /* 0, 2, 3, 6, 1 (4 and 7 have no events, 5 is unavailable) */
+    assert_int_equal(s.items[0].item, 0);
+    assert_int_equal(s.items[4].item, 1);
+    shelf_slate_free(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fallback), cmocka_unit_test(test_filters),        cmocka_unit_test(test_seen),
+        cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
