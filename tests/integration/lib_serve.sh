@@ -20,3 +20,28 @@ need_tools() {
         command -v "$t" >/dev/null || { echo "FAIL: $t is not installed (scripts/deps.sh)" >&2; exit 1; }
     done
 }
+
+# shop_with_bundle SHELF SEED: a generated shop in s.db (300 users, 200
+# items, 6000 events) and an itemknn bundle of it in B; fails when either fails
+shop_with_bundle() {
+    "$1" gen --store s.db --users 300 --items 200 --events 6000 --seed "$2" --quiet >/dev/null 2>&1 &&
+        "$1" train --model itemknn --bundle B --store s.db --quiet >/dev/null 2>&1 && test -s B/manifest.json
+}
+
+# serve_free_port SHELF OUT ERR ARG...: starts `SHELF serve ARG... --port 0`
+# in the background with stdout in OUT and stderr in ERR; sets spid and port
+# (empty, and fails, when no 'listening on' line came within 30 s)
+serve_free_port() {
+    local bin=$1 out=$2 err=$3 i
+    shift 3
+    : > "$out"
+    "$bin" serve "$@" --port 0 > "$out" 2> "$err" &
+    spid=$! port=""
+    for ((i = 0; i < 300; i++)); do
+        port=$(listening_port "$out")
+        [ -n "$port" ] && return 0
+        kill -0 "$spid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
