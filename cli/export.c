@@ -193,7 +193,7 @@ int cmd_export(cli_ctx *c)
         if (!rc) rc = shelf_store_foreach_user(st, user_id_cb, &x.users);
         if (!rc) rc = shelf_store_foreach_item(st, item_id_cb, &x.items);
         if (!rc && !x.jsonl) fputs("user,item,type,value,ts,rec_id,context\n", f);
-        if (!rc) rc = shelf_store_foreach_event(st, event_cb, &x);
+        if (!rc) rc = shelf_store_foreach_event(st, 0, event_cb, &x);
         if (rc) cli_fail(c, "%s", rc == SHELF_ECORRUPT ? "store refers to unknown ids" : shelf_store_errmsg(st));
     } else if (strcmp(what, "items") == 0) {
         if (!x.jsonl) fputs("id,kind,title,text,category,brand,price,available,attributes,created\n", f);

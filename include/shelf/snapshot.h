@@ -72,6 +72,10 @@ typedef struct shelf_snapshot {
     const uint64_t *ufeat_name_off; /* [n_user_feats] */
     const char *ufeat_name;
 
+    /* The newest event id read from the store (its events cursor: what
+     * came later has an id above it); 0 for a snapshot from a file. */
+    uint64_t last_event_id;
+
     struct shelf_snapshot_mem *mem; /* backing memory (heap or mapping) */
 } shelf_snapshot;
 

@@ -43,6 +43,10 @@ SHELF_API int shelf_store_schema_latest(void);
 SHELF_API int shelf_store_begin(shelf_store *st);
 SHELF_API int shelf_store_commit(shelf_store *st);
 SHELF_API int shelf_store_rollback(shelf_store *st);
+/* A read transaction: every read until shelf_store_commit sees one state of
+ * the store, whatever other connections write meanwhile (they are not
+ * blocked). */
+SHELF_API int shelf_store_begin_read(shelf_store *st);
 
 /* ---- id maps ---------------------------------------------------------------
  * Dense indices are 0..n-1 in order of creation. With create=1 an unknown id
@@ -104,11 +108,15 @@ typedef struct shelf_user {
 SHELF_API int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx);
 
 /* ---- reading ------------------------------------------------------------- */
-/* Calls cb for every event in insertion order; cb returning non-zero stops
- * the scan and that value is returned. rec_id/context point into SQLite's
- * row buffer (valid during the call only). */
+/* The events cursor: calls cb for every event with an id above after_id (0:
+ * all), in id (insertion) order; cb returning non-zero stops the scan and
+ * that value is returned. rec_id/context point into SQLite's row buffer
+ * (valid during the call only). Inside shelf_store_begin_read the scan sees
+ * that transaction's view. */
 typedef int (*shelf_event_cb)(void *ctx, uint64_t event_id, const shelf_event *ev);
-SHELF_API int shelf_store_foreach_event(shelf_store *st, shelf_event_cb cb, void *ctx);
+SHELF_API int shelf_store_foreach_event(shelf_store *st, uint64_t after_id, shelf_event_cb cb, void *ctx);
+/* The id of the last event this handle added (0: none yet). */
+SHELF_API uint64_t shelf_store_last_event_id(const shelf_store *st);
 /* Every item row, in index order (idx is the dense index). */
 typedef int (*shelf_item_cb)(void *ctx, uint32_t idx, const shelf_item *it);
 SHELF_API int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx);

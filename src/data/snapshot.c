@@ -526,6 +526,7 @@ typedef struct build_ctx {
     uint32_t n_attrs;
 
     double t_sort, t_csr; /* seconds per phase, for the debug log */
+    uint64_t last_id; /* the newest event id read */
 } build_ctx;
 
 static int ctx_fail(build_ctx *c, int code, const char *fmt, ...)
@@ -565,6 +566,7 @@ static int on_event(void *vc, uint64_t event_id, const shelf_event *ev)
     if (c->n_ev == c->cap_ev && grow_events(c))
         return ctx_fail(c, SHELF_ENOMEM, "out of memory after %llu events",
                         (unsigned long long)c->n_ev);
+    if (event_id > c->last_id) c->last_id = event_id;
     c->ev[c->n_ev++] = (raw_event){.user = ev->user, .item = ev->item, .ts = ev->ts,
                                    .value = ev->value, .type = (uint16_t)ev->type};
     if ((c->n_ev & 0xffff) == 0) shelf_progress_update(c->prog, c->n_ev, "events read");
@@ -975,7 +977,7 @@ static int read_store(build_ctx *c, uint64_t *n_links_out)
                 return rc;
             }
     }
-    SCAN(shelf_store_foreach_event(st, on_event, c));
+    SCAN(shelf_store_foreach_event(st, 0, on_event, c));
 #undef SCAN
     shelf_progress_update(c->prog, c->n_ev, "events read; building");
     if ((rc = fill_missing_ext(c, 1)) || (rc = fill_missing_ext(c, 0))) {
@@ -1160,13 +1162,19 @@ int shelf_snapshot_from_store(shelf_store *st, int progress, shelf_snapshot **ou
     build_ctx c;
     memset(&c, 0, sizeof c);
     c.st = st;
+    /* one view of the store while other connections write (an import, the
+     * server): no event of a user or item the scans before it did not see;
+     * a caller inside its own transaction has its view already */
+    int own_read = shelf_store_begin_read(st) == 0;
     c.U = shelf_store_n_users(st);
     c.I = shelf_store_n_items(st);
     c.T = shelf_store_n_event_types(st);
     c.prog = shelf_progress_new("snapshot", 0, progress);
     double t0 = shelf_now();
     int rc = snapshot_build(&c, out);
+    if (own_read) shelf_store_commit(st);
     shelf_progress_finish(c.prog);
+    if (!rc) (*out)->last_event_id = c.last_id;
     if (!rc) {
         double t = shelf_now() - t0;
         shelf_debug("snapshot: %u users, %u items, %llu events, %llu pairs in %.2f s (read %.2f, "

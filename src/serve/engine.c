@@ -24,6 +24,7 @@ void srv_engine_put(srv_engine *e)
 {
     if (!e || atomic_fetch_sub(&e->refs, 1) != 1) return;
     shelf_model_free(e->model);
+    pthread_rwlock_destroy(&e->model_rw);
     free(e);
 }
 
@@ -89,6 +90,7 @@ int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
     srv_engine *e = calloc(1, sizeof *e);
     if (!e) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     atomic_init(&e->refs, 1);
+    srv_rwlock_init(&e->model_rw);
     if (!s->bundle_path) {
         snprintf(e->kind, sizeof e->kind, "popularity");
         snprintf(e->version, sizeof e->version, "none");
@@ -99,6 +101,7 @@ int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
     int rc = newest_bundle(s->bundle_path, dir, sizeof dir, err);
     if (!rc) rc = shelf_model_load(dir, &e->model, err);
     if (rc) {
+        pthread_rwlock_destroy(&e->model_rw);
         free(e);
         return rc;
     }
@@ -118,6 +121,12 @@ int shelf_server_reload(shelf_server *s, shelf_err *err)
     shelf_err kerr = {0};
     if (srv_load_keys(s, &kerr)) shelf_warn("serve: reading the API keys failed: %s", kerr.msg);
     pthread_mutex_lock(&s->reload_mu);
+    /* what other connections (shelf import) added joins the live state
+     * first, so the new model serves it */
+    pthread_mutex_lock(&s->store_mu);
+    shelf_err cerr = {0};
+    if (srv_live_catch_up(s, &cerr)) shelf_error("serve: catching up with the store failed: %s", cerr.msg);
+    pthread_mutex_unlock(&s->store_mu);
     srv_engine *e = NULL;
     int rc = srv_engine_load(s, &e, err);
     if (!rc) {

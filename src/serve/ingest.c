@@ -13,6 +13,7 @@
 #include <time.h>
 
 #define SERVED_QUEUE_MAX 100000
+#define SERVED_PER_TURN 1000 /* slates written per commit at most */
 
 static void served_free(srv_served *sv)
 {
@@ -45,6 +46,30 @@ static int write_batch(shelf_server *s, srv_batch *b, uint32_t *user_idx, int *c
     return 0;
 }
 
+/* A model with online updates learns from the committed events; ranking
+ * holds the model for reading meanwhile (no shopper's lock is taken here:
+ * ranking takes a shopper's lock before the model's). */
+static void observe_batches(shelf_server *s, const srv_batch *batches, const uint32_t *uidx)
+{
+    srv_engine *eng = srv_engine_get(s);
+    if (eng->caps & SHELF_CAP_ONLINE) {
+        pthread_rwlock_wrlock(&eng->model_rw);
+        size_t off = 0;
+        for (const srv_batch *b = batches; b; b = b->next) {
+            for (size_t i = 0; i < b->n; i++) {
+                const srv_event *e = &b->ev[i];
+                shelf_event ev = {.user = uidx[off + i], .item = e->item, .type = e->type, .value = e->value,
+                                  .ts = e->ts};
+                if (shelf_model_observe(eng->model, &ev)) /* a shopper or item it never saw */
+                    shelf_debug("serve: %s", shelf_model_errmsg(eng->model));
+            }
+            off += b->n;
+        }
+        pthread_rwlock_unlock(&eng->model_rw);
+    }
+    srv_engine_put(eng);
+}
+
 static void *writer_main(void *arg)
 {
     shelf_server *s = arg;
@@ -72,10 +97,20 @@ static void *writer_main(void *arg)
             break;
         }
         srv_batch *batches = s->q_head;
-        srv_served *served = s->s_head;
         s->q_head = s->q_tail = NULL;
-        s->s_head = s->s_tail = NULL;
-        s->s_pending = 0;
+        /* bounded work per turn: at most SERVED_PER_TURN slates ride along,
+         * so a backlog of the served log never holds events (and the store)
+         * for long; the rest waits for the next turn */
+        srv_served *served = s->s_head, *cut = served;
+        size_t taken = served ? 1 : 0;
+        while (cut && cut->next && taken < SERVED_PER_TURN) {
+            cut = cut->next;
+            taken++;
+        }
+        s->s_head = cut ? cut->next : NULL;
+        if (!s->s_head) s->s_tail = NULL;
+        if (cut) cut->next = NULL;
+        s->s_pending -= taken;
         pthread_mutex_unlock(&s->q_mu);
 
         size_t n_ev = 0;
@@ -101,35 +136,28 @@ static void *writer_main(void *arg)
             }
             if (!rc) rc = shelf_store_commit(s->st);
             if (rc) shelf_store_rollback(s->st);
+            /* a commit's events have consecutive ids (the write lock is ours) */
+            uint64_t last = shelf_store_last_event_id(s->st);
+            if (!rc && n_ev) srv_live_own_events(s, last - n_ev + 1, last);
         }
         char why[256];
         snprintf(why, sizeof why, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
         if (rc) shelf_error("serve: event commit failed: %s", why);
 
         /* the live state follows the committed events (still under
-         * store_mu, so that a user deleted meanwhile cannot come back) */
+         * store_mu, so that a user deleted meanwhile cannot come back),
+         * and a model with online updates learns from them */
         if (!rc) {
             size_t off = 0;
             for (srv_batch *b = batches; b; b = b->next) {
                 for (size_t i = 0; i < b->n; i++) {
                     const srv_event *e = &b->ev[i];
-                    uint32_t u = uidx[off + i];
-                    if (created[off + i]) srv_user_add(s, e->user, u);
-                    srv_user *lu = srv_user_at(s, u);
-                    uint16_t ctx[SRV_USER_CTX];
-                    uint32_t n_ctx = 0;
-                    if (lu) {
-                        pthread_mutex_lock(&lu->mu);
-                        if (srv_user_append(lu, e->item, (uint16_t)e->type, e->ts))
-                            shelf_error("serve: out of memory for user %s's live history", e->user);
-                        n_ctx = lu->n_ctx;
-                        memcpy(ctx, lu->ctx, n_ctx * sizeof *ctx);
-                        pthread_mutex_unlock(&lu->mu);
-                    }
-                    srv_pop_add(s, e->item, e->type, e->ts, ctx, n_ctx);
+                    if (created[off + i]) srv_user_add(s, e->user, uidx[off + i]);
+                    srv_live_event(s, uidx[off + i], e->item, e->type, e->ts);
                 }
                 off += b->n;
             }
+            observe_batches(s, batches, uidx);
             atomic_fetch_add(&s->m.events, n_ev);
             atomic_fetch_add(&s->m.served, n_served);
         }

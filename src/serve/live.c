@@ -557,6 +557,118 @@ void srv_pop_scores(shelf_server *s, float *scores, uint32_t n)
     pthread_mutex_unlock(&s->pop_mu);
 }
 
+/* ---- events and the store's cursor ----------------------------------------------------------- */
+
+void srv_live_event(shelf_server *s, uint32_t user, uint32_t item, uint32_t type, int64_t ts)
+{
+    srv_user *lu = srv_user_at(s, user);
+    uint16_t ctx[SRV_USER_CTX];
+    uint32_t n_ctx = 0;
+    if (lu) {
+        pthread_mutex_lock(&lu->mu);
+        if (!lu->forgotten && srv_user_append(lu, item, (uint16_t)type, ts))
+            shelf_error("serve: out of memory for user %u's live history", user);
+        n_ctx = lu->n_ctx;
+        memcpy(ctx, lu->ctx, n_ctx * sizeof *ctx);
+        pthread_mutex_unlock(&lu->mu);
+    }
+    srv_pop_add(s, item, type, ts, ctx, n_ctx);
+}
+
+void srv_live_own_events(shelf_server *s, uint64_t first, uint64_t last)
+{
+    if (!s->n_own && first == s->ev_cursor + 1) { /* nothing else came between */
+        s->ev_cursor = last;
+        return;
+    }
+    if (s->n_own && s->own[s->n_own - 1][1] + 1 == first) { /* one run with the last */
+        s->own[s->n_own - 1][1] = last;
+        return;
+    }
+    if (s->n_own == s->own_cap) {
+        size_t cap = s->own_cap ? 2 * s->own_cap : 64;
+        uint64_t(*o)[2] = realloc(s->own, cap * sizeof *o);
+        if (!o) { /* cannot remember them: catch-up would apply them twice */
+            shelf_error("serve: out of memory for the events cursor; imports are read at restart only");
+            return;
+        }
+        s->own = o;
+        s->own_cap = cap;
+    }
+    s->own[s->n_own][0] = first;
+    s->own[s->n_own][1] = last;
+    s->n_own++;
+}
+
+typedef struct {
+    shelf_server *s;
+    size_t k;        /* the first own run not below the event */
+    uint64_t newest; /* the newest event id seen */
+    uint64_t n_ev;   /* events applied */
+    uint32_t n_users, n_items; /* added */
+} catch_up;
+
+static int on_foreign_event(void *ctx, uint64_t id, const shelf_event *ev)
+{
+    catch_up *c = ctx;
+    shelf_server *s = c->s;
+    if (id > c->newest) c->newest = id;
+    while (c->k < s->n_own && s->own[c->k][1] < id) c->k++;
+    if (c->k < s->n_own && s->own[c->k][0] <= id) return 0; /* the writer's own: applied at its commit */
+    srv_live_event(s, ev->user, ev->item, ev->type, ev->ts);
+    c->n_ev++;
+    return 0;
+}
+
+static int on_new_user(void *ctx, uint32_t idx, const shelf_user *u)
+{
+    catch_up *c = ctx;
+    shelf_server *s = c->s;
+    if ((unsigned char)u->id[0] == 1 || srv_user_find(s, u->id) != SHELF_NONE) return 0; /* gone, or known */
+    srv_user_add(s, u->id, idx);
+    c->n_users++;
+    if (u->attributes) srv_user_set_ctx(s, idx, u->attributes);
+    return 0;
+}
+
+static int on_new_item(void *ctx, uint32_t idx, const shelf_item *it)
+{
+    catch_up *c = ctx;
+    shelf_server *s = c->s;
+    if ((unsigned char)it->id[0] == 1 || srv_item_find(s, it->id) != SHELF_NONE) return 0;
+    c->n_items++;
+    return srv_item_set(s, idx, it);
+}
+
+int srv_live_catch_up(shelf_server *s, shelf_err *err)
+{
+    int rc = shelf_store_begin_read(s->st);
+    if (rc) return shelf_err_set(err, rc, "%s", shelf_store_errmsg(s->st));
+    uint32_t U = shelf_store_n_users(s->st), I = shelf_store_n_items(s->st);
+    catch_up c = {.s = s, .newest = s->ev_cursor};
+    for (uint32_t i = s->items_synced; !rc && i < I; i++) {
+        rc = shelf_store_get_item(s->st, i, on_new_item, &c);
+        if (rc == SHELF_ENOTFOUND) rc = 0; /* deleted */
+    }
+    for (uint32_t u = s->users_synced; !rc && u < U; u++) {
+        rc = shelf_store_get_user(s->st, u, on_new_user, &c);
+        if (rc == SHELF_ENOTFOUND) rc = 0;
+    }
+    if (!rc) rc = shelf_store_foreach_event(s->st, s->ev_cursor, on_foreign_event, &c);
+    if (!rc) { /* everything up to the newest event is in: the cursor moves past the own runs too */
+        s->ev_cursor = c.newest;
+        s->n_own = 0;
+        s->users_synced = U;
+        s->items_synced = I;
+    }
+    if (rc) shelf_err_set(err, rc, "%s", shelf_store_errmsg(s->st));
+    shelf_store_commit(s->st);
+    if (!rc)
+        shelf_info("serve: caught up with the store: %u users, %u items and %llu events from other writers",
+                   c.n_users, c.n_items, (unsigned long long)c.n_ev);
+    return rc;
+}
+
 /* ---- start-up ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -618,6 +730,9 @@ int srv_state_init(shelf_server *s, shelf_err *err)
         if (shelf_strmap_put(s->user_map, ext, strlen(ext), u)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     }
     s->n_users = sn->n_users;
+    s->users_synced = sn->n_users;
+    s->items_synced = sn->n_items;
+    s->ev_cursor = sn->last_event_id;
     /* items */
     item_load l = {s, 0};
     if ((rc = shelf_store_foreach_item(s->st, load_item, &l)))

@@ -179,8 +179,19 @@ static void rank_req(const slate_args *a, shelf__rank_mode mode, shelf__rank_req
     memcpy(rq->ctx, a->ctx, a->n_ctx * sizeof *a->ctx);
 }
 
+/* the ranking room, with a model that learns online held for reading */
+static int rank_locked(srv_engine *e, const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *sl,
+                       shelf_err *err)
+{
+    int online = (e->caps & SHELF_CAP_ONLINE) != 0;
+    if (online) pthread_rwlock_rdlock(&e->model_rw);
+    int rc = shelf__rank(env, rq, sl, err);
+    if (online) pthread_rwlock_unlock(&e->model_rw);
+    return rc;
+}
+
 /* a known user's slate: its history and session under its lock */
-static int rank_user(shelf_server *s, const shelf__rank_env *env, shelf__rank_req *rq, uint32_t idx, shelf_slate *sl,
+static int rank_user(shelf_server *s, srv_engine *e, const shelf__rank_env *env, shelf__rank_req *rq, uint32_t idx, shelf_slate *sl,
                      shelf_err *err)
 {
     srv_user *u = srv_user_at(s, idx);
@@ -203,7 +214,7 @@ static int rank_user(shelf_server *s, const shelf__rank_env *env, shelf__rank_re
     rq->ts = ts;
     rq->n_hist = rc ? 0 : n;
     rq->slot = &u->slot;
-    if (!rc) rc = shelf__rank(env, rq, sl, err);
+    if (!rc) rc = rank_locked(e, env, rq, sl, err);
     int has = u->slot.sess != NULL;
     pthread_mutex_unlock(&u->mu);
     if (has > had) atomic_fetch_add(&s->live_sessions, 1);
@@ -229,7 +240,7 @@ int srv_route_recs(srv_req *r, char *const *arg)
     shelf_slate sl = {0};
     shelf_err err = {0};
     uint32_t idx = srv_user_find(s, user);
-    int rc = idx != SHELF_NONE ? rank_user(s, &env, &rq, idx, &sl, &err) : shelf__rank(&env, &rq, &sl, &err);
+    int rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, &sl, &err) : rank_locked(e, &env, &rq, &sl, &err);
     int ret = rc ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
                  : answer_slate(r, e, &sl, &a, user);
     srv_engine_put(e);
@@ -333,7 +344,7 @@ int srv_route_recs_anon(srv_req *r, char *const *arg)
         rq.n_hist = n;
         shelf_slate sl = {0};
         shelf_err err = {0};
-        if (shelf__rank(&env, &rq, &sl, &err)) srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg);
+        if (rank_locked(e, &env, &rq, &sl, &err)) srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg);
         else answer_slate(r, e, &sl, &a, NULL);
         shelf_slate_free(&sl);
         srv_engine_put(e);
@@ -361,7 +372,7 @@ static int route_list(srv_req *r, const char *item)
     rq.anchor = idx;
     shelf_slate sl = {0};
     shelf_err err = {0};
-    int ret = shelf__rank(&env, &rq, &sl, &err) ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
+    int ret = rank_locked(e, &env, &rq, &sl, &err) ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
                                                  : answer_list(r, &sl, item);
     shelf_slate_free(&sl);
     srv_engine_put(e);

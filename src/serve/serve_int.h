@@ -51,6 +51,9 @@ typedef struct srv_engine {
     double created;     /* manifest time (unix seconds), 0 unknown */
     uint64_t gen;
     unsigned caps;      /* the model's SHELF_CAP_* (0 without one) */
+    /* models with online updates (SHELF_CAP_ONLINE): the writer's observe
+     * takes it for writing, ranking for reading */
+    pthread_rwlock_t model_rw;
     atomic_int refs;
 } srv_engine;
 
@@ -136,6 +139,15 @@ struct shelf_server {
     /* histories at start */
     shelf_snapshot *snap;
 
+    /* the events cursor (under store_mu): every event with an id up to
+     * ev_cursor is in the live state, and so are the writer's own above it
+     * (own[k] = first, last id of a commit); catch-up on reload reads the
+     * others (imports) and moves the cursor */
+    uint64_t ev_cursor;
+    uint64_t (*own)[2];
+    size_t n_own, own_cap;
+    uint32_t users_synced, items_synced; /* indices below are in the live state */
+
     /* users: ext id -> idx, live state pages */
     pthread_rwlock_t users_rw;
     shelf_strmap *user_map;
@@ -205,6 +217,13 @@ const char *srv_arg(srv_req *r, const char *name); /* query argument or NULL */
 enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls);
 void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
+
+/* ---- server.c ------------------------------------------------------------------------ */
+/* A read/write lock that lets a waiting writer in before new readers (the
+ * default lets a stream of readers, slates under load, starve a writer: a
+ * reload, a new item, the writer's online update). Readers must not take
+ * it twice. */
+void srv_rwlock_init(pthread_rwlock_t *l);
 
 /* ---- engine.c: the model generation -------------------------------------------------- */
 srv_engine *srv_engine_get(shelf_server *s);
@@ -276,6 +295,14 @@ void srv_pop_scores(shelf_server *s, float *scores, uint32_t n);
 /* The fallback chain's scores of items 0..n (all > 0; rank_int.h). */
 void srv_fallback_scores(shelf_server *s, float *scores, uint32_t n);
 uint32_t srv_n_items(shelf_server *s);
+/* Brings the live state up to the store: users, items and events that other
+ * connections (shelf import) added since the last look. store_mu held. */
+int srv_live_catch_up(shelf_server *s, shelf_err *err);
+/* The writer committed events first..last (ids): recorded as its own, or
+ * the cursor moves when nothing else came between. store_mu held. */
+void srv_live_own_events(shelf_server *s, uint64_t first, uint64_t last);
+/* Applies one committed event to the live state (history, popularity). */
+void srv_live_event(shelf_server *s, uint32_t user, uint32_t item, uint32_t type, int64_t ts);
 
 /* ---- ingest.c ------------------------------------------------------------------------------ */
 int srv_ingest_start(shelf_server *s, shelf_err *err);

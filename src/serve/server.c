@@ -4,6 +4,7 @@
  * http.c (routes, responses), auth.c, metrics.c, engine.c (the model
  * generation), live.c (users, items, popularity), ingest.c (the writer),
  * routes.c and recs.c (the handlers). */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "serve_int.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+void srv_rwlock_init(pthread_rwlock_t *l)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(l, &a);
+    pthread_rwlockattr_destroy(&a);
+}
 
 extern const char shelf__openapi_yaml[];
 extern const size_t shelf__openapi_yaml_len;
@@ -111,8 +121,8 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
-    pthread_rwlock_init(&s->users_rw, NULL);
-    pthread_rwlock_init(&s->items_rw, NULL);
+    srv_rwlock_init(&s->users_rw);
+    srv_rwlock_init(&s->items_rw);
     pthread_rwlock_init(&s->keys_rw, NULL);
     s->started = srv_now();
     int rc;

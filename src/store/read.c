@@ -7,13 +7,15 @@
 
 static const char *col_text(sqlite3_stmt *s, int i) { return (const char *)sqlite3_column_text(s, i); }
 
-int shelf_store_foreach_event(shelf_store *st, shelf_event_cb cb, void *ctx)
+int shelf_store_foreach_event(shelf_store *st, uint64_t after_id, shelf_event_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
-                           "SELECT id, user, item, type, value, ts, rec_id, context FROM events ORDER BY id",
+                           "SELECT id, user, item, type, value, ts, rec_id, context FROM events WHERE id > ?1 "
+                           "ORDER BY id",
                            -1, &s, NULL) != SQLITE_OK)
         return shelf__store_sqlfail(st, "scanning events");
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)after_id);
     int r, rc = 0;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         shelf_event e = {

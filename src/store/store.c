@@ -226,18 +226,27 @@ int shelf_store_schema_latest(void) { return shelf__store_latest(); }
 
 /* ---- transactions ------------------------------------------------------------ */
 
-int shelf_store_begin(shelf_store *st)
+/* BEGIN IMMEDIATE (a writer) or DEFERRED (a reader: the first read fixes
+ * the view; other connections' writers go on under WAL, their rows stay out
+ * of the view until it ends) */
+static int begin_tx(shelf_store *st, const char *sql)
 {
     if (st->in_tx) return shelf_store_fail(st, SHELF_EINVAL, "store: a transaction is already open");
-    int rc = exec(st, "BEGIN IMMEDIATE", "begin");
+    int rc = exec(st, sql, "begin");
     if (rc) return rc;
     st->in_tx = 1;
+    st->tx_event_mark = st->last_event_id;
     if ((rc = sync_foreign(st))) { /* the caches cannot be trusted: end the transaction */
         shelf_store_rollback(st);
         return rc;
     }
     return 0;
 }
+
+int shelf_store_begin(shelf_store *st) { return begin_tx(st, "BEGIN IMMEDIATE"); }
+int shelf_store_begin_read(shelf_store *st) { return begin_tx(st, "BEGIN DEFERRED"); }
+
+uint64_t shelf_store_last_event_id(const shelf_store *st) { return st->last_event_id; }
 
 int shelf_store_commit(shelf_store *st)
 {
@@ -248,6 +257,7 @@ int shelf_store_commit(shelf_store *st)
         if (!sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         drop_caches(st);
         load_types(st);
+        st->last_event_id = st->tx_event_mark;
     }
     st->in_tx = 0;
     return rc;
@@ -261,6 +271,7 @@ int shelf_store_rollback(shelf_store *st)
         if (sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, &msg) != SQLITE_OK) rc = SHELF_ESTORE;
         sqlite3_free(msg);
     }
+    if (st->in_tx) st->last_event_id = st->tx_event_mark; /* its events are gone */
     st->in_tx = 0;
     /* ids created in the transaction are gone: rebuild caches from the file */
     drop_caches(st);
@@ -572,6 +583,7 @@ int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n)
             rc = shelf__store_sqlfail(st, "adding an event");
             break;
         }
+        st->last_event_id = (uint64_t)sqlite3_last_insert_rowid(st->db);
     }
     sqlite3_clear_bindings(s);
     if (own_tx) {

@@ -23,6 +23,8 @@ struct shelf_store {
     shelf_err err;
     unsigned flags;
     int in_tx;
+    uint64_t last_event_id; /* id of the last event this handle inserted (0: none) */
+    uint64_t tx_event_mark; /* last_event_id when the open transaction began */
     sqlite3_stmt *stmt[N_STMT];
     /* caches of the id maps; NULL until first use, dropped on rollback */
     shelf_strmap *users, *items, *attrs;

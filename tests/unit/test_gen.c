@@ -41,7 +41,7 @@ static int collect_cb(void *ctx, uint64_t id, const shelf_event *ev)
 static evlist collect(shelf_store *st)
 {
     evlist l = {0};
-    assert_int_equal(shelf_store_foreach_event(st, collect_cb, &l), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, collect_cb, &l), 0);
     return l;
 }
 
@@ -539,7 +539,7 @@ static void test_csv_equals_store(void **state)
     assert_non_null(c.f);
     assert_non_null(fgets(line, sizeof line, c.f));
     assert_string_equal(line, "user,item,type,value,ts\n");
-    assert_int_equal(shelf_store_foreach_event(st, cmp_event_cb, &c), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, cmp_event_cb, &c), 0);
     assert_int_equal(c.n, o.n_events);
     assert_null(fgets(line, sizeof line, c.f));
     fclose(c.f);

@@ -134,7 +134,7 @@ static char *store_dump(shelf_store *st, uint64_t *n_events)
 {
     dump d = {.st = st};
     dput(&d, "users=%u items=%u\n", shelf_store_n_users(st), shelf_store_n_items(st));
-    assert_int_equal(shelf_store_foreach_event(st, dump_event, &d), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, dump_event, &d), 0);
     assert_int_equal(shelf_store_foreach_item(st, dump_item, &d), 0);
     assert_int_equal(shelf_store_foreach_user(st, dump_user, &d), 0);
     assert_int_equal(shelf_store_foreach_item_attr(st, dump_attr, &d, NULL), 0);

@@ -50,6 +50,9 @@ static void resp_free(resp *r)
     memset(r, 0, sizeof *r);
 }
 
+/* why this thread's last request got no answer (for the failure message) */
+static _Thread_local char why_none[96];
+
 static int connect_to(unsigned port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -60,6 +63,7 @@ static int connect_to(unsigned port)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        snprintf(why_none, sizeof why_none, "connect: %s", strerror(errno));
         close(fd);
         return -1;
     }
@@ -102,6 +106,8 @@ static int http_try(unsigned port, const char *method, const char *path, const c
         if (len + 4096 + 1 > cap) buf = realloc(buf, cap *= 2);
         ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
         if (k < 0 && errno == EINTR) continue;
+        if (k < 0) snprintf(why_none, sizeof why_none, "recv after %zu bytes: %s", len, strerror(errno));
+        if (k == 0 && len == 0) snprintf(why_none, sizeof why_none, "closed without an answer");
         if (k <= 0) break;
         len += (size_t)k;
     }
@@ -125,7 +131,7 @@ static resp http(const char *method, const char *path, const char *body)
 {
     resp r;
     int rc = http_try(g_port, method, path, g_key, body, 0, &r);
-    if (rc) fprintf(stderr, "%s %s: no HTTP response (%zu bytes)\n", method, path, r.len);
+    if (rc) fprintf(stderr, "%s %s: no HTTP response (%zu bytes; %s)\n", method, path, r.len, why_none);
     assert_int_equal(rc, 0);
     return r;
 }
@@ -1669,7 +1675,7 @@ static void mix_req(mixer *m, const char *method, const char *path, const char *
     if (!rc && (r.status == 200 || r.status == ok2)) atomic_fetch_add(&m->ok, 1);
     else {
         atomic_fetch_add(&m->bad, 1);
-        fprintf(stderr, "mix %d: %s %s: %d %s\n", m->id, method, path, rc ? -1 : r.status, rc ? "" : r.body);
+        fprintf(stderr, "mix %d: %s %s: %d %s\n", m->id, method, path, rc ? -1 : r.status, rc ? why_none : r.body);
     }
     resp_free(&r);
 }

@@ -157,6 +157,41 @@ static int stop_after_one(void *ctx, uint64_t id, const shelf_event *e)
     return 42;
 }
 
+/* a read transaction keeps one view while another connection writes */
+static void test_read_view(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "view.db");
+    remove(path);
+    shelf_store *a, *b;
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_CREATE, &a, NULL), 0);
+    assert_int_equal(shelf_store_open(path, 0, &b, NULL), 0);
+    uint32_t u, i;
+    assert_int_equal(shelf_store_user_idx(b, "u", 1, 1, &u, NULL), 0);
+    assert_int_equal(shelf_store_item_idx(b, "i", 1, 1, &i, NULL), 0);
+    shelf_event ev = {u, i, 0, 0, 1, NULL, NULL};
+    assert_int_equal(shelf_store_add_events(b, &ev, 1), 0);
+    assert_int_equal(shelf_store_begin_read(a), 0);
+    assert_int_equal(shelf_store_begin_read(a), SHELF_EINVAL); /* not nested */
+    collected c1 = {0};
+    assert_int_equal(shelf_store_foreach_event(a, 0, collect, &c1), 0);
+    assert_int_equal(shelf_store_add_events(b, &ev, 1), 0); /* not blocked by the reader */
+    assert_int_equal(shelf_store_user_idx(b, "v", 1, 1, &u, NULL), 0);
+    collected c2 = {0};
+    assert_int_equal(shelf_store_foreach_event(a, 0, collect, &c2), 0);
+    assert_int_equal(c1.n, 1);
+    assert_int_equal(c2.n, 1); /* the same view */
+    assert_int_equal(shelf_store_n_users(a), 1);
+    assert_int_equal(shelf_store_commit(a), 0);
+    collected c3 = {0};
+    assert_int_equal(shelf_store_foreach_event(a, 0, collect, &c3), 0);
+    assert_int_equal(c3.n, 2);
+    assert_int_equal(shelf_store_n_users(a), 2);
+    shelf_store_close(a);
+    shelf_store_close(b);
+}
+
 static void test_events(void **state)
 {
     (void)state;
@@ -179,7 +214,7 @@ static void test_events(void **state)
     assert_int_equal(shelf_store_add_events(st, bad, 2), SHELF_EINVAL);
     assert_non_null(strstr(shelf_store_errmsg(st), "item 77"));
     collected c = {0};
-    assert_int_equal(shelf_store_foreach_event(st, collect, &c), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, collect, &c), 0);
     assert_int_equal(c.n, 3);
     assert_int_equal(c.ev[1].item, i1);
     assert_int_equal(c.ev[1].type, buy);
@@ -188,8 +223,17 @@ static void test_events(void **state)
     assert_string_equal(c.rec[1], "r1");
     assert_true(c.id[0] < c.id[1] && c.id[1] < c.id[2]); /* insertion order */
     int calls = 0;
-    assert_int_equal(shelf_store_foreach_event(st, stop_after_one, &calls), 42);
+    assert_int_equal(shelf_store_foreach_event(st, 0, stop_after_one, &calls), 42);
     assert_int_equal(calls, 1);
+    /* the cursor: what came after an id, and the id of this handle's last event */
+    assert_int_equal(shelf_store_last_event_id(st), c.id[2]);
+    collected after = {0};
+    assert_int_equal(shelf_store_foreach_event(st, c.id[0], collect, &after), 0);
+    assert_int_equal(after.n, 2);
+    assert_true(after.id[0] == c.id[1] && after.id[1] == c.id[2]);
+    collected none = {0};
+    assert_int_equal(shelf_store_foreach_event(st, c.id[2], collect, &none), 0);
+    assert_int_equal(none.n, 0);
 
     shelf_store_stats s;
     assert_int_equal(shelf_store_stats_get(st, &s), 0);
@@ -446,7 +490,7 @@ static void test_delete_user(void **state)
     assert_int_equal(shelf_store_delete_user(st, "alice", 5, &idx), 0);
     assert_int_equal(idx, u0);
     uint32_t n[5] = {0};
-    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, count_events, n), 0);
     assert_int_equal(n[0], 1); /* only bob's event is left */
     assert_int_equal(n[1 + u1], 1);
     shelf_store_stats s;
@@ -474,7 +518,7 @@ static void test_delete_user(void **state)
     assert_int_equal(idx, 2);
     assert_int_equal(shelf_store_n_users(st), 3);
     memset(n, 0, sizeof n);
-    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, count_events, n), 0);
     assert_int_equal(n[1 + 2], 0); /* the new alice has no trace of the old one */
     /* the tombstone id is no shop id */
     char tomb[32];
@@ -495,7 +539,7 @@ static void test_delete_user(void **state)
     assert_int_equal(idx, u1);
     assert_int_equal(shelf_store_user_deleted(st, u1), 0);
     memset(n, 0, sizeof n);
-    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, count_events, n), 0);
     assert_int_equal(n[1 + u1], 1);
     /* ... and kept by its commit */
     assert_int_equal(shelf_store_begin(st), 0);
@@ -564,7 +608,7 @@ static void test_delete_item(void **state)
     assert_int_equal(shelf_store_foreach_item_attr(st, attr_links, &links, NULL), 0);
     assert_int_equal(links, 1); /* sku2's link only */
     uint32_t n[5] = {0};
-    assert_int_equal(shelf_store_foreach_event(st, count_events, n), 0);
+    assert_int_equal(shelf_store_foreach_event(st, 0, count_events, n), 0);
     assert_int_equal(n[0], 2); /* events stay in the histories */
     /* the row is cleared: scan it */
     shelf_item row = {0};
@@ -791,6 +835,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_and_schema),   cmocka_unit_test(test_id_maps_and_rollback),
         cmocka_unit_test(test_event_types),       cmocka_unit_test(test_events),
+        cmocka_unit_test(test_read_view),
         cmocka_unit_test(test_items_users_attrs), cmocka_unit_test(test_on_disk_wal_and_reopen),
         cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
         cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
