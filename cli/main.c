@@ -7,6 +7,7 @@
 #include "shelf/cpu.h"
 
 int cmd_served(cli_ctx *c); /* served.c */
+int cmd_recommend(cli_ctx *c); /* recommend.c */
 
 static const cli_command commands[] = {
     {"init", "create a store (or migrate an existing one)", "[--store PATH | PATH]", cmd_init},
@@ -17,6 +18,7 @@ static const cli_command commands[] = {
     {"eval", "fit models on a split and measure them (LOO-FULL, ...)", "[--data FILE --format F | --data STORE | --store PATH] [options]", cmd_eval},
     {"train", "fit one model on all the data and write its bundle", "--model NAME --bundle DIR [--data FILE --format F | --store PATH]", cmd_train},
     {"predict", "predict a user's rating of an item with a trained bundle", "--store PATH --bundle DIR --user U --item I", cmd_predict},
+    {"recommend", "one slate for a shopper, a session, an item's neighbours or what is popular", "--store PATH [--bundle DIR] --user U | --items A,B | --similar I | --popular [options]", cmd_recommend},
     {"serve", "run the HTTP API (recommendations, events, items, users)", "--store PATH [--bundle DIR] [--port P] [options]", cmd_serve},
     {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},
     {"keys", "create, list or revoke the store's API keys", "create --scope read|write|admin [--name NAME] | list [--json] | revoke ID [--store PATH]", cmd_keys},

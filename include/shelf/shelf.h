@@ -15,5 +15,6 @@
 #include "shelf/coldfill.h"
 #include "shelf/slate.h"
 #include "shelf/serve.h"
+#include "shelf/rank.h"
 
 #endif

@@ -18,7 +18,7 @@
 static const shelf_cfg_def common[] = {
     /* name, type, default, min, max, choices, scope, help, unit */
     {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL,
-     "init import gen stats export snapshot eval train predict keys serve", "path of the SQLite store", ""},
+     "init import gen stats export snapshot eval train predict keys serve recommend", "path of the SQLite store", ""},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars", ""},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
      "least severe log level printed to stderr", ""},
@@ -54,7 +54,7 @@ static const shelf_cfg_def common[] = {
      "write events to this CSV file instead of the store", ""},
     {"csv-items", SHELF_CFG_STRING, NULL, 0, 0, NULL, "gen", "with --csv-events: also write items here", ""},
 
-    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats keys", "print JSON instead of a table", ""},
+    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats keys recommend", "print JSON instead of a table", ""},
     {"out", SHELF_CFG_STRING, "-", 0, 0, NULL, "export snapshot", "output file ('-': standard output)", ""},
 
     /* API keys (shelf keys) */
@@ -96,9 +96,9 @@ static const shelf_cfg_def common[] = {
      "protocol check only: count popularity over ALL interactions, test targets included "
      "(what the published PopRec row does); never use for real results", ""},
     {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train", "threads (0: all cores)", ""},
-    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve",
-     "model bundle directory (train: written; predict: read; serve: a bundle or a directory of bundles, the newest "
-     "is served)", ""},
+    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve recommend",
+     "model bundle directory (train: written; predict: read; serve, recommend: a bundle or a directory of bundles, "
+     "the newest is used)", ""},
     /* serve */
     {"port", SHELF_CFG_INT, "8080", 0, 65535, NULL, "serve", "TCP port to listen on (0: any free port)", ""},
     {"bind", SHELF_CFG_STRING, "127.0.0.1", 0, 0, NULL, "serve", "IPv4 address to listen on (0.0.0.0: all)", ""},
@@ -109,20 +109,30 @@ static const shelf_cfg_def common[] = {
     {"max-batch", SHELF_CFG_INT, "10000", 1, 1.0e7, NULL, "serve", "most events, items or users in one request", ""},
     {"max-n", SHELF_CFG_INT, "1000", 1, 1.0e6, NULL, "serve", "largest n of a slate", ""},
     {"timeout", SHELF_CFG_INT, "30", 1, 86400, NULL, "serve", "idle connection timeout", "seconds"},
-    {"pop-half-life", SHELF_CFG_DURATION, "7d", 1, 36500 * DAY, NULL, "serve",
+    {"pop-half-life", SHELF_CFG_DURATION, "7d", 1, 36500 * DAY, NULL, "serve recommend",
      "half-life of the popularity counters (trending, /v1/popular)", ""},
-    {"session-memory", SHELF_CFG_INT, "1024", 1, 1.0e6, NULL, "serve",
+    {"session-memory", SHELF_CFG_INT, "1024", 1, 1.0e6, NULL, "serve recommend",
      "memory for the model's per-shopper sessions (a transformer's profiles and key/value caches; the oldest go "
      "first)", "MiB"},
     {"served-log", SHELF_CFG_BOOL, "true", 0, 0, NULL, "serve", "write every slate to the served log", ""},
-    {"exclude-seen", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "serve",
+    {"exclude-seen", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "serve recommend",
      "past events that hide an item from slates: TYPE[:WINDOW],... (purchase,view:7d; a window is a whole number "
      "with unit s, m, h or d; none)", ""},
-    {"fallback", SHELF_CFG_STRING, "trending,popular", 0, 0, NULL, "serve",
+    {"fallback", SHELF_CFG_STRING, "trending,popular", 0, 0, NULL, "serve recommend",
      "what a shopper without usable history gets, in order: trending (decayed popularity), popular (all time)", ""},
-    {"cold-neighbours", SHELF_CFG_INT, "1", 1, 64, NULL, "serve",
+    {"cold-neighbours", SHELF_CFG_INT, "1", 1, 64, NULL, "serve recommend",
      "items the model did not learn (added after training) score by this many content neighbours", ""},
-    {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external user id", ""},
+    {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict recommend", "external user id", ""},
+    {"items", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend",
+     "an anonymous session: item ids, oldest first, comma-separated", ""},
+    {"similar", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend", "the items that go with this item id", ""},
+    {"popular", SHELF_CFG_BOOL, "false", 0, 0, NULL, "recommend", "what is popular now", ""},
+    {"n", SHELF_CFG_INT, "10", 1, 1000, NULL, "recommend", "items on the slate", ""},
+    {"kind", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend", "only items of this kind (product, content, ...)", ""},
+    {"category", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend", "only items in this category or below it", ""},
+    {"context", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend",
+     "the shopper's context: key=value,... (segment=b,device=mobile)", ""},
+    {"explain", SHELF_CFG_BOOL, "false", 0, 0, NULL, "recommend", "a reason for every item", ""},
     {"item", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external item id", ""},
     /* each model's hyperparameters follow: the rows beside its code (shelf__model_rows) */
 };

@@ -789,6 +789,7 @@ void srv_state_free(shelf_server *s)
         free(s->ctx_name[v]);
     }
     free(s->sess_ring);
+    free(s->own);
     shelf_coldfill_free(s->cf);
     for (uint32_t t = 0; t < s->n_types; t++) free(s->type_name ? s->type_name[t] : NULL);
     free(s->type_name);

@@ -23,11 +23,13 @@ typedef struct slate_args {
     shelf__seen seen;  /* this request's exclude-seen rules (has_seen), else the deployment's */
     int has_seen;
     uint32_t n_skipped; /* session items unknown to the catalogue, skipped */
+    const char *scenario, *variant; /* the placement and experiment arm, for the served log */
 } slate_args;
 
 static int is_slate_arg(const char *k)
 {
-    static const char *const own[] = {"n", "kind", "category", "exclude", "explain", "exclude_seen"};
+    static const char *const own[] = {"n",       "kind",         "category", "exclude",
+                                      "explain", "exclude_seen", "scenario", "variant"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(k, own[i])) return 1;
     return 0;
@@ -73,6 +75,8 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     }
     a->kind = srv_arg(r, "kind");
     a->category = srv_arg(r, "category");
+    a->scenario = srv_arg(r, "scenario");
+    a->variant = srv_arg(r, "variant");
     if ((v = srv_arg(r, "explain")) && parse_bool(v, &a->explain))
         return srv_error(r, 400, "bad_request", -1, "explain: expected true or false, got '%s'", v), 1;
     if ((v = srv_arg(r, "exclude_seen"))) {
@@ -104,15 +108,23 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     return 0;
 }
 
+/* the slate's model, placement and experiment arm */
+static void slate_finish(shelf_slate *sl, const srv_engine *e, const slate_args *a)
+{
+    snprintf(sl->model, sizeof sl->model, "%s", e->kind);
+    snprintf(sl->model_version, sizeof sl->model_version, "%s", e->version);
+    snprintf(sl->scenario, sizeof sl->scenario, "%s", a->scenario ? a->scenario : "");
+    snprintf(sl->variant, sizeof sl->variant, "%s", a->variant ? a->variant : "");
+    sl->n_skipped = a->n_skipped;
+}
+
 /* ---- answers ---------------------------------------------------------------------------------------- */
 
 /* the slate as JSON (ids, scores, kinds, reasons) and into the served log */
 static int answer_slate(srv_req *r, const srv_engine *e, shelf_slate *sl, const slate_args *a, const char *user_ext)
 {
     shelf_server *s = r->srv;
-    snprintf(sl->model, sizeof sl->model, "%s", e->kind);
-    snprintf(sl->model_version, sizeof sl->model_version, "%s", e->version);
-    sl->n_skipped = a->n_skipped;
+    slate_finish(sl, e, a);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "rec_id", sl->rec_id);
     if (user_ext) cJSON_AddStringToObject(o, "user", user_ext);
@@ -264,9 +276,9 @@ int srv_route_recs_anon(srv_req *r, char *const *arg)
             bad = srv_error(r, 400, "bad_request", -1, "n: expected an integer from 1 to %u", s->o.max_n) || 1;
         else a.n = (uint32_t)f->valuedouble;
     }
-    static const char *const sf[] = {"kind", "category"};
-    const char **sd[] = {&a.kind, &a.category};
-    for (int k = 0; !bad && k < 2; k++)
+    static const char *const sf[] = {"kind", "category", "scenario", "variant"};
+    const char **sd[] = {&a.kind, &a.category, &a.scenario, &a.variant};
+    for (int k = 0; !bad && k < 4; k++)
         if ((f = cJSON_GetObjectItemCaseSensitive(j, sf[k])) && !cJSON_IsNull(f)) {
             if (!cJSON_IsString(f)) bad = srv_error(r, 400, "bad_request", -1, "%s: expected a string", sf[k]) || 1;
             else *sd[k] = f->valuestring;
@@ -384,6 +396,92 @@ int srv_route_popular(srv_req *r, char *const *arg)
 {
     (void)arg;
     return route_list(r, NULL);
+}
+
+/* ---- shelf_rank (rank.h): the same room for a library caller ----------------------------------- */
+
+/* the request's ids as indices: exclusions (the session's own items too),
+ * context values, the session (unknown items skipped and counted) */
+static int resolve(shelf_server *s, const shelf_rank_request *q, slate_args *a, uint32_t *hist, uint16_t *ht,
+                   size_t *n_hist, shelf_err *err)
+{
+    if (q->exclude_seen) {
+        if (shelf__seen_parse(&a->seen, q->exclude_seen, s->type_name, s->n_types, err)) return SHELF_EINVAL;
+        a->has_seen = 1;
+    }
+    for (size_t k = 0; k < q->n_context && a->n_ctx < SRV_USER_CTX; k++) {
+        int v = q->context[k] ? srv_ctx_find(s, q->context[k]) : -1;
+        if (v >= 0) a->ctx[a->n_ctx++] = (uint16_t)v;
+    }
+    size_t m = 0;
+    for (size_t k = 0; k < q->n_items; k++) {
+        uint32_t idx = q->items[k] ? srv_item_find(s, q->items[k]) : SHELF_NONE;
+        uint32_t ty = 0; /* views unless told */
+        for (uint32_t t = 0; q->types && t < s->n_types; t++)
+            if (q->types[k] && !strcmp(s->type_name[t], q->types[k])) ty = t + 1;
+        if (q->types && !ty)
+            return shelf_err_set(err, SHELF_EINVAL, "types[%zu]: unknown event type '%s'", k,
+                                 q->types[k] ? q->types[k] : "(null)");
+        if (idx == SHELF_NONE) continue;
+        hist[m] = idx;
+        ht[m++] = (uint16_t)(q->types ? ty - 1 : 0);
+        a->exclude[a->n_exclude++] = idx;
+    }
+    a->n_skipped = (uint32_t)(q->n_items - m);
+    *n_hist = m;
+    for (size_t k = 0; k < q->n_exclude; k++) {
+        uint32_t idx = q->exclude[k] ? srv_item_find(s, q->exclude[k]) : SHELF_NONE;
+        if (idx != SHELF_NONE) a->exclude[a->n_exclude++] = idx;
+    }
+    return 0;
+}
+
+int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, shelf_err *err)
+{
+    shelf_server *s = &g->srv;
+    int kinds = (q->user != NULL) + (q->n_items > 0) + (q->similar_to != NULL) + (q->popular != 0);
+    if (kinds > 1 || (!kinds && !q->items))
+        return shelf_err_set(err, SHELF_EINVAL, "rank: ask for one of a user, a session, similar_to or popular");
+    uint32_t anchor = q->similar_to ? srv_item_find(s, q->similar_to) : SHELF_NONE;
+    if (q->similar_to && anchor == SHELF_NONE)
+        return shelf_err_set(err, SHELF_ENOTFOUND, "rank: no item '%s'", q->similar_to);
+    slate_args a = {.n = q->n ? q->n : 10, .kind = q->kind, .category = q->category, .explain = q->explain,
+                    .scenario = q->scenario, .variant = q->variant};
+    size_t n_hist = 0, cap = q->n_items + 1;
+    uint32_t *hist = malloc(cap * sizeof *hist);
+    uint16_t *ht = malloc(cap * sizeof *ht);
+    a.exclude = malloc((q->n_items + q->n_exclude + 1) * sizeof *a.exclude);
+    int rc = !hist || !ht || !a.exclude ? shelf_err_set(err, SHELF_ENOMEM, "out of memory")
+                                        : resolve(s, q, &a, hist, ht, &n_hist, err);
+    if (!rc) {
+        srv_engine *e = srv_engine_get(s);
+        shelf__rank_env env;
+        srv_rank_env(s, e, &env);
+        shelf__rank_req rq;
+        rank_req(&a, q->similar_to ? SHELF__RANK_SIMILAR : q->popular ? SHELF__RANK_POPULAR : SHELF__RANK_SHOPPER,
+                 &rq);
+        rq.anchor = anchor;
+        rq.items = hist;
+        rq.types = ht;
+        rq.n_hist = n_hist;
+        uint32_t idx = q->user ? srv_user_find(s, q->user) : SHELF_NONE;
+        rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, out, err) : rank_locked(e, &env, &rq, out, err);
+        if (!rc) slate_finish(out, e, &a);
+        srv_engine_put(e);
+    }
+    free(hist);
+    free(ht);
+    free(a.exclude);
+    return rc;
+}
+
+const char *shelf_engine_item_id(shelf_engine *g, uint32_t item, char *buf, size_t cap)
+{
+    shelf_server *s = &g->srv;
+    pthread_rwlock_rdlock(&s->items_rw);
+    snprintf(buf, cap, "%s", item < s->n_items && s->item_ext[item] ? s->item_ext[item] : "");
+    pthread_rwlock_unlock(&s->items_rw);
+    return buf;
 }
 
 int srv_route_rating(srv_req *r, char *const *arg)

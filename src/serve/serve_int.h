@@ -6,6 +6,7 @@
 #define SHELF_SERVE_INT_H
 
 #include "shelf/serve.h"
+#include "shelf/rank.h"
 #include "shelf/store.h"
 #include "shelf/snapshot.h"
 #include "shelf/eval.h"
@@ -204,6 +205,11 @@ struct shelf_server {
     int q_stop;
 
     srv_metrics m;
+};
+
+/* an engine (rank.h) is a server that never starts HTTP or its writer */
+struct shelf_engine {
+    struct shelf_server srv;
 };
 
 /* ---- http.c ---------------------------------------------------------------------- */

@@ -91,7 +91,9 @@ static void free_server(shelf_server *s)
     free(s);
 }
 
-int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err *err)
+/* The engine part of a server: the options' defaults, the store, the live
+ * state, the keys and the model; no writer, no HTTP. */
+static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *err)
 {
     if (!o->store) return shelf_err_set(err, SHELF_EINVAL, "serve: a store is required (--store)");
     shelf_server *s = calloc(1, sizeof *s);
@@ -144,6 +146,18 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
         rc = shelf_err_set(err, rc, "out of memory (content neighbours)");
         goto fail;
     }
+    *out = s;
+    return 0;
+fail:
+    free_server(s);
+    return rc;
+}
+
+int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err *err)
+{
+    shelf_server *s;
+    int rc = srv_open(o, &s, err);
+    if (rc) return rc;
     if (!s->o.no_auth && s->n_keys == 0)
         shelf_warn("serve: the store has no API keys: every request but health, metrics and openapi gets 401 "
                    "(create one with: shelf keys create --store %s --scope admin)", o->store);
@@ -199,4 +213,19 @@ void shelf_server_stop(shelf_server *s)
     srv_ingest_stop(s); /* commits what is queued */
     shelf_info("serve: stopped (%llu events ingested)", (unsigned long long)atomic_load(&s->m.events));
     free_server(s);
+}
+
+/* ---- the engine without HTTP (rank.h) -------------------------------------------------------------- */
+
+int shelf_engine_open(const shelf_server_opts *o, shelf_engine **out, shelf_err *err)
+{
+    shelf_server *s;
+    int rc = srv_open(o, &s, err);
+    if (!rc) *out = (shelf_engine *)s;
+    return rc;
+}
+
+void shelf_engine_close(shelf_engine *g)
+{
+    if (g) free_server(&g->srv);
 }
