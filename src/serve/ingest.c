@@ -13,7 +13,8 @@
 #include <time.h>
 
 #define SERVED_QUEUE_MAX 100000
-#define SERVED_PER_TURN 1000 /* slates written per commit at most */
+#define SERVED_PER_TURN 1000  /* slates written per commit at most */
+#define SERVED_WITH_EVENTS 200 /* ... when event batches wait too */
 
 static void served_free(srv_served *sv)
 {
@@ -70,6 +71,103 @@ static void observe_batches(shelf_server *s, const srv_batch *batches, const uin
     srv_engine_put(eng);
 }
 
+/* Up to max queued slates off the served queue (q_mu held): bounded work
+ * per turn, so a backlog of the served log never holds the store long. */
+static srv_served *take_slates(shelf_server *s, size_t max)
+{
+    srv_served *head = s->s_head, *cut = head;
+    size_t taken = head ? 1 : 0;
+    while (cut && cut->next && taken < max) {
+        cut = cut->next;
+        taken++;
+    }
+    s->s_head = cut ? cut->next : NULL;
+    if (!s->s_head) s->s_tail = NULL;
+    if (cut) cut->next = NULL;
+    s->s_pending -= taken;
+    return head;
+}
+
+/* Writes slates to the served log in one transaction, then frees them. */
+static void log_slates(shelf_server *s, srv_served *served)
+{
+    size_t n = 0, logged = 0;
+    for (srv_served *sv = served; sv; sv = sv->next) n++;
+    pthread_mutex_lock(&s->store_mu);
+    int rc = shelf_store_begin(s->st);
+    for (srv_served *sv = served; !rc && sv; sv = sv->next) {
+        if (shelf_store_log_slate(s->st, &sv->slate) == 0) logged++;
+        else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
+    }
+    if (!rc) rc = shelf_store_commit(s->st);
+    if (rc) {
+        shelf_error("serve: served log commit failed: %s", shelf_store_errmsg(s->st));
+        shelf_store_rollback(s->st);
+        logged = 0;
+    }
+    pthread_mutex_unlock(&s->store_mu);
+    atomic_fetch_add(&s->m.served, logged);
+    atomic_fetch_add(&s->m.served_dropped, n - logged);
+    served_free(served);
+}
+
+/* Commits the batches' events in one transaction, applies them to the live
+ * state (still under store_mu, so that a user deleted meanwhile cannot come
+ * back) and to a model with online updates, then wakes their senders. */
+static void commit_events(shelf_server *s, srv_batch *batches)
+{
+    size_t n_ev = 0;
+    for (srv_batch *b = batches; b; b = b->next) n_ev += b->n;
+    uint32_t *uidx = malloc((n_ev ? n_ev : 1) * sizeof *uidx);
+    int *created = calloc(n_ev ? n_ev : 1, sizeof *created);
+    int rc = (!uidx || !created) ? SHELF_ENOMEM : 0;
+    pthread_mutex_lock(&s->store_mu);
+    if (!rc) rc = shelf_store_begin(s->st);
+    if (!rc) {
+        size_t off = 0;
+        for (srv_batch *b = batches; b; b = b->next) {
+            /* batches were validated: a failure here is the store's (disk
+             * full, I/O); the whole transaction is then rolled back */
+            if ((rc = write_batch(s, b, uidx + off, created + off))) break;
+            off += b->n;
+        }
+        if (!rc) rc = shelf_store_commit(s->st);
+        if (rc) shelf_store_rollback(s->st);
+        /* a commit's events have consecutive ids (the write lock is ours) */
+        uint64_t last = shelf_store_last_event_id(s->st);
+        if (!rc && n_ev) srv_live_own_events(s, last - n_ev + 1, last);
+    }
+    char why[256];
+    snprintf(why, sizeof why, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
+    if (rc) shelf_error("serve: event commit failed: %s", why);
+    if (!rc) {
+        size_t off = 0;
+        for (srv_batch *b = batches; b; b = b->next) {
+            for (size_t i = 0; i < b->n; i++) {
+                const srv_event *e = &b->ev[i];
+                if (created[off + i]) srv_user_add(s, e->user, uidx[off + i]);
+                srv_live_event(s, uidx[off + i], e->item, e->type, e->ts);
+            }
+            off += b->n;
+        }
+        observe_batches(s, batches, uidx);
+        atomic_fetch_add(&s->m.events, n_ev);
+    }
+    pthread_mutex_unlock(&s->store_mu);
+    free(uidx);
+    free(created);
+    pthread_mutex_lock(&s->q_mu);
+    for (srv_batch *b = batches; b;) {
+        srv_batch *n = b->next; /* the waiter owns b: read next first */
+        b->rc = rc;
+        if (rc && !b->msg[0]) snprintf(b->msg, sizeof b->msg, "%s", why);
+        b->done = 1;
+        b = n;
+    }
+    pthread_cond_broadcast(&s->done_cv);
+    pthread_mutex_unlock(&s->q_mu);
+}
+
 static void *writer_main(void *arg)
 {
     shelf_server *s = arg;
@@ -98,89 +196,12 @@ static void *writer_main(void *arg)
         }
         srv_batch *batches = s->q_head;
         s->q_head = s->q_tail = NULL;
-        /* bounded work per turn: at most SERVED_PER_TURN slates ride along,
-         * so a backlog of the served log never holds events (and the store)
-         * for long; the rest waits for the next turn */
-        srv_served *served = s->s_head, *cut = served;
-        size_t taken = served ? 1 : 0;
-        while (cut && cut->next && taken < SERVED_PER_TURN) {
-            cut = cut->next;
-            taken++;
-        }
-        s->s_head = cut ? cut->next : NULL;
-        if (!s->s_head) s->s_tail = NULL;
-        if (cut) cut->next = NULL;
-        s->s_pending -= taken;
+        srv_served *served = take_slates(s, batches ? SERVED_WITH_EVENTS : SERVED_PER_TURN);
         pthread_mutex_unlock(&s->q_mu);
-
-        size_t n_ev = 0;
-        for (srv_batch *b = batches; b; b = b->next) n_ev += b->n;
-        uint32_t *uidx = malloc((n_ev ? n_ev : 1) * sizeof *uidx);
-        int *created = calloc(n_ev ? n_ev : 1, sizeof *created);
-        int rc = (!uidx || !created) ? SHELF_ENOMEM : 0;
-        size_t n_served = 0;
-
-        pthread_mutex_lock(&s->store_mu);
-        if (!rc) rc = shelf_store_begin(s->st);
-        if (!rc) {
-            size_t off = 0;
-            for (srv_batch *b = batches; b; b = b->next) {
-                /* batches were validated: a failure here is the store's (disk
-                 * full, I/O); the whole transaction is then rolled back */
-                if ((rc = write_batch(s, b, uidx + off, created + off))) break;
-                off += b->n;
-            }
-            for (srv_served *sv = served; !rc && sv; sv = sv->next) {
-                if (shelf_store_log_slate(s->st, &sv->slate) == 0) n_served++;
-                else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
-            }
-            if (!rc) rc = shelf_store_commit(s->st);
-            if (rc) shelf_store_rollback(s->st);
-            /* a commit's events have consecutive ids (the write lock is ours) */
-            uint64_t last = shelf_store_last_event_id(s->st);
-            if (!rc && n_ev) srv_live_own_events(s, last - n_ev + 1, last);
-        }
-        char why[256];
-        snprintf(why, sizeof why, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
-        if (rc) shelf_error("serve: event commit failed: %s", why);
-
-        /* the live state follows the committed events (still under
-         * store_mu, so that a user deleted meanwhile cannot come back),
-         * and a model with online updates learns from them */
-        if (!rc) {
-            size_t off = 0;
-            for (srv_batch *b = batches; b; b = b->next) {
-                for (size_t i = 0; i < b->n; i++) {
-                    const srv_event *e = &b->ev[i];
-                    if (created[off + i]) srv_user_add(s, e->user, uidx[off + i]);
-                    srv_live_event(s, uidx[off + i], e->item, e->type, e->ts);
-                }
-                off += b->n;
-            }
-            observe_batches(s, batches, uidx);
-            atomic_fetch_add(&s->m.events, n_ev);
-            atomic_fetch_add(&s->m.served, n_served);
-        }
-        pthread_mutex_unlock(&s->store_mu);
-        if (rc) {
-            size_t lost = 0;
-            for (srv_served *sv = served; sv; sv = sv->next) lost++;
-            atomic_fetch_add(&s->m.served_dropped, lost);
-        }
-        free(uidx);
-        free(created);
-        served_free(served);
-
-        pthread_mutex_lock(&s->q_mu);
-        for (srv_batch *b = batches; b;) {
-            srv_batch *n = b->next; /* the waiter owns b: read next first */
-            b->rc = rc;
-            if (rc && !b->msg[0]) snprintf(b->msg, sizeof b->msg, "%s", why);
-            b->done = 1;
-            b = n;
-        }
-        pthread_cond_broadcast(&s->done_cv);
-        pthread_mutex_unlock(&s->q_mu);
+        /* events first: their senders wait for the commit; the served log
+         * after, in a transaction of its own */
+        if (batches) commit_events(s, batches);
+        if (served) log_slates(s, served);
     }
     return NULL;
 }
