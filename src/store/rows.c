@@ -126,7 +126,7 @@ static int delete_steps(shelf_store *st, const void *arg)
     int rc;
     if (a->is_user) {
         if ((rc = run_idx(st, "DELETE FROM events WHERE user=?1", idx, NULL, "deleting a user's events")) ||
-            (rc = run_idx(st, "DELETE FROM served_items WHERE rec_id IN (SELECT rec_id FROM served WHERE user=?1)",
+            (rc = run_idx(st, "DELETE FROM served_items WHERE slate IN (SELECT id FROM served WHERE user=?1)",
                           idx, NULL, "deleting a user's served items")) ||
             (rc = run_idx(st, "DELETE FROM served WHERE user=?1", idx, NULL, "deleting a user's served slates")))
             return rc;

@@ -56,9 +56,12 @@ static const char *const migrations[] = {
      * items are not valid JSON keeps its header, without items), their strategy
      * (which ranker served it: "model", "pop") becomes the source of the
      * slate and of its items, scenario and model stay "". The JSON columns
-     * are gone; context (never written by the server) is kept. */
+     * are gone; context (never written by the server) is kept. A slate's
+     * items are keyed by its row id, in the order slates are written, so
+     * that logging appends instead of inserting by a random rec_id. */
     "CREATE TABLE served_v3("
-    "  rec_id TEXT PRIMARY KEY, user INTEGER," /* user NULL: anonymous */
+    "  id INTEGER PRIMARY KEY,"                /* order of logging */
+    "  rec_id TEXT NOT NULL UNIQUE, user INTEGER," /* user NULL: anonymous */
     "  ts INTEGER NOT NULL,"                   /* unix seconds */
     "  scenario TEXT NOT NULL DEFAULT '', variant TEXT NOT NULL DEFAULT '',"
     "  model TEXT NOT NULL DEFAULT '', model_version TEXT NOT NULL DEFAULT '',"
@@ -66,20 +69,21 @@ static const char *const migrations[] = {
     "  n_skipped INTEGER NOT NULL DEFAULT 0," /* request items unknown to the catalogue */
     "  context TEXT);"
     "CREATE TABLE served_items("
-    "  rec_id TEXT NOT NULL, position INTEGER NOT NULL," /* 0: first */
+    "  slate INTEGER NOT NULL, position INTEGER NOT NULL," /* served.id; 0: first */
     "  item INTEGER NOT NULL, score REAL NOT NULL DEFAULT 0, propensity REAL NOT NULL DEFAULT 1,"
     "  source TEXT NOT NULL DEFAULT '',"
     "  reason_item INTEGER,"                  /* NULL: no reason */
     "  reason_weight REAL NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',"
-    "  PRIMARY KEY(rec_id, position)) WITHOUT ROWID;"
+    "  PRIMARY KEY(slate, position)) WITHOUT ROWID;"
     "INSERT INTO served_v3(rec_id, user, ts, variant, source, context)"
     "  SELECT rec_id, user, ts, coalesce(variant, ''), coalesce(strategy, ''), context FROM served;"
-    "INSERT INTO served_items(rec_id, position, item, score, propensity, source)"
-    "  SELECT s.rec_id, j.key, j.value,"
+    "INSERT INTO served_items(slate, position, item, score, propensity, source)"
+    "  SELECT v.id, j.key, j.value,"
     "    coalesce(CASE WHEN json_valid(s.scores) THEN json_extract(s.scores, '$[' || j.key || ']') END, 0),"
     "    coalesce(CASE WHEN json_valid(s.propensities) THEN json_extract(s.propensities, '$[' || j.key || ']')"
     "      END, 1), coalesce(s.strategy, '')"
-    "  FROM served s, json_each(CASE WHEN json_valid(s.items) THEN s.items ELSE '[]' END) j"
+    "  FROM served s JOIN served_v3 v ON v.rec_id = s.rec_id,"
+    "    json_each(CASE WHEN json_valid(s.items) THEN s.items ELSE '[]' END) j"
     "  WHERE j.type = 'integer';"
     "DROP TABLE served;"
     "ALTER TABLE served_v3 RENAME TO served;"

@@ -71,10 +71,11 @@ static int write_slate(shelf_store *st, const void *arg)
     BIND_FIELD(s, 8, sl->source);
     sqlite3_bind_int64(s, 9, sl->n_skipped);
     int rc = step_done(st, s, "logging a served slate");
+    sqlite3_int64 slate = sqlite3_last_insert_rowid(st->db);
     s = st->stmt[STMT_SERVED_ITEM_INS];
     for (uint32_t k = 0; !rc && k < sl->n; k++) {
         const shelf_slate_item *it = &sl->items[k];
-        BIND_FIELD(s, 1, sl->rec_id);
+        sqlite3_bind_int64(s, 1, slate);
         sqlite3_bind_int64(s, 2, it->position);
         sqlite3_bind_int64(s, 3, it->item);
         sqlite3_bind_double(s, 4, it->score);
@@ -97,13 +98,13 @@ int shelf_store_log_slate(shelf_store *st, const shelf_slate *sl)
 /* ---- reading ---------------------------------------------------------------------- */
 
 /* The slates by the index on (ts, rec_id), each one's items by the primary
- * key (rec_id, position): neither needs a sort. */
-#define SLATES_SINCE                                                                                  \
-    "SELECT rec_id, ts, user, scenario, variant, model, model_version, source, n_skipped FROM served " \
+ * key (slate, position): neither needs a sort. */
+#define SLATES_SINCE                                                                                       \
+    "SELECT rec_id, ts, user, scenario, variant, model, model_version, source, n_skipped, id FROM served " \
     "WHERE ts >= ?1 ORDER BY ts, rec_id"
 #define SLATE_ITEMS                                                                                   \
     "SELECT position, item, score, propensity, source, reason_item, reason_weight, reason "           \
-    "FROM served_items WHERE rec_id = ?1 ORDER BY position"
+    "FROM served_items WHERE slate = ?1 ORDER BY position"
 
 /* Column i as text into a fixed-size field ("" for NULL, cut to fit). */
 static void copy_col(sqlite3_stmt *s, int i, char *dst, size_t cap)
@@ -163,11 +164,10 @@ static int read_item(shelf_store *st, sqlite3_stmt *s, shelf_slate *sl)
     return 0;
 }
 
-/* The items of the slate in row s (by its whole rec_id, which a v2 row may
- * have longer than the slate's field) into sl. */
+/* The items of the slate in row s (by its row id) into sl. */
 static int read_items(shelf_store *st, sqlite3_stmt *s, sqlite3_stmt *items, shelf_slate *sl)
 {
-    sqlite3_bind_value(items, 1, sqlite3_column_value(s, 0));
+    sqlite3_bind_int64(items, 1, sqlite3_column_int64(s, 9));
     int r, rc = 0;
     while ((r = sqlite3_step(items)) == SQLITE_ROW && !(rc = read_item(st, items, sl))) continue;
     if (!rc && r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "reading the served log");

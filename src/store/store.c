@@ -21,11 +21,14 @@ static const char *const stmt_sql[N_STMT] = {
     [STMT_TYPE_INS] = "INSERT INTO event_types(id, name, weight) VALUES(?1, ?2, ?3)",
     [STMT_SERVED_INS] = "INSERT INTO served(rec_id, user, ts, scenario, variant, model, model_version, source, "
                         "n_skipped) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [STMT_SERVED_ITEM_INS] = "INSERT INTO served_items(rec_id, position, item, score, propensity, source, "
+    [STMT_SERVED_ITEM_INS] = "INSERT INTO served_items(slate, position, item, score, propensity, source, "
                              "reason_item, reason_weight, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STMT_USER_EXT] = "SELECT ext_id FROM users WHERE idx=?1",
     [STMT_ITEM_EXT] = "SELECT ext_id FROM items WHERE idx=?1",
     [STMT_ATTR_NAME] = "SELECT name FROM attrs WHERE id=?1",
+    [STMT_SAVEPOINT] = "SAVEPOINT shelf_step",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO shelf_step",
+    [STMT_RELEASE] = "RELEASE shelf_step",
 };
 
 int shelf__store_sqlfail(shelf_store *st, const char *what)
@@ -279,6 +282,14 @@ int shelf_store_rollback(shelf_store *st)
     return rc ? rc : trc;
 }
 
+/* steps a prepared statement without a row to its end: 0 or SQLITE_* */
+static int run_stmt(sqlite3_stmt *s)
+{
+    int r = sqlite3_step(s);
+    sqlite3_reset(s);
+    return r == SQLITE_DONE ? 0 : r;
+}
+
 int shelf__store_atomic(shelf_store *st, int (*step)(shelf_store *st, const void *arg), const void *arg)
 {
     int rc;
@@ -288,10 +299,9 @@ int shelf__store_atomic(shelf_store *st, int (*step)(shelf_store *st, const void
         else rc = shelf_store_commit(st);
         return rc;
     }
-    if (sqlite3_exec(st->db, "SAVEPOINT shelf_step", NULL, NULL, NULL) != SQLITE_OK)
-        return shelf__store_sqlfail(st, "savepoint");
-    if ((rc = step(st, arg))) sqlite3_exec(st->db, "ROLLBACK TO shelf_step", NULL, NULL, NULL);
-    sqlite3_exec(st->db, "RELEASE shelf_step", NULL, NULL, NULL);
+    if (run_stmt(st->stmt[STMT_SAVEPOINT])) return shelf__store_sqlfail(st, "savepoint");
+    if ((rc = step(st, arg))) run_stmt(st->stmt[STMT_ROLLBACK_TO]);
+    run_stmt(st->stmt[STMT_RELEASE]);
     return rc;
 }
 

@@ -211,7 +211,7 @@ check "serve exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
 # deleted item
 q() { sqlite3 s.db "$1"; }
 in_window() { # FROM TO ITEM...: slates served in [FROM, TO] that show one of ITEM
-    q "SELECT count(DISTINCT s.rec_id) FROM served s JOIN served_items i ON i.rec_id = s.rec_id
+    q "SELECT count(DISTINCT s.rec_id) FROM served s JOIN served_items i ON i.slate = s.id
        WHERE s.ts BETWEEN $1 AND $2 AND i.item IN ($3)"
 }
 n1=$(q "SELECT count(*) FROM served WHERE ts BETWEEN $((t_del + 1)) AND $t_del2")

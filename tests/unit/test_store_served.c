@@ -399,7 +399,7 @@ static void test_delete_user_slates(void **state)
     assert_int_equal(shelf_store_delete_user(st, "u0", 2, NULL), 0);
     assert_int_equal(shelf_store_commit(st), 0);
     assert_int_equal(count_rows(path, "SELECT count(*) FROM served_items"), 3);
-    assert_int_equal(count_rows(path, "SELECT count(*) FROM served_items WHERE rec_id LIKE 'u0-%'"), 0);
+    assert_int_equal(count_rows(path, "SELECT count(*) FROM served_items i JOIN served s ON s.id = i.slate WHERE s.rec_id LIKE 'u0-%'"), 0);
     seen v = {0};
     assert_int_equal(shelf_store_served_foreach(st, 0, collect, &v), 0);
     assert_int_equal(v.n, 2);
