@@ -920,17 +920,6 @@ void shelf__als_factors(const shelf_model *m, const float **X, const float **Y, 
     if (K) *K = a->K;
 }
 
-static const shelf_model_vt als_vt = {
-    .name = "als",
-    .caps = SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
-    .fit = als_fit,
-    .score = als_score,
-    .observe = als_observe,
-    .explain = NULL,
-    .save = als_save,
-    .load = als_load,
-    .free = als_free,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__als_kind = {&als_vt, sizeof(als_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(als, als, "als", SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ als_observe, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION);

@@ -623,17 +623,6 @@ void shelf__bpr_factors(const shelf_model *m, const float **P, const float **Q, 
     if (K) *K = a->K;
 }
 
-static const shelf_model_vt bpr_vt = {
-    .name = "bpr",
-    .caps = SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
-    .fit = bpr_fit,
-    .score = bpr_score,
-    .observe = bpr_observe,
-    .explain = NULL,
-    .save = bpr_save,
-    .load = bpr_load,
-    .free = bpr_free,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__bpr_kind = {&bpr_vt, sizeof(bpr_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(bpr, bpr, "bpr", SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ bpr_observe, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION);

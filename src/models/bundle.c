@@ -299,6 +299,23 @@ void shelf__bundle_nums_get(const shelf_bundle *b, void *model, const shelf__bun
     }
 }
 
+void shelf__opts_nums_get(const shelf_opts *o, void *model, const shelf__bundle_num *t, size_t n)
+{
+    char *base = model;
+    for (size_t k = 0; k < n; k++) {
+        if (!shelf_config_find(t[k].key)) continue;
+        void *f = base + t[k].at;
+        switch (t[k].type) {
+        case 'd': *(double *)f = shelf_config_double(o, t[k].key); break;
+        case 'i': *(int *)f = (int)shelf_config_int(o, t[k].key); break;
+        case 'b': *(int *)f = shelf_config_bool(o, t[k].key); break;
+        case 'u': *(uint32_t *)f = (uint32_t)shelf_config_int(o, t[k].key); break;
+        case 'U': *(uint64_t *)f = (uint64_t)shelf_config_int(o, t[k].key); break;
+        default: SHELF_ASSERT(!"bad bundle number type");
+        }
+    }
+}
+
 float *shelf__bundle_take_f32(shelf_model *m, const shelf_bundle *b, const char *name, int64_t d0, int64_t d1)
 {
     int nd = 0;

@@ -240,17 +240,6 @@ static int ease_load(shelf_model *m, const shelf_bundle *b)
     return 0;
 }
 
-static const shelf_model_vt ease_vt = {
-    .name = "ease",
-    .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
-    .fit = ease_fit,
-    .score = ease_score,
-    .observe = NULL,
-    .explain = ease_explain,
-    .save = ease_save,
-    .load = ease_load,
-    .free = ease_free,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__ease_kind = {&ease_vt, sizeof(ease_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(ease, ease, "ease", SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ ease_explain, /* predict */ NULL, SHELF__NO_SESSION);

@@ -840,17 +840,6 @@ static int hyb_load(shelf_model *m, const shelf_bundle *b)
     return 0;
 }
 
-static const shelf_model_vt hyb_vt = {
-    .name = "hybrid",
-    .caps = SHELF_CAP_SIMILAR | SHELF_CAP_CONTEXT | SHELF_CAP_NEEDS_HISTORY,
-    .fit = hyb_fit,
-    .score = hyb_score,
-    .observe = NULL,
-    .explain = NULL,
-    .save = hyb_save,
-    .load = hyb_load,
-    .free = hyb_free,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__hybrid_kind = {&hyb_vt, sizeof(hyb_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(hybrid, hyb, "hybrid", SHELF_CAP_SIMILAR | SHELF_CAP_CONTEXT | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION);

@@ -410,17 +410,6 @@ static int knn_load(shelf_model *m, const shelf_bundle *b)
     return 0;
 }
 
-static const shelf_model_vt knn_vt = {
-    .name = "itemknn",
-    .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
-    .fit = knn_fit,
-    .score = knn_score,
-    .observe = NULL,
-    .explain = knn_explain,
-    .save = knn_save,
-    .load = knn_load,
-    .free = knn_free,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__itemknn_kind = {&knn_vt, sizeof(knn_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(itemknn, knn, "itemknn", SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ knn_explain, /* predict */ NULL, SHELF__NO_SESSION);

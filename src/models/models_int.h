@@ -22,6 +22,26 @@ extern const shelf__model_kind shelf__pop_kind, shelf__itemknn_kind, shelf__ease
     shelf__bpr_kind, shelf__rating_mf_kind, shelf__svdpp_kind, shelf__rating_text_kind, shelf__hybrid_kind,
     shelf__transformer_kind;
 
+/* Defines, at the end of a model's file, its vtable p_vt and its kind
+ * shelf__<kind>_kind by the naming convention: the struct p_model, the
+ * option rows `opts` and the operations p_fit, p_score, p_save, p_load and
+ * p_free. The optional operations are named each time, a function or NULL
+ * (they must agree with caps: registry.c checks); sessions is
+ * SHELF__SESSION_OPS(p) or SHELF__NO_SESSION. */
+#define SHELF__MODEL_KIND(kind, p, name_, caps_, observe_, explain_, predict_, sessions_)                        \
+    static const shelf_model_vt p##_vt = {                                                                      \
+        .name = (name_), .caps = (caps_), .fit = p##_fit, .score = p##_score, .observe = (observe_),           \
+        .explain = (explain_), .save = p##_save, .load = p##_load, .free = p##_free, .predict = (predict_),      \
+        sessions_};                                                                                              \
+    const shelf__model_kind shelf__##kind##_kind = {&p##_vt, sizeof(p##_model), SHELF__OPT_ROWS(opts)}
+/* The session operations p_session_begin, _append, _score, _free, _bytes. */
+#define SHELF__SESSION_OPS(p)                                                                                    \
+    .session_begin = p##_session_begin, .session_append = p##_session_append,                                 \
+    .session_score = p##_session_score, .session_free = p##_session_free, .session_bytes = p##_session_bytes
+#define SHELF__NO_SESSION                                                                                        \
+    .session_begin = NULL, .session_append = NULL, .session_score = NULL, .session_free = NULL,                \
+    .session_bytes = NULL
+
 /* Sets the model's own error slot and returns code (printf-style): for fit,
  * load, save and observe, which no other thread runs beside (the const
  * operations use shelf__model_err). */
@@ -51,6 +71,10 @@ typedef struct shelf__bundle_num {
 int shelf__bundle_nums_put(shelf_bundle_writer *w, const void *model, const shelf__bundle_num *t, size_t n);
 /* Loads them into model's fields (the key's value, else def). */
 void shelf__bundle_nums_get(const shelf_bundle *b, void *model, const shelf__bundle_num *t, size_t n);
+/* The same table for fit: reads each number that is an option of the
+ * configuration table from o into model's field (the numbers that are no
+ * option, sizes the fit derives, are skipped). */
+void shelf__opts_nums_get(const shelf_opts *o, void *model, const shelf__bundle_num *t, size_t n);
 
 /* Positive pairs of a snapshot (positives.c): the user->item nonzeros with a
  * value > 0. count gives their number n; fill writes the CSR over users

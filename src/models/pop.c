@@ -253,17 +253,6 @@ static int pop_load(shelf_model *m, const shelf_bundle *b)
     return 0;
 }
 
-static const shelf_model_vt pop_vt = {
-    .name = "pop",
-    .caps = SHELF_CAP_ONLINE | SHELF_CAP_EXPLAIN,
-    .fit = pop_fit,
-    .score = pop_score,
-    .observe = pop_observe,
-    .explain = pop_explain,
-    .save = pop_save,
-    .load = pop_load,
-    .free = pop_free,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__pop_kind = {&pop_vt, sizeof(pop_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(pop, pop, "pop", SHELF_CAP_ONLINE | SHELF_CAP_EXPLAIN,
+                  /* observe */ pop_observe, /* explain */ pop_explain, /* predict */ NULL, SHELF__NO_SESSION);

@@ -1,6 +1,7 @@
-/* rating_int.h: what the explicit-rating models (rating_mf.c, svdpp.c)
- * share: the training ratings pulled out of a snapshot, grouped by user, and
- * the clip to the rating scale. */
+/* rating_int.h: what the explicit-rating models (rating_mf.c, svdpp.c,
+ * rating_text.c) share: the training ratings pulled out of a snapshot,
+ * grouped by user, the start and end of a fit, the bundle layout and the
+ * clip to the rating scale. */
 #ifndef SHELF_MODELS_RATING_INT_H
 #define SHELF_MODELS_RATING_INT_H
 
@@ -24,6 +25,23 @@ typedef struct shelf__ratings {
  * is SHELF_EINVAL too). Free with shelf__ratings_free. */
 int shelf__ratings_collect(const shelf_model *m, const shelf_snapshot *s, shelf__ratings *r);
 void shelf__ratings_free(shelf__ratings *r); /* accepts a zeroed r */
+
+/* The start of a fit: collects s's ratings into r (0, or the error of
+ * shelf__ratings_collect, set on m; free r with shelf__ratings_free), then
+ * releases the model's old tensors (release), clears fitted, reads the
+ * options of nums into the model's fields (shelf__opts_nums_get) and sets
+ * glob[3], the model's globals, to r's mean rating, rating min and max. */
+int shelf__rating_fit_begin(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, const shelf__bundle_num *nums,
+                            size_t n_nums, void (*release)(shelf_model *m), float glob[3], shelf__ratings *r);
+/* After training: marks item_seen[i] (zeroed, [I]) for every rated item and
+ * zeroes the rows of P [U,K] of users and of Q [I,K] of items without
+ * ratings: their random start was never trained and would only add noise,
+ * so they stay non-personal. */
+void shelf__ratings_zero_unrated(const shelf__ratings *r, uint8_t *item_seen, float *P, float *Q, uint32_t U,
+                                 uint32_t I, uint32_t K);
+/* The end of a fit: on an error rc releases the model's tensors (release)
+ * and returns rc; else marks m fitted with U users and I items, 0. */
+int shelf__rating_fit_end(shelf_model *m, int rc, uint32_t U, uint32_t I, void (*release)(shelf_model *m));
 
 /* Fisher-Yates shuffle of idx[0..n) with rng. */
 void shelf__shuffle_u32(uint32_t *idx, uint32_t n, shelf_rng *rng);

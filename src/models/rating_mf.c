@@ -213,6 +213,42 @@ int shelf__rating_take_globals(shelf_model *m, const shelf_bundle *b, float glob
     return 0;
 }
 
+int shelf__rating_fit_begin(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o, const shelf__bundle_num *nums,
+                            size_t n_nums, void (*release)(shelf_model *m), float glob[3], shelf__ratings *r)
+{
+    int rc = shelf__ratings_collect(m, s, r);
+    if (rc) return rc;
+    release(m);
+    m->fitted = 0;
+    shelf__opts_nums_get(o, m, nums, n_nums);
+    glob[0] = (float)r->mu;
+    glob[1] = r->rmin;
+    glob[2] = r->rmax;
+    return 0;
+}
+
+void shelf__ratings_zero_unrated(const shelf__ratings *r, uint8_t *item_seen, float *P, float *Q, uint32_t U,
+                                 uint32_t I, uint32_t K)
+{
+    for (uint64_t e = 0; e < r->n; e++) item_seen[r->item[e]] = 1;
+    for (uint32_t u = 0; u < U; u++)
+        if (r->off[u + 1] == r->off[u]) memset(P + (size_t)u * K, 0, (size_t)K * sizeof *P);
+    for (uint32_t i = 0; i < I; i++)
+        if (!item_seen[i]) memset(Q + (size_t)i * K, 0, (size_t)K * sizeof *Q);
+}
+
+int shelf__rating_fit_end(shelf_model *m, int rc, uint32_t U, uint32_t I, void (*release)(shelf_model *m))
+{
+    if (rc) {
+        release(m);
+        return rc;
+    }
+    m->n_users = U;
+    m->n_items = I;
+    m->fitted = 1;
+    return 0;
+}
+
 int shelf__rating_score_all(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err)
 {
     for (uint32_t i = 0; i < m->n_items; i++) {
@@ -237,8 +273,20 @@ typedef struct rmf_model {
     uint64_t seed;
 } rmf_model;
 
-static void free_arrays(rmf_model *a)
+/* the hyperparameters: read by fit from the options, kept in the manifest */
+#define NUM(key, field, type) {key, offsetof(rmf_model, field), type, 0}
+static const shelf__bundle_num rmf_nums[] = {
+    NUM("mf-factors", K, 'u'),      NUM("mf-epochs", epochs, 'i'), NUM("mf-lr", lr, 'd'),
+    NUM("mf-lr-bias", lr_bias, 'd'), {"mf-lr-decay", offsetof(rmf_model, lr_decay), 'd', 1},
+    NUM("mf-reg", reg, 'd'),        NUM("mf-reg-bias", reg_bias, 'd'), NUM("mf-init-std", init_std, 'd'),
+    NUM("seed", seed, 'U'),
+};
+#undef NUM
+
+/* frees (and clears) the tensors: the layout's release */
+static void free_arrays(shelf_model *m)
 {
+    rmf_model *a = (rmf_model *)m;
     free(a->P);
     free(a->Q);
     free(a->bu);
@@ -250,7 +298,7 @@ static void rmf_free(shelf_model *m)
 {
     rmf_model *a = (rmf_model *)m;
     if (!a) return;
-    free_arrays(a);
+    free_arrays(m);
     free(a);
 }
 
@@ -292,24 +340,10 @@ static int rmf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     rmf_model *a = (rmf_model *)m;
     const uint32_t U = s->n_users, I = s->n_items;
     shelf__ratings R;
-    int rc = shelf__ratings_collect(m, s, &R);
+    int rc = shelf__rating_fit_begin(m, s, o, rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0], free_arrays,
+                                     a->glob, &R);
     if (rc) return rc;
-    const uint32_t K = (uint32_t)shelf_config_int(o, "mf-factors");
-    const uint32_t n = (uint32_t)R.n;
-    free_arrays(a);
-    m->fitted = 0;
-    a->K = K;
-    a->epochs = (int)shelf_config_int(o, "mf-epochs");
-    a->lr = shelf_config_double(o, "mf-lr");
-    a->lr_bias = shelf_config_double(o, "mf-lr-bias");
-    a->lr_decay = shelf_config_double(o, "mf-lr-decay");
-    a->reg = shelf_config_double(o, "mf-reg");
-    a->reg_bias = shelf_config_double(o, "mf-reg-bias");
-    a->init_std = shelf_config_double(o, "mf-init-std");
-    a->seed = (uint64_t)shelf_config_int(o, "seed");
-    a->glob[0] = (float)R.mu;
-    a->glob[1] = R.rmin;
-    a->glob[2] = R.rmax;
+    const uint32_t K = a->K, n = (uint32_t)R.n;
 
     a->P = malloc((size_t)U * K * sizeof *a->P);
     a->Q = malloc((size_t)I * K * sizeof *a->Q);
@@ -320,7 +354,7 @@ static int rmf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
     if ((!a->P && U) || (!a->Q && I) || !a->bu || !a->bi || !idx || !item_seen) {
         free(idx);
         free(item_seen);
-        free_arrays(a);
+        free_arrays(m);
         shelf__ratings_free(&R);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u users, %u items, %u factors)", U, I, K);
     }
@@ -350,24 +384,11 @@ static int rmf_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *o,
         snprintf(note, sizeof note, "epoch %d/%d train rmse %.4f", ep + 1, a->epochs, sqrt(se / n));
         shelf_progress_update(pr, (uint64_t)ep + 1, note);
     }
-    /* users and items without ratings: non-personal (their random start
-     * was never trained and would only add noise) */
-    for (uint32_t e = 0; e < n; e++) item_seen[R.item[e]] = 1;
-    for (uint32_t u = 0; u < U; u++)
-        if (R.off[u + 1] == R.off[u]) memset(a->P + (size_t)u * K, 0, (size_t)K * sizeof *a->P);
-    for (uint32_t i = 0; i < I; i++)
-        if (!item_seen[i]) memset(a->Q + (size_t)i * K, 0, (size_t)K * sizeof *a->Q);
+    shelf__ratings_zero_unrated(&R, item_seen, a->P, a->Q, U, I, K);
     free(idx);
     free(item_seen);
     shelf__ratings_free(&R);
-    if (rc) {
-        free_arrays(a);
-        return rc;
-    }
-    m->n_users = U;
-    m->n_items = I;
-    m->fitted = 1;
-    return 0;
+    return shelf__rating_fit_end(m, rc, U, I, free_arrays);
 }
 
 static int rmf_predict(const shelf_model *m, uint32_t user, uint32_t item, float *out, shelf_err *err)
@@ -385,16 +406,6 @@ static int rmf_score(const shelf_model *m, const shelf_query *q, float *scores, 
     return shelf__rating_score_all(m, q, scores, err);
 }
 
-/* the hyperparameters the manifest keeps, for save and load */
-#define NUM(key, field, type) {key, offsetof(rmf_model, field), type, 0}
-static const shelf__bundle_num rmf_nums[] = {
-    NUM("mf-factors", K, 'u'),      NUM("mf-epochs", epochs, 'i'), NUM("mf-lr", lr, 'd'),
-    NUM("mf-lr-bias", lr_bias, 'd'), {"mf-lr-decay", offsetof(rmf_model, lr_decay), 'd', 1},
-    NUM("mf-reg", reg, 'd'),        NUM("mf-reg-bias", reg_bias, 'd'), NUM("mf-init-std", init_std, 'd'),
-    NUM("seed", seed, 'U'),
-};
-#undef NUM
-
 /* the tensors of the bundle, in its order */
 static const shelf__rating_tensor rmf_tensors[] = {
     {"user_factors", offsetof(rmf_model, P), 'u', 1},
@@ -403,31 +414,17 @@ static const shelf__rating_tensor rmf_tensors[] = {
     {"item_bias", offsetof(rmf_model, bi), 'i', 0},
 };
 
-static void release(shelf_model *m) { free_arrays((rmf_model *)m); }
-
 /* the bundle: the tensors, the globals, the numbers */
 static const shelf__rating_layout layout = {
     rmf_tensors, sizeof rmf_tensors / sizeof rmf_tensors[0],
     rmf_nums, sizeof rmf_nums / sizeof rmf_nums[0],
-    offsetof(rmf_model, glob), release,
+    offsetof(rmf_model, glob), free_arrays,
 };
 
 static int rmf_save(const shelf_model *m, shelf_bundle_writer *w) { return shelf__rating_save(m, w, &layout); }
 
 static int rmf_load(shelf_model *m, const shelf_bundle *b) { return shelf__rating_load(m, b, &layout); }
 
-static const shelf_model_vt rmf_vt = {
-    .name = "rating-mf",
-    .caps = SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
-    .fit = rmf_fit,
-    .score = rmf_score,
-    .observe = NULL,
-    .explain = NULL,
-    .save = rmf_save,
-    .load = rmf_load,
-    .free = rmf_free,
-    .predict = rmf_predict,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__rating_mf_kind = {&rmf_vt, sizeof(rmf_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(rating_mf, rmf, "rating-mf", SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ NULL, /* predict */ rmf_predict, SHELF__NO_SESSION);

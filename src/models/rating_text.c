@@ -108,8 +108,26 @@ typedef struct rtext_model {
     uint64_t seed;
 } rtext_model;
 
-static void free_arrays(rtext_model *a)
+/* the hyperparameters: read by fit from the options, kept in the manifest
+ * for save and load (the sizes K, B, A and max_tokens are checked by load
+ * before these are read) */
+#define NUM(key, field, type) {key, offsetof(rtext_model, field), type, 0}
+static const shelf__bundle_num rtext_nums[] = {
+    NUM("rtext-factors", K, 'u'),          NUM("rtext-buckets", B, 'u'),
+    NUM("rtext-attr-rows", A, 'u'),        {"rtext-attrs", offsetof(rtext_model, use_attrs), 'b', 1},
+    NUM("rtext-max-tokens", max_tokens, 'u'), NUM("rtext-epochs", epochs, 'i'),
+    NUM("rtext-lr", lr, 'd'),              NUM("rtext-lr-bias", lr_bias, 'd'),
+    NUM("rtext-lr-text", lr_text, 'd'),    {"rtext-lr-decay", offsetof(rtext_model, lr_decay), 'd', 1},
+    NUM("rtext-reg", reg, 'd'),            NUM("rtext-reg-bias", reg_bias, 'd'),
+    NUM("rtext-reg-text", reg_text, 'd'),  NUM("rtext-reg-item", reg_item, 'd'),
+    NUM("rtext-init-std", init_std, 'd'),  NUM("seed", seed, 'U'),
+};
+#undef NUM
+
+/* frees (and clears) the tensors (the fit's release) */
+static void free_arrays(shelf_model *m)
 {
+    rtext_model *a = (rtext_model *)m;
     SHELF__FREE_ALL(a->P, a->Q, a->W, a->bu, a->bi, a->C, a->tok_off, a->tok, a->Z, a->beta);
     a->P = a->Q = a->W = a->bu = a->bi = a->C = a->Z = a->beta = NULL;
     a->tok_off = NULL;
@@ -120,7 +138,7 @@ static void rtext_free(shelf_model *m)
 {
     rtext_model *a = (rtext_model *)m;
     if (!a) return;
-    free_arrays(a);
+    free_arrays(m);
     free(a);
 }
 
@@ -290,29 +308,10 @@ static int rtext_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
     rtext_model *a = (rtext_model *)m;
     const uint32_t U = s->n_users, I = s->n_items;
     shelf__ratings Rt;
-    int rc = shelf__ratings_collect(m, s, &Rt);
+    int rc = shelf__rating_fit_begin(m, s, o, rtext_nums, sizeof rtext_nums / sizeof rtext_nums[0], free_arrays,
+                                     a->glob, &Rt);
     if (rc) return rc;
-    free_arrays(a);
-    m->fitted = 0;
-    a->K = (uint32_t)shelf_config_int(o, "rtext-factors");
-    a->B = (uint32_t)shelf_config_int(o, "rtext-buckets");
-    a->use_attrs = shelf_config_bool(o, "rtext-attrs");
-    a->A = a->use_attrs ? s->n_attrs : 0;
-    a->max_tokens = (uint32_t)shelf_config_int(o, "rtext-max-tokens");
-    a->epochs = (int)shelf_config_int(o, "rtext-epochs");
-    a->lr = shelf_config_double(o, "rtext-lr");
-    a->lr_bias = shelf_config_double(o, "rtext-lr-bias");
-    a->lr_text = shelf_config_double(o, "rtext-lr-text");
-    a->lr_decay = shelf_config_double(o, "rtext-lr-decay");
-    a->reg = shelf_config_double(o, "rtext-reg");
-    a->reg_bias = shelf_config_double(o, "rtext-reg-bias");
-    a->reg_text = shelf_config_double(o, "rtext-reg-text");
-    a->reg_item = shelf_config_double(o, "rtext-reg-item");
-    a->init_std = shelf_config_double(o, "rtext-init-std");
-    a->seed = (uint64_t)shelf_config_int(o, "seed");
-    a->glob[0] = (float)Rt.mu;
-    a->glob[1] = Rt.rmin;
-    a->glob[2] = Rt.rmax;
+    a->A = a->use_attrs ? s->n_attrs : 0; /* "rtext-attr-rows" is no option */
     if ((uint64_t)a->B + a->A > UINT32_MAX / 2) {
         shelf__ratings_free(&Rt);
         return shelf__model_fail(m, SHELF_EINVAL, "too many token rows (%u buckets + %u attributes)", a->B, a->A);
@@ -337,7 +336,7 @@ static int rtext_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
         free(idx);
         free(item_seen);
         free(z);
-        free_arrays(a);
+        free_arrays(m);
         shelf__ratings_free(&Rt);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u users, %u items, %u token rows, %u factors)", U,
                                  I, R, K);
@@ -377,26 +376,15 @@ static int rtext_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
         snprintf(note, sizeof note, "epoch %d/%d train rmse %.4f", ep + 1, a->epochs, sqrt(se / n));
         shelf_progress_update(pr, (uint64_t)ep + 1, note);
     }
-    /* users and items without ratings: their own random start was never
-     * trained; zero it so they are non-personal (items keep the text part) */
-    for (uint32_t e = 0; e < n; e++) item_seen[Rt.item[e]] = 1;
-    for (uint32_t u = 0; u < U; u++)
-        if (Rt.off[u + 1] == Rt.off[u]) memset(a->P + (size_t)u * K, 0, (size_t)K * sizeof *a->P);
-    for (uint32_t i = 0; i < I; i++)
-        if (!item_seen[i]) memset(a->Q + (size_t)i * K, 0, (size_t)K * sizeof *a->Q);
+    /* users and items without ratings are non-personal (items keep the
+     * text part) */
+    shelf__ratings_zero_unrated(&Rt, item_seen, a->P, a->Q, U, I, K);
     free(idx);
     free(item_seen);
     free(z);
     shelf__ratings_free(&Rt);
-    if (rc) {
-        free_arrays(a);
-        return rc;
-    }
-    derive(a, I);
-    m->n_users = U;
-    m->n_items = I;
-    m->fitted = 1;
-    return 0;
+    if (!rc) derive(a, I);
+    return shelf__rating_fit_end(m, rc, U, I, free_arrays);
 }
 
 /* ============================================================================
@@ -421,21 +409,6 @@ static int rtext_score(const shelf_model *m, const shelf_query *q, float *scores
 /* ============================================================================
  * Save, load
  * ========================================================================== */
-
-/* the hyperparameters the manifest keeps, for save and load (the sizes
- * K, B, A and max_tokens are checked by load before these are read) */
-#define NUM(key, field, type) {key, offsetof(rtext_model, field), type, 0}
-static const shelf__bundle_num rtext_nums[] = {
-    NUM("rtext-factors", K, 'u'),          NUM("rtext-buckets", B, 'u'),
-    NUM("rtext-attr-rows", A, 'u'),        {"rtext-attrs", offsetof(rtext_model, use_attrs), 'b', 1},
-    NUM("rtext-max-tokens", max_tokens, 'u'), NUM("rtext-epochs", epochs, 'i'),
-    NUM("rtext-lr", lr, 'd'),              NUM("rtext-lr-bias", lr_bias, 'd'),
-    NUM("rtext-lr-text", lr_text, 'd'),    {"rtext-lr-decay", offsetof(rtext_model, lr_decay), 'd', 1},
-    NUM("rtext-reg", reg, 'd'),            NUM("rtext-reg-bias", reg_bias, 'd'),
-    NUM("rtext-reg-text", reg_text, 'd'),  NUM("rtext-reg-item", reg_item, 'd'),
-    NUM("rtext-init-std", init_std, 'd'),  NUM("seed", seed, 'U'),
-};
-#undef NUM
 
 /* The bundle keeps the parameters and the items' token lists (not Z and
  * beta, which load derives exactly as fit did). */
@@ -506,7 +479,7 @@ static int rtext_load(shelf_model *m, const shelf_bundle *b)
                                  "bundle: bad sizes (factors %g, buckets %g, attribute rows %g, max tokens %g, %u "
                                  "users, %u items)",
                                  Kd, Bd, Ad, Td, U, I);
-    free_arrays(a);
+    free_arrays(m);
     shelf__bundle_nums_get(b, a, rtext_nums, sizeof rtext_nums / sizeof rtext_nums[0]);
     a->R = a->B + a->A;
     if (shelf__rating_take_globals(m, b, a->glob)) return m->err.code;
@@ -523,7 +496,7 @@ static int rtext_load(shelf_model *m, const shelf_bundle *b)
         if (!a->Z || !a->beta) rc = shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u items)", I);
     }
     if (rc) {
-        free_arrays(a);
+        free_arrays(m);
         return rc;
     }
     derive(a, I);
@@ -531,18 +504,6 @@ static int rtext_load(shelf_model *m, const shelf_bundle *b)
     return 0;
 }
 
-static const shelf_model_vt rtext_vt = {
-    .name = "rating-text",
-    .caps = SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
-    .fit = rtext_fit,
-    .score = rtext_score,
-    .observe = NULL,
-    .explain = NULL,
-    .save = rtext_save,
-    .load = rtext_load,
-    .free = rtext_free,
-    .predict = rtext_predict,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__rating_text_kind = {&rtext_vt, sizeof(rtext_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(rating_text, rtext, "rating-text", SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ NULL, /* predict */ rtext_predict, SHELF__NO_SESSION);

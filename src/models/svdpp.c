@@ -77,8 +77,22 @@ typedef struct svdpp_model {
     uint64_t seed;
 } svdpp_model;
 
-static void free_arrays(svdpp_model *a)
+/* the hyperparameters: read by fit from the options, kept in the manifest */
+#define NUM(key, field, type) {key, offsetof(svdpp_model, field), type, 0}
+static const shelf__bundle_num svdpp_nums[] = {
+    NUM("svdpp-factors", K, 'u'),       NUM("svdpp-epochs", epochs, 'i'),
+    NUM("svdpp-lr", lr, 'd'),           NUM("svdpp-lr-bias", lr_bias, 'd'),
+    NUM("svdpp-lr-y", lr_y, 'd'),       {"svdpp-lr-decay", offsetof(svdpp_model, lr_decay), 'd', 1},
+    NUM("svdpp-reg", reg, 'd'),         NUM("svdpp-reg-bias", reg_bias, 'd'),
+    NUM("svdpp-reg-y", reg_y, 'd'),     NUM("svdpp-init-std", init_std, 'd'),
+    NUM("seed", seed, 'U'),
+};
+#undef NUM
+
+/* frees (and clears) the tensors: the layout's release */
+static void free_arrays(shelf_model *m)
 {
+    svdpp_model *a = (svdpp_model *)m;
     free(a->P);
     free(a->Q);
     free(a->Y);
@@ -92,7 +106,7 @@ static void svdpp_free(shelf_model *m)
 {
     svdpp_model *a = (svdpp_model *)m;
     if (!a) return;
-    free_arrays(a);
+    free_arrays(m);
     free(a);
 }
 
@@ -138,26 +152,10 @@ static int svdpp_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
     svdpp_model *a = (svdpp_model *)m;
     const uint32_t U = s->n_users, I = s->n_items;
     shelf__ratings R;
-    int rc = shelf__ratings_collect(m, s, &R);
+    int rc = shelf__rating_fit_begin(m, s, o, svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0], free_arrays,
+                                     a->glob, &R);
     if (rc) return rc;
-    const uint32_t K = (uint32_t)shelf_config_int(o, "svdpp-factors");
-    const uint32_t n = (uint32_t)R.n;
-    free_arrays(a);
-    m->fitted = 0;
-    a->K = K;
-    a->epochs = (int)shelf_config_int(o, "svdpp-epochs");
-    a->lr = shelf_config_double(o, "svdpp-lr");
-    a->lr_bias = shelf_config_double(o, "svdpp-lr-bias");
-    a->lr_y = shelf_config_double(o, "svdpp-lr-y");
-    a->lr_decay = shelf_config_double(o, "svdpp-lr-decay");
-    a->reg = shelf_config_double(o, "svdpp-reg");
-    a->reg_bias = shelf_config_double(o, "svdpp-reg-bias");
-    a->reg_y = shelf_config_double(o, "svdpp-reg-y");
-    a->init_std = shelf_config_double(o, "svdpp-init-std");
-    a->seed = (uint64_t)shelf_config_int(o, "seed");
-    a->glob[0] = (float)R.mu;
-    a->glob[1] = R.rmin;
-    a->glob[2] = R.rmax;
+    const uint32_t K = a->K, n = (uint32_t)R.n;
 
     const size_t nUK = (size_t)U * K > 0 ? (size_t)U * K : 1, nIK = (size_t)I * K > 0 ? (size_t)I * K : 1;
     a->P = malloc(nUK * sizeof *a->P);
@@ -180,7 +178,7 @@ static int svdpp_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
         free(uord);
         free(item_seen);
         free(work);
-        free_arrays(a);
+        free_arrays(m);
         shelf__ratings_free(&R);
         return shelf__model_fail(m, SHELF_ENOMEM, "out of memory (%u users, %u items, %u factors)", U, I, K);
     }
@@ -273,14 +271,7 @@ static int svdpp_fit(shelf_model *m, const shelf_snapshot *s, const shelf_opts *
     free(item_seen);
     free(work);
     shelf__ratings_free(&R);
-    if (rc) {
-        free_arrays(a);
-        return rc;
-    }
-    m->n_users = U;
-    m->n_items = I;
-    m->fitted = 1;
-    return 0;
+    return shelf__rating_fit_end(m, rc, U, I, free_arrays);
 }
 
 /* Unclipped prediction with user vector pz = p_u + z_u (NULL: none) and
@@ -334,18 +325,6 @@ static int svdpp_score(const shelf_model *m, const shelf_query *q, float *scores
     return 0;
 }
 
-/* the hyperparameters the manifest keeps, for save and load */
-#define NUM(key, field, type) {key, offsetof(svdpp_model, field), type, 0}
-static const shelf__bundle_num svdpp_nums[] = {
-    NUM("svdpp-factors", K, 'u'),       NUM("svdpp-epochs", epochs, 'i'),
-    NUM("svdpp-lr", lr, 'd'),           NUM("svdpp-lr-bias", lr_bias, 'd'),
-    NUM("svdpp-lr-y", lr_y, 'd'),       {"svdpp-lr-decay", offsetof(svdpp_model, lr_decay), 'd', 1},
-    NUM("svdpp-reg", reg, 'd'),         NUM("svdpp-reg-bias", reg_bias, 'd'),
-    NUM("svdpp-reg-y", reg_y, 'd'),     NUM("svdpp-init-std", init_std, 'd'),
-    NUM("seed", seed, 'U'),
-};
-#undef NUM
-
 /* the tensors of the bundle, in its order */
 static const shelf__rating_tensor svdpp_tensors[] = {
     {"user_factors", offsetof(svdpp_model, P), 'u', 1},  {"user_implicit", offsetof(svdpp_model, Z), 'u', 1},
@@ -353,31 +332,17 @@ static const shelf__rating_tensor svdpp_tensors[] = {
     {"user_bias", offsetof(svdpp_model, bu), 'u', 0},    {"item_bias", offsetof(svdpp_model, bi), 'i', 0},
 };
 
-static void release(shelf_model *m) { free_arrays((svdpp_model *)m); }
-
 /* the bundle: the tensors, the globals, the numbers */
 static const shelf__rating_layout layout = {
     svdpp_tensors, sizeof svdpp_tensors / sizeof svdpp_tensors[0],
     svdpp_nums, sizeof svdpp_nums / sizeof svdpp_nums[0],
-    offsetof(svdpp_model, glob), release,
+    offsetof(svdpp_model, glob), free_arrays,
 };
 
 static int svdpp_save(const shelf_model *m, shelf_bundle_writer *w) { return shelf__rating_save(m, w, &layout); }
 
 static int svdpp_load(shelf_model *m, const shelf_bundle *b) { return shelf__rating_load(m, b, &layout); }
 
-static const shelf_model_vt svdpp_vt = {
-    .name = "svdpp",
-    .caps = SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
-    .fit = svdpp_fit,
-    .score = svdpp_score,
-    .observe = NULL,
-    .explain = NULL,
-    .save = svdpp_save,
-    .load = svdpp_load,
-    .free = svdpp_free,
-    .predict = svdpp_predict,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__svdpp_kind = {&svdpp_vt, sizeof(svdpp_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(svdpp, svdpp, "svdpp", SHELF_CAP_RATE | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ NULL, /* predict */ svdpp_predict, SHELF__NO_SESSION);

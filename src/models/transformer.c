@@ -1965,21 +1965,7 @@ static void tf_free(shelf_model *m)
     free(t);
 }
 
-static const shelf_model_vt tf_vt = {
-    .name = "transformer",
-    .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY,
-    .fit = tf_fit,
-    .score = tf_score,
-    .explain = tf_explain,
-    .save = tf_save,
-    .load = tf_load,
-    .free = tf_free,
-    .session_begin = tf_session_begin,
-    .session_append = tf_session_append,
-    .session_score = tf_session_score,
-    .session_free = tf_session_free,
-    .session_bytes = tf_session_bytes,
-};
-
-/* what registry.c needs to make one: the vtable, the size, the options */
-const shelf__model_kind shelf__transformer_kind = {&tf_vt, sizeof(tf_model), SHELF__OPT_ROWS(opts)};
+/* the vtable and what registry.c needs to make one (models_int.h) */
+SHELF__MODEL_KIND(transformer, tf, "transformer",
+                  SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY,
+                  /* observe */ NULL, /* explain */ tf_explain, /* predict */ NULL, SHELF__SESSION_OPS(tf));
