@@ -176,28 +176,17 @@ static int ease_score(const shelf_model *m, const shelf_query *q, float *scores,
 
 /* The history item with the largest weight towards item, and its share of
  * the positive part of the score. */
+/* the link of a history item to the explained item: B[from, item] */
+static double link_to(const shelf_model *m, uint32_t from, uint32_t item)
+{
+    return ((const ease_model *)m)->B[(size_t)from * m->n_items + item];
+}
+
 static int ease_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
-    const ease_model *e = (const ease_model *)m;
-    shelf__hist *h;
-    long n = shelf__history_weighted(q, m->n_items, e->recency, &h);
-    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
-    uint32_t best = SHELF_NONE;
-    double best_c = 0, pos = 0;
-    for (long t = 0; t < n; t++) {
-        double c = (double)h[t].w * e->B[(size_t)h[t].item * m->n_items + item];
-        if (c > 0) pos += c;
-        if (c > best_c) {
-            best_c = c;
-            best = h[t].item;
-        }
-    }
-    free(h);
-    r->item = best;
-    r->weight = pos > 0 ? (float)(best_c / pos) : 0.0f;
-    if (best == SHELF_NONE) snprintf(r->text, sizeof r->text, "no history item points to it");
-    else snprintf(r->text, sizeof r->text, "goes with item %u in your history", best);
-    return 0;
+    /* EASE's weights can be negative: the share is of the positive part */
+    return shelf__history_explain(m, q, item, ((const ease_model *)m)->recency, link_to, 1, "goes with",
+                                  "no history item points to it", r, err);
 }
 
 /* ---- save / load --------------------------------------------------------------- */

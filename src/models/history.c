@@ -1,6 +1,9 @@
 /* history.c: a query's history as distinct items with recency weights
  * (history_int.h). Models room. */
 #include "models/history_int.h"
+#include "models/models_int.h"
+
+#include <stdio.h>
 
 #include <stdlib.h>
 
@@ -33,4 +36,29 @@ long shelf__history_weighted(const shelf_query *q, uint32_t n_items, double rece
     }
     *out = h;
     return (long)d;
+}
+
+int shelf__history_explain(const shelf_model *m, const shelf_query *q, uint32_t item, double recency,
+                           shelf__link_fn link, int positive_only, const char *relation, const char *none_text,
+                           shelf_reason *r, shelf_err *err)
+{
+    shelf__hist *h;
+    long n = shelf__history_weighted(q, m->n_items, recency, &h);
+    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
+    uint32_t best = SHELF_NONE;
+    double best_c = 0, total = 0;
+    for (long t = 0; t < n; t++) {
+        double v = (double)h[t].w * link(m, h[t].item, item);
+        if (!positive_only || v > 0) total += v;
+        if (v > best_c) {
+            best_c = v;
+            best = h[t].item;
+        }
+    }
+    free(h);
+    r->item = best;
+    r->weight = total > 0 ? (float)(best_c / total) : 0.0f;
+    if (best == SHELF_NONE) snprintf(r->text, sizeof r->text, "%s", none_text);
+    else snprintf(r->text, sizeof r->text, "%s item %u in your history", relation, best);
+    return 0;
 }

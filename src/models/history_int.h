@@ -19,4 +19,15 @@ typedef struct shelf__hist {
  * is 0), the caller frees it. Thread safe. */
 long shelf__history_weighted(const shelf_query *q, uint32_t n_items, double recency, shelf__hist **out);
 
+/* An explanation for a neighbourhood model: the history item (weighted by
+ * recency as in scoring) that gives item the largest contribution w *
+ * link(m, from, item), or none when no contribution is positive; its share
+ * of the total (of the positive contributions only when positive_only: a
+ * model with negative links); text "<relation> item N in your history", or
+ * none_text. */
+typedef double (*shelf__link_fn)(const shelf_model *m, uint32_t from, uint32_t item);
+int shelf__history_explain(const shelf_model *m, const shelf_query *q, uint32_t item, double recency,
+                           shelf__link_fn link, int positive_only, const char *relation, const char *none_text,
+                           shelf_reason *r, shelf_err *err);
+
 #endif

@@ -313,28 +313,16 @@ static float sim_at(const knn_model *k, uint32_t a, uint32_t b)
 }
 
 /* The history item contributing most to item's score, and its share. */
+/* the link of a history item to the explained item: their similarity */
+static double link_to(const shelf_model *m, uint32_t from, uint32_t item)
+{
+    return sim_at((const knn_model *)m, from, item);
+}
+
 static int knn_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
 {
-    const knn_model *k = (const knn_model *)m;
-    shelf__hist *h;
-    long n = shelf__history_weighted(q, m->n_items, k->recency, &h);
-    if (n < 0) return shelf__model_err(m, err, SHELF_ENOMEM, "out of memory (history of %u)", q->n);
-    uint32_t best = SHELF_NONE;
-    double best_c = 0, total = 0;
-    for (long t = 0; t < n; t++) {
-        double c = (double)h[t].w * sim_at(k, h[t].item, item);
-        total += c;
-        if (c > best_c) {
-            best_c = c;
-            best = h[t].item;
-        }
-    }
-    free(h);
-    r->item = best;
-    r->weight = total > 0 ? (float)(best_c / total) : 0.0f;
-    if (best == SHELF_NONE) snprintf(r->text, sizeof r->text, "no similar item in the history");
-    else snprintf(r->text, sizeof r->text, "similar to item %u in your history", best);
-    return 0;
+    return shelf__history_explain(m, q, item, ((const knn_model *)m)->recency, link_to, 0, "similar to",
+                                  "no similar item in the history", r, err);
 }
 
 /* ---- save / load --------------------------------------------------------------- */

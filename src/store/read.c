@@ -34,6 +34,23 @@ int shelf_store_foreach_event(shelf_store *st, uint64_t after_id, shelf_event_cb
     return rc;
 }
 
+void shelf__store_item_of_row(sqlite3_stmt *s, int c, shelf_item *it)
+{
+    *it = (shelf_item){
+        .id = col_text(s, c),
+        .kind = col_text(s, c + 1),
+        .title = col_text(s, c + 2),
+        .text = col_text(s, c + 3),
+        .category = col_text(s, c + 4),
+        .brand = col_text(s, c + 5),
+        .has_price = sqlite3_column_type(s, c + 6) != SQLITE_NULL,
+        .price = sqlite3_column_double(s, c + 6),
+        .available = sqlite3_column_int(s, c + 7),
+        .attributes = col_text(s, c + 8),
+        .created = sqlite3_column_int64(s, c + 9),
+    };
+}
+
 int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
@@ -44,19 +61,8 @@ int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx)
         return shelf__store_sqlfail(st, "scanning items");
     int r, rc = 0;
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        shelf_item it = {
-            .id = col_text(s, 1),
-            .kind = col_text(s, 2),
-            .title = col_text(s, 3),
-            .text = col_text(s, 4),
-            .category = col_text(s, 5),
-            .brand = col_text(s, 6),
-            .has_price = sqlite3_column_type(s, 7) != SQLITE_NULL,
-            .price = sqlite3_column_double(s, 7),
-            .available = sqlite3_column_int(s, 8),
-            .attributes = col_text(s, 9),
-            .created = sqlite3_column_int64(s, 10),
-        };
+        shelf_item it;
+        shelf__store_item_of_row(s, 1, &it);
         if ((rc = cb(ctx, (uint32_t)sqlite3_column_int64(s, 0), &it))) break;
     }
     if (!rc && r != SQLITE_DONE) rc = shelf__store_sqlfail(st, "scanning items");

@@ -42,19 +42,8 @@ int shelf_store_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *
     if (rc) return rc;
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW && !is_tombstone(col_text(s, 0))) {
-        shelf_item it = {
-            .id = col_text(s, 0),
-            .kind = col_text(s, 1),
-            .title = col_text(s, 2),
-            .text = col_text(s, 3),
-            .category = col_text(s, 4),
-            .brand = col_text(s, 5),
-            .has_price = sqlite3_column_type(s, 6) != SQLITE_NULL,
-            .price = sqlite3_column_double(s, 6),
-            .available = sqlite3_column_int(s, 7),
-            .attributes = col_text(s, 8),
-            .created = sqlite3_column_int64(s, 9),
-        };
+        shelf_item it;
+        shelf__store_item_of_row(s, 0, &it);
         rc = cb(ctx, idx, &it);
     } else if (r == SQLITE_ROW) {
         rc = shelf_store_fail(st, SHELF_ENOTFOUND, "store: item %u was deleted", idx);

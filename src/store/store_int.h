@@ -52,4 +52,8 @@ int shelf__store_sqlfail(shelf_store *st, const char *what);
  * caller's transaction goes on. Returns step's result. */
 int shelf__store_atomic(shelf_store *st, int (*step)(shelf_store *st, const void *arg), const void *arg);
 
+/* The item of row s whose columns c.. are ext_id, kind, title, text,
+ * category, brand, price, available, attributes, created (read.c). */
+void shelf__store_item_of_row(sqlite3_stmt *s, int c, shelf_item *it);
+
 #endif
