@@ -14,7 +14,8 @@
 # env:   SHELF_DATA (default ../shared/data), OUT (default BUILD_DIR/bench-serve),
 #        DURATION seconds per load (20), CONNS (16), WRK_THREADS (1),
 #        EPOCHS (training epochs of the bundle; default 40 = the model's default),
-#        REUSE=1 keeps an existing bundle in OUT
+#        REUSE=1 keeps an existing bundle in OUT,
+#        SERVE_ARGS more `shelf serve` options (--no-served-log: the cost of the served log)
 set -euo pipefail
 if [ $# -lt 1 ] || [ ! -f "$1/CMakeCache.txt" ]; then
     echo "usage: $0 BUILD_DIR" >&2
@@ -56,7 +57,7 @@ events_before=$(sqlite3 "$db" "SELECT count(*) FROM events")
 server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
 trap cleanup EXIT
-"$shelf" serve --store "$db" --bundle "$OUT/bundles" --port 0 > "$OUT/serve.out" 2> "$OUT/serve.log" &
+"$shelf" serve --store "$db" --bundle "$OUT/bundles" --port 0 ${SERVE_ARGS:-} > "$OUT/serve.out" 2> "$OUT/serve.log" &
 server_pid=$!
 port=
 for _ in $(seq 1 300); do
