@@ -1,6 +1,7 @@
 /* error.c: status code texts, the error slot, and the invariant assert. */
 #include "shelf/core.h"
 #include "core/assert_int.h"
+#include "core/error_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +25,19 @@ const char *shelf_strerror(int code)
     }
 }
 
-int shelf_err_set(shelf_err *err, int code, const char *fmt, ...)
+int shelf__err_vset(shelf_err *err, int code, const char *fmt, va_list ap)
 {
     if (!err) return code;
     err->code = code;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    return code;
+}
+
+int shelf_err_set(shelf_err *err, int code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    shelf__err_vset(err, code, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -441,6 +441,44 @@ static int cold_fill_setup(ev_run *R, const shelf_snapshot *tr, uint32_t k, shel
     return 0;
 }
 
+/* The evaluated users' ranks, top-k lists and metrics (per user, in user
+ * order; means per k and metric) into r, which takes block and R's arrays. */
+static void keep_evaluated(ev_run *R, shelf_eval_result *r, double *block, size_t nn, uint32_t n)
+{
+    const int nk = R->o->n_ks;
+    uint32_t ne = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        if (!R->keep[j]) continue;
+        R->users[ne] = R->users[j];
+        R->rank[ne] = R->rank[j];
+        memmove(R->topk + (size_t)ne * T, R->topk + (size_t)j * T, T * sizeof *R->topk);
+        for (int ki = 0; ki < nk; ki++) {
+            for (int mi = 0; mi < M; mi++)
+                block[((size_t)ki * M + (size_t)mi) * nn + ne] = R->pm[((size_t)j * (size_t)nk + (size_t)ki) * M + (size_t)mi];
+            R->ild_cat[(size_t)ne * (size_t)nk + (size_t)ki] = R->ild_cat[(size_t)j * (size_t)nk + (size_t)ki];
+            R->ild_emb[(size_t)ne * (size_t)nk + (size_t)ki] = R->ild_emb[(size_t)j * (size_t)nk + (size_t)ki];
+        }
+        ne++;
+    }
+    r->n_eval = ne;
+    r->n_ks = nk;
+    memcpy(r->ks, R->o->ks, sizeof r->ks);
+    r->users = R->users;
+    r->rank = R->rank;
+    r->topk = R->topk;
+    R->users = NULL;
+    R->rank = NULL;
+    R->topk = NULL;
+    for (int ki = 0; ki < nk; ki++)
+        for (int mi = 0; mi < M; mi++) {
+            double *v = block + ((size_t)ki * M + (size_t)mi) * nn;
+            r->per_user[ki][mi] = v;
+            double sum = 0;
+            for (uint32_t j = 0; j < ne; j++) sum += v[j];
+            r->mean[ki][mi] = ne ? sum / ne : NAN;
+        }
+}
+
 int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval_opts *o,
                    const float *item_vecs, uint32_t dim, shelf_eval_result **out, shelf_err *err)
 {
@@ -543,38 +581,7 @@ int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval
         goto out;
     }
 
-    /* compact to the evaluated users, in user order */
-    uint32_t ne = 0;
-    for (uint32_t j = 0; j < n; j++) {
-        if (!R.keep[j]) continue;
-        R.users[ne] = R.users[j];
-        R.rank[ne] = R.rank[j];
-        memmove(R.topk + (size_t)ne * T, R.topk + (size_t)j * T, T * sizeof *R.topk);
-        for (int ki = 0; ki < nk; ki++) {
-            for (int mi = 0; mi < M; mi++)
-                block[((size_t)ki * M + (size_t)mi) * nn + ne] = R.pm[((size_t)j * (size_t)nk + (size_t)ki) * M + (size_t)mi];
-            R.ild_cat[(size_t)ne * (size_t)nk + (size_t)ki] = R.ild_cat[(size_t)j * (size_t)nk + (size_t)ki];
-            R.ild_emb[(size_t)ne * (size_t)nk + (size_t)ki] = R.ild_emb[(size_t)j * (size_t)nk + (size_t)ki];
-        }
-        ne++;
-    }
-    r->n_eval = ne;
-    r->n_ks = nk;
-    memcpy(r->ks, o->ks, sizeof r->ks);
-    r->users = R.users;
-    r->rank = R.rank;
-    r->topk = R.topk;
-    R.users = NULL;
-    R.rank = NULL;
-    R.topk = NULL;
-    for (int ki = 0; ki < nk; ki++)
-        for (int mi = 0; mi < M; mi++) {
-            double *v = block + ((size_t)ki * M + (size_t)mi) * nn;
-            r->per_user[ki][mi] = v;
-            double s = 0;
-            for (uint32_t j = 0; j < ne; j++) s += v[j];
-            r->mean[ki][mi] = ne ? s / ne : NAN;
-        }
+    keep_evaluated(&R, r, block, nn, n);
     block = NULL;
     rc = beyond_accuracy(r, &R);
     if (rc) rc = shelf_err_set(err, rc, "eval: out of memory (%u items)", I);

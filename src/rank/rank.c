@@ -143,8 +143,13 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
         for (uint32_t k = 0; k < out->n; k++) shelf__rank_explain(env, rq, &cat, source, &out->items[k]);
     env->catalogue_done(env->ctx);
 
-    snprintf(out->rec_id, sizeof out->rec_id, "%016llx%016llx", (unsigned long long)rnd(w),
-             (unsigned long long)rnd(w));
+    /* time first (milliseconds, 12 hex digits), then 80 random bits: ids
+     * sort by time, so the served log's index on them grows at its end */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    snprintf(out->rec_id, sizeof out->rec_id, "%012llx%04llx%016llx", (unsigned long long)(ms & 0xffffffffffffull),
+             (unsigned long long)(rnd(w) & 0xffff), (unsigned long long)rnd(w));
     out->ts = rq->now;
     out->user = rq->user;
     if (env->model) snprintf(out->model, sizeof out->model, "%s", shelf_model_name(env->model));

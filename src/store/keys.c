@@ -46,7 +46,7 @@ void shelf_key_hash(const char *key, size_t len, unsigned char out[32])
     if (sha256(key, len, out)) memset(out, 0, 32);
 }
 
-int shelf_store_key_create(shelf_store *st, shelf_scope scope, const char *name, char *key_out, int64_t *id)
+int shelf__sqlite_key_create(shelf_store *st, shelf_scope scope, const char *name, char *key_out, int64_t *id)
 {
     if (!scope_ok(scope)) return shelf_store_fail(st, SHELF_EINVAL, "store: invalid key scope %d", (int)scope);
     if (name && strlen(name) >= sizeof ((shelf_api_key *)0)->name)
@@ -95,7 +95,7 @@ out:
     return rc;
 }
 
-int shelf_store_key_revoke(shelf_store *st, int64_t id)
+int shelf__sqlite_key_revoke(shelf_store *st, int64_t id)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "UPDATE api_keys SET revoked=1 WHERE id=?1", -1, &s, NULL) != SQLITE_OK)
@@ -109,7 +109,7 @@ int shelf_store_key_revoke(shelf_store *st, int64_t id)
     return rc;
 }
 
-int shelf_store_foreach_key(shelf_store *st, shelf_key_cb cb, void *ctx)
+int shelf__sqlite_foreach_key(shelf_store *st, shelf_key_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,

@@ -7,7 +7,7 @@
 
 static const char *col_text(sqlite3_stmt *s, int i) { return (const char *)sqlite3_column_text(s, i); }
 
-int shelf_store_foreach_event(shelf_store *st, uint64_t after_id, shelf_event_cb cb, void *ctx)
+int shelf__sqlite_foreach_event(shelf_store *st, uint64_t after_id, shelf_event_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
@@ -51,7 +51,7 @@ void shelf__store_item_of_row(sqlite3_stmt *s, int c, shelf_item *it)
     };
 }
 
-int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx)
+int shelf__sqlite_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
@@ -70,7 +70,7 @@ int shelf_store_foreach_item(shelf_store *st, shelf_item_cb cb, void *ctx)
     return rc;
 }
 
-int shelf_store_foreach_user(shelf_store *st, shelf_user_cb cb, void *ctx)
+int shelf__sqlite_foreach_user(shelf_store *st, shelf_user_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "SELECT idx, ext_id, attributes, created FROM users ORDER BY idx", -1, &s,
@@ -96,7 +96,7 @@ static int count(shelf_store *st, const char *sql, uint64_t *out)
     return r == SQLITE_ROW ? 0 : shelf__store_sqlfail(st, "counting");
 }
 
-int shelf_store_foreach_item_attr(shelf_store *st, shelf_attr_cb cb, void *ctx, uint32_t *n_attrs)
+int shelf__sqlite_foreach_item_attr(shelf_store *st, shelf_attr_cb cb, void *ctx, uint32_t *n_attrs)
 {
     uint64_t n = 0;
     int rc = count(st, "SELECT count(*) FROM attrs", &n);
@@ -131,15 +131,15 @@ static int lookup_text(shelf_store *st, int which, uint32_t key, const char *wha
     return rc;
 }
 
-int shelf_store_attr_name(shelf_store *st, uint32_t attr, char *buf, size_t cap)
+int shelf__sqlite_attr_name(shelf_store *st, uint32_t attr, char *buf, size_t cap)
 {
     return lookup_text(st, STMT_ATTR_NAME, attr, "attribute", buf, cap);
 }
-int shelf_store_user_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap)
+int shelf__sqlite_user_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap)
 {
     return lookup_text(st, STMT_USER_EXT, idx, "user", buf, cap);
 }
-int shelf_store_item_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap)
+int shelf__sqlite_item_ext(shelf_store *st, uint32_t idx, char *buf, size_t cap)
 {
     return lookup_text(st, STMT_ITEM_EXT, idx, "item", buf, cap);
 }
@@ -165,7 +165,7 @@ static void radix_sort_u64(uint64_t *a, uint64_t *tmp, size_t n)
     }
 }
 
-int shelf_store_stats_get(shelf_store *st, shelf_store_stats *o)
+int shelf__sqlite_stats_get(shelf_store *st, shelf_store_stats *o)
 {
     memset(o, 0, sizeof *o);
     int rc;

@@ -32,7 +32,7 @@ static int is_tombstone(const char *ext) { return ext && ext[0] == SHELF__TOMBST
 
 /* ---- single rows ------------------------------------------------------------------ */
 
-int shelf_store_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *ctx)
+int shelf__sqlite_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     int rc = prepare_idx(st,
@@ -56,7 +56,7 @@ int shelf_store_get_item(shelf_store *st, uint32_t idx, shelf_item_cb cb, void *
     return rc;
 }
 
-int shelf_store_get_user(shelf_store *st, uint32_t idx, shelf_user_cb cb, void *ctx)
+int shelf__sqlite_get_user(shelf_store *st, uint32_t idx, shelf_user_cb cb, void *ctx)
 {
     sqlite3_stmt *s;
     int rc = prepare_idx(st, "SELECT ext_id, attributes, created FROM users WHERE idx=?1", idx, NULL,
@@ -77,7 +77,7 @@ int shelf_store_get_user(shelf_store *st, uint32_t idx, shelf_user_cb cb, void *
     return rc;
 }
 
-int shelf_store_user_deleted(shelf_store *st, uint32_t idx)
+int shelf__sqlite_user_deleted(shelf_store *st, uint32_t idx)
 {
     sqlite3_stmt *s;
     int rc = prepare_idx(st, "SELECT ext_id FROM users WHERE idx=?1", idx, NULL, "reading a user", &s);
@@ -90,7 +90,7 @@ int shelf_store_user_deleted(shelf_store *st, uint32_t idx)
     return rc;
 }
 
-int shelf_store_item_clear_attrs(shelf_store *st, uint32_t item)
+int shelf__sqlite_item_clear_attrs(shelf_store *st, uint32_t item)
 {
     uint32_t n = shelf_store_n_items(st);
     if (item >= n) return shelf_store_fail(st, SHELF_ENOTFOUND, "store: no item with index %u", item);
@@ -151,12 +151,12 @@ static int delete_row(shelf_store *st, int is_user, const char *ext, size_t len,
     return 0;
 }
 
-int shelf_store_delete_user(shelf_store *st, const char *ext, size_t len, uint32_t *idx)
+int shelf__sqlite_delete_user(shelf_store *st, const char *ext, size_t len, uint32_t *idx)
 {
     return delete_row(st, 1, ext, len, idx);
 }
 
-int shelf_store_delete_item(shelf_store *st, const char *ext, size_t len, uint32_t *idx)
+int shelf__sqlite_delete_item(shelf_store *st, const char *ext, size_t len, uint32_t *idx)
 {
     return delete_row(st, 0, ext, len, idx);
 }

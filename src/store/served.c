@@ -56,6 +56,20 @@ static int check_slate(shelf_store *st, const shelf_slate *sl)
     return 0;
 }
 
+/* One item's row into parameters base+1 .. base+9 of s. */
+static void bind_item(sqlite3_stmt *s, int base, sqlite3_int64 slate, const shelf_slate_item *it)
+{
+    sqlite3_bind_int64(s, base + 1, slate);
+    sqlite3_bind_int64(s, base + 2, it->position);
+    sqlite3_bind_int64(s, base + 3, it->item);
+    sqlite3_bind_double(s, base + 4, it->score);
+    sqlite3_bind_double(s, base + 5, it->propensity);
+    BIND_FIELD(s, base + 6, it->source);
+    bind_index(s, base + 7, it->reason_item);
+    sqlite3_bind_double(s, base + 8, it->reason_weight);
+    BIND_FIELD(s, base + 9, it->reason);
+}
+
 /* The slate's rows; run by shelf__store_atomic. */
 static int write_slate(shelf_store *st, const void *arg)
 {
@@ -72,24 +86,22 @@ static int write_slate(shelf_store *st, const void *arg)
     sqlite3_bind_int64(s, 9, sl->n_skipped);
     int rc = step_done(st, s, "logging a served slate");
     sqlite3_int64 slate = sqlite3_last_insert_rowid(st->db);
-    s = st->stmt[STMT_SERVED_ITEM_INS];
-    for (uint32_t k = 0; !rc && k < sl->n; k++) {
-        const shelf_slate_item *it = &sl->items[k];
-        sqlite3_bind_int64(s, 1, slate);
-        sqlite3_bind_int64(s, 2, it->position);
-        sqlite3_bind_int64(s, 3, it->item);
-        sqlite3_bind_double(s, 4, it->score);
-        sqlite3_bind_double(s, 5, it->propensity);
-        BIND_FIELD(s, 6, it->source);
-        bind_index(s, 7, it->reason_item);
-        sqlite3_bind_double(s, 8, it->reason_weight);
-        BIND_FIELD(s, 9, it->reason);
+    /* eight rows a statement while there are eight, then one by one */
+    uint32_t k = 0;
+    for (; !rc && k + 8 <= sl->n; k += 8) {
+        s = st->stmt[STMT_SERVED_ITEMS8_INS];
+        for (int j = 0; j < 8; j++) bind_item(s, 9 * j, slate, &sl->items[k + (uint32_t)j]);
+        rc = step_done(st, s, "logging served items");
+    }
+    for (; !rc && k < sl->n; k++) {
+        s = st->stmt[STMT_SERVED_ITEM_INS];
+        bind_item(s, 0, slate, &sl->items[k]);
         rc = step_done(st, s, "logging a served item");
     }
     return rc;
 }
 
-int shelf_store_log_slate(shelf_store *st, const shelf_slate *sl)
+int shelf__sqlite_log_slate(shelf_store *st, const shelf_slate *sl)
 {
     int rc = check_slate(st, sl);
     return rc ? rc : shelf__store_atomic(st, write_slate, sl);
@@ -175,7 +187,7 @@ static int read_items(shelf_store *st, sqlite3_stmt *s, sqlite3_stmt *items, she
     return rc;
 }
 
-int shelf_store_served_foreach(shelf_store *st, int64_t since_ts, shelf_slate_cb cb, void *ctx)
+int shelf__sqlite_served_foreach(shelf_store *st, int64_t since_ts, shelf_slate_cb cb, void *ctx)
 {
     sqlite3_stmt *s = NULL, *items = NULL;
     if (sqlite3_prepare_v2(st->db, SLATES_SINCE, -1, &s, NULL) != SQLITE_OK ||

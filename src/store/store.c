@@ -22,7 +22,12 @@ static const char *const stmt_sql[N_STMT] = {
     [STMT_SERVED_INS] = "INSERT INTO served(rec_id, user, ts, scenario, variant, model, model_version, source, "
                         "n_skipped) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [STMT_SERVED_ITEM_INS] = "INSERT INTO served_items(slate, position, item, score, propensity, source, "
-                             "reason_item, reason_weight, reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             "reason_item, reason_weight, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [STMT_SERVED_ITEMS8_INS] = "INSERT INTO served_items(slate, position, item, score, propensity, source, "
+                               "reason_item, reason_weight, reason) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?), "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?), "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?), "
+                               "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [STMT_USER_EXT] = "SELECT ext_id FROM users WHERE idx=?1",
     [STMT_ITEM_EXT] = "SELECT ext_id FROM items WHERE idx=?1",
     [STMT_ATTR_NAME] = "SELECT name FROM attrs WHERE id=?1",
@@ -33,27 +38,14 @@ static const char *const stmt_sql[N_STMT] = {
 
 int shelf__store_sqlfail(shelf_store *st, const char *what)
 {
-    return shelf_err_set(&st->err, SHELF_ESTORE, "store: %s: %s", what, sqlite3_errmsg(st->db));
+    return shelf_err_set(&st->head.err, SHELF_ESTORE, "store: %s: %s", what, sqlite3_errmsg(st->db));
 }
-
-int shelf_store_fail(shelf_store *st, int code, const char *fmt, ...)
-{
-    st->err.code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->err.msg, sizeof st->err.msg, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-const shelf_err *shelf_store_err(const shelf_store *st) { return &st->err; }
-const char *shelf_store_errmsg(const shelf_store *st) { return st->err.msg; }
 
 static int exec(shelf_store *st, const char *sql, const char *what)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        shelf_err_set(&st->err, SHELF_ESTORE, "store: %s: %s", what, msg ? msg : "?");
+        shelf_err_set(&st->head.err, SHELF_ESTORE, "store: %s: %s", what, msg ? msg : "?");
         sqlite3_free(msg);
         return SHELF_ESTORE;
     }
@@ -78,11 +70,11 @@ static int migrate(shelf_store *st)
     if (rc) return rc;
     int latest = shelf__store_latest();
     if (v > latest)
-        return shelf_err_set(&st->err, SHELF_EVERSION,
+        return shelf_err_set(&st->head.err, SHELF_EVERSION,
                              "store: schema version %d is newer than this build's %d", v, latest);
     if (v == latest) return 0;
     if (st->flags & SHELF_STORE_READONLY)
-        return shelf_err_set(&st->err, SHELF_EVERSION,
+        return shelf_err_set(&st->head.err, SHELF_EVERSION,
                              "store: schema version %d needs migrating to %d; open read-write once", v, latest);
     for (int n = v + 1; n <= latest; n++) {
         if ((rc = exec(st, "BEGIN IMMEDIATE", "begin migration"))) return rc;
@@ -112,13 +104,13 @@ static int load_types(shelf_store *st)
     while ((r = sqlite3_step(s)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(s, 0);
         if (id != st->n_types) {
-            rc = shelf_err_set(&st->err, SHELF_ECORRUPT, "store: event type ids are not dense (id %lld)",
+            rc = shelf_err_set(&st->head.err, SHELF_ECORRUPT, "store: event type ids are not dense (id %lld)",
                                (long long)id);
             break;
         }
         event_type *nt = realloc(st->types, (st->n_types + 1) * sizeof *nt);
         if (!nt) {
-            rc = shelf_err_set(&st->err, SHELF_ENOMEM, "out of memory");
+            rc = shelf_err_set(&st->head.err, SHELF_ENOMEM, "out of memory");
             break;
         }
         st->types = nt;
@@ -126,7 +118,7 @@ static int load_types(shelf_store *st)
         nt[st->n_types].name = strdup(name ? name : "");
         nt[st->n_types].weight = (float)sqlite3_column_double(s, 2);
         if (!nt[st->n_types].name) {
-            rc = shelf_err_set(&st->err, SHELF_ENOMEM, "out of memory");
+            rc = shelf_err_set(&st->head.err, SHELF_ENOMEM, "out of memory");
             break;
         }
         st->n_types++;
@@ -136,10 +128,11 @@ static int load_types(shelf_store *st)
     return rc;
 }
 
-int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_err *err)
+int shelf__sqlite_open(const char *path, unsigned flags, shelf_store **out, shelf_err *err)
 {
     shelf_store *st = calloc(1, sizeof *st);
     if (!st) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    st->head.be = &shelf__sqlite_backend;
     st->flags = flags;
     int oflags = (flags & SHELF_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     if ((flags & SHELF_STORE_CREATE) && !(flags & SHELF_STORE_READONLY)) oflags |= SQLITE_OPEN_CREATE;
@@ -174,7 +167,7 @@ int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_
                 sqlite3_finalize(s);
             }
             if (n > 0) {
-                rc = shelf_err_set(&st->err, SHELF_EINVAL, "not a shelf store (a SQLite file with other tables)");
+                rc = shelf_err_set(&st->head.err, SHELF_EINVAL, "not a shelf store (a SQLite file with other tables)");
                 goto fail_msg;
             }
         }
@@ -192,7 +185,7 @@ int shelf_store_open(const char *path, unsigned flags, shelf_store **out, shelf_
     *out = st;
     return 0;
 fail_msg:
-    shelf_err_set(err, rc, "%s: %s", path, st->err.msg);
+    shelf_err_set(err, rc, "%s: %s", path, st->head.err.msg);
 fail:
     shelf_store_close(st);
     return rc;
@@ -207,7 +200,7 @@ static void drop_caches(shelf_store *st)
     st->counts_valid = 0;
 }
 
-void shelf_store_close(shelf_store *st)
+void shelf__sqlite_close(shelf_store *st)
 {
     if (!st) return;
     if (st->in_tx) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -219,7 +212,7 @@ void shelf_store_close(shelf_store *st)
     free(st);
 }
 
-int shelf_store_schema_version(shelf_store *st)
+int shelf__sqlite_schema_version(shelf_store *st)
 {
     int v = -1;
     return user_version(st, &v) ? -1 : v;
@@ -246,12 +239,12 @@ static int begin_tx(shelf_store *st, const char *sql)
     return 0;
 }
 
-int shelf_store_begin(shelf_store *st) { return begin_tx(st, "BEGIN IMMEDIATE"); }
-int shelf_store_begin_read(shelf_store *st) { return begin_tx(st, "BEGIN DEFERRED"); }
+int shelf__sqlite_begin(shelf_store *st) { return begin_tx(st, "BEGIN IMMEDIATE"); }
+int shelf__sqlite_begin_read(shelf_store *st) { return begin_tx(st, "BEGIN DEFERRED"); }
 
-uint64_t shelf_store_last_event_id(const shelf_store *st) { return st->last_event_id; }
+uint64_t shelf__sqlite_last_event_id(const shelf_store *st) { return st->last_event_id; }
 
-int shelf_store_commit(shelf_store *st)
+int shelf__sqlite_commit(shelf_store *st)
 {
     if (!st->in_tx) return shelf_store_fail(st, SHELF_EINVAL, "store: commit without a transaction");
     int rc = exec(st, "COMMIT", "commit");
@@ -266,7 +259,7 @@ int shelf_store_commit(shelf_store *st)
     return rc;
 }
 
-int shelf_store_rollback(shelf_store *st)
+int shelf__sqlite_rollback(shelf_store *st)
 {
     int rc = 0;
     if (!sqlite3_get_autocommit(st->db)) {
@@ -470,14 +463,14 @@ static int sync_on_miss(shelf_store *st, shelf_strmap **m, int (*ensure)(shelf_s
     return rc ? rc : ensure(st);
 }
 
-int shelf_store_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
+int shelf__sqlite_user_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
 {
     int rc = ensure_users(st);
     if (!rc) rc = sync_on_miss(st, &st->users, ensure_users, ext, len);
     return rc ? rc : map_idx(st, st->users, &st->n_users, STMT_USER_INS, "user", ext, len, create, idx, created);
 }
 
-int shelf_store_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
+int shelf__sqlite_item_idx(shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created)
 {
     int rc = ensure_items(st);
     if (!rc) rc = sync_on_miss(st, &st->items, ensure_items, ext, len);
@@ -497,12 +490,12 @@ void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t 
 }
 
 /* counts outside a transaction include what other connections committed */
-uint32_t shelf_store_n_users(shelf_store *st)
+uint32_t shelf__sqlite_n_users(shelf_store *st)
 {
     if (!st->in_tx && sync_foreign(st)) return 0;
     return ensure_users(st) ? 0 : st->n_users;
 }
-uint32_t shelf_store_n_items(shelf_store *st)
+uint32_t shelf__sqlite_n_items(shelf_store *st)
 {
     if (!st->in_tx && sync_foreign(st)) return 0;
     return ensure_items(st) ? 0 : st->n_items;
@@ -510,7 +503,7 @@ uint32_t shelf_store_n_items(shelf_store *st)
 
 /* ---- event types ---------------------------------------------------------------- */
 
-int shelf_store_event_type(shelf_store *st, const char *name, uint32_t *type, float *weight)
+int shelf__sqlite_event_type(shelf_store *st, const char *name, uint32_t *type, float *weight)
 {
     for (uint32_t i = 0; i < st->n_types; i++) {
         if (strcmp(st->types[i].name, name) == 0) {
@@ -522,7 +515,7 @@ int shelf_store_event_type(shelf_store *st, const char *name, uint32_t *type, fl
     return shelf_store_fail(st, SHELF_ENOTFOUND, "unknown event type '%s'", name);
 }
 
-int shelf_store_add_event_type(shelf_store *st, const char *name, float weight, uint32_t *type)
+int shelf__sqlite_add_event_type(shelf_store *st, const char *name, float weight, uint32_t *type)
 {
     if (!name[0]) return shelf_store_fail(st, SHELF_EINVAL, "store: empty event type name");
     if (shelf_store_event_type(st, name, NULL, NULL) == 0)
@@ -549,12 +542,12 @@ int shelf_store_add_event_type(shelf_store *st, const char *name, float weight, 
     return 0;
 }
 
-const char *shelf_store_event_type_name(shelf_store *st, uint32_t type)
+const char *shelf__sqlite_event_type_name(shelf_store *st, uint32_t type)
 {
     return type < st->n_types ? st->types[type].name : NULL;
 }
 
-uint32_t shelf_store_n_event_types(shelf_store *st) { return st->n_types; }
+uint32_t shelf__sqlite_n_event_types(shelf_store *st) { return st->n_types; }
 
 /* ---- rows ------------------------------------------------------------------------- */
 
@@ -564,7 +557,7 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *t)
     else sqlite3_bind_null(s, i);
 }
 
-int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n)
+int shelf__sqlite_add_events(shelf_store *st, const shelf_event *ev, size_t n)
 {
     int rc = ensure_users(st);
     if (!rc) rc = ensure_items(st);
@@ -603,7 +596,7 @@ int shelf_store_add_events(shelf_store *st, const shelf_event *ev, size_t n)
     return rc;
 }
 
-int shelf_store_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx)
+int shelf__sqlite_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx)
 {
     if (!it->id) return shelf_store_fail(st, SHELF_EINVAL, "store: item without an id");
     uint32_t i;
@@ -629,7 +622,7 @@ int shelf_store_put_item(shelf_store *st, const shelf_item *it, uint32_t *idx)
     return 0;
 }
 
-int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx)
+int shelf__sqlite_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx)
 {
     if (!u->id) return shelf_store_fail(st, SHELF_EINVAL, "store: user without an id");
     uint32_t i;
@@ -647,7 +640,7 @@ int shelf_store_put_user(shelf_store *st, const shelf_user *u, uint32_t *idx)
     return 0;
 }
 
-int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len)
+int shelf__sqlite_item_add_attr(shelf_store *st, uint32_t item, const char *name, size_t len)
 {
     int rc = ensure_attrs(st);
     if (!rc) rc = sync_on_miss(st, &st->attrs, ensure_attrs, name, len);
@@ -664,3 +657,13 @@ int shelf_store_item_add_attr(shelf_store *st, uint32_t item, const char *name, 
     sqlite3_reset(s);
     return r == SQLITE_DONE ? 0 : shelf__store_sqlfail(st, "linking an attribute");
 }
+
+/* ---- the SQLite backend (backend_int.h) ------------------------------------------------ */
+
+#define SQLITE_OP(ret, name, params, args) .name = shelf__sqlite_##name,
+const shelf__store_backend shelf__sqlite_backend = {
+    .name = "sqlite",
+    .open = shelf__sqlite_open,
+    .close = shelf__sqlite_close,
+    SHELF__STORE_OPS(SQLITE_OP)
+};

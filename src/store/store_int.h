@@ -3,12 +3,13 @@
 #define SHELF_STORE_INT_H
 
 #include "shelf/store.h"
+#include "store/backend_int.h"
 
 #include <sqlite3.h>
 
 enum {
     STMT_USER_INS, STMT_ITEM_INS, STMT_EVENT_INS, STMT_ITEM_UPD, STMT_USER_UPD,
-    STMT_ATTR_INS, STMT_ITEM_ATTR_INS, STMT_TYPE_INS, STMT_SERVED_INS, STMT_SERVED_ITEM_INS, STMT_SAVEPOINT, STMT_ROLLBACK_TO, STMT_RELEASE,
+    STMT_ATTR_INS, STMT_ITEM_ATTR_INS, STMT_TYPE_INS, STMT_SERVED_INS, STMT_SERVED_ITEM_INS, STMT_SERVED_ITEMS8_INS, STMT_SAVEPOINT, STMT_ROLLBACK_TO, STMT_RELEASE,
     STMT_USER_EXT, STMT_ITEM_EXT, STMT_ATTR_NAME,
     N_STMT
 };
@@ -19,8 +20,8 @@ typedef struct event_type {
 } event_type;
 
 struct shelf_store {
+    shelf__store_head head; /* first: the backend and the error slot (backend_int.h) */
     sqlite3 *db;
-    shelf_err err;
     unsigned flags;
     int in_tx;
     uint64_t last_event_id; /* id of the last event this handle inserted (0: none) */
