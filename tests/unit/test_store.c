@@ -157,6 +157,18 @@ static int stop_after_one(void *ctx, uint64_t id, const shelf_event *e)
     return 42;
 }
 
+/* a PostgreSQL address is refused by name: this build has only SQLite */
+static void test_backend_choice(void **state)
+{
+    (void)state;
+    shelf_store *st = NULL;
+    shelf_err err = {0};
+    assert_int_equal(shelf_store_open("postgres://db/shop", 0, &st, &err), SHELF_EINVAL);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "PostgreSQL"));
+    assert_int_equal(shelf_store_open("postgresql://db/shop", 0, &st, &err), SHELF_EINVAL);
+}
+
 /* a read transaction keeps one view while another connection writes */
 static void test_read_view(void **state)
 {
@@ -835,7 +847,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_and_schema),   cmocka_unit_test(test_id_maps_and_rollback),
         cmocka_unit_test(test_event_types),       cmocka_unit_test(test_events),
-        cmocka_unit_test(test_read_view),
+        cmocka_unit_test(test_read_view),         cmocka_unit_test(test_backend_choice),
         cmocka_unit_test(test_items_users_attrs), cmocka_unit_test(test_on_disk_wal_and_reopen),
         cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
         cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
