@@ -196,6 +196,7 @@ void srv_sess_account(shelf_server *s, uint32_t idx, long long delta, int is_new
 {
     if (delta >= 0) atomic_fetch_add(&s->sess_bytes, (size_t)delta);
     else atomic_fetch_sub(&s->sess_bytes, (size_t)-delta);
+    if (!is_new && atomic_load(&s->sess_bytes) <= s->o.session_memory) return; /* the common case: no lock */
     pthread_mutex_lock(&s->sess_mu);
     if (is_new) {
         srv_user *u = srv_user_at(s, idx);
