@@ -108,6 +108,7 @@ int cmd_recommend(cli_ctx *c)
         .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
         .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),
         .fallback = shelf_config_str(c->cfg, "fallback"),
+        .blend_popularity = shelf_config_double(c->cfg, "blend-popularity"),
     };
     shelf_engine *g = NULL;
     shelf_slate sl = {0};

@@ -26,6 +26,7 @@ int cmd_serve(cli_ctx *c)
         .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
         .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),
         .fallback = shelf_config_str(c->cfg, "fallback"),
+        .blend_popularity = shelf_config_double(c->cfg, "blend-popularity"),
     };
     /* the signals are taken by this thread only (sigwait): block them
      * before any server thread starts, so every thread inherits the mask */

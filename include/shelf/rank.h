@@ -42,6 +42,7 @@ typedef struct shelf_rank_request {
     size_t n_context;
     int explain;                      /* reasons on every item */
     const char *scenario, *variant;   /* copied to the slate */
+    double blend_popularity;          /* 0: the engine's blend weight (serve.h) */
 } shelf_rank_request;
 
 /* The slate for rq into out (items as dense indices; shelf_engine_item_id

@@ -35,6 +35,9 @@ typedef struct shelf_server_opts {
     const char *fallback;     /* what a shopper without usable history gets: "trending"
                                * (decayed popularity), "popular" (all time), in this
                                * order of precedence; NULL: "trending,popular" */
+    double blend_popularity;  /* the model's scores mixed with the trending popularity,
+                               * both standardised: z(score) + w z(log(1 + popularity));
+                               * 0: none; > 0 towards what sells now, < 0 the long tail */
 } shelf_server_opts;
 
 /* Opens the store, loads the users' histories and the model bundle, and

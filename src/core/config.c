@@ -120,6 +120,9 @@ static const shelf_cfg_def common[] = {
      "with unit s, m, h or d; none)", ""},
     {"fallback", SHELF_CFG_STRING, "trending,popular", 0, 0, NULL, "serve recommend",
      "what a shopper without usable history gets, in order: trending (decayed popularity), popular (all time)", ""},
+    {"blend-popularity", SHELF_CFG_DOUBLE, "0", -10, 10, NULL, "serve recommend",
+     "mix the model's scores with the trending popularity, both standardised: z(score) + W z(log(1 + popularity)); "
+     "0: the model alone, > 0 towards what sells now, < 0 towards the long tail", ""},
     {"cold-neighbours", SHELF_CFG_INT, "1", 1, 64, NULL, "serve recommend",
      "items the model did not learn (added after training) score by this many content neighbours", ""},
     {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict recommend", "external user id", ""},

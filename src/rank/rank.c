@@ -131,6 +131,11 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
 
     env->catalogue_read(env->ctx, &cat);
     shelf__rank_filter(env, rq, &cat, w->scores, N, rq->mode != SHELF__RANK_POPULAR);
+    float blend = isnan(rq->blend_popularity) ? env->blend_popularity : rq->blend_popularity;
+    if (rq->mode == SHELF__RANK_SHOPPER && !strcmp(source, "model") && (rc = shelf__rank_blend(env, blend, w->scores, N))) {
+        env->catalogue_done(env->ctx);
+        return shelf_err_set(err, rc, "out of memory (blend)");
+    }
     if ((rc = rerank(env, rq, w->scores, N))) {
         env->catalogue_done(env->ctx);
         return shelf_err_set(err, rc, "rerank failed");

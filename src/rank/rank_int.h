@@ -5,6 +5,8 @@
  *   filter.c      catalogue (kind, category subtree, availability, the
  *                 items the model did not learn scored by their content
  *                 neighbours), explicit candidates, exclusions; seen.c
+ *   blend.c       the model's scores mixed with the trending popularity
+ *                 (a weight; 0 leaves them as they are)
  *   rank.c        the rerank hooks (none yet), then the top n, topped up
  *                 from the fallback when the filters leave too few
  *   explain.c     each item's reason
@@ -87,6 +89,7 @@ typedef struct shelf__rank_env {
     char *const *type_names;    /* event types, for explanations */
     uint32_t n_types;
     const shelf__seen *seen;    /* the deployment's exclude-seen rules */
+    float blend_popularity;     /* the deployment's blend weight (blend.c) */
     void (*catalogue_read)(void *ctx, shelf__catalogue *view);
     void (*catalogue_done)(void *ctx);
     /* decayed popularity of items 0..n (no event: 0) */
@@ -138,6 +141,7 @@ typedef struct shelf__rank_req {
     const uint32_t *candidates;   /* only these may be shown (NULL: all) */
     size_t n_candidates;
     const shelf__seen *seen;      /* NULL: the deployment's */
+    float blend_popularity;       /* NaN: the deployment's */
     int64_t now;                  /* unix seconds */
     /* out: the change of the slot's session memory, and whether it is new */
     long long sess_delta;
@@ -171,6 +175,9 @@ int shelf__rank_candidates(const shelf__rank_env *env, shelf__rank_req *rq, shel
  * not learn first get their content neighbours' scores. */
 void shelf__rank_filter(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                         float *scores, uint32_t N, int cold);
+/* blend.c: scores[i] (finite ones) = z(score) + weight * z(log(1 +
+ * trending popularity)); weight 0 leaves them. 0 or SHELF_ENOMEM. */
+int shelf__rank_blend(const shelf__rank_env *env, float weight, float *scores, uint32_t N);
 /* explain.c: reason of slate item it (reason_item, reason_weight, reason). */
 void shelf__rank_explain(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                          const char *source, shelf_slate_item *it);

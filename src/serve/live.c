@@ -406,6 +406,7 @@ void srv_rank_env(shelf_server *s, const srv_engine *e, shelf__rank_env *env)
 {
     *env = (shelf__rank_env){.ctx = s, .model = e->model, .caps = e->caps, .gen = e->gen,
                              .type_names = s->type_name, .n_types = s->n_types, .seen = &s->seen,
+                             .blend_popularity = (float)s->o.blend_popularity,
                              .catalogue_read = env_catalogue_read, .catalogue_done = env_catalogue_done,
                              .pop_scores = env_pop, .fallback_scores = env_fallback,
                              .context_scores = env_context, .context_hashes = env_hashes};

@@ -24,12 +24,14 @@ typedef struct slate_args {
     int has_seen;
     uint32_t n_skipped; /* session items unknown to the catalogue, skipped */
     const char *scenario, *variant; /* the placement and experiment arm, for the served log */
+    double blend;      /* this request's blend weight (has_blend), else the deployment's */
+    int has_blend;
 } slate_args;
 
 static int is_slate_arg(const char *k)
 {
     static const char *const own[] = {"n",       "kind",         "category", "exclude",
-                                      "explain", "exclude_seen", "scenario", "variant"};
+                                      "explain", "exclude_seen", "scenario", "variant", "blend_popularity"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(k, own[i])) return 1;
     return 0;
@@ -79,6 +81,13 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     a->variant = srv_arg(r, "variant");
     if ((v = srv_arg(r, "explain")) && parse_bool(v, &a->explain))
         return srv_error(r, 400, "bad_request", -1, "explain: expected true or false, got '%s'", v), 1;
+    if ((v = srv_arg(r, "blend_popularity"))) {
+        char *end;
+        a->blend = strtod(v, &end);
+        if (!*v || *end || !isfinite(a->blend) || fabs(a->blend) > 10)
+            return srv_error(r, 400, "bad_request", -1, "blend_popularity: expected a number from -10 to 10, got '%s'", v), 1;
+        a->has_blend = 1;
+    }
     if ((v = srv_arg(r, "exclude_seen"))) {
         shelf_err err = {0};
         if (shelf__seen_parse(&a->seen, v, r->srv->type_name, r->srv->n_types, &err))
@@ -187,6 +196,7 @@ static void rank_req(const slate_args *a, shelf__rank_mode mode, shelf__rank_req
     *rq = (shelf__rank_req){.mode = mode, .user = SHELF_NONE, .anchor = SHELF_NONE, .n = a->n, .kind = a->kind,
                             .category = a->category, .explain = a->explain, .exclude = a->exclude,
                             .n_exclude = a->n_exclude, .seen = a->has_seen ? &a->seen : NULL,
+                            .blend_popularity = a->has_blend ? (float)a->blend : NAN,
                             .now = (int64_t)time(NULL), .n_ctx = a->n_ctx};
     memcpy(rq->ctx, a->ctx, a->n_ctx * sizeof *a->ctx);
 }
@@ -320,6 +330,11 @@ int srv_route_recs_anon(srv_req *r, char *const *arg)
             int v = shelf__json_kv(c, kv, sizeof kv) > 0 ? srv_ctx_find(s, kv) : -1;
             if (v >= 0) a.ctx[a.n_ctx++] = (uint16_t)v;
         }
+    }
+    if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "blend_popularity")) && !cJSON_IsNull(f)) {
+        if (!cJSON_IsNumber(f) || fabs(f->valuedouble) > 10)
+            bad = srv_error(r, 400, "bad_request", -1, "blend_popularity: expected a number from -10 to 10") || 1;
+        else a.blend = f->valuedouble, a.has_blend = 1;
     }
     if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "explain")) && !cJSON_IsNull(f)) {
         if (!cJSON_IsBool(f)) bad = srv_error(r, 400, "bad_request", -1, "explain: expected a boolean") || 1;
@@ -476,7 +491,8 @@ int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, s
     if (q->similar_to && anchor == SHELF_NONE)
         return shelf_err_set(err, SHELF_ENOTFOUND, "rank: no item '%s'", q->similar_to);
     slate_args a = {.n = q->n ? q->n : 10, .kind = q->kind, .category = q->category, .explain = q->explain,
-                    .scenario = q->scenario, .variant = q->variant};
+                    .scenario = q->scenario, .variant = q->variant, .blend = q->blend_popularity,
+                    .has_blend = q->blend_popularity != 0};
     size_t n_hist = 0, cap = q->n_items + 1;
     uint32_t *hist = malloc(cap * sizeof *hist);
     uint16_t *ht = malloc(cap * sizeof *ht);

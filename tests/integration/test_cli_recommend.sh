@@ -46,6 +46,13 @@ curl -sS "$url/v1/users/u7/recommendations?n=8&explain=true" > h1.json
 check "a known shopper: the same slate, the same reasons" same_slate known c1.json h1.json
 check "  from the model" grep -q '"source":"model"' c1.json
 
+cli --user u7 --n 8 --blend-popularity -3 > c1b.json
+curl -sS "$url/v1/users/u7/recommendations?n=8&blend_popularity=-3" > h1b.json
+check "a blended slate: the same from both" same_slate blend c1b.json h1b.json
+check "  and not the model's alone" eval '! cmp -s <(grep -o "\"id\":\"[^\"]*\"" c1.json) <(grep -o "\"id\":\"[^\"]*\"" c1b.json)'
+code=$(curl -sS -o /dev/null -w '%{http_code}' "$url/v1/users/u7/recommendations?blend_popularity=lots")
+check "a bad blend_popularity: 400 ($code)" test "$code" = 400
+
 cli --user nobody-at-all --n 6 > c2.json
 curl -sS "$url/v1/users/nobody-at-all/recommendations?n=6" > h2.json
 check "an unknown shopper: the same fallback slate" same_slate unknown c2.json h2.json

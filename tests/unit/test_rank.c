@@ -317,6 +317,42 @@ static void test_sessions(void **state)
     shelf_slate_free(&s);
 }
 
+/* blend: weight 0 keeps the model's order; a large positive weight orders
+ * by popularity, a large negative one against it; only model slates */
+static void test_blend(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    uint32_t hist[1] = {1};
+    shelf__rank_req rq = req(4);
+    rq.items = hist;
+    rq.n_hist = 1;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0); /* model: 10 - i over 0..5 */
+    assert_int_equal(s.items[0].item, 0);
+    assert_int_equal(s.items[1].item, 1);
+    assert_true(s.items[0].score == 10.0f); /* untouched */
+    rq.blend_popularity = 10; /* popularity rules: 0 (5), 2 (4), 3 (3), 1 (1) */
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.items[0].item, 0);
+    assert_int_equal(s.items[1].item, 2);
+    assert_int_equal(s.items[2].item, 3);
+    assert_int_equal(s.items[3].item, 1);
+    rq.blend_popularity = -10; /* the long tail first: 4 (no event), then 1 */
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.items[0].item, 4);
+    assert_int_equal(s.items[1].item, 1);
+    env.blend_popularity = 10; /* the deployment's weight when the request has none */
+    rq.blend_popularity = NAN;
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_int_equal(s.items[1].item, 2);
+    rq = req(3); /* the fallback is not blended */
+    assert_int_equal(shelf__rank(&env, &rq, &s, NULL), 0);
+    assert_string_equal(s.source, "popular");
+    assert_true(s.items[0].score > 5.0f);
+    shelf_slate_free(&s);
+}
+
 /* similar: the anchor never on its list; popular: only items with events */
 static void test_lists(void **state)
 {
@@ -343,6 +379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fallback), cmocka_unit_test(test_filters),        cmocka_unit_test(test_seen),
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_blend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
