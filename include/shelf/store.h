@@ -47,6 +47,11 @@ SHELF_API int shelf_store_rollback(shelf_store *st);
  * the store, whatever other connections write meanwhile (they are not
  * blocked). */
 SHELF_API int shelf_store_begin_read(shelf_store *st);
+/* A write transaction whose commit need not reach the disk at once: it
+ * does with the next ordinary commit or the next checkpoint (for data a
+ * crash may lose the last moments of, such as the served log; a lazy
+ * commit costs no fsync). */
+SHELF_API int shelf_store_begin_lazy(shelf_store *st);
 
 /* ---- id maps ---------------------------------------------------------------
  * Dense indices are 0..n-1 in order of creation. With create=1 an unknown id

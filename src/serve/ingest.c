@@ -94,7 +94,9 @@ static void log_slates(shelf_server *s, srv_served *served)
     size_t n = 0, logged = 0;
     for (srv_served *sv = served; sv; sv = sv->next) n++;
     pthread_mutex_lock(&s->store_mu);
-    int rc = shelf_store_begin(s->st);
+    /* lazy: the log reaches the disk with the next events commit or
+     * checkpoint, without an fsync of its own */
+    int rc = shelf_store_begin_lazy(s->st);
     for (srv_served *sv = served; !rc && sv; sv = sv->next) {
         if (shelf_store_log_slate(s->st, &sv->slate) == 0) logged++;
         else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));

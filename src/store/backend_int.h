@@ -17,6 +17,7 @@
     X(int, commit, (shelf_store *st), (st)) \
     X(int, rollback, (shelf_store *st), (st)) \
     X(int, begin_read, (shelf_store *st), (st)) \
+    X(int, begin_lazy, (shelf_store *st), (st)) \
     X(int, user_idx, (shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created), (st, ext, len, create, idx, created)) \
     X(int, item_idx, (shelf_store *st, const char *ext, size_t len, int create, uint32_t *idx, int *created), (st, ext, len, create, idx, created)) \
     X(uint32_t, n_users, (shelf_store *st), (st)) \

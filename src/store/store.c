@@ -242,6 +242,27 @@ static int begin_tx(shelf_store *st, const char *sql)
 int shelf__sqlite_begin(shelf_store *st) { return begin_tx(st, "BEGIN IMMEDIATE"); }
 int shelf__sqlite_begin_read(shelf_store *st) { return begin_tx(st, "BEGIN DEFERRED"); }
 
+/* synchronous=NORMAL for one transaction (WAL: the commit is appended, the
+ * sync comes with the next FULL commit or checkpoint); a bulk store never
+ * syncs anyway */
+int shelf__sqlite_begin_lazy(shelf_store *st)
+{
+    if (st->in_tx) return shelf_store_fail(st, SHELF_EINVAL, "store: a transaction is already open");
+    int lazy = !(st->flags & (SHELF_STORE_BULK | SHELF_STORE_READONLY));
+    if (lazy && exec(st, "PRAGMA synchronous=NORMAL", "configure")) return SHELF_ESTORE;
+    int rc = begin_tx(st, "BEGIN IMMEDIATE");
+    if (rc && lazy) exec(st, "PRAGMA synchronous=FULL", "configure");
+    st->lazy = !rc && lazy;
+    return rc;
+}
+
+/* after a lazy transaction, commits sync again */
+static void end_lazy(shelf_store *st)
+{
+    if (st->lazy) exec(st, "PRAGMA synchronous=FULL", "configure");
+    st->lazy = 0;
+}
+
 uint64_t shelf__sqlite_last_event_id(const shelf_store *st) { return st->last_event_id; }
 
 int shelf__sqlite_commit(shelf_store *st)
@@ -256,6 +277,7 @@ int shelf__sqlite_commit(shelf_store *st)
         st->last_event_id = st->tx_event_mark;
     }
     st->in_tx = 0;
+    end_lazy(st);
     return rc;
 }
 
@@ -269,6 +291,7 @@ int shelf__sqlite_rollback(shelf_store *st)
     }
     if (st->in_tx) st->last_event_id = st->tx_event_mark; /* its events are gone */
     st->in_tx = 0;
+    end_lazy(st);
     /* ids created in the transaction are gone: rebuild caches from the file */
     drop_caches(st);
     int trc = load_types(st);

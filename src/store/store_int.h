@@ -24,6 +24,7 @@ struct shelf_store {
     sqlite3 *db;
     unsigned flags;
     int in_tx;
+    int lazy; /* the open transaction commits without a sync (begin_lazy) */
     uint64_t last_event_id; /* id of the last event this handle inserted (0: none) */
     uint64_t tx_event_mark; /* last_event_id when the open transaction began */
     sqlite3_stmt *stmt[N_STMT];

@@ -157,6 +157,42 @@ static int stop_after_one(void *ctx, uint64_t id, const shelf_event *e)
     return 42;
 }
 
+/* a lazy transaction commits like any other (what it wrote is there for
+ * another connection and after a reopen); it does not nest */
+static void test_begin_lazy(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "lazy.db");
+    remove(path);
+    shelf_store *a, *b;
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_CREATE, &a, NULL), 0);
+    uint32_t u, i;
+    assert_int_equal(shelf_store_begin_lazy(a), 0);
+    assert_int_equal(shelf_store_begin_lazy(a), SHELF_EINVAL);
+    assert_int_equal(shelf_store_begin(a), SHELF_EINVAL);
+    assert_int_equal(shelf_store_user_idx(a, "u", 1, 1, &u, NULL), 0);
+    assert_int_equal(shelf_store_item_idx(a, "i", 1, 1, &i, NULL), 0);
+    shelf_event ev = {u, i, 0, 0, 1, NULL, NULL};
+    assert_int_equal(shelf_store_add_events(a, &ev, 1), 0);
+    assert_int_equal(shelf_store_commit(a), 0);
+    assert_int_equal(shelf_store_open(path, 0, &b, NULL), 0);
+    collected c = {0};
+    assert_int_equal(shelf_store_foreach_event(b, 0, collect, &c), 0);
+    assert_int_equal(c.n, 1);
+    shelf_store_close(b);
+    /* and a rolled-back one leaves nothing */
+    assert_int_equal(shelf_store_begin_lazy(a), 0);
+    assert_int_equal(shelf_store_add_events(a, &ev, 1), 0);
+    assert_int_equal(shelf_store_rollback(a), 0);
+    shelf_store_close(a);
+    assert_int_equal(shelf_store_open(path, 0, &b, NULL), 0);
+    collected d = {0};
+    assert_int_equal(shelf_store_foreach_event(b, 0, collect, &d), 0);
+    assert_int_equal(d.n, 1);
+    shelf_store_close(b);
+}
+
 /* a PostgreSQL address is refused by name: this build has only SQLite */
 static void test_backend_choice(void **state)
 {
@@ -848,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_open_and_schema),   cmocka_unit_test(test_id_maps_and_rollback),
         cmocka_unit_test(test_event_types),       cmocka_unit_test(test_events),
         cmocka_unit_test(test_read_view),         cmocka_unit_test(test_backend_choice),
+        cmocka_unit_test(test_begin_lazy),
         cmocka_unit_test(test_items_users_attrs), cmocka_unit_test(test_on_disk_wal_and_reopen),
         cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
         cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
