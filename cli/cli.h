@@ -24,6 +24,9 @@ int cli_run(const cli_command *cmd, int argc, char **argv);
 
 /* Opens the --store with flags; on failure prints the error, returns NULL. */
 shelf_store *cli_open_store(cli_ctx *c, unsigned flags);
+/* --out as a stream (standard output for "-"); when it cannot be opened,
+ * prints why and closes st (may be NULL): NULL. */
+FILE *cli_out(cli_ctx *c, const char *out, shelf_store *st);
 /* Prints "shelf CMD: <message>" to stderr and returns 1. */
 int cli_fail(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,6 +10,16 @@
 #include <omp.h>
 #endif
 
+FILE *cli_out(cli_ctx *c, const char *out, shelf_store *st)
+{
+    FILE *f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
+    if (!f) {
+        shelf_store_close(st);
+        cli_fail(c, "%s: cannot open for writing", out);
+    }
+    return f;
+}
+
 int cli_fail(cli_ctx *c, const char *fmt, ...)
 {
     fprintf(stderr, "shelf %s: ", c->command);

@@ -177,11 +177,8 @@ int cmd_export(cli_ctx *c)
     const char *out = shelf_config_str(c->cfg, "out");
     shelf_store *st = cli_open_store(c, SHELF_STORE_READONLY);
     if (!st) return 1;
-    FILE *f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
-    if (!f) {
-        shelf_store_close(st);
-        return cli_fail(c, "%s: cannot open for writing", out);
-    }
+    FILE *f = cli_out(c, out, st);
+    if (!f) return 1;
     export_ctx x = {.f = f, .jsonl = strcmp(fmt, "jsonl") == 0, .st = st};
     int rc = 0;
     if (strcmp(fmt, "s3rec") == 0) {

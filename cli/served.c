@@ -146,11 +146,8 @@ static int served_export(cli_ctx *c)
     const char *out = shelf_config_str(c->cfg, "out");
     shelf_store *st = cli_open_store(c, SHELF_STORE_READONLY);
     if (!st) return 1;
-    FILE *f = strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
-    if (!f) {
-        shelf_store_close(st);
-        return cli_fail(c, "%s: cannot open for writing", out);
-    }
+    FILE *f = cli_out(c, out, st);
+    if (!f) return 1;
     served_out x = {.f = f, .st = st};
     int rc = shelf_store_served_foreach(st, since, slate_line, &x);
     if (rc == SHELF_EIO) cli_fail(c, "%s: write failed", out);

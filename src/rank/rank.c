@@ -27,12 +27,15 @@ static void work_free(void *p)
     free(w->ktype);
     free(w->kts);
     free(w->top);
+    free(w->hitem);
+    free(w->htype);
+    free(w->hts);
     free(w);
 }
 
 static void work_key_make(void) { pthread_key_create(&work_key, work_free); }
 
-static shelf__rank_work *work_get(size_t n_scores, size_t k)
+shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k)
 {
     pthread_once(&work_once, work_key_make);
     shelf__rank_work *w = pthread_getspecific(work_key);
@@ -122,7 +125,7 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
     uint32_t N = cat.n_items;
     env->catalogue_done(env->ctx);
     if (env->model && env->model->n_items > N) N = env->model->n_items;
-    shelf__rank_work *w = work_get(N ? N : 1, rq->n);
+    shelf__rank_work *w = shelf__rank_work_get(N ? N : 1, rq->n);
     if (!w || shelf_slate_reserve(out, rq->n)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     if (!rq->now) rq->now = (int64_t)time(NULL);
     const char *source;

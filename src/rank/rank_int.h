@@ -165,7 +165,15 @@ typedef struct shelf__rank_work {
     uint32_t *top;
     size_t tcap;
     uint64_t rng[2];
+    uint32_t *hitem; /* the engine's copy of a shopper's history (its to grow) */
+    uint16_t *htype;
+    int64_t *hts;
+    size_t hcap;
 } shelf__rank_work;
+
+/* This thread's work space with room for n_scores scores and k top items
+ * (grown, never shrunk; freed when the thread ends); NULL: out of memory. */
+shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k);
 
 /* candidates.c: scores[0..N) and the slate's source ("model", "context",
  * "popular", "popularity"). */

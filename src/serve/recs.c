@@ -212,51 +212,19 @@ static int rank_locked(srv_engine *e, const shelf__rank_env *env, shelf__rank_re
     return rc;
 }
 
-/* a thread's buffers for a shopper's history (grown, never shrunk; freed
- * when the thread ends) */
-typedef struct hist_buf {
-    uint32_t *item;
-    uint16_t *type;
-    int64_t *ts;
-    size_t cap;
-} hist_buf;
-
-static pthread_key_t hist_key;
-static pthread_once_t hist_once = PTHREAD_ONCE_INIT;
-
-static void hist_buf_free(void *p)
-{
-    hist_buf *b = p;
-    if (!b) return;
-    free(b->item);
-    free(b->type);
-    free(b->ts);
-    free(b);
-}
-
-static void hist_key_make(void) { pthread_key_create(&hist_key, hist_buf_free); }
-
-static hist_buf *hist_buf_get(void)
-{
-    pthread_once(&hist_once, hist_key_make);
-    hist_buf *b = pthread_getspecific(hist_key);
-    if (!b && (b = calloc(1, sizeof *b))) pthread_setspecific(hist_key, b);
-    return b;
-}
-
 /* a known user's slate: its history and session under its lock */
 static int rank_user(shelf_server *s, srv_engine *e, const shelf__rank_env *env, shelf__rank_req *rq, uint32_t idx, shelf_slate *sl,
                      shelf_err *err)
 {
     srv_user *u = srv_user_at(s, idx);
     if (!u) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
-    hist_buf *hb = hist_buf_get();
+    shelf__rank_work *hb = shelf__rank_work_get(1, 1); /* the thread's history buffers */
     if (!hb) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     pthread_mutex_lock(&u->mu);
-    size_t n = srv_user_history(s, idx, u, &hb->item, &hb->type, &hb->ts, &hb->cap);
-    const uint32_t *item = hb->item;
-    const uint16_t *type = hb->type;
-    const int64_t *ts = hb->ts;
+    size_t n = srv_user_history(s, idx, u, &hb->hitem, &hb->htype, &hb->hts, &hb->hcap);
+    const uint32_t *item = hb->hitem;
+    const uint16_t *type = hb->htype;
+    const int64_t *ts = hb->hts;
     int rc = n == (size_t)-1 ? shelf_err_set(err, SHELF_ENOMEM, "out of memory") : 0;
     if (!rc && n == 0 && !rq->n_ctx) { /* no history: the user's own attributes (segment, region...) */
         rq->n_ctx = u->n_ctx;
