@@ -252,19 +252,21 @@ static int parse_bool(const char *s, int64_t *out)
     return SHELF_EINVAL;
 }
 
-static int choice_ok(const char *choices, const char *s)
+/* 1 if s is one of the sep-separated parts of list */
+static int part_of(const char *list, char sep, const char *s)
 {
     size_t n = strlen(s);
-    const char *p = choices;
-    while (*p) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, sep);
+        size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == n && strncmp(p, s, n) == 0) return 1;
-        if (!bar) break;
-        p = bar + 1;
+        if (!end) break;
+        p = end + 1;
     }
     return 0;
 }
+
+static int choice_ok(const char *choices, const char *s) { return part_of(choices, '|', s); }
 
 /* ---- durations: one type for every time span --------------------------- */
 
@@ -611,16 +613,7 @@ static int print_row(FILE *f, const shelf_cfg_def *d)
 static int listed(const char *list, const char *name)
 {
     if (!list) return 0;
-    if (strcmp(list, "*") == 0) return 1;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0) return 1;
-        if (!comma) break;
-        p = comma + 1;
-    }
-    return 0;
+    return strcmp(list, "*") == 0 || part_of(list, ',', name);
 }
 
 void shelf_config_print_help(FILE *f, const char *command, const char *models)
