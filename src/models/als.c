@@ -53,16 +53,7 @@
 /* als's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"als-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, SHELF__FIT, "als: latent factors", ""},
-    {"als-iters", SHELF_CFG_INT, "30", 1, 1000, NULL, SHELF__FIT, "als: iterations", ""},
-    {"als-alpha", SHELF_CFG_DOUBLE, "20", 0, 1.0e6, NULL, SHELF__FIT, "als: confidence scale (c = 1 + alpha r)", ""},
-    {"als-reg", SHELF_CFG_DOUBLE, "10", 0, 1.0e6, NULL, SHELF__FIT, "als: L2 regularisation", ""},
-    {"als-cg-steps", SHELF_CFG_INT, "3", 1, 100, NULL, SHELF__FIT, "als: conjugate-gradient steps per solve", ""},
-    {"als-conf", SHELF_CFG_ENUM, "binary", 0, 0, "binary|weights", SHELF__FIT,
-     "als: r of a user-item pair in c = 1 + alpha r: binary (1 per pair) or weights (summed event-type weights)", ""},
-    {"als-fold-new", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "als: a known user's query history items the fit did not see are folded in (the user's row re-solved "
-     "with them) instead of ignored", ""},
+#include "models/opts/als.def"
 };
 
 typedef enum { CONF_BINARY = 0, CONF_WEIGHTS = 1 } conf_mode;

@@ -44,15 +44,7 @@
 /* bpr's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"bpr-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, SHELF__FIT, "bpr: latent factors", ""},
-    {"bpr-epochs", SHELF_CFG_INT, "400", 1, 100000, NULL, SHELF__FIT, "bpr: epochs", ""},
-    {"bpr-lr", SHELF_CFG_DOUBLE, "0.1", 0, 10, NULL, SHELF__FIT, "bpr: learning rate", ""},
-    {"bpr-reg", SHELF_CFG_DOUBLE, "0.025", 0, 100, NULL, SHELF__FIT, "bpr: L2 regularisation", ""},
-    {"bpr-neg", SHELF_CFG_ENUM, "uniform", 0, 0, "uniform|pop", SHELF__FIT, "bpr: negative sampling", ""},
-    {"bpr-bias", SHELF_CFG_BOOL, "false", 0, 0, NULL, SHELF__FIT, "bpr: learn item biases", ""},
-    {"bpr-fold-new", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "bpr: a known user's query history items beyond their training positives are folded in (a user vector "
-     "learned by SGD from the training positives and the history) instead of ignored", ""},
+#include "models/opts/bpr.def"
 };
 
 typedef enum { NEG_UNIFORM = 0, NEG_POP = 1 } neg_mode;

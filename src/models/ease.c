@@ -19,11 +19,7 @@
 /* ease's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"ease-lambda", SHELF_CFG_DOUBLE, "100", 0, 1.0e9, NULL, SHELF__FIT, "ease: L2 regularisation", ""},
-    {"ease-recency", SHELF_CFG_DOUBLE, "0.4", 0, 1, NULL, SHELF__FIT,
-     "ease: history weight decay per step back from the newest item (0: all equal)", ""},
-    {"ease-max-mb", SHELF_CFG_INT, "8192", 1, 1.0e7, NULL, SHELF__FIT,
-     "ease: refuse catalogues whose Gram matrix needs more memory than this (MiB)", "MiB"},
+#include "models/opts/ease.def"
 };
 
 /* LAPACK (in OpenBLAS; Fortran calling convention, column-major). */

@@ -88,31 +88,7 @@
 /* hybrid's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"hyb-factors", SHELF_CFG_INT, "64", 1, 4096, NULL, SHELF__FIT, "hybrid: latent factors", ""},
-    {"hyb-epochs", SHELF_CFG_INT, "30", 1, 100000, NULL, SHELF__FIT, "hybrid: epochs", ""},
-    {"hyb-lr", SHELF_CFG_DOUBLE, "0.2", 0, 10, NULL, SHELF__FIT,
-     "hybrid: Adagrad learning rate (per-parameter rate lr / sqrt(1 + sum of squared gradients))", ""},
-    {"hyb-reg", SHELF_CFG_DOUBLE, "1e-5", 0, 100, NULL, SHELF__FIT,
-     "hybrid: L2 regularisation, added to the gradient of every parameter a step touches", ""},
-    {"hyb-loss", SHELF_CFG_ENUM, "warp", 0, 0, "warp|bpr", SHELF__FIT,
-     "hybrid: warp = sample negatives until one violates the margin, weight by the estimated rank (LightFM); "
-     "bpr = one uniform negative, -ln sigmoid", ""},
-    {"hyb-max-sampled", SHELF_CFG_INT, "30", 1, 1000000, NULL, SHELF__FIT,
-     "hybrid: warp: at most this many negatives drawn per positive", ""},
-    {"hyb-text-buckets", SHELF_CFG_INT, "16384", 0, 16777216, NULL, SHELF__FIT,
-     "hybrid: hash buckets of the item text's words (features of the item; 0: words off)", ""},
-    {"hyb-text-max", SHELF_CFG_INT, "32", 1, 65536, NULL, SHELF__FIT,
-     "hybrid: at most this many distinct words per item (in text order)", ""},
-    {"hyb-ctx-buckets", SHELF_CFG_INT, "1024", 1, 16777216, NULL, SHELF__FIT,
-     "hybrid: rows of the request-context embedding table; query context ids >= this are ignored (serving hashes "
-     "\"key=value\" strings into it)", ""},
-    {"hyb-id-dropout", SHELF_CFG_DOUBLE, "0.3", 0, 0.95, NULL, SHELF__FIT,
-     "hybrid: probability that an item drops its id part in a training step (features only), so that the "
-     "features learn to stand in for the id", ""},
-    {"hyb-freeze-cold", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "hybrid: items without training positives keep a zero id embedding and bias (scored by their features)", ""},
-    {"hyb-cold-neg", SHELF_CFG_BOOL, "false", 0, 0, NULL, SHELF__FIT,
-     "hybrid: items without training positives are drawn as negatives too (false: only items with positives)", ""},
+#include "models/opts/hybrid.def"
 };
 
 #define INIT_STD 0.1      /* user and feature embeddings N(0, INIT_STD^2 / K) */

@@ -20,14 +20,7 @@
 /* itemknn's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"knn-neighbours", SHELF_CFG_INT, "0", 0, 1.0e7, NULL, SHELF__FIT, "itemknn: neighbours kept per item (0: all)", ""},
-    {"knn-shrink", SHELF_CFG_DOUBLE, "2000", 0, 1.0e6, NULL, SHELF__FIT, "itemknn: shrinkage of the cosine", ""},
-    {"knn-weight", SHELF_CFG_ENUM, "tfidf", 0, 0, "none|tfidf|bm25", SHELF__FIT,
-     "itemknn: weighting of the user-item matrix", ""},
-    {"knn-bm25-k1", SHELF_CFG_DOUBLE, "1.2", 0, 100, NULL, SHELF__FIT, "itemknn: BM25 k1", ""},
-    {"knn-bm25-b", SHELF_CFG_DOUBLE, "0.75", 0, 1, NULL, SHELF__FIT, "itemknn: BM25 b", ""},
-    {"knn-recency", SHELF_CFG_DOUBLE, "0.4", 0, 1, NULL, SHELF__FIT,
-     "itemknn: history weight decay per step back from the newest item (0: all equal)", ""},
+#include "models/opts/itemknn.def"
 };
 
 typedef enum { W_NONE = 0, W_TFIDF = 1, W_BM25 = 2 } weighting;

@@ -20,10 +20,7 @@
 /* pop's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"pop-half-life", SHELF_CFG_DURATION, "0", 0, 36500 * DAY, NULL, SHELF__FIT,
-     "pop: half-life of the time decay (0: plain counts)", ""},
-    {"pop-count", SHELF_CFG_ENUM, "pairs", 0, 0, "pairs|weights", SHELF__FIT,
-     "pop: count distinct user-item pairs, or sum the event-type weights of all events", ""},
+#include "models/opts/pop.def"
 };
 
 /* Decayed counts are kept relative to a reference time ref: an event at ts

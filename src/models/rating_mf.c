@@ -39,16 +39,7 @@
 /* rating-mf's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"mf-factors", SHELF_CFG_INT, "200", 1, 4096, NULL, SHELF__FIT, "rating-mf: latent factors", ""},
-    {"mf-epochs", SHELF_CFG_INT, "60", 1, 100000, NULL, SHELF__FIT, "rating-mf: SGD epochs", ""},
-    {"mf-lr", SHELF_CFG_DOUBLE, "0.02", 0, 10, NULL, SHELF__FIT, "rating-mf: learning rate of the factors", ""},
-    {"mf-lr-bias", SHELF_CFG_DOUBLE, "0.02", 0, 10, NULL, SHELF__FIT, "rating-mf: learning rate of the biases", ""},
-    {"mf-lr-decay", SHELF_CFG_DOUBLE, "0.95", 0, 1, NULL, SHELF__FIT,
-     "rating-mf: learning rates are multiplied by this after every epoch", ""},
-    {"mf-reg", SHELF_CFG_DOUBLE, "0.07", 0, 100, NULL, SHELF__FIT, "rating-mf: L2 regularisation of the factors", ""},
-    {"mf-reg-bias", SHELF_CFG_DOUBLE, "0.05", 0, 100, NULL, SHELF__FIT, "rating-mf: L2 regularisation of the biases", ""},
-    {"mf-init-std", SHELF_CFG_DOUBLE, "0.01", 0, 10, NULL, SHELF__FIT,
-     "rating-mf: standard deviation of the normal initial factors", ""},
+#include "models/opts/rating_mf.def"
 };
 
 /* ---- shared with svdpp.c --------------------------------------------------------- */

@@ -59,30 +59,7 @@
 /* rating-text's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"rtext-factors", SHELF_CFG_INT, "200", 1, 4096, NULL, SHELF__FIT, "rating-text: latent factors", ""},
-    {"rtext-epochs", SHELF_CFG_INT, "60", 1, 100000, NULL, SHELF__FIT, "rating-text: SGD epochs", ""},
-    {"rtext-lr", SHELF_CFG_DOUBLE, "0.02", 0, 10, NULL, SHELF__FIT, "rating-text: learning rate of p and q", ""},
-    {"rtext-lr-bias", SHELF_CFG_DOUBLE, "0.02", 0, 10, NULL, SHELF__FIT, "rating-text: learning rate of the biases", ""},
-    {"rtext-lr-text", SHELF_CFG_DOUBLE, "0.01", 0, 10, NULL, SHELF__FIT,
-     "rating-text: learning rate of the token factors and token biases", ""},
-    {"rtext-lr-decay", SHELF_CFG_DOUBLE, "0.95", 0, 1, NULL, SHELF__FIT,
-     "rating-text: learning rates are multiplied by this after every epoch", ""},
-    {"rtext-reg", SHELF_CFG_DOUBLE, "0.12", 0, 100, NULL, SHELF__FIT,
-     "rating-text: L2 regularisation of the user factors", ""},
-    {"rtext-reg-bias", SHELF_CFG_DOUBLE, "0.05", 0, 100, NULL, SHELF__FIT,
-     "rating-text: L2 regularisation of the user biases", ""},
-    {"rtext-reg-item", SHELF_CFG_DOUBLE, "0.1", 0, 100, NULL, SHELF__FIT,
-     "rating-text: L2 regularisation of the item's own factors and bias (its deviation from its text part)", ""},
-    {"rtext-reg-text", SHELF_CFG_DOUBLE, "0.01", 0, 100, NULL, SHELF__FIT,
-     "rating-text: L2 regularisation of the token factors and token biases", ""},
-    {"rtext-init-std", SHELF_CFG_DOUBLE, "0.01", 0, 10, NULL, SHELF__FIT,
-     "rating-text: standard deviation of the normal initial p and q (token factors start at 0)", ""},
-    {"rtext-buckets", SHELF_CFG_INT, "65536", 1, 16777216, NULL, SHELF__FIT,
-     "rating-text: hash buckets of the item text's words", ""},
-    {"rtext-max-tokens", SHELF_CFG_INT, "64", 1, 65536, NULL, SHELF__FIT,
-     "rating-text: at most this many distinct tokens per item (attributes first, then words in text order)", ""},
-    {"rtext-attrs", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "rating-text: the item's attributes are tokens too (one row each)", ""},
+#include "models/opts/rating_text.def"
 };
 
 #define RTEXT_HASH_SEED 0x7274657874ull /* "rtext": fixed, part of the model */

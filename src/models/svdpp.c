@@ -46,20 +46,7 @@
 /* svdpp's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"svdpp-factors", SHELF_CFG_INT, "100", 1, 4096, NULL, SHELF__FIT, "svdpp: latent factors", ""},
-    {"svdpp-epochs", SHELF_CFG_INT, "60", 1, 100000, NULL, SHELF__FIT, "svdpp: SGD epochs", ""},
-    {"svdpp-lr", SHELF_CFG_DOUBLE, "0.02", 0, 10, NULL, SHELF__FIT, "svdpp: learning rate of p and q", ""},
-    {"svdpp-lr-bias", SHELF_CFG_DOUBLE, "0.02", 0, 10, NULL, SHELF__FIT, "svdpp: learning rate of the biases", ""},
-    {"svdpp-lr-y", SHELF_CFG_DOUBLE, "0.004", 0, 10, NULL, SHELF__FIT,
-     "svdpp: learning rate of the implicit factors y", ""},
-    {"svdpp-lr-decay", SHELF_CFG_DOUBLE, "0.95", 0, 1, NULL, SHELF__FIT,
-     "svdpp: learning rates are multiplied by this after every epoch", ""},
-    {"svdpp-reg", SHELF_CFG_DOUBLE, "0.08", 0, 100, NULL, SHELF__FIT, "svdpp: L2 regularisation of p and q", ""},
-    {"svdpp-reg-bias", SHELF_CFG_DOUBLE, "0.05", 0, 100, NULL, SHELF__FIT, "svdpp: L2 regularisation of the biases", ""},
-    {"svdpp-reg-y", SHELF_CFG_DOUBLE, "0.3", 0, 100, NULL, SHELF__FIT,
-     "svdpp: L2 regularisation of y (applied once per user pass)", ""},
-    {"svdpp-init-std", SHELF_CFG_DOUBLE, "0.01", 0, 10, NULL, SHELF__FIT,
-     "svdpp: standard deviation of the normal initial factors", ""},
+#include "models/opts/svdpp.def"
 };
 
 typedef struct svdpp_model {

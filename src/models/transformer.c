@@ -70,65 +70,7 @@
 /* transformer's rows of the configuration table: its hyperparameters (config.c
  * joins every model's rows to the common ones) */
 static const shelf_cfg_def opts[] = {
-    {"tf-layers", SHELF_CFG_INT, "2", 1, 64, NULL, SHELF__FIT, "transformer: causal blocks", ""},
-    {"tf-heads", SHELF_CFG_INT, "1", 1, 64, NULL, SHELF__FIT, "transformer: attention heads (divide tf-dim)", ""},
-    {"tf-dim", SHELF_CFG_INT, "64", 1, 4096, NULL, SHELF__FIT, "transformer: width (embedding size)", ""},
-    {"tf-ffn", SHELF_CFG_INT, "0", 0, 65536, NULL, SHELF__FIT, "transformer: feed-forward width (0: 4 x tf-dim)", ""},
-    {"tf-maxlen", SHELF_CFG_INT, "50", 1, 4096, NULL, SHELF__FIT,
-     "transformer: the last this many items of a sequence are its input", ""},
-    {"tf-dropout", SHELF_CFG_DOUBLE, "0.5", 0, 0.95, NULL, SHELF__FIT,
-     "transformer: dropout after the embeddings and on both residual branches", ""},
-    {"tf-epochs", SHELF_CFG_INT, "40", 1, 100000, NULL, SHELF__FIT,
-     "transformer: epochs (the most, with tf-patience)", ""},
-    {"tf-batch", SHELF_CFG_INT, "128", 1, 65536, NULL, SHELF__FIT, "transformer: user sequences per batch", ""},
-    {"tf-lr", SHELF_CFG_DOUBLE, "0.001", 0, 10, NULL, SHELF__FIT,
-     "transformer: peak AdamW learning rate (linear warm-up, cosine decay to 0 over tf-epochs)", ""},
-    {"tf-wd", SHELF_CFG_DOUBLE, "0.1", 0, 10, NULL, SHELF__FIT,
-     "transformer: AdamW weight decay of the matrices (embeddings included; not biases or LayerNorm)", ""},
-    {"tf-warmup", SHELF_CFG_INT, "100", 0, 1.0e9, NULL, SHELF__FIT, "transformer: warm-up steps", ""},
-    {"tf-clip", SHELF_CFG_DOUBLE, "1", 0, 1.0e9, NULL, SHELF__FIT,
-     "transformer: global gradient-norm clipping (0: none)", ""},
-    {"tf-bucket", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "transformer: batches of users of similar sequence length (batch order shuffled), so that a batch costs its "
-     "own longest sequence instead of tf-maxlen positions; false: plain shuffled batches", ""},
-    {"tf-patience", SHELF_CFG_INT, "10", 0, 100000, NULL, SHELF__FIT,
-     "transformer: with validation targets (shelf eval) or tf-holdout, stop after this many epochs without a better "
-     "validation NDCG@10 (0: run all tf-epochs); the best epoch is kept either way", ""},
-    {"tf-holdout", SHELF_CFG_BOOL, "false", 0, 0, NULL, SHELF__FIT,
-     "transformer: without validation targets, hold out each training sequence's last item to validate on (it is "
-     "then never trained on)", ""},
-    {"tf-loss", SHELF_CFG_ENUM, "ce", 0, 0, "ce|sampled|bce", SHELF__FIT,
-     "transformer: ce = softmax over the whole catalogue; sampled = softmax over tf-negatives popularity-drawn "
-     "negatives shared by the batch, log-Q corrected; bce = binary cross-entropy, tf-negatives uniform negatives "
-     "per position", ""},
-    {"tf-negatives", SHELF_CFG_INT, "0", 0, 1000000, NULL, SHELF__FIT,
-     "transformer: negatives of the sampled losses (0: 256 for sampled, 1 for bce)", ""},
-    {"tf-precision", SHELF_CFG_ENUM, "bf16", 0, 0, "f32|bf16", SHELF__FIT,
-     "transformer: products of the ce output layer in float32, or bfloat16 inputs with float32 sums (AVX-512 BF16)", ""},
-    {"tf-features", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "transformer: an item is its id embedding plus the mean of its attribute, category, brand and price-bucket "
-     "embeddings", ""},
-    {"tf-text-buckets", SHELF_CFG_INT, "1048576", 0, 1073741824, NULL, SHELF__FIT,
-     "transformer: with tf-features, hash the words of each item's text (title, text, category path, brand) into "
-     "this many buckets as more features (0: no text); only the words in use get a table row", ""},
-    {"tf-text-max", SHELF_CFG_INT, "32", 0, 4096, NULL, SHELF__FIT,
-     "transformer: at most this many words of an item's text become features", ""},
-    {"tf-text-model", SHELF_CFG_STRING, NULL, 0, 0, NULL, SHELF__FIT,
-     "transformer: a directory with a pretrained BERT-style text encoder (vocab.txt, model.safetensors with Hugging "
-     "Face key names, config.json): each item's text is encoded once, kept in the bundle, and projected into the "
-     "item representation", ""},
-    {"tf-id-dropout", SHELF_CFG_DOUBLE, "0", 0, 0.95, NULL, SHELF__FIT,
-     "transformer: in training, leave an item's id embedding out of its representation with this probability per "
-     "step (items with features only), so features learn to stand for new items (cold start)", ""},
-    {"tf-exclude-cold", SHELF_CFG_BOOL, "false", 0, 0, NULL, SHELF__FIT,
-     "transformer (ce): items without training events stay out of the training softmax and keep a zero id "
-     "embedding, so their features alone represent them (cold start) instead of being pushed down as negatives", ""},
-    {"tf-types", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "transformer: add an event-type (behaviour) embedding at every position", ""},
-    {"tf-gaps", SHELF_CFG_BOOL, "true", 0, 0, NULL, SHELF__FIT,
-     "transformer: add an embedding of the log2-bucketed time since the previous event at every position", ""},
-    {"tf-log", SHELF_CFG_STRING, NULL, 0, 0, NULL, SHELF__FIT,
-     "transformer: JSON Lines training log, one line per epoch (loss, seconds, throughput, validation NDCG/HR@10)", ""},
+#include "models/opts/transformer.def"
 };
 
 #undef I /* <complex.h>, pulled in by cblas.h, defines I */
