@@ -4,6 +4,7 @@
 #ifndef SHELF_IMPORT_INT_H
 #define SHELF_IMPORT_INT_H
 
+#include "core/sbuf_int.h"
 #include "shelf/import.h"
 
 #include <stdint.h>
@@ -191,15 +192,5 @@ int shelf__parse_id(const char *s, size_t n, const char **canon, size_t *clen);
 /* Boolean: 1/0, true/false, yes/no (any case). */
 int shelf__parse_bool(const char *s, size_t n, int *out);
 
-/* ---- small growing text buffer (JSON building) -------------------------------- */
-typedef struct shelf__sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} shelf__sbuf;
-void shelf__sbuf_put(shelf__sbuf *b, const char *s, size_t n);
-/* Appends s[0..n) as a JSON string literal (quotes, escapes). */
-void shelf__sbuf_json_str(shelf__sbuf *b, const char *s, size_t n);
-void shelf__sbuf_free(shelf__sbuf *b);
 
 #endif

@@ -3,6 +3,7 @@
  * asks the ranking room (src/rank/) for the slate, answers it as JSON and
  * queues it for the served log. */
 #include "serve_int.h"
+#include "core/sbuf_int.h"
 
 #include <math.h>
 #include <microhttpd.h>
@@ -129,46 +130,64 @@ static void slate_finish(shelf_slate *sl, const srv_engine *e, const slate_args 
 
 /* ---- answers ---------------------------------------------------------------------------------------- */
 
-/* the slate as JSON (ids, scores, kinds, reasons) and into the served log */
+/* the slate as JSON (ids, scores, kinds, reasons) and into the served log;
+ * written straight into one buffer (the busiest answer: a cJSON tree cost
+ * two small allocations a field) */
 static int answer_slate(srv_req *r, const srv_engine *e, shelf_slate *sl, const slate_args *a, const char *user_ext)
 {
     shelf_server *s = r->srv;
     slate_finish(sl, e, a);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "rec_id", sl->rec_id);
-    if (user_ext) cJSON_AddStringToObject(o, "user", user_ext);
-    else cJSON_AddNullToObject(o, "user");
-    cJSON_AddBoolToObject(o, "known_user", sl->user != SHELF_NONE);
-    cJSON_AddStringToObject(o, "model", e->kind);
-    cJSON_AddStringToObject(o, "model_version", e->version);
-    cJSON_AddStringToObject(o, "source", sl->source);
-    if (a->n_skipped) cJSON_AddNumberToObject(o, "skipped_items", a->n_skipped);
-    cJSON *arr = cJSON_AddArrayToObject(o, "items");
+    shelf__sbuf b = {0};
+    SBUF_LIT(&b, "{\"rec_id\":");
+    shelf__sbuf_cstr(&b, sl->rec_id);
+    SBUF_LIT(&b, ",\"user\":");
+    if (user_ext) shelf__sbuf_cstr(&b, user_ext);
+    else SBUF_LIT(&b, "null");
+    shelf__sbuf_printf(&b, ",\"known_user\":%s,\"model\":", sl->user != SHELF_NONE ? "true" : "false");
+    shelf__sbuf_cstr(&b, e->kind);
+    SBUF_LIT(&b, ",\"model_version\":");
+    shelf__sbuf_cstr(&b, e->version);
+    SBUF_LIT(&b, ",\"source\":");
+    shelf__sbuf_cstr(&b, sl->source);
+    if (a->n_skipped) shelf__sbuf_printf(&b, ",\"skipped_items\":%u", (unsigned)a->n_skipped);
+    SBUF_LIT(&b, ",\"items\":[");
     pthread_rwlock_rdlock(&s->items_rw);
     for (uint32_t k = 0; k < sl->n; k++) {
         const shelf_slate_item *si = &sl->items[k];
-        cJSON *it = cJSON_CreateObject();
-        cJSON_AddStringToObject(it, "id", si->item < s->n_items && s->item_ext[si->item] ? s->item_ext[si->item] : "");
-        cJSON_AddNumberToObject(it, "score", (double)si->score);
-        cJSON_AddStringToObject(it, "kind", si->item < s->n_items ? s->kinds[s->item_kind[si->item]] : "");
-        if (strcmp(si->source, sl->source)) cJSON_AddStringToObject(it, "source", si->source);
-        if (a->explain) {
-            cJSON *one = cJSON_CreateObject();
-            if (si->reason_item != SHELF_NONE && si->reason_item < s->n_items && s->item_ext[si->reason_item]) {
-                cJSON_AddStringToObject(one, "item", s->item_ext[si->reason_item]);
-                cJSON_AddStringToObject(one, "text", si->reason);
-                cJSON_AddNumberToObject(one, "weight", (double)si->reason_weight);
-            } else {
-                cJSON_AddNullToObject(one, "item");
-                cJSON_AddStringToObject(one, "text", si->reason);
-            }
-            cJSON_AddItemToArray(cJSON_AddArrayToObject(it, "reasons"), one);
+        if (k) SBUF_LIT(&b, ",");
+        SBUF_LIT(&b, "{\"id\":");
+        shelf__sbuf_cstr(&b, si->item < s->n_items && s->item_ext[si->item] ? s->item_ext[si->item] : "");
+        SBUF_LIT(&b, ",\"score\":");
+        shelf__sbuf_float(&b, si->score);
+        SBUF_LIT(&b, ",\"kind\":");
+        shelf__sbuf_cstr(&b, si->item < s->n_items ? s->kinds[s->item_kind[si->item]] : "");
+        if (strcmp(si->source, sl->source)) {
+            SBUF_LIT(&b, ",\"source\":");
+            shelf__sbuf_cstr(&b, si->source);
         }
-        cJSON_AddItemToArray(arr, it);
+        if (a->explain) {
+            SBUF_LIT(&b, ",\"reasons\":[{\"item\":");
+            int named = si->reason_item != SHELF_NONE && si->reason_item < s->n_items && s->item_ext[si->reason_item];
+            if (named) shelf__sbuf_cstr(&b, s->item_ext[si->reason_item]);
+            else SBUF_LIT(&b, "null");
+            SBUF_LIT(&b, ",\"text\":");
+            shelf__sbuf_cstr(&b, si->reason);
+            if (named) {
+                SBUF_LIT(&b, ",\"weight\":");
+                shelf__sbuf_float(&b, si->reason_weight);
+            }
+            SBUF_LIT(&b, "}]");
+        }
+        SBUF_LIT(&b, "}");
     }
     pthread_rwlock_unlock(&s->items_rw);
+    SBUF_LIT(&b, "]}");
+    if (b.oom) {
+        shelf__sbuf_free(&b);
+        return srv_error(r, 500, "internal", -1, "out of memory");
+    }
     if (!s->o.no_served_log) srv_served_push(s, sl);
-    return srv_json(r, 200, o);
+    return srv_text(r, 200, "application/json", b.p, b.len);
 }
 
 /* a similar or popular list as JSON */

@@ -202,6 +202,7 @@ struct shelf_server {
     srv_batch *q_head, *q_tail;
     srv_served *s_head, *s_tail;
     size_t s_pending;
+    double s_first; /* srv_now() when the oldest queued slate came */
     int q_stop;
 
     srv_metrics m;
