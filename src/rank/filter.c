@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cat is c itself or one of its sub-paths: c followed by a separator */
-static int cat_under(const char *cat, const char *c, size_t cl)
+int shelf__cat_under(const char *cat, const char *c, size_t cl)
 {
     if (strncmp(cat, c, cl)) return 0;
     const char *r = cat + cl;
@@ -31,7 +30,7 @@ static void catalogue_filter(const shelf__catalogue *c, float *scores, uint32_t 
     int want_cat = category && category[0];
     if (want_cat && (cat_ok = calloc(c->n_cats + 1, 1))) {
         size_t cl = strlen(category);
-        for (uint32_t k = 0; k < c->n_cats; k++) cat_ok[k] = (uint8_t)cat_under(c->cats[k], category, cl);
+        for (uint32_t k = 0; k < c->n_cats; k++) cat_ok[k] = (uint8_t)shelf__cat_under(c->cats[k], category, cl);
     }
     uint32_t m = N < c->n_items ? N : c->n_items;
     for (uint32_t i = 0; i < m; i++) {

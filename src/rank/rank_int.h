@@ -10,6 +10,8 @@
  *   rank.c        the rerank hooks (none yet), then the top n, topped up
  *                 from the fallback when the filters leave too few
  *   explain.c     each item's reason
+ *   expr.c        the expression language of scenario filters and
+ *                 boosters (expr_int.h, docs/expressions.md)
  * The engine that owns the data (the server's live state) hands the room a
  * shelf__rank_env: the model generation and callbacks for what it keeps. */
 #ifndef SHELF_RANK_INT_H
@@ -34,6 +36,14 @@ typedef struct shelf__seen {
     uint32_t type[SHELF_RANK_SEEN_MAX];
     int64_t window_s[SHELF_RANK_SEEN_MAX]; /* 0: ever */
 } shelf__seen;
+
+/* "30d" -> seconds: a positive integer with unit s, m, h or d (len bytes
+ * of s); 0, or -1 when it is not one. */
+int shelf__parse_duration(const char *s, size_t len, int64_t *out);
+
+/* 1 when category path cat is c (cl bytes) itself or one of its sub-paths:
+ * c followed by a separator ('>', '/', '|', spaces allowed before it). */
+int shelf__cat_under(const char *cat, const char *c, size_t cl);
 
 /* Parses spec against the store's event type names; err names the bad
  * part. 0 or SHELF_EINVAL. */

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "30d" -> seconds; 0 on success */
-static int parse_duration(const char *s, size_t len, int64_t *out)
+int shelf__parse_duration(const char *s, size_t len, int64_t *out)
 {
     if (len < 2) return -1;
     int64_t mul;
@@ -45,7 +44,7 @@ int shelf__seen_parse(shelf__seen *out, const char *spec, char *const *type_name
                 return shelf_err_set(err, SHELF_EINVAL, "exclude-seen: unknown event type '%.*s' in '%s'", (int)nlen, p,
                                      spec);
             int64_t w = 0;
-            if (colon && parse_duration(colon + 1, len - nlen - 1, &w))
+            if (colon && shelf__parse_duration(colon + 1, len - nlen - 1, &w))
                 return shelf_err_set(err, SHELF_EINVAL,
                                      "exclude-seen: '%.*s': expected a duration like 30d, 12h, 15m or 90s after ':'",
                                      (int)len, p);
