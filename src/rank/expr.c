@@ -555,7 +555,8 @@ int shelf__expr_compile(const char *text, shelf__expr_kind kind, const shelf__ex
     shelf__expr *e = calloc(1, sizeof *e);
     if (!e) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     e->kind = kind;
-    comp c = {.s = text ? text : "", .e = e, .schema = schema, .err = err};
+    static const shelf__expr_schema nothing = {0}; /* no fields, no event types */
+    comp c = {.s = text ? text : "", .e = e, .schema = schema ? schema : &nothing, .err = err};
     next(&c);
     if (c.cur.t == T_END) fail(&c, 0, "the expression is empty", NULL);
     shelf__xv_type t = c.rc ? SHELF__XV_ANY : p_or(&c);

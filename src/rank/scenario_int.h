@@ -1,0 +1,94 @@
+/* scenario_int.h: a scenario (placement) of the ranking room: the JSON
+ * document a shop stores for "home", "cart", "email" ..., parsed and
+ * checked into the form the stages read (DESIGN.md, "From scores to a
+ * slate"). Every error names its JSON path ("scenario.sources[1].weight:
+ * ..."); an expression's error adds its column. */
+#ifndef SHELF_RANK_SCENARIO_INT_H
+#define SHELF_RANK_SCENARIO_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rank/expr_int.h"
+#include "rank/rank_int.h"
+
+#define SHELF__SCN_NAME_MAX 48 /* bytes of a name, with the NUL */
+#define SHELF__SCN_SOURCES 8
+#define SHELF__SCN_BOOSTERS 8
+#define SHELF__SCN_CAPS 4
+#define SHELF__SCN_PROMOS 8
+#define SHELF__SCN_KINDS 8
+#define SHELF__SCN_LIST_MAX 10000 /* ids in one list */
+
+typedef enum {
+    SHELF__SRC_MODEL,    /* a trained model's scores ("model": its kind, "" the deployment's) */
+    SHELF__SRC_SIMILAR,  /* items that go with the request's context items */
+    SHELF__SRC_TRENDING, /* popularity with the time decay */
+    SHELF__SRC_POPULAR,  /* all-time popularity */
+    SHELF__SRC_LIST,     /* a fixed list of items, in its order */
+    SHELF__SRC_CAMPAIGN, /* the items of the scenario's promotions */
+    SHELF__SRC_N
+} shelf__src_type;
+
+typedef struct shelf__scn_source {
+    shelf__src_type type;
+    char model[SHELF__SCN_NAME_MAX]; /* MODEL: the model kind; "": the deployment's */
+    float weight;                     /* > 0 */
+    char **items;                     /* LIST: external item ids */
+    size_t n_items;
+} shelf__scn_source;
+
+typedef enum { SHELF__FUSE_WEIGHTED, SHELF__FUSE_RRF } shelf__fusion;
+typedef enum { SHELF__BY_NONE, SHELF__BY_CATEGORY, SHELF__BY_BRAND, SHELF__BY_EMBEDDING } shelf__by;
+
+typedef struct shelf__scn_cap {
+    shelf__by by; /* CATEGORY or BRAND */
+    uint32_t max; /* items per value at most, >= 1 */
+} shelf__scn_cap;
+
+typedef struct shelf__scn_promo {
+    char name[SHELF__SCN_NAME_MAX];
+    char **items;           /* external item ids, >= 1 */
+    size_t n_items;
+    shelf__expr *segment;   /* who sees it: a condition over user./ctx. (NULL: everyone) */
+    char **categories;      /* shown only where the slate's request asks one of these (NULL: anywhere) */
+    size_t n_categories;
+    float boost;            /* score multiplier (>= 1), or 0 when share is set */
+    float share;            /* fraction of the slate's slots (0..1], or 0 when boost is set */
+    int64_t budget_per_day; /* impressions a day, >= 1 */
+} shelf__scn_promo;
+
+typedef struct shelf__scenario {
+    char name[SHELF__SCN_NAME_MAX];
+    char *kinds[SHELF__SCN_KINDS]; /* item kinds it shows (none: every kind) */
+    uint32_t n_kinds;
+    shelf__scn_source src[SHELF__SCN_SOURCES];
+    uint32_t n_src;
+    shelf__fusion fusion;
+    float rrf_k;                   /* reciprocal-rank fusion's constant (60) */
+    shelf__expr *filter;           /* NULL: none */
+    shelf__expr *boost[SHELF__SCN_BOOSTERS];
+    uint32_t n_boost;
+    float min_relevance;           /* fused scores below it are dropped (-inf: none) */
+    shelf__by diversity_by;        /* NONE: no diversity stage */
+    float diversity_lambda;        /* MMR: 1 relevance only .. 0 diversity only */
+    shelf__scn_cap caps[SHELF__SCN_CAPS];
+    uint32_t n_caps;
+    float long_tail_beta;          /* score x popularity^-beta; 0: off */
+    int64_t freshness_half_life_s; /* 0: off */
+    int64_t rotation_window_s;     /* 0: off */
+    float rotation_penalty;        /* score multiplier of items shown in the window, (0, 1] */
+    shelf__scn_promo promo[SHELF__SCN_PROMOS];
+    uint32_t n_promo;
+    shelf__fallback fallback;
+} shelf__scenario;
+
+/* Parses and checks json (the document's text) as scenario name, its
+ * expressions compiled against schema. On success *out (free with
+ * shelf__scenario_free) and 0; else SHELF_EINVAL with err naming the JSON
+ * path ("scenario.diversity.lambda: ..."), or SHELF_ENOMEM; *out untouched. */
+int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_schema *schema,
+                          shelf__scenario **out, shelf_err *err);
+void shelf__scenario_free(shelf__scenario *s);
+
+#endif
