@@ -164,9 +164,15 @@ SHELF_API void shelf_session_free(shelf_session *s); /* accepts NULL */
 SHELF_API size_t shelf_session_bytes(const shelf_session *s); /* memory it holds */
 
 /* Bundles: save writes dir/manifest.json (model kind, format version,
- * hyperparameters, sizes, created time) and dir/tensors.safetensors, into
- * a temporary directory renamed into place (bundles are immutable). load
- * reads the manifest, makes the model of that kind and loads it. */
+ * hyperparameters, sizes, created time, the xxh3-128 checksum of the tensor
+ * file) and dir/tensors.safetensors, into a temporary directory renamed
+ * into place (bundles are immutable). save: SHELF_EEXIST when dir exists
+ * (also when another process renamed a bundle there meanwhile),
+ * SHELF_ERANGE when a float tensor holds a NaN or an infinity (nothing is
+ * written). load reads the manifest, verifies the checksum and that every
+ * float tensor is finite (SHELF_ECORRUPT naming the file and tensor
+ * otherwise), makes the model of that kind and loads it; a bundle without
+ * checksums (written by an older shelf) loads with a warning. */
 SHELF_API int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err);
 SHELF_API int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err);
 

@@ -1,6 +1,9 @@
 /* bundle.c: model bundles: a directory with manifest.json (kind, version,
- * sizes, hyperparameters) and tensors.safetensors, written to a temporary
- * directory and renamed into place, so a bundle is either whole or absent. */
+ * sizes, hyperparameters, the tensor file's checksum) and
+ * tensors.safetensors, written to a temporary directory and renamed into
+ * place, so a bundle is either whole or absent. Load verifies the checksum
+ * and refuses non-finite weights; a bundle written before checksums loads
+ * with a warning. */
 #include "models_int.h"
 #include "core/assert_int.h"
 #include "nn/safetensors.h"
@@ -12,9 +15,15 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define BUNDLE_FORMAT "shelf-bundle"
 #define BUNDLE_VERSION 1
+#define BUNDLE_TENSORS "tensors.safetensors"
+/* manifest "checksums": {"tensors.safetensors": "xxh3-128:<32 hex digits>"};
+ * it finds damage (disk, copies, truncation), it is no signature */
+#define BUNDLE_SUM_ALGO "xxh3-128"
+#define BUNDLE_SUM_LEN 64
 
 struct shelf_bundle_writer {
     shelf__st_tensor *t;
@@ -83,9 +92,111 @@ static void remove_tree(const char *dir)
     char p[4200];
     snprintf(p, sizeof p, "%s/manifest.json", dir);
     remove(p);
-    snprintf(p, sizeof p, "%s/tensors.safetensors", dir);
+    snprintf(p, sizeof p, "%s/" BUNDLE_TENSORS, dir);
     remove(p);
     rmdir(dir);
+}
+
+/* ---- checks shared by save and load ------------------------------------------------ */
+
+/* The checksum of a mapped tensor file (all its bytes) into sum:
+ * "xxh3-128:" and 32 hex digits. */
+static void tensors_checksum(const shelf__st_file *f, char sum[BUNDLE_SUM_LEN])
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(f->map, f->map_len));
+    int k = snprintf(sum, BUNDLE_SUM_LEN, "%s:", BUNDLE_SUM_ALGO);
+    for (size_t i = 0; i < sizeof c.digest; i++) k += snprintf(sum + k, (size_t)(BUNDLE_SUM_LEN - k), "%02x", c.digest[i]);
+}
+
+/* The first of the n tensors t (F32 ones: the others cannot hold one)
+ * with a NaN or an infinity, the element's index in *at; NULL when all are
+ * finite. Tests the exponent bits (all ones), which no -ffast-math can
+ * fold away, a block at a time so that the common pass vectorises. */
+static const shelf__st_tensor *first_nonfinite(const shelf__st_tensor *t, size_t n, uint64_t *at)
+{
+    enum { BLOCK = 4096 };
+    for (size_t k = 0; k < n; k++) {
+        if (t[k].dt != SHELF_DT_F32 || !t[k].data) continue;
+        const unsigned char *p = t[k].data;
+        const uint64_t ne = shelf__st_numel(&t[k]);
+        for (uint64_t i0 = 0; i0 < ne; i0 += BLOCK) {
+            const uint64_t i1 = ne - i0 < BLOCK ? ne : i0 + BLOCK;
+            unsigned bad = 0;
+            for (uint64_t i = i0; i < i1; i++) {
+                uint32_t bits;
+                memcpy(&bits, p + 4 * i, 4);
+                bad |= (bits & 0x7f800000u) == 0x7f800000u;
+            }
+            for (uint64_t i = i0; bad && i < i1; i++) {
+                uint32_t bits;
+                memcpy(&bits, p + 4 * i, 4);
+                if ((bits & 0x7f800000u) != 0x7f800000u) continue;
+                *at = i;
+                return &t[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* "NaN" or "an infinity": what the float at p is */
+static const char *nonfinite_name(const shelf__st_tensor *t, uint64_t at)
+{
+    uint32_t bits;
+    memcpy(&bits, (const unsigned char *)t->data + 4 * at, 4);
+    return bits & 0x007fffffu ? "NaN" : "an infinity";
+}
+
+/* ---- save -------------------------------------------------------------------------- */
+
+/* The manifest of m (kind, sizes, created time to the microsecond, so that
+ * bundles written in the same second still order) with the writer's
+ * params (taken: w->params is NULL after) and tensor names and the tensor
+ * file's checksum sum. malloc'd text (free), NULL when out of memory. */
+static char *manifest_text(const shelf_model *m, shelf_bundle_writer *w, const char *sum)
+{
+    cJSON *man = cJSON_CreateObject();
+    if (!man) return NULL;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    cJSON_AddStringToObject(man, "format", BUNDLE_FORMAT);
+    cJSON_AddNumberToObject(man, "version", BUNDLE_VERSION);
+    cJSON_AddStringToObject(man, "model", m->vt->name);
+    cJSON_AddStringToObject(man, "shelf_version", SHELF_VERSION);
+    cJSON_AddNumberToObject(man, "created", (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) * 1e-6);
+    cJSON_AddNumberToObject(man, "n_users", m->n_users);
+    cJSON_AddNumberToObject(man, "n_items", m->n_items);
+    cJSON_AddItemToObject(man, "params", w->params);
+    w->params = NULL; /* owned by man now */
+    cJSON *tl = cJSON_AddArrayToObject(man, "tensors");
+    for (size_t i = 0; i < w->n; i++) cJSON_AddItemToArray(tl, cJSON_CreateString(w->t[i].name));
+    cJSON *sums = cJSON_AddObjectToObject(man, "checksums");
+    cJSON_AddStringToObject(sums, BUNDLE_TENSORS, sum);
+    char *text = cJSON_Print(man);
+    cJSON_Delete(man);
+    return text;
+}
+
+/* Writes the tensors of w, then the manifest with their file's checksum
+ * (read back from the file written), into the new directory tmp. */
+static int write_files(const shelf_model *m, shelf_bundle_writer *w, const char *tmp, shelf_err *err)
+{
+    char path[4200], sum[BUNDLE_SUM_LEN];
+    snprintf(path, sizeof path, "%s/" BUNDLE_TENSORS, tmp);
+    const char *mk[] = {"format", "model"}, *mv[] = {"pt", m->vt->name};
+    int rc = shelf__st_write(path, w->t, w->n, mk, mv, 2, err);
+    shelf__st_file f = {0};
+    if (!rc) rc = shelf__st_open(path, &f, err);
+    if (rc) return rc;
+    tensors_checksum(&f, sum);
+    shelf__st_close(&f);
+    char *text = manifest_text(m, w, sum);
+    if (!text) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    snprintf(path, sizeof path, "%s/manifest.json", tmp);
+    rc = write_text(path, text, err);
+    free(text);
+    return rc;
 }
 
 int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err)
@@ -95,11 +206,12 @@ int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err)
         return shelf_err_set(err, SHELF_EEXIST, "%s: exists (bundles are immutable: choose a new directory)", dir);
     shelf_bundle_writer w = {0};
     w.params = cJSON_CreateObject();
-    cJSON *man = cJSON_CreateObject();
-    char tmp[4096], path[4200];
+    char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", dir, (int)getpid());
     int rc = 0;
-    if (!w.params || !man) {
+    uint64_t at = 0;
+    const shelf__st_tensor *bad = NULL;
+    if (!w.params) {
         rc = shelf_err_set(err, SHELF_ENOMEM, "out of memory");
         goto out;
     }
@@ -111,42 +223,26 @@ int shelf_model_save(const shelf_model *m, const char *dir, shelf_err *err)
         rc = shelf_err_set(err, w.failed, "%s: %s", m->vt->name, w.why[0] ? w.why : "out of memory");
         goto out;
     }
-    cJSON_AddStringToObject(man, "format", BUNDLE_FORMAT);
-    cJSON_AddNumberToObject(man, "version", BUNDLE_VERSION);
-    cJSON_AddStringToObject(man, "model", m->vt->name);
-    cJSON_AddStringToObject(man, "shelf_version", SHELF_VERSION);
-    cJSON_AddNumberToObject(man, "created", (double)time(NULL));
-    cJSON_AddNumberToObject(man, "n_users", m->n_users);
-    cJSON_AddNumberToObject(man, "n_items", m->n_items);
-    cJSON_AddItemToObject(man, "params", w.params);
-    w.params = NULL; /* owned by man now */
-    cJSON *tl = cJSON_AddArrayToObject(man, "tensors");
-    for (size_t i = 0; i < w.n; i++) cJSON_AddItemToArray(tl, cJSON_CreateString(w.t[i].name));
-    char *text = cJSON_Print(man);
-    if (!text) {
-        rc = shelf_err_set(err, SHELF_ENOMEM, "out of memory");
+    if ((bad = first_nonfinite(w.t, w.n, &at))) {
+        rc = shelf_err_set(err, SHELF_ERANGE, "%s: tensor '%s' holds %s at element %llu (the fit diverged?): not saved",
+                           m->vt->name, bad->name, nonfinite_name(bad, at), (unsigned long long)at);
         goto out;
     }
     if (mkdir(tmp, 0755) != 0) {
-        free(text);
         rc = shelf_err_set(err, SHELF_EIO, "%s: cannot create: %s", tmp, strerror(errno));
         goto out;
     }
-    snprintf(path, sizeof path, "%s/manifest.json", tmp);
-    rc = write_text(path, text, err);
-    free(text);
-    snprintf(path, sizeof path, "%s/tensors.safetensors", tmp);
-    if (!rc) {
-        const char *mk[] = {"format", "model"}, *mv[] = {"pt", m->vt->name};
-        rc = shelf__st_write(path, w.t, w.n, mk, mv, 2, err);
+    rc = write_files(m, &w, tmp, err);
+    if (!rc && rename(tmp, dir) != 0) {
+        int e = errno; /* a bundle another writer put there meanwhile */
+        rc = e == ENOTEMPTY || e == EEXIST
+                 ? shelf_err_set(err, SHELF_EEXIST, "%s: written meanwhile by another process", dir)
+                 : shelf_err_set(err, SHELF_EIO, "%s: cannot rename into place: %s", dir, strerror(e));
     }
-    if (!rc && rename(tmp, dir) != 0)
-        rc = shelf_err_set(err, SHELF_EIO, "%s: cannot rename into place: %s", dir, strerror(errno));
     if (rc) remove_tree(tmp);
 out:
     free(w.t);
     cJSON_Delete(w.params);
-    cJSON_Delete(man);
     return rc;
 }
 
@@ -210,6 +306,39 @@ static char *read_text(const char *path, shelf_err *err)
     return buf;
 }
 
+/* Checks the tensor file of the bundle in dir (mapped in st) against the
+ * checksum in its manifest and refuses non-finite weights. A manifest
+ * without checksums (a bundle written by a shelf before them) passes with
+ * a warning, so that existing bundles keep working; a checksum present and
+ * wrong, or of an unknown kind, refuses the bundle. */
+static int verify_tensors(const char *dir, const cJSON *manifest, const shelf__st_file *st, shelf_err *err)
+{
+    const cJSON *sums = cJSON_GetObjectItemCaseSensitive(manifest, "checksums");
+    if (!sums) {
+        shelf_warn("%s: no checksums (written by an older shelf): loaded unverified", dir);
+    } else {
+        const cJSON *want = cJSON_GetObjectItemCaseSensitive(sums, BUNDLE_TENSORS);
+        if (!cJSON_IsString(want))
+            return shelf_err_set(err, SHELF_ECORRUPT, "%s/manifest.json: checksums lacks '" BUNDLE_TENSORS "'", dir);
+        if (strncmp(want->valuestring, BUNDLE_SUM_ALGO ":", strlen(BUNDLE_SUM_ALGO ":")) != 0)
+            return shelf_err_set(err, SHELF_EVERSION,
+                                 "%s/manifest.json: checksum '%.40s' is of a kind this build does not know "
+                                 "(" BUNDLE_SUM_ALGO ")", dir, want->valuestring);
+        char got[BUNDLE_SUM_LEN];
+        tensors_checksum(st, got);
+        if (strcmp(got, want->valuestring) != 0)
+            return shelf_err_set(err, SHELF_ECORRUPT,
+                                 "%s/" BUNDLE_TENSORS ": checksum mismatch (the manifest says %.60s, the file is %s): "
+                                 "the file is damaged", dir, want->valuestring, got);
+    }
+    uint64_t at = 0;
+    const shelf__st_tensor *bad = first_nonfinite(st->t, st->n, &at);
+    if (bad)
+        return shelf_err_set(err, SHELF_ECORRUPT, "%s/" BUNDLE_TENSORS ": tensor '%s' holds %s at element %llu", dir,
+                             bad->name, nonfinite_name(bad, at), (unsigned long long)at);
+    return 0;
+}
+
 int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err)
 {
     char path[4200];
@@ -241,8 +370,9 @@ int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err)
         goto out;
     }
     if ((rc = shelf_model_new(kind->valuestring, &m, err))) goto out;
-    snprintf(path, sizeof path, "%s/tensors.safetensors", dir);
+    snprintf(path, sizeof path, "%s/" BUNDLE_TENSORS, dir);
     if ((rc = shelf__st_open(path, &b.st, err))) goto out;
+    if ((rc = verify_tensors(dir, b.manifest, &b.st, err))) goto out;
     m->n_users = (uint32_t)nu->valuedouble;
     m->n_items = (uint32_t)ni->valuedouble;
     shelf_err_clear(err);
