@@ -2,6 +2,7 @@
  * the rerank hooks, the top n (topped up from the fallback chain when the
  * filters leave fewer), explanations; and the room's per-thread work space. */
 #include "rank/rank_int.h"
+#include "rank/scenario_int.h"
 #include "shelf/eval.h"  /* shelf_topk */
 #include "shelf/store.h" /* SHELF_NONE */
 
@@ -72,21 +73,23 @@ static uint64_t rnd(shelf__rank_work *w)
     return w->rng[1] + b;
 }
 
-/* ---- rerank hooks ----------------------------------------------------------------------
- * Stages that reorder or replace the slate's candidates after the filters
- * (diversity, long tail, paced promotions: the placements work fills them).
- * Each gets the filtered scores and may change them. None yet. */
-typedef int (*rerank_fn)(const shelf__rank_env *env, const shelf__rank_req *rq, float *scores, uint32_t N);
-static const rerank_fn rerank_hooks[1] = {NULL};
+/* ---- a scenario's slate ------------------------------------------------------------------ */
 
-static int rerank(const shelf__rank_env *env, const shelf__rank_req *rq, float *scores, uint32_t N)
+#define SCN_POOL 512 /* the best this many items are what diversity and caps choose from */
+
+/* the scenario's stages over w->scores, then its choice of rq->n into w->top */
+static uint32_t scenario_slate(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                               shelf__rank_work *w, uint32_t N, int *rc)
 {
-    for (size_t h = 0; h < sizeof rerank_hooks / sizeof rerank_hooks[0]; h++)
-        if (rerank_hooks[h]) {
-            int rc = rerank_hooks[h](env, rq, scores, N);
-            if (rc) return rc;
-        }
-    return 0;
+    float *pop = malloc((N ? N : 1) * sizeof *pop);
+    uint32_t pool[SCN_POOL];
+    if (!pop) return *rc = SHELF_ENOMEM, 0;
+    *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, pop, N);
+    free(pop);
+    if (*rc) return 0;
+    uint32_t m = rq->n * 10 > 100 ? rq->n * 10 : 100;
+    m = shelf_topk(w->scores, N, NULL, m < SCN_POOL ? m : SCN_POOL, pool);
+    return shelf__rank_scenario_select(rq, cat, w->scores, pool, m, 0, rq->n, w->top);
 }
 
 /* ---- top n and the fallback fill --------------------------------------------------------- */
@@ -114,6 +117,20 @@ static void fill_short(const shelf__rank_env *env, const shelf__rank_req *rq, co
     env->fallback_scores(env->ctx, w->scores, N);
     shelf__rank_filter(env, rq, cat, w->scores, N, 0);
     for (uint32_t k = 0; k < out->n; k++) w->scores[out->items[k].item] = -INFINITY;
+    if (rq->scenario) { /* its rules and caps hold for the fallback too */
+        float *pop = malloc((N ? N : 1) * sizeof *pop);
+        uint32_t pool[SCN_POOL], have = out->n;
+        if (!pop || shelf__rank_scenario_filter(env, rq, cat, w->scores, pop, N)) {
+            free(pop);
+            return;
+        }
+        free(pop);
+        uint32_t m = shelf_topk(w->scores, N, NULL, SCN_POOL, pool);
+        for (uint32_t k = 0; k < have; k++) w->top[k] = out->items[k].item;
+        uint32_t n = shelf__rank_scenario_select(rq, cat, w->scores, pool, m, have, rq->n, w->top);
+        for (uint32_t k = have; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], "popular");
+        return;
+    }
     uint32_t n = shelf_topk(w->scores, N, NULL, rq->n - out->n, w->top);
     for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], "popular");
 }
@@ -139,11 +156,13 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
         env->catalogue_done(env->ctx);
         return shelf_err_set(err, rc, "out of memory (blend)");
     }
-    if ((rc = rerank(env, rq, w->scores, N))) {
+    uint32_t n = rq->scenario ? scenario_slate(env, rq, &cat, w, N, &rc) : shelf_topk(w->scores, N, NULL, rq->n, w->top);
+    if (rc) {
         env->catalogue_done(env->ctx);
-        return shelf_err_set(err, rc, "rerank failed");
+        return shelf_err_set(err, rc, rc == SHELF_ENOMEM ? "out of memory (scenario)"
+                                                         : "scenario %s: its expressions name too many request values",
+                             rq->scenario->name);
     }
-    uint32_t n = shelf_topk(w->scores, N, NULL, rq->n, w->top);
     snprintf(out->source, sizeof out->source, "%s", source);
     for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], source);
     fill_short(env, rq, &cat, w, N, out);

@@ -151,6 +151,9 @@ typedef struct shelf__rank_req {
     const uint32_t *candidates;   /* only these may be shown (NULL: all) */
     size_t n_candidates;
     const shelf__seen *seen;      /* NULL: the deployment's */
+    const struct shelf__scenario *scenario; /* its stages (rerank.c), or NULL */
+    const char *const *ctx_kv;    /* the request's context as "key=value" (ctx.NAME in expressions) */
+    size_t n_ctx_kv;
     float blend_popularity;       /* NaN: the deployment's */
     int64_t now;                  /* unix seconds */
     /* out: the change of the slot's session memory, and whether it is new */

@@ -91,4 +91,32 @@ int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_
                           shelf__scenario **out, shelf_err *err);
 void shelf__scenario_free(shelf__scenario *s);
 
+/* ---- its stages in the ranking room (rerank.c) ----------------------------------------- */
+
+/* What a scenario's expressions may name: the catalogue's fields (kind,
+ * category, available, popularity) and env's event types. */
+shelf__expr_schema shelf__rank_schema(const shelf__rank_env *env);
+
+/* rq->scenario's kinds and filter: -inf for what fails. pop: room for N
+ * (the trending popularity, read when an expression may need it). 0, or
+ * SHELF_ERANGE when an expression names over 64 request values. */
+int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                                float *scores, float *pop, uint32_t N);
+
+/* rq->scenario's kinds and filter (-inf for what fails), then the rest as
+ * relevance in (0, 1] (the finite scores min-max scaled), times each
+ * booster's value (>= 0; null leaves it), times (1 + popularity)^-beta,
+ * dropped below min_relevance. pop: room for N (the trending popularity is
+ * read into it when a stage needs it). 0, or SHELF_ERANGE when the
+ * expressions name over 64 request values. */
+int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                                float *scores, float *pop, uint32_t N);
+
+/* Adds items of pool[0..n_pool) (the best by score, in order) to the n_have
+ * already in out until it holds n, greedily: the highest lambda * score -
+ * (1 - lambda) * sim (sim 1 when an item in out shares its diversity
+ * value), skipping items a cap has filled. Returns how many out holds. */
+uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *scores,
+                                     const uint32_t *pool, uint32_t n_pool, uint32_t n_have, uint32_t n, uint32_t *out);
+
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "rank/rank_int.h"
+#include "rank/scenario_int.h"
 #include "shelf/store.h"
 
 /* ---- a catalogue of 8 items: kinds product (0..5) and article (6, 7);
@@ -374,12 +375,77 @@ static void test_lists(void **state)
     shelf_slate_free(&s);
 }
 
+/* ---- scenarios: the model scores items 0..4 10, 9, 8, 7, 6 (relevance 1,
+ * .75, .5, .25, .001); categories 0 0 1 2 2; trending 5 1 4 3 0 ---------------- */
+
+/* the slate of a shopper who viewed item 4, under scenario json */
+static uint32_t scn_slate(const char *json, uint32_t n, const char *const *kv, size_t n_kv, uint32_t *items)
+{
+    shelf__rank_env env = env_of(1);
+    shelf__expr_schema schema = shelf__rank_schema(&env);
+    shelf__scenario *scn = NULL;
+    shelf_err err = {0};
+    if (shelf__scenario_parse("t", json, &schema, &scn, &err)) fail_msg("%s: %s", json, err.msg);
+    uint32_t hist[1] = {4};
+    uint16_t htype[1] = {0};
+    shelf__rank_req rq = req(n);
+    rq.items = hist;
+    rq.types = htype;
+    rq.n_hist = 1;
+    rq.scenario = scn;
+    rq.ctx_kv = kv;
+    rq.n_ctx_kv = n_kv;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    for (uint32_t k = 0; k < s.n; k++) items[k] = s.items[k].item;
+    uint32_t got = s.n;
+    shelf_slate_free(&s);
+    shelf__scenario_free(scn);
+    return got;
+}
+
+#define SLATE(json, n, ...)                                                                                    \
+    do {                                                                                                       \
+        uint32_t want_[] = {__VA_ARGS__}, got_[16];                                                            \
+        uint32_t n_ = scn_slate(json, n, kv, sizeof kv / sizeof kv[0], got_);                                 \
+        assert_int_equal(n_, sizeof want_ / sizeof want_[0]);                                                  \
+        for (uint32_t k_ = 0; k_ < n_; k_++)                                                                   \
+            if (got_[k_] != want_[k_]) fail_msg("%s: position %u holds item %u, not %u", json, k_, got_[k_], want_[k_]); \
+    } while (0)
+
+static void test_scenario_stages(void **state)
+{
+    (void)state;
+    const char *const kv[] = {"min_pop=4", "lang=en"};
+    SLATE("{}", 5, 0, 1, 2, 3, 4);
+    /* kinds: no article is scored by the model; the fallback's articles, which obey the kinds */
+    SLATE("{\"kinds\": [\"article\"]}", 5, 6, 7);
+    /* filter: the category subtree, with no fallback item outside it */
+    SLATE("{\"filter\": \"category under 'shoes'\"}", 5, 0, 1, 2);
+    SLATE("{\"filter\": \"not seen(view) and kind == 'product'\"}", 5, 0, 1, 2, 3);
+    /* the request's values */
+    SLATE("{\"filter\": \"popularity >= ctx.min_pop and ctx.lang == 'en'\"}", 5, 0, 2);
+    uint32_t none[8];
+    assert_int_equal(scn_slate("{\"filter\": \"ctx.lang == 'fr'\"}", 5, kv, 2, none), 0); /* nothing, not anything */
+    /* booster: relevance x max(1, trending) = 5, .75, 2, .75, .001 */
+    SLATE("{\"boosters\": [\"max(1, popularity)\"]}", 5, 0, 2, 3, 1, 4);
+    /* long tail beta 1: relevance / (1 + trending) = .17, .38, .10, .06, .001 */
+    SLATE("{\"long_tail\": {\"beta\": 1}}", 5, 1, 0, 2, 3, 4);
+    /* minimum relevance: .75 and up */
+    SLATE("{\"min_relevance\": 0.6}", 2, 0, 1);
+    /* diversity by category, lambda .5: a second shoe (item 1) waits until boots and bags are in */
+    SLATE("{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", 5, 0, 2, 3, 1, 4);
+    SLATE("{\"diversity\": {\"by\": \"category\", \"lambda\": 1}}", 5, 0, 1, 2, 3, 4);
+    /* caps: one per category, the fallback's fill held to them too (item 6, 7: no category) */
+    SLATE("{\"caps\": [{\"by\": \"category\", \"max\": 1}]}", 5, 0, 2, 3, 6, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fallback), cmocka_unit_test(test_filters),        cmocka_unit_test(test_seen),
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
-        cmocka_unit_test(test_blend),
+        cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,241 @@
+/* rerank.c: a scenario's stages in the ranking room (scenario_int.h): its
+ * kinds and filter expression, then relevance in (0, 1] changed by the
+ * boosters, the long-tail term and the minimum relevance, then the slate
+ * chosen greedily under diversity (maximal marginal relevance) and caps.
+ * The expressions see the catalogue's fields (shelf__rank_schema). */
+#include "rank/rank_int.h"
+#include "rank/scenario_int.h"
+#include "shelf/store.h" /* SHELF_NONE */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the fields an expression may name ------------------------------------------------ */
+
+enum { F_KIND, F_CATEGORY, F_AVAILABLE, F_POPULARITY, F_N };
+static const char *const field_names[F_N] = {"kind", "category", "available", "popularity"};
+static const shelf__xv_type field_types[F_N] = {SHELF__XV_STR, SHELF__XV_STR, SHELF__XV_BOOL, SHELF__XV_NUM};
+
+static int schema_field(void *ctx, const char *name, size_t len, uint32_t *id, shelf__xv_type *type)
+{
+    (void)ctx;
+    for (uint32_t k = 0; k < F_N; k++)
+        if (strlen(field_names[k]) == len && !strncmp(field_names[k], name, len)) {
+            *id = k;
+            *type = field_types[k];
+            return 0;
+        }
+    return SHELF_ENOTFOUND;
+}
+
+static int schema_type(void *ctx, const char *name, size_t len, uint32_t *id)
+{
+    const shelf__rank_env *env = ctx;
+    for (uint32_t k = 0; env && k < env->n_types; k++)
+        if (strlen(env->type_names[k]) == len && !strncmp(env->type_names[k], name, len)) {
+            *id = k;
+            return 0;
+        }
+    return SHELF_ENOTFOUND;
+}
+
+shelf__expr_schema shelf__rank_schema(const shelf__rank_env *env)
+{
+    return (shelf__expr_schema){(void *)env, schema_field, schema_type};
+}
+
+/* what item_value and seen read, for one request */
+typedef struct scn_view {
+    const shelf__catalogue *cat;
+    const shelf__rank_req *rq;
+    const float *pop; /* trending popularity, or NULL */
+} scn_view;
+
+static void item_value(void *ctx, uint32_t item, uint32_t field, shelf__xval *out)
+{
+    const scn_view *v = ctx;
+    const shelf__catalogue *c = v->cat;
+    if (item >= c->n_items) return;
+    switch (field) {
+    case F_KIND:
+        if (c->kind[item] < c->n_kinds) *out = (shelf__xval){.t = SHELF__XV_STR, .str = c->kinds[c->kind[item]]};
+        break;
+    case F_CATEGORY:
+        if (c->cat[item] != SHELF_NONE && c->cat[item] < c->n_cats)
+            *out = (shelf__xval){.t = SHELF__XV_STR, .str = c->cats[c->cat[item]]};
+        break;
+    case F_AVAILABLE: *out = (shelf__xval){.t = SHELF__XV_BOOL, .num = c->ok[item] != 0}; break;
+    case F_POPULARITY:
+        if (v->pop) *out = (shelf__xval){.t = SHELF__XV_NUM, .num = v->pop[item]};
+        break;
+    }
+}
+
+static int seen(void *ctx, uint32_t item, uint32_t type, int64_t window_s)
+{
+    const shelf__rank_req *rq = ((const scn_view *)ctx)->rq;
+    for (size_t k = 0; k < rq->n_hist; k++) {
+        if (rq->items[k] != item || (rq->types ? rq->types[k] : 0) != type) continue;
+        int64_t t = rq->ts ? rq->ts[k] : 0;
+        if (!window_s || !t || rq->now - t <= window_s) return 1;
+    }
+    return 0;
+}
+
+static void lookup(void *ctx, int ns, const char *name, shelf__xval *out)
+{
+    /* ctx.NAME: the request's "key=value" context strings (rq->ctx_kv) */
+    const shelf__rank_req *rq = ((const scn_view *)ctx)->rq;
+    size_t n = strlen(name);
+    for (size_t k = 0; ns == 0 && k < rq->n_ctx_kv; k++) {
+        const char *kv = rq->ctx_kv[k];
+        if (strncmp(kv, name, n) || kv[n] != '=') continue;
+        char *end;
+        double d = strtod(kv + n + 1, &end);
+        if (kv[n + 1] && !*end && isfinite(d)) *out = (shelf__xval){.t = SHELF__XV_NUM, .num = d};
+        else *out = (shelf__xval){.t = SHELF__XV_STR, .str = kv + n + 1};
+        return;
+    }
+}
+
+/* ---- scores ---------------------------------------------------------------------------- */
+
+static int kind_ok(const shelf__scenario *s, const shelf__catalogue *c, uint32_t i)
+{
+    if (!s->n_kinds) return 1;
+    const char *k = i < c->n_items && c->kind[i] < c->n_kinds ? c->kinds[c->kind[i]] : "";
+    for (uint32_t j = 0; j < s->n_kinds; j++)
+        if (!strcmp(s->kinds[j], k)) return 1;
+    return 0;
+}
+
+/* the finite scores mapped to (0, 1]: 1e-3 + 0.999 (s - min) / (max - min) */
+static void to_relevance(float *scores, uint32_t N)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    for (uint32_t i = 0; i < N; i++)
+        if (isfinite(scores[i])) {
+            if (scores[i] < lo) lo = scores[i];
+            if (scores[i] > hi) hi = scores[i];
+        }
+    float span = hi > lo ? hi - lo : 1.0f;
+    for (uint32_t i = 0; i < N; i++)
+        if (isfinite(scores[i])) scores[i] = 1e-3f + 0.999f * (scores[i] - lo) / span;
+        else scores[i] = -INFINITY;
+}
+
+/* the expressions' request values, bound once: slots for the filter, then each booster */
+typedef struct scn_run {
+    scn_view view;
+    shelf__expr_env xenv;
+    shelf__xval slots[64];
+} scn_run;
+
+static int run_begin(scn_run *r, const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                     float *pop, uint32_t N)
+{
+    const shelf__scenario *s = rq->scenario;
+    size_t need = s->filter ? shelf__expr_slots(s->filter) : 0;
+    for (uint32_t b = 0; b < s->n_boost; b++)
+        if (shelf__expr_slots(s->boost[b]) > need) need = shelf__expr_slots(s->boost[b]);
+    if (need > sizeof r->slots / sizeof r->slots[0]) return SHELF_ERANGE;
+    int want_pop = s->long_tail_beta > 0 || s->filter || s->n_boost;
+    if (want_pop) env->pop_scores(env->ctx, pop, N);
+    r->view = (scn_view){cat, rq, want_pop ? pop : NULL};
+    r->xenv = (shelf__expr_env){&r->view, item_value, seen, lookup};
+    return 0;
+}
+
+static void apply_filter(scn_run *r, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores, uint32_t N)
+{
+    const shelf__scenario *s = rq->scenario;
+    for (uint32_t i = 0; i < N; i++)
+        if (isfinite(scores[i]) && !kind_ok(s, cat, i)) scores[i] = -INFINITY;
+    if (!s->filter) return;
+    shelf__expr_bind(s->filter, &r->xenv, r->slots);
+    for (uint32_t i = 0; i < N; i++)
+        if (isfinite(scores[i]) && !shelf__expr_eval(s->filter, &r->xenv, r->slots, i, NULL)) scores[i] = -INFINITY;
+}
+
+int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                                float *scores, float *pop, uint32_t N)
+{
+    scn_run r;
+    int rc = run_begin(&r, env, rq, cat, pop, N);
+    if (!rc) apply_filter(&r, rq, cat, scores, N);
+    return rc;
+}
+
+int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                                float *scores, float *pop, uint32_t N)
+{
+    const shelf__scenario *s = rq->scenario;
+    scn_run r;
+    int rc = run_begin(&r, env, rq, cat, pop, N);
+    if (rc) return rc;
+    apply_filter(&r, rq, cat, scores, N);
+    to_relevance(scores, N);
+    for (uint32_t b = 0; b < s->n_boost; b++) {
+        shelf__expr_bind(s->boost[b], &r.xenv, r.slots);
+        for (uint32_t i = 0; i < N; i++) {
+            double m;
+            if (isfinite(scores[i]) && shelf__expr_eval(s->boost[b], &r.xenv, r.slots, i, &m) && m >= 0)
+                scores[i] = (float)((double)scores[i] * m);
+        }
+    }
+    for (uint32_t i = 0; i < N && s->long_tail_beta > 0; i++)
+        if (isfinite(scores[i])) scores[i] *= powf(1.0f + (pop[i] > 0 ? pop[i] : 0), -s->long_tail_beta);
+    for (uint32_t i = 0; i < N; i++)
+        if (isfinite(scores[i]) && scores[i] < s->min_relevance) scores[i] = -INFINITY;
+    return 0;
+}
+
+/* ---- the slate: diversity and caps ------------------------------------------------------ */
+
+/* the value an item has for by (SHELF_NONE: none) */
+static uint32_t by_value(const shelf__catalogue *c, shelf__by by, uint32_t i)
+{
+    if (by == SHELF__BY_CATEGORY && i < c->n_items) return c->cat[i];
+    return SHELF_NONE; /* brand and embedding: not in the catalogue yet */
+}
+
+static int capped(const shelf__scenario *s, const shelf__catalogue *c, const uint32_t *chosen, uint32_t n, uint32_t i)
+{
+    for (uint32_t k = 0; k < s->n_caps; k++) {
+        uint32_t v = by_value(c, s->caps[k].by, i), same = 0;
+        if (v == SHELF_NONE) continue;
+        for (uint32_t j = 0; j < n; j++) same += by_value(c, s->caps[k].by, chosen[j]) == v;
+        if (same >= s->caps[k].max) return 1;
+    }
+    return 0;
+}
+
+uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *scores,
+                                     const uint32_t *pool, uint32_t n_pool, uint32_t n_have, uint32_t n, uint32_t *out)
+{
+    const shelf__scenario *s = rq->scenario;
+    uint8_t *used = calloc(n_pool ? n_pool : 1, 1);
+    if (!used) return n_have;
+    uint32_t got = n_have;
+    float lambda = s->diversity_by != SHELF__BY_NONE ? s->diversity_lambda : 1.0f;
+    while (got < n) {
+        uint32_t best = n_pool;
+        float best_v = -INFINITY;
+        for (uint32_t p = 0; p < n_pool; p++) {
+            uint32_t i = pool[p];
+            if (used[p] || capped(s, cat, out, got, i)) continue;
+            float sim = 0;
+            uint32_t v = by_value(cat, s->diversity_by, i);
+            for (uint32_t j = 0; j < got && lambda < 1 && v != SHELF_NONE && sim < 1; j++)
+                sim = by_value(cat, s->diversity_by, out[j]) == v ? 1.0f : sim;
+            float val = lambda * scores[i] - (1 - lambda) * sim;
+            if (val > best_v) best_v = val, best = p;
+        }
+        if (best == n_pool) break;
+        used[best] = 1;
+        out[got++] = pool[best];
+    }
+    free(used);
+    return got;
+}
