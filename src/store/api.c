@@ -38,3 +38,6 @@ void shelf_store_close(shelf_store *st)
 #define DISPATCH(ret, name, params, args) \
     ret shelf_store_##name params { return BE(st)->name args; }
 SHELF__STORE_OPS(DISPATCH)
+#define DISPATCH_INT(ret, name, params, args) \
+    ret shelf__store_##name params { return BE(st)->name args; }
+SHELF__STORE_INT_OPS(DISPATCH_INT)

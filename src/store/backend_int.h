@@ -7,6 +7,7 @@
 #define SHELF_STORE_BACKEND_INT_H
 
 #include "shelf/store.h"
+#include "store/meta_int.h"
 
 /* The operations, one row each: X(return type, name, (parameters),
  * (arguments)); shelf_store_<name> calls the backend's <name>. Besides
@@ -51,12 +52,21 @@
     X(int, served_foreach, (shelf_store *st, int64_t since_ts, shelf_slate_cb cb, void *ctx), (st, since_ts, cb, ctx)) \
     X(int, stats_get, (shelf_store *st, shelf_store_stats *out), (st, out))
 
+/* The internal operations (store/meta_int.h): not in the public ABI, the
+ * same dispatch as shelf__store_<name>. */
+#define SHELF__STORE_INT_OPS(X) \
+    X(int, scenario_put, (shelf_store *st, const char *name, const char *doc, int64_t updated), (st, name, doc, updated)) \
+    X(int, scenario_get, (shelf_store *st, const char *name, char **doc, int64_t *updated), (st, name, doc, updated)) \
+    X(int, scenario_delete, (shelf_store *st, const char *name), (st, name)) \
+    X(int, scenario_foreach, (shelf_store *st, shelf__scenario_cb cb, void *ctx), (st, cb, ctx))
+
 #define SHELF__STORE_OP_FIELD(ret, name, params, args) ret(*name) params;
 typedef struct shelf__store_backend {
     const char *name;
     int (*open)(const char *path, unsigned flags, shelf_store **out, shelf_err *err);
     void (*close)(shelf_store *st);
     SHELF__STORE_OPS(SHELF__STORE_OP_FIELD)
+    SHELF__STORE_INT_OPS(SHELF__STORE_OP_FIELD)
 } shelf__store_backend;
 
 /* The head of every backend's handle: its backend and its error slot. */
@@ -71,5 +81,6 @@ int shelf__sqlite_open(const char *path, unsigned flags, shelf_store **out, shel
 void shelf__sqlite_close(shelf_store *st);
 #define SHELF__STORE_OP_DECL(ret, name, params, args) ret shelf__sqlite_##name params;
 SHELF__STORE_OPS(SHELF__STORE_OP_DECL)
+SHELF__STORE_INT_OPS(SHELF__STORE_OP_DECL)
 
 #endif

@@ -89,6 +89,13 @@ static const char *const migrations[] = {
     "ALTER TABLE served_v3 RENAME TO served;"
     "CREATE INDEX served_ts ON served(ts, rec_id);"   /* shelf_store_served_foreach(since) */
     "CREATE INDEX served_user ON served(user) WHERE user IS NOT NULL;", /* forgetting a user */
+    /* 4: scenarios (placements): named JSON documents (docs/scenarios.md),
+     * checked by the ranking room before they are stored */
+    "CREATE TABLE scenarios("
+    "  name TEXT PRIMARY KEY,"
+    "  doc TEXT NOT NULL,"                /* the JSON document as given */
+    "  updated INTEGER NOT NULL"          /* unix seconds */
+    ") WITHOUT ROWID;",
 };
 
 int shelf__store_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -689,4 +689,5 @@ const shelf__store_backend shelf__sqlite_backend = {
     .open = shelf__sqlite_open,
     .close = shelf__sqlite_close,
     SHELF__STORE_OPS(SQLITE_OP)
+    SHELF__STORE_INT_OPS(SQLITE_OP)
 };

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "shelf/shelf.h"
+#include "store/meta_int.h"
 
 static shelf_store *mem_store(void)
 {
@@ -191,6 +192,57 @@ static void test_begin_lazy(void **state)
     assert_int_equal(shelf_store_foreach_event(b, 0, collect, &d), 0);
     assert_int_equal(d.n, 1);
     shelf_store_close(b);
+}
+
+/* scenarios: stored, replaced, listed in name order, deleted, kept across
+ * a reopen; a missing one is SHELF_ENOTFOUND */
+typedef struct scn_list {
+    char names[4][16];
+    int n;
+} scn_list;
+
+static int collect_scn(void *ctx, const char *name, const char *doc, int64_t updated)
+{
+    scn_list *l = ctx;
+    (void)doc;
+    (void)updated;
+    if (l->n < 4) snprintf(l->names[l->n++], sizeof l->names[0], "%s", name);
+    return 0;
+}
+
+static void test_scenarios(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "scenarios.db");
+    remove(path);
+    shelf_store *st;
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_CREATE, &st, NULL), 0);
+    char *doc = NULL;
+    int64_t when = 0;
+    assert_int_equal(shelf__store_scenario_get(st, "home", &doc, &when), SHELF_ENOTFOUND);
+    assert_non_null(strstr(shelf_store_errmsg(st), "no scenario named 'home'"));
+    assert_int_equal(shelf__store_scenario_put(st, "home", "{}", 10), 0);
+    assert_int_equal(shelf__store_scenario_put(st, "cart", "{\"kinds\": [\"product\"]}", 11), 0);
+    assert_int_equal(shelf__store_scenario_put(st, "home", "{\"fusion\": \"rrf\"}", 12), 0); /* replaced */
+    assert_int_equal(shelf__store_scenario_get(st, "home", &doc, &when), 0);
+    assert_string_equal(doc, "{\"fusion\": \"rrf\"}");
+    assert_int_equal(when, 12);
+    free(doc);
+    scn_list l = {0};
+    assert_int_equal(shelf__store_scenario_foreach(st, collect_scn, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.names[0], "cart");
+    assert_string_equal(l.names[1], "home");
+    assert_int_equal(shelf__store_scenario_delete(st, "cart"), 0);
+    assert_int_equal(shelf__store_scenario_delete(st, "cart"), SHELF_ENOTFOUND);
+    shelf_store_close(st);
+    assert_int_equal(shelf_store_open(path, 0, &st, NULL), 0);
+    l = (scn_list){0};
+    assert_int_equal(shelf__store_scenario_foreach(st, collect_scn, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.names[0], "home");
+    shelf_store_close(st);
 }
 
 /* a PostgreSQL address is refused by name: this build has only SQLite */
@@ -889,7 +941,7 @@ int main(void)
         cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
         cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
         cmocka_unit_test(test_keys),              cmocka_unit_test(test_migrate_from_v1),
-        cmocka_unit_test(test_two_writers),
+        cmocka_unit_test(test_two_writers),       cmocka_unit_test(test_scenarios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
