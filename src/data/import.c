@@ -3,6 +3,8 @@
  * file:line:field, and the field parsers. The formats live in import_*.c. */
 #include "import_int.h"
 
+#include "core/check_int.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -399,30 +401,31 @@ int shelf__imp_store_fail(shelf__imp *imp, int rc)
 int shelf__imp_utf8(shelf__imp *imp, const char *rec, size_t len, shelf__field_of_fn field_of,
                     const void *ctx)
 {
-    const char *nul = memchr(rec, '\0', len);
-    if (nul) {
-        size_t at = (size_t)(nul - rec);
-        const char *name = NULL;
-        int field = field_of ? field_of(ctx, rec, at, &name) : 0;
-        return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "NUL byte at byte column %zu", at + 1);
-    }
-    /* ASCII fast path: 8 bytes at a time */
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, rec + i, 8);
-        if (w & 0x8080808080808080ull) break;
-    }
-    for (; i < len; i++)
-        if ((unsigned char)rec[i] >= 0x80) break;
-    if (i == len) return 0;
-    size_t bad = 0;
-    if (shelf_utf8_valid(rec + i, len - i, &bad)) return 0;
-    bad += i;
+    size_t at;
+    int fault = shelf__check_text(rec, len, &at);
+    if (fault == SHELF__TEXT_OK) return 0;
     const char *name = NULL;
-    int field = field_of ? field_of(ctx, rec, bad, &name) : 0;
-    return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "invalid UTF-8 at byte column %zu (0x%02x)",
-                           bad + 1, (unsigned)(unsigned char)rec[bad]);
+    int field = field_of ? field_of(ctx, rec, at, &name) : 0;
+    if (fault == SHELF__TEXT_NUL)
+        return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "NUL byte at byte column %zu", at + 1);
+    return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "invalid UTF-8 at byte column %zu (0x%02x)", at + 1,
+                           (unsigned)(unsigned char)rec[at]);
+}
+
+int shelf__imp_value(shelf__imp *imp, double v, int field, const char *name, float *out)
+{
+    char why[96];
+    int rc = shelf__check_float(v, out, why, sizeof why);
+    return rc ? shelf__imp_fail(imp, rc, field, name, "%s", why) : 0;
+}
+
+int shelf__imp_json_texts(shelf__imp *imp, const cJSON *j, int field, const char *name)
+{
+    char path[160], why[120];
+    if (!shelf__check_json(j, path, sizeof path, why, sizeof why)) return 0;
+    if (field > 0 || name) /* the field holds the JSON: the path is below it */
+        return shelf__imp_fail(imp, SHELF_EFORMAT, field, name, "%s%s%s", path, path[0] ? ": " : "", why);
+    return shelf__imp_fail(imp, SHELF_EFORMAT, 0, path[0] ? path + (path[0] == '.') : NULL, "%s", why);
 }
 
 /* ==== context helpers ============================================================================ */

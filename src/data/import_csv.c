@@ -4,6 +4,8 @@
  * go through the store's in-memory maps, events are added in batches. */
 #include "import_int.h"
 
+#include "core/check_int.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,7 +248,7 @@ static int event_record(shelf__imp *imp, const csv *c, uint32_t default_type)
         double v;
         if (shelf__parse_f64(fp[k], fl[k], &v))
             return shelf__imp_bad(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "not a number", fp[k], fl[k]);
-        ev.value = (float)v;
+        if ((rc = shelf__imp_value(imp, v, k + 1, c->col_name[k], &ev.value))) return rc;
     }
     if ((k = c->col[SHELF__EV_TS]) >= 0 && fl[k] && shelf__parse_ts(fp[k], fl[k], &ev.ts))
         return shelf__imp_bad(imp, SHELF_EFORMAT, k + 1, c->col_name[k],
@@ -254,10 +256,14 @@ static int event_record(shelf__imp *imp, const csv *c, uint32_t default_type)
     if ((k = c->col[SHELF__EV_REC_ID]) >= 0 && fl[k] && !(ev.rec_id = shelf__imp_keep(imp, fp[k], fl[k])))
         return shelf__imp_fail(imp, SHELF_ENOMEM, k + 1, c->col_name[k], "out of memory");
     if ((k = c->col[SHELF__EV_CONTEXT]) >= 0 && fl[k]) {
-        cJSON *j = cJSON_ParseWithLength(fp[k], fl[k]);
+        size_t n = fl[k];
+        size_t marks = shelf__json_mark_nul(fp[k], &n); /* refused below: the text is not stored then */
+        cJSON *j = cJSON_ParseWithLength(fp[k], n);
         int ok = cJSON_IsObject(j);
+        rc = ok && marks ? shelf__imp_json_texts(imp, j, k + 1, c->col_name[k]) : 0;
         cJSON_Delete(j);
-        if (!ok) return shelf__imp_bad(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "not a JSON object", fp[k], fl[k]);
+        if (rc) return rc;
+        if (!ok) return shelf__imp_bad(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "not a JSON object", fp[k], n);
         if (!(ev.context = shelf__imp_keep(imp, fp[k], fl[k])))
             return shelf__imp_fail(imp, SHELF_ENOMEM, k + 1, c->col_name[k], "out of memory");
     }

@@ -7,6 +7,7 @@
 #include "core/sbuf_int.h"
 #include "shelf/import.h"
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -134,6 +135,17 @@ char *shelf__imp_scratch(shelf__imp *imp, size_t n);
 typedef int (*shelf__field_of_fn)(const void *ctx, const char *rec, size_t off, const char **name);
 int shelf__imp_utf8(shelf__imp *imp, const char *rec, size_t len, shelf__field_of_fn field_of,
                     const void *ctx);
+
+/* An event's value (a float) from a parsed number: SHELF_ERANGE naming the
+ * field when it is not finite or beyond the range of a float (a cast would
+ * store Inf). */
+int shelf__imp_value(shelf__imp *imp, double v, int field, const char *name, float *out);
+/* Checks every string and member name of j, parsed from JSON text that went
+ * through shelf__json_mark_nul (core/check_int.h): valid UTF-8 without NUL
+ * (an escaped \u0000 included). Else SHELF_EFORMAT naming the place: field
+ * N (name) and the JSON path below it when the field holds the JSON, the
+ * path as the field's name ("field 'attributes.color'") when j is the record. */
+int shelf__imp_json_texts(shelf__imp *imp, const cJSON *j, int field, const char *name);
 
 /* ---- csv/jsonl record fields and the mapping option ---------------------------- */
 enum {

@@ -3,6 +3,8 @@
  * of items and users that are not fields become their attributes. */
 #include "import_int.h"
 
+#include "core/check_int.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,7 +65,10 @@ static int text_of(shelf__imp *imp, const cJSON *j, const char *key, int integer
 
 static int number_of(shelf__imp *imp, const cJSON *j, const char *key, double *out)
 {
-    if (cJSON_IsNumber(j)) return *out = j->valuedouble, 0;
+    if (cJSON_IsNumber(j)) { /* cJSON reads 1e400 as Inf */
+        if (!isfinite(j->valuedouble)) return shelf__imp_fail(imp, SHELF_ERANGE, 0, key, "not a finite number");
+        return *out = j->valuedouble, 0;
+    }
     if (cJSON_IsString(j)) {
         if (shelf__parse_f64(j->valuestring, strlen(j->valuestring), out) == 0) return 0;
         return shelf__imp_bad(imp, SHELF_EFORMAT, 0, key, "not a number", j->valuestring, strlen(j->valuestring));
@@ -122,8 +127,7 @@ static int event_record(shelf__imp *imp, const cJSON *o, const shelf__fieldmap *
     k = m->key[SHELF__EV_VALUE];
     if ((j = get(o, k))) {
         double v;
-        if ((rc = number_of(imp, j, k, &v))) return rc;
-        ev.value = (float)v;
+        if ((rc = number_of(imp, j, k, &v)) || (rc = shelf__imp_value(imp, v, 0, k, &ev.value))) return rc;
     }
     k = m->key[SHELF__EV_TS];
     if ((rc = ts_of(imp, get(o, k), k, &ev.ts))) return rc;
@@ -308,6 +312,7 @@ int shelf__import_jsonl(shelf__imp *imp, const char *path)
         n_rec++;
         shelf__imp_tick(imp);
         if ((rc = shelf__imp_utf8(imp, line, len, NULL, NULL))) break;
+        size_t marks = shelf__json_mark_nul(line, &len); /* a \u0000 escape: refused below, with its key */
         const char *end = NULL;
         cJSON *o = cJSON_ParseWithLengthOpts(line, len, &end, 0);
         if (!o) {
@@ -321,7 +326,9 @@ int shelf__import_jsonl(shelf__imp *imp, const char *path)
         } else if (!cJSON_IsObject(o)) {
             rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "not a JSON object (%s)", type_name(o));
         } else {
-            switch (imp->o->what) {
+            /* the raw line was sound UTF-8: only a \u0000 escape makes a bad string */
+            if (marks) rc = shelf__imp_json_texts(imp, o, 0, NULL);
+            if (!rc) switch (imp->o->what) {
             case SHELF_IMPORT_ITEMS: rc = item_record(imp, o, &m, &b); break;
             case SHELF_IMPORT_USERS: rc = user_record(imp, o, &m, &b); break;
             default: rc = event_record(imp, o, &m, &default_type, &has_default); break;

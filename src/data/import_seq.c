@@ -3,6 +3,8 @@
  * pairs. They carry no timestamps: events get ts 0 and keep file order. */
 #include "import_int.h"
 
+#include "core/check_int.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -135,6 +137,7 @@ static int import_attrs(shelf__imp *imp, const char *path)
         rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "NUL byte in JSON text");
         goto out;
     }
+    size_t marks = shelf__json_mark_nul(text, &len); /* a \u0000 escape: refused below, with its key */
     const char *end = NULL;
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
@@ -154,6 +157,7 @@ static int import_attrs(shelf__imp *imp, const char *path)
         rc = shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "not a JSON object {\"<item id>\": [attribute ids]}");
         goto out;
     }
+    if (marks && (rc = shelf__imp_json_texts(imp, root, 0, NULL))) goto out;
     for (const cJSON *it = root->child; it; it = it->next) {
         const char *key = it->string ? it->string : "", *id;
         size_t klen = strlen(key), idn;

@@ -669,10 +669,12 @@ static void test_fail_seq(void **state)
     char txt[800];
     snprintf(txt, sizeof txt, "%s", write_file("good.txt", "5 1 2 3\n"));
     const char *bad_json[] = {"{\"1\": [1, 2], \"2\": [3,]}", "[1, 2]", "{\"x\": [1]}", "{\"1\": 5}",
-                              "{\"1\": [1, \"a\"]}", "{\"1\": [-1]}", "", "{\"1\": [1]} x"};
+                              "{\"1\": [1, \"a\"]}", "{\"1\": [-1]}", "", "{\"1\": [1]} x",
+                              "{\"1\": [1], \"2\\u0000x\": [1]}", "{\"1\": [\"7\\u0000\"]}"};
     const char *want[] = {"attrs.json:1: invalid JSON", "not a JSON object", "item id is not an integer: 'x'",
                           "field '1': expected an array", "field '1': attribute 2", "field '1': attribute 1",
-                          "attrs.json: empty file", "trailing data"};
+                          "attrs.json: empty file", "trailing data", "attrs.json: member name: NUL character (\\u0000)",
+                          "attrs.json: field '1[0]': NUL character (\\u0000) at byte offset 1"};
     for (size_t i = 0; i < sizeof bad_json / sizeof *bad_json; i++) {
         char *before = store_dump(st, NULL);
         o.attributes_path = write_file("attrs.json", bad_json[i]);
@@ -721,6 +723,11 @@ static void test_fail_csv(void **state)
                 "emptyuser.csv:2: field 1 (user): empty user id");
     expect_fail(st, CSV("utf8.csv", "u1,i1,view,1,5\nu1,\"i\xc3\x28\",view,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "utf8.csv:3: field 2 (item): invalid UTF-8 at byte column 6 (0xc3)");
+    /* a value a float cannot hold (a cast would store Inf), issue 15 */
+    expect_fail(st, CSV("huge.csv", "u1,i1,view,1,5\nu1,i1,view,1e308,5\n"), SHELF_FMT_CSV, SHELF_ERANGE,
+                "huge.csv:3: field 4 (value): 1e+308 is beyond the range of a float");
+    expect_fail(st, CSV("huge2.csv", "u1,i1,view,-3.5e38,5\n"), SHELF_FMT_CSV, SHELF_ERANGE,
+                "huge2.csv:2: field 4 (value): -3.5e+38 is beyond the range of a float");
     expect_fail(st, CSV("quote.csv", "u1,i1,view,1,5\nu1,\"i1,view,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "quote.csv:3: field 2 (item): quoted field not closed");
     expect_fail(st, CSV("after.csv", "u1,\"i1\"x,view,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
@@ -732,6 +739,8 @@ static void test_fail_csv(void **state)
                 "nouser.csv:1: no column 'user' in the header");
     expect_fail(st, write_file("ctxbad.csv", "user,item,context\nu1,i1,\"[1]\"\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "ctxbad.csv:2: field 3 (context): not a JSON object: '[1]'");
+    expect_fail(st, write_file("ctxnul.csv", "user,item,context\nu1,i1,\"{\"\"a\"\":[\"\"x\\u0000\"\"]}\"\n"), SHELF_FMT_CSV,
+                SHELF_EFORMAT, "ctxnul.csv:2: field 3 (context): .a[0]: NUL character (\\u0000) at byte offset 1");
     expect_fail_as(st, write_file("map.csv", "a,b\n1,2\n"), SHELF_FMT_CSV, SHELF_IMPORT_EVENTS, "user=a,item=c",
                    SHELF_EFORMAT, "map.csv:1: mapping item=c: no column 'c'", (const char *)NULL);
     expect_fail_as(st, write_file("map2.csv", "a,b\n1,2\n"), SHELF_FMT_CSV, SHELF_IMPORT_EVENTS, "usr=a",
@@ -780,6 +789,22 @@ static void test_fail_jsonl(void **state)
         {"{\"user\": \"u1\", \"item\": \"i1\", \"context\": \"x\"}", SHELF_EFORMAT,
          "bad.jsonl:3: field 'context': expected an object, got a string"},
         {"{\"user\": \"u\xe9\", \"item\": \"i1\"}", SHELF_EFORMAT, "bad.jsonl:3: invalid UTF-8 at byte column 12 (0xe9)"},
+        /* issue 15: values a float cannot hold, \u0000 in any string (cJSON would cut it there) */
+        {"{\"user\": \"u1\", \"item\": \"i1\", \"value\": 1e308}", SHELF_ERANGE,
+         "bad.jsonl:3: field 'value': 1e+308 is beyond the range of a float"},
+        {"{\"user\": \"u1\", \"item\": \"i1\", \"value\": \"-1e39\"}", SHELF_ERANGE,
+         "bad.jsonl:3: field 'value': -1e+39 is beyond the range of a float"},
+        {"{\"user\": \"u1\", \"item\": \"i1\", \"value\": 1e400}", SHELF_ERANGE,
+         "bad.jsonl:3: field 'value': not a finite number"},
+        {"{\"user\": \"u1\\u0000x\", \"item\": \"i1\"}", SHELF_EFORMAT,
+         "bad.jsonl:3: field 'user': NUL character (\\u0000) at byte offset 2"},
+        {"{\"user\": \"u1\", \"item\": \"i1\\u0000\"}", SHELF_EFORMAT, "bad.jsonl:3: field 'item': NUL character"},
+        {"{\"user\": \"u1\", \"item\": \"i1\", \"type\": \"view\\u0000x\"}", SHELF_EFORMAT,
+         "bad.jsonl:3: field 'type': NUL character (\\u0000) at byte offset 4"},
+        {"{\"user\": \"u1\", \"item\": \"i1\", \"rec_id\": \"\\u0000\"}", SHELF_EFORMAT,
+         "bad.jsonl:3: field 'rec_id': NUL character"},
+        {"{\"user\": \"u1\", \"item\": \"i1\", \"context\": {\"a\": {\"b\\u0000\": 1}}}", SHELF_EFORMAT,
+         "bad.jsonl:3: field 'context.a': member name: NUL character (\\u0000) at byte offset 1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char text[512];
@@ -792,6 +817,15 @@ static void test_fail_jsonl(void **state)
                    (const char *)NULL);
     expect_fail_as(st, write_file("items2.jsonl", "{\"id\": \"i1\", \"title\": [\"x\"]}\n"), SHELF_FMT_JSONL,
                    SHELF_IMPORT_ITEMS, NULL, SHELF_EFORMAT, "items2.jsonl:1: field 'title': expected a string",
+                   (const char *)NULL);
+    expect_fail_as(st, write_file("items3.jsonl", "{\"id\": \"i7\"}\n{\"id\": \"i8\", \"color\": \"r\\u0000d\"}\n"),
+                   SHELF_FMT_JSONL, SHELF_IMPORT_ITEMS, NULL, SHELF_EFORMAT,
+                   "items3.jsonl:2: field 'color': NUL character (\\u0000) at byte offset 1", (const char *)NULL);
+    expect_fail_as(st, write_file("items4.jsonl", "{\"id\": \"i8\", \"price\": 1e999}\n"), SHELF_FMT_JSONL,
+                   SHELF_IMPORT_ITEMS, NULL, SHELF_ERANGE, "items4.jsonl:1: field 'price': not a finite number",
+                   (const char *)NULL);
+    expect_fail_as(st, write_file("users3.jsonl", "{\"id\": \"u\\u0000\", \"created\": 5}\n"), SHELF_FMT_JSONL,
+                   SHELF_IMPORT_USERS, NULL, SHELF_EFORMAT, "users3.jsonl:1: field 'id': NUL character",
                    (const char *)NULL);
     shelf_store_close(st);
 }

@@ -1,6 +1,6 @@
 /* test_import_packed.c: gzip and xz files import as if they were plain,
- * recognised by their bytes; damaged ones fail naming the file and store
- * nothing. */
+ * recognised by their bytes; damaged ones, or ones with a bad record deep
+ * inside, fail naming the file and store nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,6 +149,23 @@ static void test_damaged(void **state)
     expect_damaged(bad, "gzip");
 }
 
+/* a value a float cannot hold, after 60000 good rows: refused with its
+ * line, packed or not, and nothing of the file stored (issue 15) */
+static void test_refused_value(void **state)
+{
+    (void)state;
+    const char *t = csv_text();
+    size_t n = strlen(t);
+    char *bad = malloc(n + 64);
+    memcpy(bad, t, n);
+    n += (size_t)snprintf(bad + n, 64, "u1,i1,view,1e308,1767225600\n");
+    write_gzip(tmp_path("huge.csv.gz"), bad, n, 2);
+    expect_damaged(tmp_path("huge.csv.gz"), ":60002: field 4 (value): 1e+308 is beyond the range of a float");
+    write_xz(tmp_path("huge.csv.xz"), bad, n);
+    expect_damaged(tmp_path("huge.csv.xz"), ":60002: field 4 (value): 1e+308 is beyond the range of a float");
+    free(bad);
+}
+
 int main(void)
 {
     tmp_init("import_packed");
@@ -156,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_gzip),
         cmocka_unit_test(test_xz),
         cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_refused_value),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(g_text);
