@@ -2,6 +2,8 @@
  * committed), items and users (put, get, delete). */
 #include "serve_int.h"
 
+#include "core/check_int.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,27 @@ static const cJSON *records(const cJSON *j, const char *key, int *single)
 
 static int is_int(const cJSON *v) { return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) < 9.0e15; }
 
+/* The body as JSON. Each \u0000 escape is first rewritten into a mark that
+ * check_texts refuses with its place (cJSON would end the string there:
+ * "ab\u0000cd" read as "ab"); a raw NUL byte is never valid JSON. On error
+ * answers 400 itself and returns NULL. */
+static cJSON *body_json(srv_req *r)
+{
+    const char *nul = r->len ? memchr(r->body, '\0', r->len) : NULL;
+    if (nul) return srv_error(r, 400, "bad_json", -1, "the body holds a NUL byte at byte offset %zu", (size_t)(nul - r->body)), NULL;
+    if (r->len) shelf__json_mark_nul(r->body, &r->len);
+    return srv_body_json(r);
+}
+
+/* Every string and member name of record o (events[i], items[i], ...) is
+ * valid UTF-8 without NUL; else answers 400 naming the JSON path and returns 1. */
+static int check_texts(srv_req *r, const cJSON *o, long i, const char *where, const char *code)
+{
+    char path[160], why[120];
+    if (!shelf__check_json(o, path, sizeof path, why, sizeof why)) return 0;
+    return srv_error(r, 400, code, i, "%s%s: %s", where, path, why), 1;
+}
+
 /* ---- events ---------------------------------------------------------------------------------- */
 
 static void batch_free(srv_batch *b)
@@ -51,6 +74,7 @@ static int parse_event(srv_req *r, const cJSON *o, long i, srv_event *e, const c
     shelf_server *s = r->srv;
     char id[ID_MAX];
     if (!cJSON_IsObject(o)) return srv_error(r, 400, "bad_event", i, "%s: expected an object, got %s", where, jtype(o)), 1;
+    if (check_texts(r, o, i, where, "bad_event")) return 1;
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "user");
     int rc = srv_json_id(f, id, sizeof id);
     if (rc) return srv_error(r, 400, "bad_event", i, "%s.user: %s", where, !f ? "missing" : rc == SHELF_ERANGE ? "longer than 511 bytes" : "expected a non-empty string"), 1;
@@ -73,9 +97,11 @@ static int parse_event(srv_req *r, const cJSON *o, long i, srv_event *e, const c
     if (e->type == SHELF_NONE) return srv_error(r, 400, "bad_event", i, "%s.type: unknown event type '%s'", where, tn), 1;
     f = cJSON_GetObjectItemCaseSensitive(o, "value");
     if (f && !cJSON_IsNull(f)) {
-        if (!cJSON_IsNumber(f) || !isfinite(f->valuedouble))
+        char why[96];
+        if (!cJSON_IsNumber(f))
             return srv_error(r, 400, "bad_event", i, "%s.value: expected a number, got %s", where, jtype(f)), 1;
-        e->value = (float)f->valuedouble;
+        if (shelf__check_float(f->valuedouble, &e->value, why, sizeof why))
+            return srv_error(r, 400, "bad_event", i, "%s.value: %s", where, why), 1;
     }
     f = cJSON_GetObjectItemCaseSensitive(o, "ts");
     e->ts = (int64_t)time(NULL);
@@ -101,7 +127,7 @@ int srv_route_events(srv_req *r, char *const *arg)
 {
     (void)arg;
     shelf_server *s = r->srv;
-    cJSON *j = srv_body_json(r);
+    cJSON *j = body_json(r);
     if (!j) return 0;
     int single;
     const cJSON *recs = records(j, "events", &single);
@@ -271,6 +297,7 @@ static int parse_rec(srv_req *r, const rec_kind *k, const cJSON *o, const char *
     else snprintf(where, sizeof where, "%s", k->one);
     memset(in, 0, sizeof *in);
     if (!cJSON_IsObject(o)) return srv_error(r, 400, k->bad, i, "%s: expected an object, got %s", where, jtype(o)), 1;
+    if (check_texts(r, o, i, where, k->bad)) return 1;
     if (path_id) {
         snprintf(in->id, sizeof in->id, "%s", path_id);
     } else {
@@ -304,11 +331,14 @@ static int put_recs(srv_req *r, const rec_kind *k, rec_in *in, size_t n)
 /* PUT /v1/{items,users}/{id} */
 static int put_one(srv_req *r, const rec_kind *k, const char *id)
 {
-    cJSON *j = srv_body_json(r);
+    cJSON *j = body_json(r);
     if (!j) return 0;
-    if (strlen(id) >= ID_MAX) {
+    char why[96] = "";
+    if (strlen(id) >= ID_MAX) snprintf(why, sizeof why, "longer than %d bytes", ID_MAX - 1);
+    else shelf__check_text_why(id, strlen(id), why, sizeof why);
+    if (why[0]) {
         cJSON_Delete(j);
-        return srv_error(r, 400, k->bad, -1, "the %s id is longer than %d bytes", k->one, ID_MAX - 1);
+        return srv_error(r, 400, k->bad, -1, "the %s id in the path: %s", k->one, why);
     }
     rec_in in;
     int bad = parse_rec(r, k, j, id, -1, &in) || put_recs(r, k, &in, 1);
@@ -325,7 +355,7 @@ static int put_one(srv_req *r, const rec_kind *k, const char *id)
 static int put_batch(srv_req *r, const rec_kind *k)
 {
     shelf_server *s = r->srv;
-    cJSON *j = srv_body_json(r);
+    cJSON *j = body_json(r);
     if (!j) return 0;
     int single;
     const cJSON *recs = records(j, k->many, &single);
