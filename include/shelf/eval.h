@@ -91,6 +91,10 @@ typedef struct shelf_eval_opts {
     /* > 0: items without training events score by their cold_fill content
      * neighbours (shelf/coldfill.h) instead of by the model */
     uint32_t cold_fill;
+    /* a scenario document (docs/scenarios.md; JSON text) whose stages choose
+     * each list from the model's scores (loo-full, temporal); NULL: the
+     * model's top list */
+    const char *scenario;
 } shelf_eval_opts;
 SHELF_API void shelf_eval_opts_init(shelf_eval_opts *o); /* LOO-FULL, K = 5,10,20, test, seed 42 */
 
@@ -114,6 +118,7 @@ typedef struct shelf_eval_result {
     double ild_category[SHELF_EVAL_MAX_K]; /* mean share of pairs in different categories */
     double ild_embedding[SHELF_EVAL_MAX_K];/* mean cosine distance of item vectors (NaN: none) */
     double avg_pop[SHELF_EVAL_MAX_K];      /* mean training count of recommended items */
+    double long_tail[SHELF_EVAL_MAX_K];    /* share of recommended items outside the 20 % most trained */
     double score_seconds;
 } shelf_eval_result;
 

@@ -5,6 +5,8 @@
 #include "eval/eval_int.h"
 #include "shelf/coldfill.h"
 #include "core/mem_int.h"
+#include "rank/scenario_int.h"
+#include "shelf/store.h" /* SHELF_NONE */
 
 #include <math.h>
 #include <stdio.h>
@@ -70,11 +72,12 @@ typedef struct ev_buf {
     uint32_t *tg;        /* [max targets] */
     uint32_t *cand;      /* [1 + S100_NEG] LOO-S100 candidates */
     uint32_t *free_item; /* [I] LOO-S100: items not yet seen (dense sampling) */
+    float *pop;          /* [I] a scenario's popularity (its own copy per thread) */
 } ev_buf;
 
 static void buf_free(ev_buf *b)
 {
-    SHELF__FREE_ALL(b->scores, b->mask, b->hist, b->htype, b->hts, b->tg, b->cand, b->free_item);
+    SHELF__FREE_ALL(b->scores, b->mask, b->hist, b->htype, b->hts, b->tg, b->cand, b->free_item, b->pop);
 }
 
 static int buf_alloc(ev_buf *b, uint32_t I, uint64_t max_hist, uint64_t max_tg, int s100)
@@ -88,7 +91,9 @@ static int buf_alloc(ev_buf *b, uint32_t I, uint64_t max_hist, uint64_t max_tg, 
     b->tg = malloc((size_t)(max_tg ? max_tg : 1) * sizeof *b->tg);
     b->cand = malloc((1 + SHELF_EVAL_S100_NEG) * sizeof *b->cand);
     if (s100) b->free_item = malloc((size_t)(I ? I : 1) * sizeof *b->free_item);
-    if (!b->scores || !b->mask || !b->hist || !b->htype || !b->hts || !b->tg || !b->cand || (s100 && !b->free_item)) {
+    b->pop = malloc((size_t)(I ? I : 1) * sizeof *b->pop);
+    if (!b->scores || !b->mask || !b->hist || !b->htype || !b->hts || !b->tg || !b->cand || (s100 && !b->free_item) ||
+        !b->pop) {
         buf_free(b);
         return SHELF_ENOMEM;
     }
@@ -116,6 +121,15 @@ typedef struct ev_run {
     double *pm;      /* [n * K * M] */
     double *ild_cat; /* [n * K] */
     double *ild_emb; /* [n * K] */
+    /* o->scenario: its stages choose the lists (the snapshot as the ranking
+     * room's catalogue: categories by id; no kinds or category names) */
+    shelf__scenario *scn;
+    shelf__catalogue cat;
+    shelf__rank_env env;
+    float *item_pop;   /* [I] training events per item */
+    uint8_t *all_ok;   /* [I] 1 */
+    uint16_t *kind0;   /* [I] 0 (no kind) */
+    char **type_names; /* the snapshot's event types */
     /* first failure (lowest user) */
     int fail_rc;
     uint32_t fail_u;
@@ -227,6 +241,23 @@ static void diversity(const ev_run *R, const uint32_t *list, uint32_t n, double 
     }
 }
 
+/* The scenario's list of user u into top (T at most, history excluded):
+ * its stages over the model's scores, then its choice from the best 512. */
+static uint32_t scenario_list(const ev_run *R, ev_buf *b, uint32_t u, uint32_t n_h, uint32_t *top)
+{
+    int64_t now = 0;
+    for (uint32_t h = 0; h < n_h; h++) {
+        b->scores[b->hist[h]] = -INFINITY;
+        if (b->hts[h] > now) now = b->hts[h];
+    }
+    shelf__rank_req rq = {.mode = SHELF__RANK_SHOPPER, .user = u, .items = b->hist, .types = b->htype, .ts = b->hts,
+                          .n_hist = n_h, .n = T, .now = now, .scenario = R->scn};
+    if (shelf__rank_scenario_scores(&R->env, &rq, &R->cat, b->scores, b->pop, R->I)) return 0;
+    uint32_t pool[512];
+    uint32_t m = shelf_topk(b->scores, R->I, NULL, 512, pool);
+    return shelf__rank_scenario_select(&rq, &R->cat, b->scores, pool, m, 0, T, top);
+}
+
 /* Evaluates candidate user j (user u). Leaves b->mask all zero. */
 static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
 {
@@ -291,7 +322,18 @@ static void eval_user(ev_run *R, ev_buf *b, uint32_t j)
     }
 
     uint32_t n_top;
-    if (s100) {
+    if (R->scn) {
+        n_top = scenario_list(R, b, u, n_h, top);
+        /* off the list: its rank by the scenario's scores, past the list
+         * (diversity and caps reorder only what the list holds) */
+        uint64_t rk = shelf__ev_rank(b->scores, R->I, mask, SHELF__EV_EXCL, SHELF__EV_TGT, NULL, 0, b->tg, n_t);
+        R->rank[j] = rk != SHELF_RANK_NONE && rk <= T ? T + 1 : rk;
+        for (uint32_t p = 0; p < n_top; p++)
+            if (mask[top[p]] & SHELF__EV_TGT) {
+                R->rank[j] = p + 1;
+                break;
+            }
+    } else if (s100) {
         n_cand = s100_candidates(R, b, u, b->tg[0], n_train);
         R->rank[j] = shelf__ev_rank(b->scores, R->I, mask, 0, SHELF__EV_TGT, b->cand, n_cand, b->tg, 1);
         n_top = shelf__ev_topk(b->scores, R->I, mask, 0, SHELF__EV_TGT, b->cand, n_cand, T, top);
@@ -339,23 +381,46 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* tail[i] = 1 for the items outside the head: the ceil(20 %) most trained
+ * (ties at the border go to the head by ascending id). 0 or SHELF_ENOMEM. */
+static int long_tail_items(const uint32_t *pop, uint32_t I, uint8_t *tail)
+{
+    uint32_t *sorted = malloc((size_t)(I ? I : 1) * sizeof *sorted);
+    if (!sorted) return SHELF_ENOMEM;
+    memcpy(sorted, pop, (size_t)I * sizeof *sorted);
+    qsort(sorted, I, sizeof *sorted, cmp_u32);
+    uint32_t head = (uint32_t)ceil(0.2 * I), border = head ? sorted[I - head] : UINT32_MAX, above = 0;
+    free(sorted);
+    for (uint32_t i = 0; i < I; i++) above += pop[i] > border;
+    uint32_t at_border = head - above; /* items with count == border that are head */
+    for (uint32_t i = 0; i < I; i++) {
+        tail[i] = pop[i] < border || (pop[i] == border && !at_border);
+        if (pop[i] == border && at_border) at_border--;
+    }
+    return 0;
+}
+
 static int beyond_accuracy(shelf_eval_result *r, const ev_run *R)
 {
     const shelf_snapshot *tr = R->sp->train;
     const uint32_t I = R->I;
     uint32_t *pop = calloc((size_t)(I ? I : 1), sizeof *pop);
     uint32_t *expo = calloc((size_t)(I ? I : 1), sizeof *expo);
-    if (!pop || !expo) {
-        free(pop);
-        free(expo);
+    uint8_t *tail = malloc((size_t)(I ? I : 1));
+    if (!pop || !expo || !tail) {
+        SHELF__FREE_ALL(pop, expo, tail);
         return SHELF_ENOMEM;
     }
     for (uint64_t e = 0; e < tr->n_events; e++) pop[tr->seq_item[e]]++;
+    if (long_tail_items(pop, I, tail)) {
+        SHELF__FREE_ALL(pop, expo, tail);
+        return SHELF_ENOMEM;
+    }
     const double denom = (double)tr->n_events + I;
     for (int ki = 0; ki < r->n_ks; ki++) {
         const uint32_t K = r->ks[ki];
         memset(expo, 0, (size_t)I * sizeof *expo);
-        uint64_t total = 0, distinct = 0;
+        uint64_t total = 0, distinct = 0, in_tail = 0;
         double nov = 0, popsum = 0, sc = 0, se = 0;
         uint32_t nc = 0, ne = 0;
         for (uint32_t j = 0; j < r->n_eval; j++) {
@@ -364,6 +429,7 @@ static int beyond_accuracy(shelf_eval_result *r, const ev_run *R)
                 uint32_t it = top[p];
                 distinct += expo[it]++ == 0;
                 total++;
+                in_tail += tail[it];
                 nov += -log2(((double)pop[it] + 1) / denom);
                 popsum += pop[it];
             }
@@ -375,6 +441,7 @@ static int beyond_accuracy(shelf_eval_result *r, const ev_run *R)
         r->coverage[ki] = I ? (double)distinct / I : NAN;
         r->novelty[ki] = total ? nov / (double)total : NAN;
         r->avg_pop[ki] = total ? popsum / (double)total : NAN;
+        r->long_tail[ki] = total ? (double)in_tail / (double)total : NAN;
         r->ild_category[ki] = nc && tr->n_categories ? sc / nc : NAN;
         r->ild_embedding[ki] = ne ? se / ne : NAN;
         if (total) {
@@ -387,8 +454,7 @@ static int beyond_accuracy(shelf_eval_result *r, const ev_run *R)
             r->gini[ki] = NAN;
         }
     }
-    free(pop);
-    free(expo);
+    SHELF__FREE_ALL(pop, expo, tail);
     return 0;
 }
 
@@ -439,6 +505,42 @@ static int cold_fill_setup(ev_run *R, const shelf_snapshot *tr, uint32_t k, shel
         return shelf_err_set(err, rc, "eval: out of memory (cold-item neighbours)");
     }
     return 0;
+}
+
+static void pop_copy(void *ctx, float *scores, uint32_t n)
+{
+    const ev_run *R = ctx;
+    memcpy(scores, R->item_pop, (size_t)(n < R->I ? n : R->I) * sizeof *scores);
+    for (uint32_t i = R->I; i < n; i++) scores[i] = 0;
+}
+
+/* o->scenario parsed against the snapshot, and the catalogue it sees */
+static int scenario_setup(ev_run *R, const shelf_snapshot *tr, const char *doc, shelf_err *err)
+{
+    const uint32_t I = tr->n_items;
+    if (R->o->protocol == SHELF_PROTO_LOO_S100)
+        return shelf_err_set(err, SHELF_EINVAL, "eval: a scenario chooses from the whole catalogue: use loo-full or temporal");
+    R->item_pop = calloc(I ? I : 1, sizeof *R->item_pop);
+    R->all_ok = malloc(I ? I : 1);
+    R->kind0 = calloc(I ? I : 1, sizeof *R->kind0);
+    R->type_names = calloc(tr->n_types ? tr->n_types : 1, sizeof *R->type_names);
+    if (!R->item_pop || !R->all_ok || !R->kind0 || !R->type_names)
+        return shelf_err_set(err, SHELF_ENOMEM, "eval: out of memory (scenario)");
+    for (uint64_t e = 0; e < tr->n_events; e++) R->item_pop[tr->seq_item[e]] += 1;
+    memset(R->all_ok, 1, I);
+    for (uint32_t k = 0; k < tr->n_types; k++) R->type_names[k] = (char *)(tr->type_name + tr->type_name_off[k]);
+    R->cat = (shelf__catalogue){.n_items = I, .ok = R->all_ok, .kind = R->kind0, .cat = tr->item_category};
+    R->env = (shelf__rank_env){.ctx = R, .type_names = R->type_names, .n_types = tr->n_types, .pop_scores = pop_copy};
+    shelf__expr_schema schema = shelf__rank_schema(&R->env);
+    shelf_err e = {0};
+    int rc = shelf__scenario_parse("eval", doc, &schema, &R->scn, &e);
+    return rc ? shelf_err_set(err, rc, "eval: %s", e.msg) : 0;
+}
+
+static void scenario_free(ev_run *R)
+{
+    shelf__scenario_free(R->scn);
+    SHELF__FREE_ALL(R->item_pop, R->all_ok, R->kind0, R->type_names);
 }
 
 /* The evaluated users' ranks, top-k lists and metrics (per user, in user
@@ -541,6 +643,7 @@ int shelf_eval_run(const shelf_model *m, const shelf_split *sp, const shelf_eval
         goto out;
     }
     if (o->cold_fill && (rc = cold_fill_setup(&R, tr, o->cold_fill, err))) goto out;
+    if (o->scenario && (rc = scenario_setup(&R, tr, o->scenario, err))) goto out;
     n = 0;
     for (uint32_t u = 0; u < U; u++)
         if (R.t_off[u + 1] > R.t_off[u]) R.users[n++] = u;
@@ -590,6 +693,7 @@ out:
     for (int t = 0; t < n_bufs; t++) buf_free(&bufs[t]);
     free(bufs);
     shelf_coldfill_free(R.cf);
+    scenario_free(&R);
     free(block);
     free(R.users);
     free(R.keep);

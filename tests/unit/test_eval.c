@@ -1120,6 +1120,97 @@ static void test_beyond_hand(void **state)
     shop_free(&sh);
 }
 
+/* A scenario's stages choose the lists: an empty one changes nothing; MMR
+ * by category with lambda 0 spreads the categories; a long-tail term or a
+ * popularity filter keeps the most trained items out (the shop of
+ * test_beyond_hand: items 20..29 hold the 10 training events) */
+static shop shop_hand(void)
+{
+    shop sh = {0};
+    shelf_err e0 = {0};
+    assert_int_equal(shelf_store_open(":memory:", SHELF_STORE_CREATE, &sh.st, &e0), 0);
+    char id[16], cat[8];
+    for (uint32_t i = 0; i < 30; i++) {
+        snprintf(id, sizeof id, "i%03u", i);
+        snprintf(cat, sizeof cat, "c%u", i % 4);
+        shelf_item it = {.id = id, .category = i % 4 == 3 ? NULL : cat, .available = 1};
+        assert_int_equal(shelf_store_put_item(sh.st, &it, NULL), 0);
+    }
+    uint32_t view;
+    assert_int_equal(shelf_store_event_type(sh.st, "view", &view, NULL), 0);
+    for (uint32_t u = 0; u < 10; u++) {
+        snprintf(id, sizeof id, "u%03u", u);
+        uint32_t ui;
+        assert_int_equal(shelf_store_user_idx(sh.st, id, strlen(id), 1, &ui, NULL), 0);
+        for (uint32_t p = 0; p < 3; p++) {
+            shelf_event e = {.user = ui, .item = 20 + (u + p) % 10, .type = view, .ts = p};
+            assert_int_equal(shelf_store_add_events(sh.st, &e, 1), 0);
+        }
+    }
+    assert_int_equal(shelf_snapshot_from_store(sh.st, 0, &sh.full), 0);
+    return sh;
+}
+
+static void test_scenario(void **state)
+{
+    (void)state;
+    shop sh = shop_hand();
+    shelf_split *sp = loo(sh.full);
+    float *down = malloc(10 * 30 * sizeof *down), *up = malloc(10 * 30 * sizeof *up);
+    for (uint32_t u = 0; u < 10; u++)
+        for (uint32_t i = 0; i < 30; i++) {
+            down[u * 30 + i] = 30.0f - (float)i; /* item 0 first */
+            up[u * 30 + i] = (float)i;           /* item 29 first */
+        }
+    fake fd = fake_new(sp->train, down), fu = fake_new(sp->train, up);
+    shelf_eval_opts o;
+    shelf_eval_opts_init(&o);
+    o.ks[0] = 5;
+    o.ks[1] = 20;
+    o.n_ks = 2;
+    shelf_eval_result *plain = run(&fd.base, sp, &o, NULL, 0);
+    o.scenario = "{}";
+    shelf_eval_result *r = run(&fd.base, sp, &o, NULL, 0);
+    assert_same_result(plain, r);
+    shelf_eval_result_free(r);
+    /* lambda 0: 0 (c0) 1 (c1) 2 (c2) 3 (none) 7 (none): no pair shares a category */
+    assert_near(plain->ild_category[0], 9.0 / 10, 1e-15);
+    o.scenario = "{\"diversity\": {\"by\": \"category\", \"lambda\": 0}}";
+    r = run(&fd.base, sp, &o, NULL, 0);
+    assert_near(r->ild_category[0], 1, 0);
+    for (uint32_t j = 0; j < r->n_eval; j++) {
+        const uint32_t *top = r->topk + (size_t)j * T;
+        assert_true(top[0] == 0 && top[1] == 1 && top[2] == 2 && top[3] == 3 && top[4] == 7);
+    }
+    shelf_eval_result_free(r);
+    shelf_eval_result_free(plain);
+    /* the head: 20..25 (6 = 20 % of 30 items, ties by id); item 29 first: 32 of
+     * 50 slots at K = 5 are tail items (worked out per user) */
+    o.scenario = NULL;
+    plain = run(&fu.base, sp, &o, NULL, 0);
+    assert_near(plain->long_tail[0], 32.0 / 50, 1e-15);
+    o.scenario = "{\"long_tail\": {\"beta\": 3}}"; /* trained items x 1/8 */
+    r = run(&fu.base, sp, &o, NULL, 0);
+    assert_near(r->long_tail[0], 1, 0);
+    assert_true(r->avg_pop[0] < plain->avg_pop[0]);
+    shelf_eval_result_free(r);
+    o.scenario = "{\"filter\": \"popularity == 0\"}";
+    r = run(&fu.base, sp, &o, NULL, 0);
+    assert_near(r->long_tail[1], 1, 0);
+    assert_near(r->avg_pop[1], 0, 0);
+    shelf_eval_result_free(r);
+    shelf_eval_result_free(plain);
+    /* refused: a broken document, and a protocol of sampled candidates */
+    shelf_err err = {0};
+    o.scenario = "{\"diversity\": {\"by\": \"colour\"}}";
+    assert_int_equal(shelf_eval_run(&fd.base, sp, &o, NULL, 0, &r, &err), SHELF_EINVAL);
+    assert_non_null(strstr(err.msg, "scenario.diversity.by"));
+    free(down);
+    free(up);
+    shelf_split_free(sp);
+    shop_free(&sh);
+}
+
 /* On random data, against naive formulas (Gini by mean absolute difference). */
 static void test_beyond_naive(void **state)
 {
@@ -1281,6 +1372,7 @@ int main(void)
         cmocka_unit_test(test_topk_random),
         cmocka_unit_test(test_rating),
         cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_scenario),
         cmocka_unit_test(test_loo_full),
         cmocka_unit_test(test_loo_extremes),
         cmocka_unit_test(test_loo_repeat_target),
