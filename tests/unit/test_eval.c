@@ -1053,12 +1053,10 @@ static void test_cold_split(void **state)
 
 /* ---- beyond accuracy ------------------------------------------------------------------------ */
 
-/* Hand-checked: 30 items (category i % 4, none for i % 4 == 3), users touch
- * only items 20..29, the model ranks items by id, so every list is 0..19. */
-static void test_beyond_hand(void **state)
+/* the shop of test_beyond_hand and test_scenario: user u views items
+ * 20 + (u + p) % 10 at times p = 0..2; items c0, c1, c2 by i % 4 (none when 3) */
+static shop shop_hand(void)
 {
-    (void)state;
-    /* user u views items 20 + (u + p) % 10, p = 0..2 */
     shop sh = {0};
     shelf_err e0 = {0};
     assert_int_equal(shelf_store_open(":memory:", SHELF_STORE_CREATE, &sh.st, &e0), 0);
@@ -1081,6 +1079,16 @@ static void test_beyond_hand(void **state)
         }
     }
     assert_int_equal(shelf_snapshot_from_store(sh.st, 0, &sh.full), 0);
+    return sh;
+}
+
+/* Hand-checked: 30 items (category i % 4, none for i % 4 == 3), users touch
+ * only items 20..29, the model ranks items by id, so every list is 0..19. */
+static void test_beyond_hand(void **state)
+{
+    (void)state;
+    /* user u views items 20 + (u + p) % 10, p = 0..2 */
+    shop sh = shop_hand();
     shelf_split *sp = loo(sh.full);
     float *table = malloc(10 * 30 * sizeof *table);
     for (uint32_t u = 0; u < 10; u++)
@@ -1124,33 +1132,6 @@ static void test_beyond_hand(void **state)
  * by category with lambda 0 spreads the categories; a long-tail term or a
  * popularity filter keeps the most trained items out (the shop of
  * test_beyond_hand: items 20..29 hold the 10 training events) */
-static shop shop_hand(void)
-{
-    shop sh = {0};
-    shelf_err e0 = {0};
-    assert_int_equal(shelf_store_open(":memory:", SHELF_STORE_CREATE, &sh.st, &e0), 0);
-    char id[16], cat[8];
-    for (uint32_t i = 0; i < 30; i++) {
-        snprintf(id, sizeof id, "i%03u", i);
-        snprintf(cat, sizeof cat, "c%u", i % 4);
-        shelf_item it = {.id = id, .category = i % 4 == 3 ? NULL : cat, .available = 1};
-        assert_int_equal(shelf_store_put_item(sh.st, &it, NULL), 0);
-    }
-    uint32_t view;
-    assert_int_equal(shelf_store_event_type(sh.st, "view", &view, NULL), 0);
-    for (uint32_t u = 0; u < 10; u++) {
-        snprintf(id, sizeof id, "u%03u", u);
-        uint32_t ui;
-        assert_int_equal(shelf_store_user_idx(sh.st, id, strlen(id), 1, &ui, NULL), 0);
-        for (uint32_t p = 0; p < 3; p++) {
-            shelf_event e = {.user = ui, .item = 20 + (u + p) % 10, .type = view, .ts = p};
-            assert_int_equal(shelf_store_add_events(sh.st, &e, 1), 0);
-        }
-    }
-    assert_int_equal(shelf_snapshot_from_store(sh.st, 0, &sh.full), 0);
-    return sh;
-}
-
 static void test_scenario(void **state)
 {
     (void)state;
