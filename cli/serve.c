@@ -27,6 +27,9 @@ int cmd_serve(cli_ctx *c)
         .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),
         .fallback = shelf_config_str(c->cfg, "fallback"),
         .blend_popularity = shelf_config_double(c->cfg, "blend-popularity"),
+        .body_memory = (size_t)shelf_config_int(c->cfg, "body-memory") << 20,
+        .max_conns_per_ip = (unsigned)shelf_config_int(c->cfg, "max-conns-per-ip"),
+        .header_timeout_s = (unsigned)shelf_config_int(c->cfg, "header-timeout"),
     };
     /* the signals are taken by this thread only (sigwait): block them
      * before any server thread starts, so every thread inherits the mask */

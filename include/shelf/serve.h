@@ -23,7 +23,7 @@ typedef struct shelf_server_opts {
     size_t max_body;    /* bytes; 0: 16 MiB */
     unsigned max_batch; /* events or items per request; 0: 10000 */
     unsigned max_n;     /* largest n of a slate; 0: 1000 */
-    unsigned timeout_s; /* idle connection timeout; 0: 30 */
+    unsigned timeout_s; /* idle connection timeout once a request head came; 0: 30 */
     double pop_half_life_s; /* half-life of the popularity counters; 0: 7 days */
     size_t session_memory; /* bytes of the model's per-shopper sessions kept (the oldest go
                             * first past it); 0: 1 GiB */
@@ -38,6 +38,11 @@ typedef struct shelf_server_opts {
     double blend_popularity;  /* the model's scores mixed with the trending popularity,
                                * both standardised: z(score) + w z(log(1 + popularity));
                                * 0: none; > 0 towards what sells now, < 0 the long tail */
+    size_t body_memory;       /* bytes of request bodies held at once, all connections together
+                               * (503 past it); 0: 64 MiB (never below max_body) */
+    unsigned max_conns_per_ip; /* connections one client address may hold open; 0: 64 */
+    unsigned header_timeout_s; /* a new connection that sends nothing for this long before its
+                                * request head is complete is closed; 0: 10 */
 } shelf_server_opts;
 
 /* Opens the store, loads the users' histories and the model bundle, and

@@ -1,12 +1,16 @@
 /* http.c: the HTTP side of the server: the route table that drives
- * dispatch, key checks and metric labels; request bodies from
- * libmicrohttpd; JSON and error responses. */
+ * dispatch, key checks and metric labels; admission of a request on its
+ * head (route, key, size, memory) before any body byte is read; request
+ * bodies from libmicrohttpd; JSON and error responses. */
+#define _GNU_SOURCE /* mremap */
 #include "serve_int.h"
 
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -37,7 +41,11 @@ int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len)
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
     if (status == 405) MHD_add_response_header(resp, "Allow", "GET, PUT, POST, DELETE");
-    if (atomic_load(&r->srv->draining)) MHD_add_response_header(resp, "Connection", "close");
+    if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    /* an answer on the head leaves the body unread: the connection cannot go on
+     * (its bytes must never be read as the next request) */
+    if (atomic_load(&r->srv->draining) || (r->answered && r->has_body))
+        MHD_add_response_header(resp, "Connection", "close");
     r->status = status;
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -90,6 +98,15 @@ cJSON *srv_body_json(srv_req *r)
     if (!j) {
         size_t at = end && end >= r->body ? (size_t)(end - r->body) : 0;
         srv_error(r, 400, "bad_json", -1, "the body is not valid JSON (near byte %zu)", at);
+        return NULL;
+    }
+    /* the body is one JSON value and nothing else: a second value or bytes
+     * after it (a NUL included) would be read differently by a proxy */
+    size_t at = (size_t)(end - r->body);
+    while (at < r->len && strchr(" \t\r\n", r->body[at]) && r->body[at]) at++;
+    if (at < r->len) {
+        cJSON_Delete(j);
+        srv_error(r, 400, "bad_json", -1, "the body has bytes after its JSON value (at byte %zu)", at);
         return NULL;
     }
     return j;
@@ -190,39 +207,171 @@ static int route_of(const char *method, int n, char **seg, char **arg, int *path
     return SRV_ROUTE_OTHER;
 }
 
+/* A request's route, resolved from its method and URL. */
+typedef struct route_match {
+    char path[2048];  /* cut into the segments */
+    char shown[2048]; /* the path as sent, for messages */
+    char *seg[MAX_SEG], *arg[MAX_SEG];
+    int rt;           /* index in srv_routes; SRV_ROUTE_OTHER: answered 404, 405 or 414 */
+} route_match;
+
+/* resolves r's route into m (r->route too); answers 404, 405 or 414 itself
+ * (m->rt is then SRV_ROUTE_OTHER; returns the answer's result), else 0 */
+static int resolve(srv_req *r, const char *method, const char *url, route_match *m)
+{
+    const char *q = strchr(url, '?');
+    size_t pl = q ? (size_t)(q - url) : strlen(url);
+    m->rt = SRV_ROUTE_OTHER;
+    r->route = SRV_ROUTE_OTHER;
+    if (pl >= sizeof m->path) return srv_error(r, 414, "too_large", -1, "the URL is too long");
+    memcpy(m->path, url, pl);
+    m->path[pl] = '\0';
+    memcpy(m->shown, m->path, pl + 1); /* split_path cuts path up */
+    memset(m->arg, 0, sizeof m->arg);
+    int n = split_path(m->path, m->seg, MAX_SEG), known = 0;
+    m->rt = n > MAX_SEG ? SRV_ROUTE_OTHER : route_of(method, n, m->seg, m->arg, &known);
+    r->route = m->rt;
+    if (m->rt != SRV_ROUTE_OTHER) return 0;
+    if (known) return srv_error(r, 405, "method_not_allowed", -1, "%s is not allowed on %s", method, m->shown);
+    return srv_error(r, 404, "not_found", -1, "no route %s %s (see GET /v1/openapi.yaml)", method, m->shown);
+}
+
 static int dispatch(srv_req *r)
 {
     shelf_server *s = r->srv;
     if (atomic_load(&s->draining)) return srv_error(r, 503, "unavailable", -1, "the server is shutting down");
-    char path[2048];
-    const char *q = strchr(r->url, '?');
-    size_t pl = q ? (size_t)(q - r->url) : strlen(r->url);
-    if (pl >= sizeof path) return srv_error(r, 414, "too_large", -1, "the URL is too long");
-    memcpy(path, r->url, pl);
-    path[pl] = '\0';
-    char shown[2048];
-    memcpy(shown, path, pl + 1); /* split_path cuts path up */
-    char *seg[MAX_SEG], *arg[MAX_SEG] = {0};
-    int n = split_path(path, seg, MAX_SEG), known = 0;
-    int rt = n > MAX_SEG ? SRV_ROUTE_OTHER : route_of(r->method, n, seg, arg, &known);
-    r->route = rt;
-    if (rt == SRV_ROUTE_OTHER) {
-        if (known) return srv_error(r, 405, "method_not_allowed", -1, "%s is not allowed on %s", r->method, shown);
-        return srv_error(r, 404, "not_found", -1, "no route %s %s (see GET /v1/openapi.yaml)", r->method, shown);
-    }
+    route_match m;
+    int rc = resolve(r, r->method, r->url, &m);
+    if (m.rt == SRV_ROUTE_OTHER) return rc; /* admission answers these on the head; kept for safety */
     if (r->too_large)
         return srv_error(r, 413, "too_large", -1, "the body is over the limit of %zu bytes", s->o.max_body);
-    int need = srv_routes[rt].scope;
+    if (r->too_busy)
+        return srv_error(r, 503, "busy", -1, "request bodies use all of --body-memory (%zu MiB); retry shortly",
+                         s->o.body_memory >> 20);
+    return srv_routes[m.rt].fn(r, m.arg);
+}
+
+/* ---- admission and bodies -------------------------------------------------------------------------------
+ * A request is judged on its head, before libmicrohttpd reads a byte of its
+ * body: the route, the API key, the declared length and the memory left for
+ * bodies. A request refused there is answered at once and its body is never
+ * read (the connection then closes), so clients without a key cannot make
+ * the server buffer anything. Bodies accepted hold their bytes of
+ * --body-memory, all connections together, until the request ends: a body
+ * with a Content-Length holds all of it from the head, a chunked one as it
+ * grows; past the budget the answer is 503. */
+
+typedef struct head_count {
+    int content_length, transfer_encoding;
+} head_count;
+
+static enum MHD_Result count_head(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    head_count *c = cls;
+    (void)kind;
+    (void)value;
+    if (!strcasecmp(key, "Content-Length")) c->content_length++;
+    else if (!strcasecmp(key, "Transfer-Encoding")) c->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* takes n bytes of --body-memory for r; 0 when they are not there */
+static int reserve(shelf_server *s, srv_req *r, size_t n)
+{
+    size_t cur = atomic_load(&s->body_bytes);
+    do {
+        if (n > s->o.body_memory || cur > s->o.body_memory - n) return 0;
+    } while (!atomic_compare_exchange_weak(&s->body_bytes, &cur, cur + n));
+    r->reserved += n;
+    return 1;
+}
+
+/* answers a request on its head (the body is then dropped) */
+#define REFUSE(...) (r->answered = 1, srv_error(r, __VA_ARGS__))
+
+/* Judges r on its head: 0 admitted (the body may come), else r is
+ * answered (the answer's result: 0 queued, -1 not). */
+static int admit(srv_req *r, const char *method, const char *url)
+{
+    shelf_server *s = r->srv;
+    head_count c = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_head, &c);
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    r->has_body = c.transfer_encoding || (cl && strcmp(cl, "0"));
+    /* two lengths, or a length beside chunks: a proxy in front may take
+     * the other one, and the rest of the body for a second request */
+    if (c.content_length > 1 || (c.content_length && c.transfer_encoding) || c.transfer_encoding > 1)
+        return REFUSE(400, "bad_request", -1, "the request has %s",
+                      c.content_length > 1 ? "more than one Content-Length"
+                      : c.transfer_encoding > 1 ? "more than one Transfer-Encoding"
+                                                : "both Content-Length and Transfer-Encoding");
+    route_match m;
+    r->answered = 1; /* resolve's own answers (404, 405, 414) are on the head too */
+    int rc = resolve(r, method, url, &m);
+    if (m.rt == SRV_ROUTE_OTHER) return rc;
+    r->answered = 0;
+    int need = srv_routes[m.rt].scope;
     if (need && !s->o.no_auth) {
         int have = srv_request_scope(r);
         if (!have)
-            return srv_error(r, 401, "unauthorized", -1,
-                             "a valid API key is needed: send 'Authorization: Bearer KEY' (shelf keys create)");
+            return REFUSE(401, "unauthorized", -1,
+                          "a valid API key is needed: send 'Authorization: Bearer KEY' (shelf keys create)");
         if (have < need)
-            return srv_error(r, 403, "forbidden", -1, "this key's scope is %s; %s %s needs %s",
-                             shelf_scope_name((shelf_scope)have), r->method, shown, shelf_scope_name((shelf_scope)need));
+            return REFUSE(403, "forbidden", -1, "this key's scope is %s; %s %s needs %s",
+                          shelf_scope_name((shelf_scope)have), method, m.shown, shelf_scope_name((shelf_scope)need));
     }
-    return srv_routes[rt].fn(r, arg);
+    if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (n > s->o.max_body)
+            return REFUSE(413, "too_large", -1, "the body is over the limit of %zu bytes", s->o.max_body);
+        if (n && !reserve(s, r, (size_t)n + 1))
+            return REFUSE(503, "busy", -1, "request bodies use all of --body-memory (%zu MiB); retry shortly",
+                          s->o.body_memory >> 20);
+    }
+    /* the head is in: from now on the connection may idle for --timeout */
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->o.timeout_s);
+    return 0;
+}
+
+#define BODY_MMAP ((size_t)256 << 10) /* bodies this large live in their own mapping */
+
+static void body_free(srv_req *r)
+{
+    if (r->body_mapped) munmap(r->body, r->cap);
+    else free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+    r->body_mapped = 0;
+}
+
+/* room for need bytes in r's body (within its reservation, taking more of
+ * --body-memory when chunks outgrow it): 0, SHELF_ENOMEM, or SHELF_ERANGE
+ * (the budget is spent) */
+static int body_grow(srv_req *r, size_t need)
+{
+    if (need <= r->cap) return 0;
+    size_t c = r->cap ? 2 * r->cap : 4096;
+    if (c < need) c = need;
+    if (r->reserved >= need && c > r->reserved) c = r->reserved; /* a declared length: exactly that */
+    if (c > r->reserved && !reserve(r->srv, r, c - r->reserved)) return SHELF_ERANGE;
+    char *b;
+    if (c < BODY_MMAP) {
+        if (!(b = realloc(r->body, c))) return SHELF_ENOMEM;
+    } else if (r->body_mapped) {
+        if ((b = mremap(r->body, r->cap, c, MREMAP_MAYMOVE)) == MAP_FAILED) return SHELF_ENOMEM;
+    } else {
+        /* large bodies are mapped, not malloc'd: freed, their pages go back
+         * to the system at once instead of staying in a thread's arena */
+        if ((b = mmap(NULL, c, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+            return SHELF_ENOMEM;
+        if (r->len) memcpy(b, r->body, r->len);
+        free(r->body);
+        r->body_mapped = 1;
+    }
+    r->body = b;
+    r->cap = c;
+    return 0;
 }
 
 static void thread_setup(void)
@@ -251,26 +400,28 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
         r->route = SRV_ROUTE_OTHER;
         atomic_fetch_add(&s->active, 1);
         *con_cls = r;
+        return admit(r, method, url) < 0 ? MHD_NO : MHD_YES;
+    }
+    if (r->answered) { /* answered on the head: whatever body comes is dropped */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->too_large || r->len + n > s->o.max_body) {
+        if (r->too_large || r->too_busy) return MHD_YES;
+        if (r->len + n > s->o.max_body) {
             r->too_large = 1;
-            free(r->body);
-            r->body = NULL;
-            r->len = r->cap = 0;
+            body_free(r);
             return MHD_YES;
         }
-        if (r->len + n + 1 > r->cap) {
-            size_t c = r->cap ? r->cap : 4096;
-            while (c < r->len + n + 1) c *= 2;
-            char *b = realloc(r->body, c);
-            if (!b) return MHD_NO;
-            r->body = b;
-            r->cap = c;
+        int rc = body_grow(r, r->len + n + 1);
+        if (rc == SHELF_ERANGE) {
+            r->too_busy = 1;
+            body_free(r);
+            return MHD_YES;
         }
+        if (rc) return MHD_NO;
         memcpy(r->body + r->len, upload, n);
         r->len += n;
         r->body[r->len] = '\0';
@@ -293,7 +444,8 @@ void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MH
     (void)toe;
     if (!r) return;
     srv_metrics_observe(s, r->route, r->status, mono_now() - r->t0);
-    free(r->body);
+    body_free(r);
+    atomic_fetch_sub(&s->body_bytes, r->reserved);
     free(r);
     *con_cls = NULL;
     atomic_fetch_sub(&s->active, 1);

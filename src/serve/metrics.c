@@ -105,10 +105,15 @@ int srv_route_metrics(srv_req *r, char *const *arg)
               "# HELP shelf_served_dropped_total Slates not logged (queue full or a failed commit).\n"
               "# TYPE shelf_served_dropped_total counter\nshelf_served_dropped_total %llu\n"
               "# HELP shelf_reloads_total Model reloads by result.\n# TYPE shelf_reloads_total counter\n"
-              "shelf_reloads_total{result=\"ok\"} %llu\nshelf_reloads_total{result=\"error\"} %llu\n",
+              "shelf_reloads_total{result=\"ok\"} %llu\nshelf_reloads_total{result=\"error\"} %llu\n"
+              "# HELP shelf_api_key_reads_total Times the API keys were read from the store (when it changed).\n"
+              "# TYPE shelf_api_key_reads_total counter\nshelf_api_key_reads_total %llu\n"
+              "# HELP shelf_request_body_bytes Bytes of --body-memory held by request bodies now.\n"
+              "# TYPE shelf_request_body_bytes gauge\nshelf_request_body_bytes %zu\n",
               (unsigned long long)atomic_load(&m->events), (unsigned long long)atomic_load(&m->served),
               (unsigned long long)atomic_load(&m->served_dropped), (unsigned long long)atomic_load(&m->reload_ok),
-              (unsigned long long)atomic_load(&m->reload_fail));
+              (unsigned long long)atomic_load(&m->reload_fail), (unsigned long long)atomic_load(&m->key_reads),
+              atomic_load(&s->body_bytes));
     srv_engine *e = srv_engine_get(s);
     char kind[80], ver[400];
     label_esc(kind, sizeof kind, e->kind);

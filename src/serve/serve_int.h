@@ -42,6 +42,7 @@ typedef struct srv_metrics {
     atomic_uint_fast64_t hist[N_ROUTES][SRV_N_BUCKETS + 1]; /* last: +Inf */
     _Atomic double sum[N_ROUTES];
     atomic_uint_fast64_t events, served, served_dropped, reload_ok, reload_fail;
+    atomic_uint_fast64_t key_reads; /* times the API keys were read from the store */
 } srv_metrics;
 
 /* ---- engine: one loaded model generation ------------------------------------------ */
@@ -96,9 +97,16 @@ typedef struct srv_req {
 /* ---- group commit ---------------------------------------------------------------------------- */
 typedef struct srv_event {
     char *user;          /* external id */
+    /* admission (http.c): checked on the request head, before any body byte */
+    int answered;       /* an answer was queued on the head (401, 413, 503...): the body is dropped */
+    int has_body;       /* the head announced a body (Content-Length > 0 or chunks) */
+    int too_busy;       /* the body did not fit in --body-memory: 503 */
+    int body_mapped;    /* body is an mmap of cap bytes (large bodies go back to the system at once) */
+    size_t reserved;    /* bytes of s->body_bytes this request holds */
     uint32_t item, type;
     float value;
     int64_t ts;
+#define SRV_WAL_HDR 96       /* bytes of the wal-index header compared (auth.c) */
     char *rec_id, *context;
 } srv_event;
 
@@ -202,6 +210,16 @@ struct shelf_server {
     srv_batch *q_head, *q_tail;
     srv_served *s_head, *s_tail;
     size_t s_pending;
+    /* freshness of the keys (auth.c): the store's wal-index header when they
+     * were read (keys_rw), the -shm file it is read from (-1: none), and the
+     * connection they are read on (keys_mu) */
+    unsigned char keys_hdr[SRV_WAL_HDR];
+    int shm_fd;
+    pthread_mutex_t keys_mu;
+    shelf_store *keys_st;
+
+    /* request bodies held in memory, all connections (http.c; --body-memory) */
+    atomic_size_t body_bytes;
     double s_first; /* srv_now() when the oldest queued slate came */
     int q_stop;
 
@@ -252,6 +270,11 @@ int srv_route_keys(srv_req *r, char *const *arg);
 
 /* ---- live.c: users, items, popularity --------------------------------------------------------------------------- */
 int srv_state_init(shelf_server *s, shelf_err *err);
+/* Opens what srv_load_keys and the freshness check read: the store's -shm
+ * file and a read-only connection of their own (a WAL reader never waits for
+ * the writer). Without them keys are re-read only by the writer. */
+int srv_keys_open(shelf_server *s, shelf_err *err);
+void srv_keys_close(shelf_server *s);
 void srv_state_free(shelf_server *s);
 /* Live user by index (created on demand); NULL only when out of memory. */
 srv_user *srv_user_at(shelf_server *s, uint32_t idx);

@@ -73,6 +73,7 @@ static void free_server(shelf_server *s)
     srv_state_free(s);
     shelf_store_close(s->st);
     free(s->keys);
+    srv_keys_close(s);
     free(s->store_path);
     free(s->bundle_path);
     free(s->bind);
@@ -84,6 +85,7 @@ static void free_server(shelf_server *s)
     pthread_mutex_destroy(&s->pop_mu);
     pthread_mutex_destroy(&s->q_mu);
     pthread_cond_destroy(&s->q_cv);
+    pthread_mutex_destroy(&s->keys_mu);
     pthread_cond_destroy(&s->done_cv);
     pthread_rwlock_destroy(&s->users_rw);
     pthread_rwlock_destroy(&s->items_rw);
@@ -100,6 +102,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     if (!s) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     s->o = *o;
     if (!s->o.threads) {
+    s->shm_fd = -1;
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         s->o.threads = nc > 2 ? (unsigned)(2 * nc) : 4;
     }
@@ -108,6 +111,10 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     if (!s->o.max_n) s->o.max_n = 1000;
     if (!s->o.timeout_s) s->o.timeout_s = 30;
     if (!(s->o.pop_half_life_s > 0)) s->o.pop_half_life_s = 7 * 86400.0;
+    if (!s->o.header_timeout_s) s->o.header_timeout_s = 10;
+    if (!s->o.max_conns_per_ip) s->o.max_conns_per_ip = 64;
+    if (!s->o.body_memory) s->o.body_memory = (size_t)64 << 20;
+    if (s->o.body_memory < s->o.max_body + 1) s->o.body_memory = s->o.max_body + 1; /* one whole body (+ its NUL) fits */
     if (!s->o.session_memory) s->o.session_memory = (size_t)1 << 30;
     if (!s->o.cold_neighbours) s->o.cold_neighbours = 1;
     if (s->o.cold_neighbours > 64) s->o.cold_neighbours = 64;
@@ -122,6 +129,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_mutex_init(&s->pop_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
+    pthread_mutex_init(&s->keys_mu, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     srv_rwlock_init(&s->users_rw);
     srv_rwlock_init(&s->items_rw);
@@ -139,7 +147,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     }
     if ((rc = shelf_store_open(o->store, 0, &s->st, err))) goto fail;
     if ((rc = srv_state_init(s, err))) goto fail;
-    if ((rc = srv_load_keys(s, err))) goto fail;
+    if ((rc = srv_keys_open(s, err)) || (rc = srv_load_keys(s, err))) goto fail;
     if ((rc = srv_engine_load(s, &s->engine, err))) goto fail;
     s->engine->gen = ++s->next_gen;
     if ((rc = srv_coldfill_build(s, s->engine))) {
@@ -169,9 +177,14 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     }
     if ((rc = srv_ingest_start(s, err))) goto fail;
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, srv_on_request,
+    /* slow or idle clients: a connection starts with --header-timeout (the
+     * request head raises it to --timeout, http.c), and one address holds at
+     * most --max-conns-per-ip of the 4096 connections (more are closed at
+     * once): a single client cannot fill the table */
                             s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_NOTIFY_COMPLETED, srv_on_done, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                            (unsigned)s->o.header_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_conns_per_ip,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!s->d) {
         srv_ingest_stop(s);
