@@ -90,23 +90,23 @@ typedef struct srv_req {
     double t0;
     int route;          /* index in srv_routes, or SRV_ROUTE_OTHER */
     int status;
-} srv_req;
-
-#define SRV_KEYS_REFRESH_S 2 /* the writer re-reads the API keys this often when idle */
-
-/* ---- group commit ---------------------------------------------------------------------------- */
-typedef struct srv_event {
-    char *user;          /* external id */
     /* admission (http.c): checked on the request head, before any body byte */
     int answered;       /* an answer was queued on the head (401, 413, 503...): the body is dropped */
     int has_body;       /* the head announced a body (Content-Length > 0 or chunks) */
     int too_busy;       /* the body did not fit in --body-memory: 503 */
     int body_mapped;    /* body is an mmap of cap bytes (large bodies go back to the system at once) */
     size_t reserved;    /* bytes of s->body_bytes this request holds */
+} srv_req;
+
+#define SRV_KEYS_REFRESH_S 2 /* the writer re-reads the API keys this often when idle */
+#define SRV_WAL_HDR 96       /* bytes of the wal-index header compared (auth.c) */
+
+/* ---- group commit ---------------------------------------------------------------------------- */
+typedef struct srv_event {
+    char *user;          /* external id */
     uint32_t item, type;
     float value;
     int64_t ts;
-#define SRV_WAL_HDR 96       /* bytes of the wal-index header compared (auth.c) */
     char *rec_id, *context;
 } srv_event;
 
@@ -202,14 +202,6 @@ struct shelf_server {
     pthread_rwlock_t keys_rw;
     shelf_api_key *keys;
     size_t n_keys;
-
-    /* group commit */
-    pthread_t writer;
-    pthread_mutex_t q_mu;
-    pthread_cond_t q_cv, done_cv;
-    srv_batch *q_head, *q_tail;
-    srv_served *s_head, *s_tail;
-    size_t s_pending;
     /* freshness of the keys (auth.c): the store's wal-index header when they
      * were read (keys_rw), the -shm file it is read from (-1: none), and the
      * connection they are read on (keys_mu) */
@@ -220,6 +212,14 @@ struct shelf_server {
 
     /* request bodies held in memory, all connections (http.c; --body-memory) */
     atomic_size_t body_bytes;
+
+    /* group commit */
+    pthread_t writer;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv, done_cv;
+    srv_batch *q_head, *q_tail;
+    srv_served *s_head, *s_tail;
+    size_t s_pending;
     double s_first; /* srv_now() when the oldest queued slate came */
     int q_stop;
 
@@ -258,6 +258,11 @@ int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err);
 
 /* ---- auth.c, metrics.c --------------------------------------------------------------- */
 int srv_load_keys(shelf_server *s, shelf_err *err);
+/* Opens what srv_load_keys and the freshness check read: the store's -shm
+ * file and a read-only connection of their own (a WAL reader never waits for
+ * the writer). Without them keys are re-read only by the writer. */
+int srv_keys_open(shelf_server *s, shelf_err *err);
+void srv_keys_close(shelf_server *s);
 int srv_request_scope(srv_req *r); /* the scope of the request's bearer key: 0 none or unknown */
 void srv_metrics_observe(shelf_server *s, int route, int status, double seconds);
 
@@ -270,11 +275,6 @@ int srv_route_keys(srv_req *r, char *const *arg);
 
 /* ---- live.c: users, items, popularity --------------------------------------------------------------------------- */
 int srv_state_init(shelf_server *s, shelf_err *err);
-/* Opens what srv_load_keys and the freshness check read: the store's -shm
- * file and a read-only connection of their own (a WAL reader never waits for
- * the writer). Without them keys are re-read only by the writer. */
-int srv_keys_open(shelf_server *s, shelf_err *err);
-void srv_keys_close(shelf_server *s);
 void srv_state_free(shelf_server *s);
 /* Live user by index (created on demand); NULL only when out of memory. */
 srv_user *srv_user_at(shelf_server *s, uint32_t idx);

@@ -72,8 +72,8 @@ static void free_server(shelf_server *s)
     srv_engine_put(s->engine);
     srv_state_free(s);
     shelf_store_close(s->st);
-    free(s->keys);
     srv_keys_close(s);
+    free(s->keys);
     free(s->store_path);
     free(s->bundle_path);
     free(s->bind);
@@ -84,8 +84,8 @@ static void free_server(shelf_server *s)
     pthread_mutex_destroy(&s->sess_mu);
     pthread_mutex_destroy(&s->pop_mu);
     pthread_mutex_destroy(&s->q_mu);
-    pthread_cond_destroy(&s->q_cv);
     pthread_mutex_destroy(&s->keys_mu);
+    pthread_cond_destroy(&s->q_cv);
     pthread_cond_destroy(&s->done_cv);
     pthread_rwlock_destroy(&s->users_rw);
     pthread_rwlock_destroy(&s->items_rw);
@@ -101,8 +101,8 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     shelf_server *s = calloc(1, sizeof *s);
     if (!s) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     s->o = *o;
-    if (!s->o.threads) {
     s->shm_fd = -1;
+    if (!s->o.threads) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         s->o.threads = nc > 2 ? (unsigned)(2 * nc) : 4;
     }
@@ -110,11 +110,11 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     if (!s->o.max_batch) s->o.max_batch = 10000;
     if (!s->o.max_n) s->o.max_n = 1000;
     if (!s->o.timeout_s) s->o.timeout_s = 30;
-    if (!(s->o.pop_half_life_s > 0)) s->o.pop_half_life_s = 7 * 86400.0;
     if (!s->o.header_timeout_s) s->o.header_timeout_s = 10;
     if (!s->o.max_conns_per_ip) s->o.max_conns_per_ip = 64;
     if (!s->o.body_memory) s->o.body_memory = (size_t)64 << 20;
     if (s->o.body_memory < s->o.max_body + 1) s->o.body_memory = s->o.max_body + 1; /* one whole body (+ its NUL) fits */
+    if (!(s->o.pop_half_life_s > 0)) s->o.pop_half_life_s = 7 * 86400.0;
     if (!s->o.session_memory) s->o.session_memory = (size_t)1 << 30;
     if (!s->o.cold_neighbours) s->o.cold_neighbours = 1;
     if (s->o.cold_neighbours > 64) s->o.cold_neighbours = 64;
@@ -128,8 +128,8 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_mutex_init(&s->sess_mu, NULL);
     pthread_mutex_init(&s->pop_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
-    pthread_cond_init(&s->q_cv, NULL);
     pthread_mutex_init(&s->keys_mu, NULL);
+    pthread_cond_init(&s->q_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     srv_rwlock_init(&s->users_rw);
     srv_rwlock_init(&s->items_rw);
@@ -176,11 +176,11 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
         goto fail;
     }
     if ((rc = srv_ingest_start(s, err))) goto fail;
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, srv_on_request,
     /* slow or idle clients: a connection starts with --header-timeout (the
      * request head raises it to --timeout, http.c), and one address holds at
      * most --max-conns-per-ip of the 4096 connections (more are closed at
      * once): a single client cannot fill the table */
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, srv_on_request,
                             s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_NOTIFY_COMPLETED, srv_on_done, s, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)s->o.header_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
