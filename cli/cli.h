@@ -27,6 +27,9 @@ shelf_store *cli_open_store(cli_ctx *c, unsigned flags);
 /* --out as a stream (standard output for "-"); when it cannot be opened,
  * prints why and closes st (may be NULL): NULL. */
 FILE *cli_out(cli_ctx *c, const char *out, shelf_store *st);
+/* The whole of path ("-": standard input) as a NUL-terminated string of at
+ * most max bytes (the caller frees it); NULL after printing why. */
+char *cli_read_text(cli_ctx *c, const char *path, size_t max);
 /* Prints "shelf CMD: <message>" to stderr and returns 1. */
 int cli_fail(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

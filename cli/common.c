@@ -2,6 +2,7 @@
  * subcommands. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,3 +205,19 @@ int cli_threads(cli_ctx *c)
 #endif
 }
 
+char *cli_read_text(cli_ctx *c, const char *path, size_t max)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return cli_fail(c, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    int err = ferror(f);
+    if (f != stdin) fclose(f);
+    if (!buf) return cli_fail(c, "out of memory"), NULL;
+    if (err || n > max) {
+        free(buf);
+        return cli_fail(c, "%s: %s", path, err ? "cannot read" : "too large"), NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}

@@ -152,6 +152,8 @@ static cJSON *run_json(const run *r)
         cJSON_AddNumberToObject(m, key, e->ild_category[i]);
         snprintf(key, sizeof key, "avg_popularity@%u", e->ks[i]);
         cJSON_AddNumberToObject(m, key, e->avg_pop[i]);
+        snprintf(key, sizeof key, "long_tail@%u", e->ks[i]);
+        cJSON_AddNumberToObject(m, key, e->long_tail[i]);
     }
     cJSON_AddItemToObject(o, "params", cJSON_Duplicate(r->params, 1));
     return o;
@@ -237,10 +239,14 @@ int cmd_eval(cli_ctx *c)
     shelf_snapshot *s = NULL;
     shelf_split *sp = NULL;
     if (cli_load_snapshot(c, &s)) return 1;
-    if (cli_make_split(c, s, eo.protocol, &sp)) {
+    const char *scn = shelf_config_str(c->cfg, "scenario");
+    char *scn_doc = NULL; /* --scenario: its stages choose the lists */
+    if ((scn && !(scn_doc = cli_read_text(c, scn, 1u << 20))) || cli_make_split(c, s, eo.protocol, &sp)) {
         shelf_snapshot_free(s);
+        free(scn_doc);
         return 1;
     }
+    eo.scenario = scn_doc;
     int leak = shelf_config_bool(c->cfg, "pop-leak-targets");
     if (leak)
         fprintf(stderr, "shelf eval: --pop-leak-targets: popularity is counted over ALL interactions, test targets "
@@ -331,5 +337,6 @@ int cmd_eval(cli_ctx *c)
     cJSON_Delete(out);
     shelf_split_free(sp);
     shelf_snapshot_free(s);
+    free(scn_doc);
     return status;
 }

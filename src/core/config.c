@@ -18,7 +18,7 @@
 static const shelf_cfg_def common[] = {
     /* name, type, default, min, max, choices, scope, help, unit */
     {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL,
-     "init import gen stats export snapshot eval train predict keys serve recommend", "path of the SQLite store", ""},
+     "init import gen stats export snapshot eval train predict keys serve recommend scenario", "path of the SQLite store", ""},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars", ""},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
      "least severe log level printed to stderr", ""},
@@ -87,6 +87,9 @@ static const shelf_cfg_def common[] = {
     {"topk-out", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval",
      "write each user's top-20 list here (FILE.<model> when several models)", ""},
     {"cold-share", SHELF_CFG_DOUBLE, "0.1", 0.001, 0.9, NULL, "eval", "cold-item protocol: share of items held out", ""},
+    {"scenario", SHELF_CFG_STRING, NULL, 0, 0, NULL, "eval",
+     "a scenario document (JSON file, docs/scenarios.md) whose stages choose every list from the model's scores "
+     "(loo-full, temporal)", ""},
     {"cold-fill", SHELF_CFG_INT, "0", 0, 64, NULL, "eval",
      "items without training events score by their N content neighbours (category, brand, attributes, title "
      "words; 0: by the model)", ""},

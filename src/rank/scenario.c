@@ -398,3 +398,13 @@ void shelf__scenario_free(shelf__scenario *s)
     }
     free(s);
 }
+
+int shelf__scenario_check(const char *name, const char *json, char *const *type_names, uint32_t n_types, shelf_err *err)
+{
+    shelf__rank_env env = {.type_names = type_names, .n_types = n_types};
+    shelf__expr_schema schema = shelf__rank_schema(&env);
+    shelf__scenario *s = NULL;
+    int rc = shelf__scenario_parse(name, json, &schema, &s, err);
+    shelf__scenario_free(s);
+    return rc;
+}

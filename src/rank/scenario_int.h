@@ -91,6 +91,11 @@ int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_
                           shelf__scenario **out, shelf_err *err);
 void shelf__scenario_free(shelf__scenario *s);
 
+/* Whether json is a valid scenario name for the ranking room's fields
+ * (shelf__rank_schema) and these event types: 0, or the error of
+ * shelf__scenario_parse. */
+int shelf__scenario_check(const char *name, const char *json, char *const *type_names, uint32_t n_types, shelf_err *err);
+
 /* ---- its stages in the ranking room (rerank.c) ----------------------------------------- */
 
 /* What a scenario's expressions may name: the catalogue's fields (kind,

@@ -8,10 +8,7 @@ enter_test() {
     rm -rf "$2" && mkdir -p "$2" && cd "$2" || exit 1
 }
 
-pass=0 fail=0
-ok()   { pass=$((pass + 1)); }
-bad()  { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib_check.sh"
 # runs from the tests' folder; sourcing scripts cd into their TMPDIR after
 attack_py=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/http_attack.py
 attack() { /usr/bin/python3 "$attack_py" "$@"; }
