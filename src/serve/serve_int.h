@@ -46,11 +46,18 @@ typedef struct srv_metrics {
 } srv_metrics;
 
 /* ---- engine: one loaded model generation ------------------------------------------ */
+#define SRV_MAX_SKIPPED 4
 typedef struct srv_engine {
     shelf_model *model; /* NULL: popularity only */
     char kind[32];
     char version[160];  /* bundle directory name + created time */
     double created;     /* manifest time (unix seconds), 0 unknown */
+    char path[512];     /* the bundle's directory ("" without one) */
+    int unverified;     /* its manifest has no checksums (an older shelf's) */
+    /* the newer bundles of the --bundle directory refused when this one was
+     * chosen (engine.c): n_skipped in all, the first SRV_MAX_SKIPPED kept */
+    int n_skipped;
+    struct { char name[128], why[384]; } skipped[SRV_MAX_SKIPPED];
     uint64_t gen;
     unsigned caps;      /* the model's SHELF_CAP_* (0 without one) */
     /* models with online updates (SHELF_CAP_ONLINE): the writer's observe
@@ -144,6 +151,7 @@ struct shelf_server {
     pthread_mutex_t engine_mu, reload_mu;
     srv_engine *engine;
     uint64_t next_gen;
+    char reload_error[512]; /* why the last reload failed ("" after one that worked); engine_mu */
 
     /* histories at start */
     shelf_snapshot *snap;
@@ -255,6 +263,10 @@ srv_engine *srv_engine_get(shelf_server *s);
 void srv_engine_put(srv_engine *e);
 /* The newest bundle of --bundle (or popularity only without one). */
 int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err);
+/* Adds to the health answer's model object the bundle in service (name,
+ * path, verified), the newer ones skipped with reasons, and the last
+ * reload's failure if it failed. Takes engine_mu. */
+void srv_engine_describe(shelf_server *s, const srv_engine *e, cJSON *model);
 
 /* ---- auth.c, metrics.c --------------------------------------------------------------- */
 int srv_load_keys(shelf_server *s, shelf_err *err);

@@ -42,6 +42,7 @@ int srv_route_health(srv_req *r, char *const *arg)
         cJSON_AddStringToObject(m, "kind", e->kind);
         cJSON_AddStringToObject(m, "version", e->version);
         cJSON_AddNumberToObject(m, "age_s", e->created > 0 ? srv_now() - e->created : 0);
+        srv_engine_describe(s, e, m);
     } else {
         cJSON_AddNullToObject(o, "model");
     }
