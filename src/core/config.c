@@ -100,8 +100,9 @@ static const shelf_cfg_def common[] = {
      "(what the published PopRec row does); never use for real results", ""},
     {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train", "threads (0: all cores)", ""},
     {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve recommend",
-     "model bundle directory (train: written; predict: read; serve, recommend: a bundle or a directory of bundles, "
-     "the newest is used)", ""},
+     "model bundle directory (train: written, missing parents made; a directory of bundles, or DIR/, gets a new "
+     "MODEL-TIME one; predict: read; serve, recommend: a bundle or a directory of bundles, the newest that loads "
+     "is used)", ""},
     /* serve */
     {"port", SHELF_CFG_INT, "8080", 0, 65535, NULL, "serve", "TCP port to listen on (0: any free port)", ""},
     {"bind", SHELF_CFG_STRING, "127.0.0.1", 0, 0, NULL, "serve", "IPv4 address to listen on (0.0.0.0: all)", ""},
