@@ -45,11 +45,3 @@ serve_free_port() {
     done
     return 1
 }
-
-# pass/fail counting: check WHAT CMD... runs CMD, counts a pass or prints
-# "FAIL: WHAT"; checks_done NAME prints the counts and fails when one failed
-pass=0 fail=0
-ok()   { pass=$((pass + 1)); }
-bad()  { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-checks_done() { echo "$1: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; }

@@ -6,7 +6,8 @@
 # reasons, and a failed reload of a single bundle shows in /v1/health.
 # Uses bash and curl. Usage: test_bundle_fallback.sh SHELF_BINARY TMPDIR
 set -uo pipefail
-. "$(cd "$(dirname "$0")" && pwd)/lib_serve.sh" || exit 1
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib_check.sh" && . "$here/lib_serve.sh" || exit 1
 shelf=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
@@ -87,4 +88,5 @@ check "single bundle: D still serves" grep -Eq '"bundle" *: *"D"' <<<"$h"
 check "single bundle: the error is logged" grep -q "reload failed, the current model (D@[0-9]*) stays" err.d
 stop
 
-checks_done test_bundle_fallback
+echo "test_bundle_fallback: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -5,7 +5,8 @@
 # trainings in the same second get distinct ones.
 # Usage: test_cli_train.sh SHELF_BINARY TMPDIR
 set -uo pipefail
-. "$(cd "$(dirname "$0")" && pwd)/lib_serve.sh" || exit 1
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib_check.sh" && . "$here/lib_serve.sh" || exit 1
 shelf=$1
 dir=$2
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
@@ -56,4 +57,5 @@ check "train into P/ while its name is taken" train P/ > out.7 2> err.7
 check "P gains a -2 bundle (got: $(ls P | tr '\n' ' '))" test "$(ls P | grep -c -- '-2$')" -eq 1
 check "P holds six bundles" test "$(ls P | wc -l)" -eq 6
 
-checks_done test_cli_train
+echo "test_cli_train: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
