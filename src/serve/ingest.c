@@ -184,9 +184,10 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&s->q_mu);
         for (;;) {
-            /* every few seconds, busy or idle, the API keys are read again, so
-             * a key created or revoked with `shelf keys` counts without a restart */
-            if (srv_now() - keys_read >= SRV_KEYS_REFRESH_S) {
+            /* without the store's wal-index to watch (auth.c), the API keys
+             * are read again every few seconds, busy or idle, so a key created
+             * or revoked with `shelf keys` counts without a restart */
+            if (s->shm_fd < 0 && srv_now() - keys_read >= SRV_KEYS_REFRESH_S) {
                 pthread_mutex_unlock(&s->q_mu);
                 shelf_err e = {0};
                 if (srv_load_keys(s, &e)) shelf_warn("serve: reading the API keys failed: %s", e.msg);
