@@ -101,6 +101,29 @@ int srv_load_keys(shelf_server *s, shelf_err *err)
     return rc;
 }
 
+void srv_keys_header(shelf_server *s, unsigned char *h) { wal_header(s, h); }
+
+/* The writer's own commit changes no key. When the keys were read at
+ * `before` (taken inside the writer's transaction) and the header's change
+ * counter (bytes 8..11, native order) moved by exactly one commit since, no
+ * other writer came between, so the header after it counts as read too:
+ * the server's own ingestion does not send every request to read the keys
+ * again. Any other count (another process's commit, a WAL restart) leaves
+ * the next request to read them. */
+void srv_keys_own_commit(shelf_server *s, const unsigned char *before)
+{
+    if (s->shm_fd < 0) return;
+    unsigned char after[SRV_WAL_HDR];
+    wal_header(s, after);
+    uint32_t c0, c1;
+    memcpy(&c0, before + 8, sizeof c0);
+    memcpy(&c1, after + 8, sizeof c1);
+    if (c1 != c0 + 1u) return;
+    pthread_rwlock_wrlock(&s->keys_rw);
+    if (!memcmp(s->keys_hdr, before, SRV_WAL_HDR)) memcpy(s->keys_hdr, after, SRV_WAL_HDR);
+    pthread_rwlock_unlock(&s->keys_rw);
+}
+
 /* the keys again when the store changed since they were read (seen: the
  * header this request read); a failed read keeps the old ones, logged */
 static void refresh_keys(shelf_server *s, const unsigned char *seen)

@@ -104,11 +104,13 @@ static void log_slates(shelf_server *s, srv_served *served)
     /* lazy: the log reaches the disk with the next events commit or
      * checkpoint, without an fsync of its own */
     int rc = shelf_store_begin_lazy(s->st);
+    unsigned char hdr[SRV_WAL_HDR];
+    srv_keys_header(s, hdr);
     for (srv_served *sv = served; !rc && sv; sv = sv->next) {
         if (shelf_store_log_slate(s->st, &sv->slate) == 0) logged++;
         else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
     }
-    if (!rc) rc = shelf_store_commit(s->st);
+    if (!rc && !(rc = shelf_store_commit(s->st))) srv_keys_own_commit(s, hdr);
     if (rc) {
         shelf_error("serve: served log commit failed: %s", shelf_store_errmsg(s->st));
         shelf_store_rollback(s->st);
@@ -132,6 +134,8 @@ static void commit_events(shelf_server *s, srv_batch *batches)
     int rc = (!uidx || !created) ? SHELF_ENOMEM : 0;
     pthread_mutex_lock(&s->store_mu);
     if (!rc) rc = shelf_store_begin(s->st);
+    unsigned char hdr[SRV_WAL_HDR];
+    srv_keys_header(s, hdr);
     if (!rc) {
         size_t off = 0;
         for (srv_batch *b = batches; b; b = b->next) {
@@ -140,7 +144,7 @@ static void commit_events(shelf_server *s, srv_batch *batches)
             if ((rc = write_batch(s, b, uidx + off, created + off))) break;
             off += b->n;
         }
-        if (!rc) rc = shelf_store_commit(s->st);
+        if (!rc && !(rc = shelf_store_commit(s->st))) srv_keys_own_commit(s, hdr);
         if (rc) shelf_store_rollback(s->st);
         /* a commit's events have consecutive ids (the write lock is ours) */
         uint64_t last = shelf_store_last_event_id(s->st);

@@ -269,6 +269,10 @@ int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err);
 void srv_engine_describe(shelf_server *s, const srv_engine *e, cJSON *model);
 
 /* ---- auth.c, metrics.c --------------------------------------------------------------- */
+/* the store's wal-index header now (zeros when it cannot be read), and the
+ * writer's own commit marked as changing no key (auth.c) */
+void srv_keys_header(shelf_server *s, unsigned char *h);
+void srv_keys_own_commit(shelf_server *s, const unsigned char *before);
 int srv_load_keys(shelf_server *s, shelf_err *err);
 /* Opens what srv_load_keys and the freshness check read: the store's -shm
  * file and a read-only connection of their own (a WAL reader never waits for
