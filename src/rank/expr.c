@@ -582,6 +582,13 @@ int shelf__expr_compile(const char *text, shelf__expr_kind kind, const shelf__ex
 
 size_t shelf__expr_slots(const shelf__expr *e) { return e->n_slots; }
 
+int shelf__expr_uses_field(const shelf__expr *e, uint32_t field)
+{
+    for (uint32_t pc = 0; e && pc < e->n_code; pc++)
+        if (e->code[pc].op == X_FIELD && e->code[pc].a == field) return 1;
+    return 0;
+}
+
 void shelf__expr_bind(const shelf__expr *e, const shelf__expr_env *env, shelf__xval *slots)
 {
     for (uint32_t k = 0; k < e->n_slots; k++) {

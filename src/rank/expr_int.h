@@ -63,6 +63,8 @@ void shelf__expr_free(shelf__expr *e);
 /* The request's constants (ctx.NAME, user.NAME) looked up once: slots has
  * room for shelf__expr_slots(e) values. */
 size_t shelf__expr_slots(const shelf__expr *e);
+/* 1 when e reads item field id (so a caller can skip gathering it). */
+int shelf__expr_uses_field(const shelf__expr *e, uint32_t field);
 void shelf__expr_bind(const shelf__expr *e, const shelf__expr_env *env, shelf__xval *slots);
 
 /* Evaluates e for one item with the bound slots. A condition gives 1 when

@@ -24,6 +24,7 @@ static void work_free(void *p)
     shelf__rank_work *w = p;
     if (!w) return;
     free(w->scores);
+    free(w->pop);
     free(w->kitem);
     free(w->ktype);
     free(w->kts);
@@ -49,9 +50,10 @@ shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k)
         pthread_setspecific(work_key, w);
     }
     if (n_scores > w->scap) {
-        float *s = realloc(w->scores, n_scores * sizeof *s);
-        if (!s) return NULL;
-        w->scores = s;
+        float *s = realloc(w->scores, n_scores * sizeof *s), *p = s ? realloc(w->pop, n_scores * sizeof *p) : NULL;
+        if (s) w->scores = s;
+        if (!p) return NULL;
+        w->pop = p;
         w->scap = n_scores;
     }
     if (k > w->tcap) {
@@ -81,11 +83,8 @@ static uint64_t rnd(shelf__rank_work *w)
 static uint32_t scenario_slate(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                                shelf__rank_work *w, uint32_t N, int *rc)
 {
-    float *pop = malloc((N ? N : 1) * sizeof *pop);
     uint32_t pool[SCN_POOL];
-    if (!pop) return *rc = SHELF_ENOMEM, 0;
-    *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, pop, N);
-    free(pop);
+    *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, w->pop, N);
     if (*rc) return 0;
     uint32_t m = rq->n * 10 > 100 ? rq->n * 10 : 100;
     m = shelf_topk(w->scores, N, NULL, m < SCN_POOL ? m : SCN_POOL, pool);
@@ -118,13 +117,8 @@ static void fill_short(const shelf__rank_env *env, const shelf__rank_req *rq, co
     shelf__rank_filter(env, rq, cat, w->scores, N, 0);
     for (uint32_t k = 0; k < out->n; k++) w->scores[out->items[k].item] = -INFINITY;
     if (rq->scenario) { /* its rules and caps hold for the fallback too */
-        float *pop = malloc((N ? N : 1) * sizeof *pop);
         uint32_t pool[SCN_POOL], have = out->n;
-        if (!pop || shelf__rank_scenario_filter(env, rq, cat, w->scores, pop, N)) {
-            free(pop);
-            return;
-        }
-        free(pop);
+        if (shelf__rank_scenario_filter(env, rq, cat, w->scores, w->pop, N)) return;
         uint32_t m = shelf_topk(w->scores, N, NULL, SCN_POOL, pool);
         for (uint32_t k = 0; k < have; k++) w->top[k] = out->items[k].item;
         uint32_t n = shelf__rank_scenario_select(rq, cat, w->scores, pool, m, have, rq->n, w->top);

@@ -178,6 +178,7 @@ typedef struct shelf__rank_work {
     uint32_t *top;
     size_t tcap;
     uint64_t rng[2];
+    float *pop;      /* [scap] a scenario's popularity */
     uint32_t *hitem; /* the engine's copy of a shopper's history (its to grow) */
     uint16_t *htype;
     int64_t *hts;

@@ -140,7 +140,9 @@ static int run_begin(scn_run *r, const shelf__rank_env *env, const shelf__rank_r
     for (uint32_t b = 0; b < s->n_boost; b++)
         if (shelf__expr_slots(s->boost[b]) > need) need = shelf__expr_slots(s->boost[b]);
     if (need > sizeof r->slots / sizeof r->slots[0]) return SHELF_ERANGE;
-    int want_pop = s->long_tail_beta > 0 || s->filter || s->n_boost;
+    /* the trending popularity, read only when a stage uses it */
+    int want_pop = s->long_tail_beta > 0 || shelf__expr_uses_field(s->filter, F_POPULARITY);
+    for (uint32_t b = 0; b < s->n_boost && !want_pop; b++) want_pop = shelf__expr_uses_field(s->boost[b], F_POPULARITY);
     if (want_pop) env->pop_scores(env->ctx, pop, N);
     r->view = (scn_view){cat, rq, want_pop ? pop : NULL};
     r->xenv = (shelf__expr_env){&r->view, item_value, seen, lookup};
