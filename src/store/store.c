@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int sync_foreign(shelf_store *st);
 static int query_i64(shelf_store *st, const char *sql, int64_t *out);
@@ -41,10 +42,38 @@ int shelf__store_sqlfail(shelf_store *st, const char *what)
     return shelf_err_set(&st->head.err, SHELF_ESTORE, "store: %s: %s", what, sqlite3_errmsg(st->db));
 }
 
+/* Waiting for a lock another connection holds (shelf import beside shelf
+ * serve: each needs the write lock). SQLite's own busy timeout sleeps up to
+ * 100 ms between tries, and a writer that commits back to back (the
+ * server's under load, its fsync inside the lock) is free only between its
+ * transactions: a 100 ms poller can miss every gap for seconds (an import
+ * beside a busy server failed so after 5 s). A try every millisecond finds
+ * a gap; the wait gives up after SHELF__BUSY_WAIT_S. */
+#define SHELF__BUSY_WAIT_S 60.0
+
+static int busy_wait(void *arg, int n)
+{
+    shelf_store *st = arg;
+    double now = shelf_now();
+    if (n == 0) st->busy_since = now;
+    if (now - st->busy_since >= SHELF__BUSY_WAIT_S) return 0;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static int exec(shelf_store *st, const char *sql, const char *what)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if ((sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_BUSY) {
+            shelf_err_set(&st->head.err, SHELF_ESTORE,
+                          "store: %s: another process held the store's lock for %.0f s "
+                          "(a long import, or shelf serve writing)",
+                          what, SHELF__BUSY_WAIT_S);
+            sqlite3_free(msg);
+            return SHELF_ESTORE;
+        }
         shelf_err_set(&st->head.err, SHELF_ESTORE, "store: %s: %s", what, msg ? msg : "?");
         sqlite3_free(msg);
         return SHELF_ESTORE;
@@ -144,7 +173,7 @@ int shelf__sqlite_open(const char *path, unsigned flags, shelf_store **out, shel
         goto fail;
     }
     sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_busy_handler(st->db, busy_wait, st);
     /* a store is recognised by its schema; any other SQLite or non-SQLite
      * file fails here rather than being written to */
     if ((rc = exec(st, "PRAGMA foreign_keys=OFF", "configure"))) goto fail_msg;

@@ -37,6 +37,7 @@ struct shelf_store {
     int counts_valid;
     event_type *types;
     uint32_t n_types;
+    double busy_since; /* when the lock wait under way began (busy_wait) */
 };
 
 int shelf__store_latest(void);

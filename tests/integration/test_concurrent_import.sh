@@ -87,7 +87,8 @@ reader & pids+=($!)
 sleep 0.5
 for k in 1 2 3; do
     "$shelf" import --store s.db --format csv "imp$k.csv" --quiet > "imp$k.out" 2>&1
-    check "import $k while serving (exit 0, no UNIQUE error): $(tail -1 "imp$k.out")" test $? -eq 0
+    st=$? # before any expansion below: a command substitution sets $? again
+    check "import $k while serving (exit 0, no UNIQUE error): $(tail -1 "imp$k.out")" test "$st" -eq 0
     sleep 0.3
 done
 sleep 0.5

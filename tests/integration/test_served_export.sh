@@ -125,12 +125,15 @@ kill -TERM "$spid"; wait "$spid"; rc=$?; spid=""
 check "serve exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
 
 "$shelf" served export --store s.db --out all.jsonl 2> all.err
-check "served export exits 0 ($(cat all.err))" test $? -eq 0
+st=$? # a command substitution in the message would set $? again
+check "served export exits 0 ($(cat all.err))" test "$st" -eq 0
 "$shelf" served export --store s.db --since "$cut" > late.jsonl 2> late.err
-check "served export --since T exits 0 ($(cat late.err))" test $? -eq 0
+st=$? # a command substitution in the message would set $? again
+check "served export --since T exits 0 ($(cat late.err))" test "$st" -eq 0
 after=$(date -u -d "@$((t_end + 2))" +%Y-%m-%dT%H:%M:%SZ)
 "$shelf" served export --store s.db --since "$after" > none.jsonl 2> none.err
-check "served export --since after everything exits 0 ($(cat none.err))" test $? -eq 0
+st=$? # a command substitution in the message would set $? again
+check "served export --since after everything exits 0 ($(cat none.err))" test "$st" -eq 0
 check "--since $after: no line" test "$(wc -l < none.jsonl)" -eq 0 -a ! -s none.jsonl
 check "--since $after: 'exported 0 slates' ($(cat none.err))" grep -q 'exported 0 slates' none.err
 slates=$(awk -F'|' '$2 !~ /^(similar|popular|bad)$/ && $4 == 200' manifest.txt | wc -l)

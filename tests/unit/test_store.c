@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -885,6 +887,60 @@ static void test_two_writers(void **state)
     shelf_store_close(b);
 }
 
+/* a writer that commits back to back (shelf serve under load) leaves the
+ * lock free for 2 ms between its 200 ms transactions: a second writer
+ * (shelf import) gets in at the first gap, not after seconds of polls that
+ * miss every gap (SQLite's own busy timeout sleeps up to 100 ms a try) */
+typedef struct {
+    shelf_store *st;
+    int stop, began; /* __atomic: the test and the writer thread */
+} busy_writer;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *busy_writer_run(void *arg)
+{
+    busy_writer *w = arg;
+    for (int i = 0; i < 40 && !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE); i++) {
+        if (shelf_store_begin(w->st)) break;
+        __atomic_store_n(&w->began, 1, __ATOMIC_RELEASE);
+        sleep_ms(200);
+        if (shelf_store_commit(w->st)) break;
+        sleep_ms(2);
+    }
+    return NULL;
+}
+
+static void test_busy_writer(void **state)
+{
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "busy.db");
+    shelf_store *a = NULL, *b = NULL;
+    shelf_err e = {0};
+    assert_int_equal(shelf_store_open(path, SHELF_STORE_CREATE, &a, &e), 0);
+    assert_int_equal(shelf_store_open(path, 0, &b, &e), 0);
+    busy_writer w = {.st = a};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, busy_writer_run, &w), 0);
+    while (!__atomic_load_n(&w.began, __ATOMIC_ACQUIRE)) sleep_ms(1);
+    double t0 = shelf_now();
+    assert_int_equal(shelf_store_begin(b), 0);
+    double waited = shelf_now() - t0;
+    uint32_t idx;
+    assert_int_equal(shelf_store_user_idx(b, "u0", 2, 1, &idx, NULL), 0);
+    assert_int_equal(shelf_store_commit(b), 0);
+    __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    if (waited > 1.0) fail_msg("the second writer waited %.2f s for the lock (one gap comes every 0.2 s)", waited);
+    shelf_store_close(a);
+    shelf_store_close(b);
+}
+
 static void test_migrate_from_v1(void **state)
 {
     (void)state;
@@ -941,7 +997,7 @@ int main(void)
         cmocka_unit_test(test_get_rows),          cmocka_unit_test(test_delete_user),
         cmocka_unit_test(test_delete_user_on_disk), cmocka_unit_test(test_delete_item),
         cmocka_unit_test(test_keys),              cmocka_unit_test(test_migrate_from_v1),
-        cmocka_unit_test(test_two_writers),       cmocka_unit_test(test_scenarios),
+        cmocka_unit_test(test_two_writers),       cmocka_unit_test(test_busy_writer),       cmocka_unit_test(test_scenarios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
