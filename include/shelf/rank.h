@@ -41,7 +41,8 @@ typedef struct shelf_rank_request {
     const char *const *context;       /* "key=value" of the shopper (segment=b) */
     size_t n_context;
     int explain;                      /* reasons on every item */
-    const char *scenario, *variant;   /* copied to the slate */
+    const char *scenario, *variant;   /* copied to the slate; scenario: a stored one's stages apply
+                                       * (docs/scenarios.md; SHELF_ENOTFOUND when the store has none) */
     double blend_popularity;          /* 0: the engine's blend weight (serve.h) */
 } shelf_rank_request;
 

@@ -335,6 +335,7 @@ static int parse_promos_fallback(pctx *p, const cJSON *root, shelf__scenario *s)
     }
     shelf_err e = {0};
     if (shelf__fallback_parse(&s->fallback, fb ? spec : NULL, &e)) return bad(p, "scenario.fallback", "%s", e.msg);
+    s->has_fallback = fb != NULL;
     return 0;
 }
 
@@ -382,6 +383,29 @@ int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_
     }
     *out = s;
     return 0;
+}
+
+void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+#define PART(...)                                                                                   \
+    do {                                                                                           \
+        if (len + 1 < cap) len += (size_t)snprintf(buf + len, cap - len, "%s", len ? "," : "");   \
+        if (len + 1 < cap) len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);            \
+    } while (0)
+    /* the ranking room takes candidates from the deployment's model only */
+    for (uint32_t k = 0; k < s->n_src; k++)
+        if (s->src[k].type != SHELF__SRC_MODEL || k > 0) PART("sources[%u]", k);
+    if (s->diversity_by == SHELF__BY_BRAND || s->diversity_by == SHELF__BY_EMBEDDING) PART("diversity.by");
+    for (uint32_t k = 0; k < s->n_caps; k++)
+        if (s->caps[k].by != SHELF__BY_CATEGORY) PART("caps[%u]", k);
+    if (s->freshness_half_life_s) PART("freshness");
+    if (s->rotation_window_s) PART("rotation");
+    if (s->n_promo) PART("promotions");
+    if (s->has_fallback) PART("fallback");
+#undef PART
+    if (len >= cap) buf[cap - 1] = '\0';
 }
 
 void shelf__scenario_free(shelf__scenario *s)

@@ -81,6 +81,7 @@ typedef struct shelf__scenario {
     shelf__scn_promo promo[SHELF__SCN_PROMOS];
     uint32_t n_promo;
     shelf__fallback fallback;
+    int has_fallback;              /* the document names its fallback (else the default) */
 } shelf__scenario;
 
 /* Parses and checks json (the document's text) as scenario name, its
@@ -90,6 +91,14 @@ typedef struct shelf__scenario {
 int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_schema *schema,
                           shelf__scenario **out, shelf_err *err);
 void shelf__scenario_free(shelf__scenario *s);
+
+/* The parts of s the ranking room does not apply yet, as a comma-separated
+ * list of JSON paths ("sources[1],freshness,promotions"; "" when it
+ * applies all), so that a shop is told rather than left guessing: every
+ * source but a first "model" one (the deployment's model gives the
+ * candidates), diversity and caps by brand or embedding, freshness,
+ * rotation, promotions, and a fallback order of its own. */
+void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap);
 
 /* Whether json is a valid scenario name for the ranking room's fields
  * (shelf__rank_schema) and these event types: 0, or the error of

@@ -71,7 +71,8 @@ void srv_keys_close(shelf_server *s)
     s->keys_st = NULL;
 }
 
-/* reads the keys (keys_mu held); seen: the wal-index header read before */
+/* reads the keys and the scenarios (keys_mu held); seen: the wal-index
+ * header read before */
 static int load_keys_locked(shelf_server *s, const unsigned char *seen, shelf_err *err)
 {
     key_list l = {0};
@@ -88,6 +89,10 @@ static int load_keys_locked(shelf_server *s, const unsigned char *seen, shelf_er
     s->n_keys = l.n;
     memcpy(s->keys_hdr, seen, SRV_WAL_HDR);
     pthread_rwlock_unlock(&s->keys_rw);
+    /* the scenarios are the store's other admin rows: a change by another
+     * process (`shelf scenario put`) counts from the same look */
+    shelf_err e = {0};
+    if (srv_scenarios_load(s, s->keys_st, &e)) shelf_warn("serve: reading the scenarios failed: %s", e.msg);
     return 0;
 }
 

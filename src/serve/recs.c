@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#define SRV_REQ_KV 16          /* context texts a request keeps for ctx.NAME */
+#define SRV_REQ_KV_BYTES 1024
+
 /* ---- request arguments ----------------------------------------------------------------------- */
 
 typedef struct slate_args {
@@ -27,7 +30,22 @@ typedef struct slate_args {
     const char *scenario, *variant; /* the placement and experiment arm, for the served log */
     double blend;      /* this request's blend weight (has_blend), else the deployment's */
     int has_blend;
+    /* the context as "key=value" texts, for a scenario's ctx.NAME */
+    const char *kv[SRV_REQ_KV];
+    size_t n_kv, kv_used;
+    char kv_buf[SRV_REQ_KV_BYTES];
 } slate_args;
+
+/* keeps "key=value" for a scenario's expressions (what does not fit is left out) */
+static void keep_kv(slate_args *a, const char *kv, size_t len)
+{
+    if (a->n_kv == SRV_REQ_KV || a->kv_used + len + 1 > sizeof a->kv_buf) return;
+    char *p = a->kv_buf + a->kv_used;
+    memcpy(p, kv, len);
+    p[len] = '\0';
+    a->kv[a->n_kv++] = p;
+    a->kv_used += len + 1;
+}
 
 static int is_slate_arg(const char *k)
 {
@@ -48,9 +66,11 @@ static enum MHD_Result ctx_arg(void *cls, enum MHD_ValueKind kind, const char *k
 {
     ctx_walk *w = cls;
     (void)kind;
-    if (!key || !value || is_slate_arg(key) || w->a->n_ctx == SRV_USER_CTX) return MHD_YES;
+    if (!key || !value || is_slate_arg(key)) return MHD_YES;
     char kv[200];
     int n = snprintf(kv, sizeof kv, "%s=%s", key, value);
+    if (n > 0 && (size_t)n < sizeof kv) keep_kv(w->a, kv, (size_t)n);
+    if (w->a->n_ctx == SRV_USER_CTX) return MHD_YES;
     int v = n > 0 && (size_t)n < sizeof kv ? srv_ctx_find(w->s, kv) : -1;
     if (v >= 0) w->a->ctx[w->a->n_ctx++] = (uint16_t)v;
     return MHD_YES;
@@ -216,8 +236,28 @@ static void rank_req(const slate_args *a, shelf__rank_mode mode, shelf__rank_req
                             .category = a->category, .explain = a->explain, .exclude = a->exclude,
                             .n_exclude = a->n_exclude, .seen = a->has_seen ? &a->seen : NULL,
                             .blend_popularity = a->has_blend ? (float)a->blend : NAN,
-                            .now = (int64_t)time(NULL), .n_ctx = a->n_ctx};
+                            .now = (int64_t)time(NULL), .n_ctx = a->n_ctx, .ctx_kv = a->kv,
+                            .n_ctx_kv = a->n_kv};
     memcpy(rq->ctx, a->ctx, a->n_ctx * sizeof *a->ctx);
+}
+
+/* a->scenario's stages into rq, held in *hold until the slate is ranked
+ * (a PUT meanwhile swaps the set, not what this request reads); answers
+ * 404 for a name the store does not have, 409 for a document that does not
+ * compile here, and returns 1 then */
+static int use_scenario(srv_req *r, const slate_args *a, shelf__rank_req *rq, srv_scn_set **hold)
+{
+    *hold = NULL;
+    if (!a->scenario) return 0;
+    const char *why;
+    rq->scenario = srv_scenario_get(r->srv, a->scenario, hold, &why);
+    if (rq->scenario) return 0;
+    int ret = why ? srv_error(r, 409, "scenario_invalid", -1, "scenario '%s' does not compile here: %s", a->scenario, why)
+                  : srv_error(r, 404, "unknown_scenario", -1, "no scenario '%s' (PUT /v1/scenarios/%s stores one)",
+                              a->scenario, a->scenario);
+    srv_scenarios_put(*hold);
+    *hold = NULL;
+    return ret || 1;
 }
 
 /* the ranking room, with a model that learns online held for reading */
@@ -278,10 +318,14 @@ int srv_route_recs(srv_req *r, char *const *arg)
     rank_req(&a, SHELF__RANK_SHOPPER, &rq);
     shelf_slate sl = {0};
     shelf_err err = {0};
-    uint32_t idx = srv_user_find(s, user);
-    int rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, &sl, &err) : rank_locked(e, &env, &rq, &sl, &err);
-    int ret = rc ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
-                 : answer_slate(r, e, &sl, &a, user);
+    srv_scn_set *hold;
+    int ret = 0;
+    if (!use_scenario(r, &a, &rq, &hold)) {
+        uint32_t idx = srv_user_find(s, user);
+        int rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, &sl, &err) : rank_locked(e, &env, &rq, &sl, &err);
+        ret = rc ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg) : answer_slate(r, e, &sl, &a, user);
+    }
+    srv_scenarios_put(hold);
     srv_engine_put(e);
     shelf_slate_free(&sl);
     free(a.exclude);
@@ -312,9 +356,11 @@ int srv_route_recs_anon(srv_req *r, char *const *arg)
         }
     if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "context")) && !cJSON_IsNull(f)) {
         if (!cJSON_IsObject(f)) bad = srv_error(r, 400, "bad_request", -1, "context: expected an object") || 1;
-        for (const cJSON *c = bad ? NULL : f->child; c && a.n_ctx < SRV_USER_CTX; c = c->next) {
+        for (const cJSON *c = bad ? NULL : f->child; c; c = c->next) {
             char kv[200];
-            int v = shelf__json_kv(c, kv, sizeof kv) > 0 ? srv_ctx_find(s, kv) : -1;
+            int len = shelf__json_kv(c, kv, sizeof kv);
+            if (len > 0) keep_kv(&a, kv, (size_t)len);
+            int v = len > 0 && a.n_ctx < SRV_USER_CTX ? srv_ctx_find(s, kv) : -1;
             if (v >= 0) a.ctx[a.n_ctx++] = (uint16_t)v;
         }
     }
@@ -388,8 +434,14 @@ int srv_route_recs_anon(srv_req *r, char *const *arg)
         rq.n_hist = n;
         shelf_slate sl = {0};
         shelf_err err = {0};
-        if (rank_locked(e, &env, &rq, &sl, &err)) srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg);
-        else answer_slate(r, e, &sl, &a, NULL);
+        srv_scn_set *hold;
+        if (use_scenario(r, &a, &rq, &hold)) {
+        } else if (rank_locked(e, &env, &rq, &sl, &err)) {
+            srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg);
+        } else {
+            answer_slate(r, e, &sl, &a, NULL);
+        }
+        srv_scenarios_put(hold);
         shelf_slate_free(&sl);
         srv_engine_put(e);
     }
@@ -416,8 +468,12 @@ static int route_list(srv_req *r, const char *item)
     rq.anchor = idx;
     shelf_slate sl = {0};
     shelf_err err = {0};
-    int ret = rank_locked(e, &env, &rq, &sl, &err) ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
-                                                 : answer_list(r, &sl, item);
+    srv_scn_set *hold;
+    int ret = 0;
+    if (!use_scenario(r, &a, &rq, &hold))
+        ret = rank_locked(e, &env, &rq, &sl, &err) ? srv_error(r, 500, "internal", -1, "ranking failed: %s", err.msg)
+                                                   : answer_list(r, &sl, item);
+    srv_scenarios_put(hold);
     shelf_slate_free(&sl);
     srv_engine_put(e);
     return ret;
@@ -441,7 +497,9 @@ static int resolve(shelf_server *s, const shelf_rank_request *q, slate_args *a, 
         if (shelf__seen_parse(&a->seen, q->exclude_seen, s->type_name, s->n_types, err)) return SHELF_EINVAL;
         a->has_seen = 1;
     }
-    for (size_t k = 0; k < q->n_context && a->n_ctx < SRV_USER_CTX; k++) {
+    for (size_t k = 0; k < q->n_context; k++) {
+        if (q->context[k]) keep_kv(a, q->context[k], strlen(q->context[k]));
+        if (a->n_ctx == SRV_USER_CTX) continue;
         int v = q->context[k] ? srv_ctx_find(s, q->context[k]) : -1;
         if (v >= 0) a->ctx[a->n_ctx++] = (uint16_t)v;
     }
@@ -497,9 +555,16 @@ int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, s
         rq.items = hist;
         rq.types = ht;
         rq.n_hist = n_hist;
+        srv_scn_set *hold = NULL;
+        const char *why = NULL;
+        if (a.scenario && !(rq.scenario = srv_scenario_get(s, a.scenario, &hold, &why)))
+            rc = why ? shelf_err_set(err, SHELF_EINVAL, "rank: scenario '%s' does not compile: %s", a.scenario, why)
+                     : shelf_err_set(err, SHELF_ENOTFOUND, "rank: no scenario '%s'", a.scenario);
         uint32_t idx = q->user ? srv_user_find(s, q->user) : SHELF_NONE;
-        rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, out, err) : rank_locked(e, &env, &rq, out, err);
+        if (!rc)
+            rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, out, err) : rank_locked(e, &env, &rq, out, err);
         if (!rc) slate_finish(out, e, &a);
+        srv_scenarios_put(hold);
         srv_engine_put(e);
     }
     free(hist);

@@ -30,7 +30,7 @@ typedef struct srv_route_def {
     const char *name;   /* metric label */
     srv_handler fn;
 } srv_route_def;
-#define SRV_N_ROUTES 19                  /* the table in http.c */
+#define SRV_N_ROUTES 23                  /* the table in http.c */
 #define SRV_ROUTE_OTHER SRV_N_ROUTES     /* no route: 404, 405 (metrics label "other") */
 #define N_ROUTES (SRV_N_ROUTES + 1)
 extern const srv_route_def srv_routes[SRV_N_ROUTES];
@@ -218,6 +218,10 @@ struct shelf_server {
     pthread_mutex_t keys_mu;
     shelf_store *keys_st;
 
+    /* the store's scenarios, parsed (scenarios.c): scn_mu guards the pointer */
+    pthread_mutex_t scn_mu;
+    struct srv_scn_set *scns;
+
     /* request bodies held in memory, all connections (http.c; --body-memory) */
     atomic_size_t body_bytes;
 
@@ -357,6 +361,23 @@ void srv_ingest_stop(shelf_server *s); /* commits what is queued, joins */
 int srv_ingest_wait(shelf_server *s, srv_batch *b);
 /* Queues a served slate (no wait); dropped (and counted) when the queue is full. */
 void srv_served_push(shelf_server *s, shelf_slate *sl); /* takes sl's items (sl is left empty) */
+
+/* ---- scenarios.c ------------------------------------------------------------------------------ */
+typedef struct srv_scn_set srv_scn_set;
+/* Reads and parses every scenario of st into a new set that replaces the
+ * server's (a document that does not compile is kept with its error). */
+int srv_scenarios_load(shelf_server *s, shelf_store *st, shelf_err *err);
+void srv_scenarios_free(shelf_server *s);
+/* Scenario name of the current set, held in *hold (give it back with
+ * srv_scenarios_put once the slate is ranked); NULL when unknown (*why
+ * NULL) or when its document does not compile here (*why says why). */
+const struct shelf__scenario *srv_scenario_get(shelf_server *s, const char *name, srv_scn_set **hold,
+                                               const char **why);
+void srv_scenarios_put(srv_scn_set *hold);
+int srv_route_scenario_put(srv_req *r, char *const *arg);
+int srv_route_scenario_get(srv_req *r, char *const *arg);
+int srv_route_scenario_delete(srv_req *r, char *const *arg);
+int srv_route_scenarios(srv_req *r, char *const *arg);
 
 /* ---- routes.c / recs.c -------------------------------------------------------------------------- */
 int srv_route_events(srv_req *r, char *const *arg);

@@ -86,6 +86,8 @@ static void free_server(shelf_server *s)
     pthread_mutex_destroy(&s->pop_mu);
     pthread_mutex_destroy(&s->q_mu);
     pthread_mutex_destroy(&s->keys_mu);
+    srv_scenarios_free(s);
+    pthread_mutex_destroy(&s->scn_mu);
     pthread_cond_destroy(&s->q_cv);
     pthread_cond_destroy(&s->done_cv);
     pthread_rwlock_destroy(&s->users_rw);
@@ -130,6 +132,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_mutex_init(&s->pop_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_mutex_init(&s->keys_mu, NULL);
+    pthread_mutex_init(&s->scn_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     srv_rwlock_init(&s->users_rw);

@@ -28,6 +28,17 @@ shop_with_bundle() {
         "$1" train --model itemknn --bundle B --store s.db --quiet >/dev/null 2>&1 && test -s B/manifest.json
 }
 
+# serve_shop SHELF SEED: shop_with_bundle, a read key in $key and an admin
+# key in $admin, and `SHELF serve` of them (spid, port; stdout in out.txt,
+# stderr in err.txt); fails at the first step that fails
+serve_shop() {
+    shop_with_bundle "$1" "$2" || return 1
+    key=$("$1" keys create --store s.db --scope read 2>/dev/null)
+    admin=$("$1" keys create --store s.db --scope admin 2>/dev/null)
+    [ -n "$key" ] && [ -n "$admin" ] || return 1
+    serve_free_port "$1" out.txt err.txt --store s.db --bundle B --log-level warn
+}
+
 # serve_free_port SHELF OUT ERR ARG...: starts `SHELF serve ARG... --port 0`
 # in the background with stdout in OUT and stderr in ERR; sets spid and port
 # (empty, and fails, when no 'listening on' line came within 30 s)

@@ -22,14 +22,9 @@ spid="" port=""
 cleanup() { [ -n "$spid" ] && kill -9 "$spid" 2>/dev/null; wait 2>/dev/null; }
 trap cleanup EXIT
 
-shop_with_bundle "$shelf" 7
-check "a shop and an itemknn bundle of it" test $? -eq 0
-key=$("$shelf" keys create --store s.db --scope read 2>/dev/null)
-admin=$("$shelf" keys create --store s.db --scope admin 2>/dev/null)
-check "a read key and an admin key" test -n "$key" -a -n "$admin"
-
-serve_free_port "$shelf" out.txt err.txt --store s.db --bundle B --log-level warn
-check "serve starts ($(tail -2 err.txt | tr '\n' ' '))" test -n "$port"
+serve_shop "$shelf" 7
+check "a shop, an itemknn bundle of it, a read and an admin key, and serve started ($(tail -2 err.txt | tr '\n' ' '))" \
+    test -n "$port"
 [ -n "$port" ] || { echo "$pass passed, $fail failed"; exit 1; }
 
 # get PATH [KEY]: the body to resp.json, prints the status

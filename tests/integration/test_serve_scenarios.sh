@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# test_serve_scenarios.sh: scenarios (placements) over HTTP. Under the admin
+# scope only, a scenario is stored (201, then 200 when replaced), read back
+# byte for byte, listed, deleted; invalid documents (a bad expression, an
+# unknown source, a negative budget) are refused with their JSON path and
+# nothing changes. ?scenario=NAME applies the stored stages to personal,
+# anonymous and similar-item slates (kinds, filter with ctx.NAME from the
+# request, caps), a replaced or deleted one from the next request on, one
+# stored by `shelf scenario put` beside the server too; unknown names get
+# 404; the parts not applied yet are named; scenarios outlive a restart.
+# Uses bash, curl, sqlite3 and python3 (JSON). Usage: test_serve_scenarios.sh SHELF_BINARY TMPDIR
+set -uo pipefail
+shelf=$1 dir=$2
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib_serve.sh" || exit 1
+. "$here/lib_check.sh" || exit 1
+need_tools curl sqlite3 python3
+rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
+spid=""
+trap '[ -n "$spid" ] && kill -9 $spid 2>/dev/null' EXIT
+
+serve_shop "$shelf" 11
+check "a shop, its bundle, keys, and serve started ($(tail -2 err.txt 2>/dev/null | tr '\n' ' '))" test -n "$port"
+url="http://127.0.0.1:$port"
+
+# call METHOD PATH KEY [BODYFILE]: the answer in ans.json, prints the status
+call() {
+    local body=()
+    [ $# -ge 4 ] && body=(--data-binary "@$4" -H 'Content-Type: application/json')
+    curl -sS --max-time 30 -o ans.json -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" "${body[@]}" "$url$2"
+}
+# js EXPR: a Python expression over the answer j (ans.json), printed
+js() { python3 -c "import json,sys; j=json.load(open('ans.json')); print($1)"; }
+# refused WHAT FILE WANT: PUT home with FILE answers 400 bad_scenario naming WANT, and home stays as it was
+refused() {
+    local code before after
+    r_want=$3 # read by the eval inside check
+    before=$(call GET /v1/scenarios/home "$admin"; cat ans.json)
+    code=$(call PUT /v1/scenarios/home "$admin" "$2")
+    check "$1: 400 ($code)" test "$code" = 400
+    check "$1: code bad_scenario, names $3 ($(cat ans.json))" \
+        eval '[ "$(js "j[\"error\"][\"code\"]")" = bad_scenario ] && grep -qF -- "$r_want" ans.json'
+    after=$(call GET /v1/scenarios/home "$admin"; cat ans.json)
+    check "$1: nothing changed" test "$before" = "$after"
+}
+
+# the items' kinds and categories, from the store
+sqlite3 -separator '|' s.db "SELECT ext_id, kind, coalesce(category, '') FROM items" > items.txt
+cat=$(awk -F'|' '$2 == "product" && $3 != "" { print $3 }' items.txt | sort | uniq -c | sort -rn | sed -n '1s/^ *[0-9]* //p')
+check "a category with products ($cat)" test -n "$cat"
+# kinds_of / cats_of: what the slate in ans.json shows
+ids_of() { js "'\n'.join(i['id'] for i in j['items'])"; }
+kinds_of() { ids_of | awk -F'|' 'NR == FNR { k[$1] = $2; next } { print k[$1] }' items.txt - | sort -u | tr '\n' ' '; }
+cats_of() { ids_of | awk -F'|' 'NR == FNR { c[$1] = $3; next } { print c[$1] }' items.txt -; }
+
+code=$(call GET /v1/scenarios/home "$admin")
+check "no scenario yet: GET 404 ($code)" test "$code" = 404
+cat > home.json <<JSON
+{"description": "home page", "kinds": ["product"], "filter": "category under '$cat'"}
+JSON
+code=$(call PUT /v1/scenarios/home "$key" home.json)
+check "a read key may not store a scenario (403: $code)" test "$code" = 403
+code=$(call PUT /v1/scenarios/home "$admin" home.json)
+check "PUT stores a new scenario (201: $code $(cat ans.json))" test "$code" = 201
+check "created, nothing left unapplied" test "$(js "(j['created'], j['not_applied_yet'])")" = "(True, [])"
+code=$(call GET /v1/scenarios/home "$admin")
+check "GET answers the document byte for byte ($code)" cmp -s ans.json home.json
+code=$(call GET /v1/scenarios/home "$key")
+check "a read key may not read one (403: $code)" test "$code" = 403
+
+# invalid documents: the path (and the column), and home unchanged
+echo '{"filter": "category under"}' > bad1.json
+refused "a bad expression" bad1.json "scenario.filter: column"
+echo '{"sources": [{"type": "oracle", "weight": 1}]}' > bad2.json
+refused "an unknown source" bad2.json "scenario.sources[0].type"
+echo '{"promotions": [{"name": "p", "items": ["i1"], "boost": 2, "budget_per_day": -5}]}' > bad3.json
+refused "a negative budget" bad3.json "scenario.promotions[0].budget_per_day"
+echo '{"kinds": ["product"],' > bad4.json
+refused "broken JSON" bad4.json "scenario"
+
+# the scenario makes the slate: products of the category only
+users=$(sqlite3 s.db "SELECT ext_id FROM users ORDER BY idx LIMIT 5")
+all_ok=1 any_other=0
+for u in $users; do
+    code=$(call GET "/v1/users/$u/recommendations?n=10" "$key")
+    [ "$(cats_of | grep -cvxF "$cat")" -gt 0 ] && any_other=1
+    code=$(call GET "/v1/users/$u/recommendations?n=10&scenario=home" "$key")
+    n=$(js "len(j['items'])")
+    [ "$code" = 200 ] && [ "$n" = 10 ] && [ "$(kinds_of)" = "product " ] && [ "$(cats_of | grep -cvxF "$cat")" = 0 ] || {
+        all_ok=0
+        echo "user $u: $code $(cat ans.json)" >&2
+    }
+done
+check "without the scenario slates show other categories too" test "$any_other" = 1
+check "with ?scenario=home every slate has 10 products of '$cat'" test "$all_ok" = 1
+code=$(call GET "/v1/users/u1/recommendations?scenario=nope" "$key")
+check "an unknown scenario: 404 unknown_scenario ($code)" \
+    eval '[ "$code" = 404 ] && [ "$(js "j[\"error\"][\"code\"]")" = unknown_scenario ]'
+item=$(awk -F'|' '$2 == "product" && $3 == "'"$cat"'" { print $1; exit }' items.txt)
+code=$(call GET "/v1/items/$item/similar?n=5&scenario=home" "$key")
+check "similar items under the scenario: products of '$cat' ($code)" \
+    eval '[ "$code" = 200 ] && [ "$(cats_of | grep -cvxF "$cat")" = 0 ] && [ "$(js "len(j[\"items\"])")" -ge 1 ]'
+
+# replaced: caps by category and a filter on the request's context, from the next request on
+cat > home2.json <<'JSON'
+{"description": "home page, one per category", "filter": "kind == ctx.want",
+ "caps": [{"by": "category", "max": 1}]}
+JSON
+code=$(call PUT /v1/scenarios/home "$admin" home2.json)
+check "PUT replaces it (200, created false: $code $(cat ans.json))" \
+    eval '[ "$code" = 200 ] && [ "$(js "j[\"created\"]")" = False ]'
+code=$(call GET "/v1/users/u2/recommendations?n=8&scenario=home&want=product" "$key")
+check "the new stages at once: 8 products, 8 categories ($code)" \
+    eval '[ "$code" = 200 ] && [ "$(kinds_of)" = "product " ] && [ "$(cats_of | sort -u | wc -l)" = 8 ]'
+printf '{"items": ["%s"], "scenario": "home", "context": {"want": "content"}, "n": 3}' "$item" > anon.json
+code=$(call POST /v1/recommendations "$key" anon.json)
+check "anonymous slate: the context from the body reaches ctx.want (content only: $code $(kinds_of))" \
+    eval '[ "$code" = 200 ] && [ "$(kinds_of)" = "content " ]'
+
+# the parts not applied yet are named
+echo '{"freshness": {"half_life": "7d"}, "sources": [{"type": "model"}, {"type": "popular"}]}' > later.json
+code=$(call PUT /v1/scenarios/later "$admin" later.json)
+check "stored, with what is not applied yet named ($code $(cat ans.json))" \
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "['"'"'sources[1]'"'"', '"'"'freshness'"'"']" ]'
+code=$(call GET /v1/scenarios "$admin")
+check "GET /v1/scenarios lists both with descriptions ($code $(cat ans.json))" \
+    test "$(js "[(s['name'], s.get('description')) for s in j['scenarios']]")" = "[('home', 'home page, one per category'), ('later', None)]"
+
+# one stored by the CLI beside the server counts from the next request
+printf '{"kinds": ["content"]}' > email.json
+"$shelf" scenario put email email.json --store s.db 2> cli.err
+st=$?
+check "shelf scenario put beside the server ($(cat cli.err))" test "$st" -eq 0
+code=$(call GET "/v1/users/u3/recommendations?n=3&scenario=email" "$key")
+check "the server applies it without a restart ($code $(kinds_of))" \
+    eval '[ "$code" = 200 ] && [ "$(kinds_of)" = "content " ]'
+
+code=$(call DELETE /v1/scenarios/later "$admin")
+check "DELETE (200: $code)" test "$code" = 200
+code=$(call DELETE /v1/scenarios/later "$admin")
+check "DELETE again: 404 ($code)" test "$code" = 404
+code=$(call GET "/v1/users/u1/recommendations?scenario=later" "$key")
+check "a deleted scenario is unknown at once (404: $code)" test "$code" = 404
+
+kill -TERM "$spid"; wait "$spid"; spid=""
+serve_free_port "$shelf" out.txt err.txt --store s.db --bundle B --log-level warn
+check "serve starts again" test -n "$port"
+url="http://127.0.0.1:$port"
+code=$(call GET "/v1/users/u2/recommendations?n=8&scenario=home&want=product" "$key")
+check "after a restart the scenario still applies ($code)" \
+    eval '[ "$code" = 200 ] && [ "$(cats_of | sort -u | wc -l)" = 8 ]'
+kill -TERM "$spid"; wait "$spid"; spid=""
+echo "$pass passed, $fail failed"
+test "$fail" -eq 0
