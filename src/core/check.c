@@ -53,14 +53,15 @@ int shelf__check_text(const char *s, size_t len, size_t *bad)
     return SHELF__TEXT_NUL;
 }
 
-/* the fault as text; in_json: C0 80 is the mark of a \u0000 escape */
-static void text_why(const char *s, size_t len, int fault, size_t at, int in_json, char *why, size_t cap)
+/* the fault as text; mark: C0 80 is the mark of a NUL written so ("\\u0000"
+ * in JSON, "%00" in a URL), NULL: none */
+static void text_why(const char *s, size_t len, int fault, size_t at, const char *mark, char *why, size_t cap)
 {
     const unsigned char *u = (const unsigned char *)s;
     if (fault == SHELF__TEXT_NUL)
         snprintf(why, cap, "NUL byte at byte offset %zu", at);
-    else if (in_json && u[at] == 0xC0 && at + 1 < len && u[at + 1] == 0x80)
-        snprintf(why, cap, "NUL character (\\u0000) at byte offset %zu", at);
+    else if (mark && u[at] == 0xC0 && at + 1 < len && u[at + 1] == 0x80)
+        snprintf(why, cap, "NUL character (%s) at byte offset %zu", mark, at);
     else
         snprintf(why, cap, "invalid UTF-8 at byte offset %zu (0x%02x)", at, (unsigned)u[at]);
 }
@@ -70,8 +71,40 @@ int shelf__check_text_why(const char *s, size_t len, char *why, size_t cap)
     size_t at;
     int fault = shelf__check_text(s, len, &at);
     if (fault == SHELF__TEXT_OK) return 0;
-    text_why(s, len, fault, at, 0, why, cap);
+    text_why(s, len, fault, at, NULL, why, cap);
     return SHELF_EFORMAT;
+}
+
+int shelf__check_url_text_why(const char *s, size_t len, char *why, size_t cap)
+{
+    size_t at;
+    int fault = shelf__check_text(s, len, &at);
+    if (fault == SHELF__TEXT_OK) return 0;
+    text_why(s, len, fault, at, "%00", why, cap);
+    return SHELF_EFORMAT;
+}
+
+size_t shelf__url_unescape(char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *r = s, *w = s;
+    while (*r) {
+        const char *hi, *lo;
+        if (r[0] == '%' && r[1] && r[2] && (hi = strchr(hex, r[1] | 0x20)) && (lo = strchr(hex, r[2] | 0x20))) {
+            unsigned char c = (unsigned char)((hi - hex) << 4 | (lo - hex));
+            if (c) {
+                *w++ = (char)c;
+            } else { /* the mark of a NUL: C0 80 fits where %00 was */
+                *w++ = (char)0xC0;
+                *w++ = (char)0x80;
+            }
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 /* 1 when t[at..n) starts with the escape \u0000 */
@@ -126,7 +159,7 @@ static int check_node(const cJSON *j, char *path, size_t pcap, char *why, size_t
         const char *s = j->valuestring;
         size_t n = strlen(s);
         int fault = shelf__check_text(s, n, &bad);
-        if (fault) text_why(s, n, fault, bad, 1, why, wcap);
+        if (fault) text_why(s, n, fault, bad, "\\u0000", why, wcap);
         return fault ? SHELF_EFORMAT : 0;
     }
     int index = 0;
@@ -136,7 +169,7 @@ static int check_node(const cJSON *j, char *path, size_t pcap, char *why, size_t
             int fault = shelf__check_text(c->string, n, &bad);
             if (fault) {
                 size_t k = (size_t)snprintf(why, wcap, "member name: ");
-                if (k < wcap) text_why(c->string, n, fault, bad, 1, why + k, wcap - k);
+                if (k < wcap) text_why(c->string, n, fault, bad, "\\u0000", why + k, wcap - k);
                 return SHELF_EFORMAT;
             }
         }

@@ -28,6 +28,16 @@ int shelf__check_text(const char *s, size_t len, size_t *bad);
  * "invalid UTF-8 at byte offset 5 (0xff)"): 0 or SHELF_EFORMAT. */
 int shelf__check_text_why(const char *s, size_t len, char *why, size_t cap);
 
+/* The same for text from a URL, where C0 80 is the mark of %00 (below):
+ * "NUL character (%00) at byte offset 2". */
+int shelf__check_url_text_why(const char *s, size_t len, char *why, size_t cap);
+
+/* Decodes the %XX escapes of s in place (others stay as they are) and
+ * returns the new length. %00 becomes C0 80, the mark shelf__check_url_text_why
+ * names, so that a NUL never cuts the text short ("ab%00cd" is not "ab").
+ * The server's URL decoding (MHD_OPTION_UNESCAPE_CALLBACK). */
+size_t shelf__url_unescape(char *s);
+
 /* cJSON ends a string at the escape \u0000 ("ab\u0000cd" is read as "ab").
  * Rewrites each \u0000 escape of the JSON text t[0..*len) into the two bytes
  * C0 80 (an overlong NUL, which no valid UTF-8 holds) in place, so that the

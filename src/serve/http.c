@@ -4,6 +4,7 @@
  * bodies from libmicrohttpd; JSON and error responses. */
 #define _GNU_SOURCE /* mremap */
 #include "serve_int.h"
+#include "core/check_int.h"
 
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -174,8 +175,16 @@ static int split_path(char *p, char **seg, int max)
         p = e + 1;
     }
     if (*p && n == max && strchr(p, '/')) return max + 1;
-    for (int i = 0; i < n; i++) MHD_http_unescape(seg[i]);
+    for (int i = 0; i < n; i++) shelf__url_unescape(seg[i]); /* %00 marked, never a NUL */
     return n;
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: the path and each query argument, with
+ * %00 marked (check_int.h) instead of cutting the text at a NUL */
+size_t srv_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    return shelf__url_unescape(s);
 }
 
 /* 1 when the n segments fit the route's path; its {parameters} into arg */

@@ -335,7 +335,7 @@ static int put_one(srv_req *r, const rec_kind *k, const char *id)
     if (!j) return 0;
     char why[96] = "";
     if (strlen(id) >= ID_MAX) snprintf(why, sizeof why, "longer than %d bytes", ID_MAX - 1);
-    else shelf__check_text_why(id, strlen(id), why, sizeof why);
+    else shelf__check_url_text_why(id, strlen(id), why, sizeof why);
     if (why[0]) {
         cJSON_Delete(j);
         return srv_error(r, 400, k->bad, -1, "the %s id in the path: %s", k->one, why);

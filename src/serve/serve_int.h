@@ -254,6 +254,7 @@ const char *srv_arg(srv_req *r, const char *name); /* query argument or NULL */
 enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls);
 void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe);
+size_t srv_unescape(void *cls, struct MHD_Connection *conn, char *s);
 
 /* ---- server.c ------------------------------------------------------------------------ */
 /* A read/write lock that lets a waiting writer in before new readers (the

@@ -189,7 +189,8 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
                             MHD_OPTION_NOTIFY_COMPLETED, srv_on_done, s, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)s->o.header_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->o.max_conns_per_ip,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_UNESCAPE_CALLBACK, srv_unescape, NULL, MHD_OPTION_END);
     if (!s->d) {
         srv_ingest_stop(s);
         rc = shelf_err_set(err, SHELF_EIO, "serve: cannot listen on %s:%u (%s)", s->bind, o->port, strerror(errno));

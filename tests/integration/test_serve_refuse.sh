@@ -92,6 +92,14 @@ expect "invalid UTF-8 in a path id" PUT /v1/items/i7%FF '{"title":"x"}' 400 \
 expect "NUL escape in a user attribute" PUT /v1/users/u2 '{"attributes":{"seg":"x\\u0000"}}' 400 \
     'user.attributes.seg: NUL character'
 expect "invalid UTF-8 in a user path id" PUT /v1/users/u%E2%82 '{}' 400 'the user id in the path: invalid UTF-8'
+# %00 in a path id: refused, not cut to "ab" (nor when written %2500: paths are decoded twice)
+expect "%00 in a user path id" PUT /v1/users/ab%00cd '{}' 400 'the user id in the path: NUL character (%00) at byte offset 2'
+expect "%2500 in an item path id" PUT /v1/items/ab%2500 '{"title":"x"}' 400 \
+    'the item id in the path: NUL character (%00) at byte offset 2'
+[ "$(events ab)" = -1 ] || bad "%00 cut a user id to 'ab'"
+: > empty.json
+req GET /v1/users/ab%00cd empty.json
+[ "$status" = 404 ] || bad "GET of an id with %00: status $status, expected 404"
 for id in i2 i3 i4 i5 i6; do
     : > empty.json
     req GET "/v1/items/$id" empty.json

@@ -127,6 +127,26 @@ static void expect_json(const char *text, const char *path, const char *why_part
     assert_non_null(strstr(w, why_part));
 }
 
+/* URL decoding: %XX in place, %00 as the mark C0 80 (named "%00"), the
+ * rest as it was */
+static void test_url_unescape(void **state)
+{
+    (void)state;
+    char a[] = "ab%00cd", b[] = "%41%2f%2Fx%zz%4", c[] = "%e2%82%ac", d[] = "%C0%80";
+    assert_int_equal(shelf__url_unescape(a), 6);
+    assert_memory_equal(a, "ab\xC0\x80" "cd", 7);
+    char why[96] = "";
+    assert_int_equal(shelf__check_url_text_why(a, 6, why, sizeof why), SHELF_EFORMAT);
+    assert_string_equal(why, "NUL character (%00) at byte offset 2");
+    assert_int_equal(shelf__url_unescape(b), 9);
+    assert_string_equal(b, "A//x%zz%4"); /* not hex: kept */
+    assert_int_equal(shelf__url_unescape(c), 3);
+    assert_string_equal(c, "\xE2\x82\xAC");
+    assert_int_equal(shelf__check_url_text_why(c, 3, why, sizeof why), 0);
+    assert_int_equal(shelf__url_unescape(d), 2); /* an overlong NUL sent as such reads the same */
+    assert_int_equal(shelf__check_url_text_why(d, 2, why, sizeof why), SHELF_EFORMAT);
+}
+
 static void test_json(void **state)
 {
     (void)state;
@@ -146,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_float),
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_mark_nul),
+        cmocka_unit_test(test_url_unescape),
         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
