@@ -456,6 +456,8 @@ void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MH
     (void)conn;
     (void)toe;
     if (!r) return;
+    /* status 0: no answer was queued, the client left first (counted as
+     * aborted, not as a server error) */
     srv_metrics_observe(s, r->route, r->status, mono_now() - r->t0);
     body_free(r);
     atomic_fetch_sub(&s->body_bytes, r->reserved);

@@ -12,6 +12,10 @@ const double srv_buckets[SRV_N_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0
 
 void srv_metrics_observe(shelf_server *s, int route, int status, double dt)
 {
+    if (status == 0) { /* the client went away before an answer: not the server's error */
+        atomic_fetch_add(&s->m.aborted[route], 1);
+        return;
+    }
     int cls_i = status >= 100 && status < 600 ? status / 100 : 5;
     atomic_fetch_add(&s->m.req[route][cls_i], 1);
     int k = 0;
@@ -79,6 +83,13 @@ int srv_route_metrics(srv_req *r, char *const *arg)
             if (v) sb_printf(&b, "shelf_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", route_name(rt), c,
                              (unsigned long long)v);
         }
+    sb_printf(&b, "# HELP shelf_http_aborted_total Requests the client gave up (closed, reset, timed out) before "
+                  "an answer: not counted in shelf_http_requests_total.\n"
+                  "# TYPE shelf_http_aborted_total counter\n");
+    for (int rt = 0; rt <= SRV_N_ROUTES; rt++) {
+        uint64_t v = atomic_load(&m->aborted[rt]);
+        if (v) sb_printf(&b, "shelf_http_aborted_total{route=\"%s\"} %llu\n", route_name(rt), (unsigned long long)v);
+    }
     sb_printf(&b, "# HELP shelf_http_request_duration_seconds Time from a request's first byte to its answer.\n"
                   "# TYPE shelf_http_request_duration_seconds histogram\n");
     for (int rt = 0; rt <= SRV_N_ROUTES; rt++) {

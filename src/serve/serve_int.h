@@ -40,6 +40,7 @@ extern const double srv_buckets[SRV_N_BUCKETS]; /* seconds, upper bounds */
 typedef struct srv_metrics {
     atomic_uint_fast64_t req[N_ROUTES][6];               /* by status class 0..5 (1xx..5xx, [0] unused) */
     atomic_uint_fast64_t hist[N_ROUTES][SRV_N_BUCKETS + 1]; /* last: +Inf */
+    atomic_uint_fast64_t aborted[N_ROUTES];              /* the client left before an answer (status 0) */
     _Atomic double sum[N_ROUTES];
     atomic_uint_fast64_t events, served, served_dropped, reload_ok, reload_fail;
     atomic_uint_fast64_t key_reads; /* times the API keys were read from the store */
