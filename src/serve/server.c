@@ -72,8 +72,10 @@ static void free_server(shelf_server *s)
 {
     srv_engine_put(s->engine);
     srv_state_free(s);
-    shelf_store_close(s->st);
+    /* the read-only keys connection first: the writer's close, the last
+     * one, then checkpoints the WAL into the store file */
     srv_keys_close(s);
+    shelf_store_close(s->st);
     free(s->keys);
     free(s->store_path);
     free(s->bundle_path);
