@@ -192,7 +192,7 @@ int srv_route_keys(srv_req *r, char *const *arg)
     int64_t id = 0;
     pthread_mutex_lock(&r->srv->store_mu);
     int rc = shelf_store_key_create(r->srv->st, scope, nm ? nm->valuestring : NULL, key, &id);
-    char why[300];
+    char why[SRV_WHY];
     snprintf(why, sizeof why, "%s", shelf_store_errmsg(r->srv->st));
     pthread_mutex_unlock(&r->srv->store_mu);
     cJSON_Delete(j);

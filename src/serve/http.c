@@ -68,11 +68,18 @@ int srv_json(srv_req *r, int status, cJSON *body)
 
 int srv_error(srv_req *r, int status, const char *code, long index, const char *fmt, ...)
 {
-    char msg[512];
+    /* the whole message, however long (a path in it is never cut) */
+    char small[512], *msg = small;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof small && (msg = malloc((size_t)n + 1))) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (!msg) msg = small; /* out of memory: the cut one */
     cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
     if (e) {
         cJSON_AddNumberToObject(e, "status", status);
@@ -80,6 +87,7 @@ int srv_error(srv_req *r, int status, const char *code, long index, const char *
         cJSON_AddStringToObject(e, "message", msg);
         if (index >= 0) cJSON_AddNumberToObject(e, "index", (double)index);
     }
+    if (msg != small) free(msg);
     return srv_json(r, status, root);
 }
 

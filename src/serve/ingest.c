@@ -111,6 +111,7 @@ static void log_slates(shelf_server *s, srv_served *served)
         else shelf_warn("serve: served log: %s", shelf_store_errmsg(s->st));
     }
     if (!rc && !(rc = shelf_store_commit(s->st))) srv_keys_own_commit(s, hdr);
+    srv_write_outcome(s, rc, "served log", rc ? shelf_store_errmsg(s->st) : "");
     if (rc) {
         shelf_error("serve: served log commit failed: %s", shelf_store_errmsg(s->st));
         shelf_store_rollback(s->st);
@@ -150,9 +151,10 @@ static void commit_events(shelf_server *s, srv_batch *batches)
         uint64_t last = shelf_store_last_event_id(s->st);
         if (!rc && n_ev) srv_live_own_events(s, last - n_ev + 1, last);
     }
-    char why[256];
+    char why[SRV_WHY];
     snprintf(why, sizeof why, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(s->st));
     if (rc) shelf_error("serve: event commit failed: %s", why);
+    srv_write_outcome(s, rc, "events", why);
     if (!rc) {
         size_t off = 0;
         for (srv_batch *b = batches; b; b = b->next) {

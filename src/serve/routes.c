@@ -313,7 +313,7 @@ static int parse_rec(srv_req *r, const rec_kind *k, const cJSON *o, const char *
 static int put_recs(srv_req *r, const rec_kind *k, rec_in *in, size_t n)
 {
     shelf_server *s = r->srv;
-    char why[400];
+    char why[SRV_WHY] = "";
     pthread_mutex_lock(&s->store_mu);
     int rc = shelf_store_begin(s->st);
     for (size_t i = 0; !rc && i < n; i++) rc = k->store(s, &in[i]);
@@ -323,6 +323,7 @@ static int put_recs(srv_req *r, const rec_kind *k, rec_in *in, size_t n)
         shelf_store_rollback(s->st);
     }
     pthread_mutex_unlock(&s->store_mu);
+    srv_write_outcome(s, rc, k->many, why);
     if (rc) return srv_error(r, 500, "internal", -1, "%s not stored: %s", k->many, why), 1;
     for (size_t i = 0; i < n; i++) k->apply(s, &in[i]);
     return 0;
@@ -436,7 +437,7 @@ int srv_route_item_delete(srv_req *r, char *const *arg)
     const char *id = arg[0];
     shelf_server *s = r->srv;
     uint32_t idx;
-    char why[400];
+    char why[SRV_WHY];
     pthread_mutex_lock(&s->store_mu);
     int rc = shelf_store_delete_item(s->st, id, strlen(id), &idx);
     snprintf(why, sizeof why, "%s", shelf_store_errmsg(s->st));
@@ -521,7 +522,7 @@ int srv_route_user_delete(srv_req *r, char *const *arg)
     const char *id = arg[0];
     shelf_server *s = r->srv;
     uint32_t idx;
-    char why[400];
+    char why[SRV_WHY];
     /* events being committed for this user finish first: the writer holds
      * store_mu for its whole transaction */
     pthread_mutex_lock(&s->store_mu);

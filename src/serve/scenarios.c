@@ -159,7 +159,7 @@ int srv_route_scenario_put(srv_req *r, char *const *arg)
     snprintf(unapplied, sizeof unapplied, "%s%s%s", other ? "sources[0].model" : "", other && tail[0] ? "," : "", tail);
     shelf__scenario_free(sc);
     int64_t now = (int64_t)time(NULL);
-    char why[1200] = "";
+    char why[SRV_WHY + 64] = "";
     int existed;
     pthread_mutex_lock(&s->store_mu);
     char *prev = NULL;
@@ -192,7 +192,7 @@ int srv_route_scenario_get(srv_req *r, char *const *arg)
     char *doc = NULL;
     pthread_mutex_lock(&s->store_mu);
     int rc = shelf__store_scenario_get(s->st, arg[0], &doc, NULL);
-    char why[400];
+    char why[SRV_WHY];
     snprintf(why, sizeof why, "%s", rc ? shelf_store_errmsg(s->st) : "");
     pthread_mutex_unlock(&s->store_mu);
     if (rc == SHELF_ENOTFOUND) return srv_error(r, 404, "not_found", -1, "no scenario '%s'", arg[0]);
@@ -205,7 +205,7 @@ int srv_route_scenario_delete(srv_req *r, char *const *arg)
 {
     shelf_server *s = r->srv;
     shelf_err err = {0};
-    char why[1200] = "";
+    char why[SRV_WHY + 64] = "";
     pthread_mutex_lock(&s->store_mu);
     int rc = shelf__store_scenario_delete(s->st, arg[0]);
     if (rc) snprintf(why, sizeof why, "%s", shelf_store_errmsg(s->st));
@@ -239,7 +239,7 @@ int srv_route_scenarios(srv_req *r, char *const *arg)
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "scenarios");
     pthread_mutex_lock(&s->store_mu);
     int rc = shelf__store_scenario_foreach(s->st, list_row, arr);
-    char why[400];
+    char why[SRV_WHY];
     snprintf(why, sizeof why, "%s", rc ? shelf_store_errmsg(s->st) : "");
     pthread_mutex_unlock(&s->store_mu);
     if (rc) {

@@ -109,6 +109,9 @@ typedef struct srv_req {
 #define SRV_KEYS_REFRESH_S 2 /* the writer re-reads the API keys this often when idle */
 #define SRV_WAL_HDR 96       /* bytes of the wal-index header compared (auth.c) */
 
+/* room for an error's text: the store's whole message (shelf_err), paths in it never cut */
+#define SRV_WHY ((int)sizeof(((shelf_err *)0)->msg))
+
 /* ---- group commit ---------------------------------------------------------------------------- */
 typedef struct srv_event {
     char *user;          /* external id */
@@ -122,7 +125,7 @@ typedef struct srv_batch {
     srv_event *ev;
     size_t n;
     int done, rc;           /* rc: 0 committed, else failed (msg) */
-    char msg[256];
+    char msg[SRV_WHY];
     struct srv_batch *next;
 } srv_batch;
 
@@ -223,6 +226,12 @@ struct shelf_server {
     pthread_mutex_t scn_mu;
     struct srv_scn_set *scns;
 
+    /* the last write's failure, until a write succeeds again (health: degraded) */
+    pthread_mutex_t health_mu;
+    atomic_int write_failing;
+    char write_error[SRV_WHY];
+    double write_error_since;
+
     /* request bodies held in memory, all connections (http.c; --body-memory) */
     atomic_size_t body_bytes;
 
@@ -263,6 +272,11 @@ size_t srv_unescape(void *cls, struct MHD_Connection *conn, char *s);
  * reload, a new item, the writer's online update). Readers must not take
  * it twice. */
 void srv_rwlock_init(pthread_rwlock_t *l);
+
+/* Records the outcome of a write to the store (what: "events", "served
+ * log", "items" ...; msg its error when rc != 0): a failure makes
+ * /v1/health say "degraded" with it, the next write that succeeds clears it. */
+void srv_write_outcome(shelf_server *s, int rc, const char *what, const char *msg);
 
 /* ---- engine.c: the model generation -------------------------------------------------- */
 srv_engine *srv_engine_get(shelf_server *s);

@@ -30,13 +30,35 @@ extern const size_t shelf__openapi_yaml_len;
 
 /* ---- health and the API description ------------------------------------------------------------------------ */
 
+void srv_write_outcome(shelf_server *s, int rc, const char *what, const char *msg)
+{
+    if (!rc && !atomic_load(&s->write_failing)) return; /* the common case: no lock */
+    pthread_mutex_lock(&s->health_mu);
+    if (rc) {
+        if (!atomic_load(&s->write_failing)) s->write_error_since = srv_now();
+        snprintf(s->write_error, sizeof s->write_error, "%s: %s", what, msg);
+        atomic_store(&s->write_failing, 1);
+    } else {
+        atomic_store(&s->write_failing, 0);
+    }
+    pthread_mutex_unlock(&s->health_mu);
+}
+
 int srv_route_health(srv_req *r, char *const *arg)
 {
     (void)arg;
     shelf_server *s = r->srv;
     srv_engine *e = srv_engine_get(s);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", atomic_load(&s->draining) ? "draining" : "ok");
+    int failing = atomic_load(&s->write_failing);
+    cJSON_AddStringToObject(o, "status", atomic_load(&s->draining) ? "draining" : failing ? "degraded" : "ok");
+    if (failing) { /* reads go on; writes fail (disk full, I/O error, the store locked by another process) */
+        cJSON *w = cJSON_AddObjectToObject(o, "write_error");
+        pthread_mutex_lock(&s->health_mu);
+        cJSON_AddStringToObject(w, "message", s->write_error);
+        cJSON_AddNumberToObject(w, "since", s->write_error_since);
+        pthread_mutex_unlock(&s->health_mu);
+    }
     if (e->model) {
         cJSON *m = cJSON_AddObjectToObject(o, "model");
         cJSON_AddStringToObject(m, "kind", e->kind);
@@ -90,6 +112,7 @@ static void free_server(shelf_server *s)
     pthread_mutex_destroy(&s->keys_mu);
     srv_scenarios_free(s);
     pthread_mutex_destroy(&s->scn_mu);
+    pthread_mutex_destroy(&s->health_mu);
     pthread_cond_destroy(&s->q_cv);
     pthread_cond_destroy(&s->done_cv);
     pthread_rwlock_destroy(&s->users_rw);
@@ -135,6 +158,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_mutex_init(&s->keys_mu, NULL);
     pthread_mutex_init(&s->scn_mu, NULL);
+    pthread_mutex_init(&s->health_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     srv_rwlock_init(&s->users_rw);

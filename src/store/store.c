@@ -51,12 +51,22 @@ int shelf__store_sqlfail(shelf_store *st, const char *what)
  * a gap; the wait gives up after SHELF__BUSY_WAIT_S. */
 #define SHELF__BUSY_WAIT_S 60.0
 
+/* SHELF_BUSY_WAIT_S (seconds, > 0) changes it: an operator's knob, and how
+ * tests make a locked store fail fast */
+static double busy_wait_limit(void)
+{
+    const char *v = getenv("SHELF_BUSY_WAIT_S");
+    char *end;
+    double s = v ? strtod(v, &end) : 0;
+    return v && *v && !*end && s > 0 && s <= 86400 ? s : SHELF__BUSY_WAIT_S;
+}
+
 static int busy_wait(void *arg, int n)
 {
     shelf_store *st = arg;
     double now = shelf_now();
     if (n == 0) st->busy_since = now;
-    if (now - st->busy_since >= SHELF__BUSY_WAIT_S) return 0;
+    if (now - st->busy_since >= st->busy_limit_s) return 0;
     struct timespec ts = {0, 1000000};
     nanosleep(&ts, NULL);
     return 1;
@@ -68,9 +78,9 @@ static int exec(shelf_store *st, const char *sql, const char *what)
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
         if ((sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_BUSY) {
             shelf_err_set(&st->head.err, SHELF_ESTORE,
-                          "store: %s: another process held the store's lock for %.0f s "
-                          "(a long import, or shelf serve writing)",
-                          what, SHELF__BUSY_WAIT_S);
+                          "store: %s: another process held the store's lock for %g s "
+                          "(a long import, or shelf serve writing; SHELF_BUSY_WAIT_S sets the wait)",
+                          what, st->busy_limit_s);
             sqlite3_free(msg);
             return SHELF_ESTORE;
         }
@@ -173,6 +183,7 @@ int shelf__sqlite_open(const char *path, unsigned flags, shelf_store **out, shel
         goto fail;
     }
     sqlite3_extended_result_codes(st->db, 1);
+    st->busy_limit_s = busy_wait_limit();
     sqlite3_busy_handler(st->db, busy_wait, st);
     /* a store is recognised by its schema; any other SQLite or non-SQLite
      * file fails here rather than being written to */

@@ -37,7 +37,8 @@ struct shelf_store {
     int counts_valid;
     event_type *types;
     uint32_t n_types;
-    double busy_since; /* when the lock wait under way began (busy_wait) */
+    double busy_since;   /* when the lock wait under way began (busy_wait) */
+    double busy_limit_s; /* how long a lock wait goes on (SHELF_BUSY_WAIT_S) */
 };
 
 int shelf__store_latest(void);
