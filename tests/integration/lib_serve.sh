@@ -1,6 +1,17 @@
 # lib_serve.sh: helpers the server's process tests share (sourced, not run).
 # They read $port and $key from the test.
 
+# in_fresh_dir DIR: DIR emptied and entered; the server of spid (and the
+# pids in $more_pids) killed when the test exits
+in_fresh_dir() {
+    rm -rf "$1" && mkdir -p "$1" && cd "$1" || exit 1
+    spid="" more_pids=""
+    trap 'for p in $spid $more_pids; do kill -9 "$p" 2>/dev/null; done' EXIT
+}
+
+# small_shop SHELF: a generated shop in s.db (50 users, 40 items, 500 events)
+small_shop() { "$1" gen --store s.db --users 50 --items 40 --events 500 --seed 5 --quiet > /dev/null 2>&1; }
+
 # post_events BODY: POSTs a JSON array of events to /v1/events; prints the
 # HTTP status (000: no answer)
 post_events() {

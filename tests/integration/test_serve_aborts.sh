@@ -10,10 +10,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib_serve.sh" || exit 1
 . "$here/lib_check.sh" || exit 1
 need_tools curl python3
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-spid=""
-trap '[ -n "$spid" ] && kill -9 $spid 2>/dev/null' EXIT
-"$shelf" gen --store s.db --users 50 --items 40 --events 500 --seed 5 --quiet > /dev/null 2>&1
+in_fresh_dir "$dir"
+small_shop "$shelf"
 serve_free_port "$shelf" out.txt err.txt --store s.db --no-auth --log-level warn
 check "serve starts ($(tail -2 err.txt | tr '\n' ' '))" test -n "$port"
 key=none

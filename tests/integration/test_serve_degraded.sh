@@ -12,10 +12,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib_serve.sh" || exit 1
 . "$here/lib_check.sh" || exit 1
 need_tools curl python3
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
-spid="" lpid=""
-trap '[ -n "$spid" ] && kill -9 $spid 2>/dev/null; [ -n "$lpid" ] && kill -9 $lpid 2>/dev/null' EXIT
-"$shelf" gen --store s.db --users 50 --items 40 --events 500 --seed 5 --quiet > /dev/null 2>&1
+in_fresh_dir "$dir"
+small_shop "$shelf"
 SHELF_BUSY_WAIT_S=0.3 serve_free_port "$shelf" out.txt err.txt --store s.db --no-auth --log-level error
 check "serve starts ($(tail -2 err.txt | tr '\n' ' '))" test -n "$port"
 key=none
@@ -34,7 +32,7 @@ while not os.path.exists("release"):
     time.sleep(0.02)
 c.execute("ROLLBACK")
 PY
-lpid=$!
+more_pids=$!
 for ((i = 0; i < 100; i++)); do [ -e locked ] && break; sleep 0.05; done
 check "the lock is held" test -e locked
 code=$(curl -sS --max-time 30 -o ans.json -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -48,7 +46,7 @@ code=$(curl -sS --max-time 10 -o recs.json -w '%{http_code}' "http://127.0.0.1:$
 check "reads go on (200: $code)" test "$code" = 200 -a "$(js "len(j['items'])" < recs.json)" = 5
 
 touch release
-wait "$lpid"; lpid=""
+wait "$more_pids"; more_pids=""
 check "a batch once the lock is free (200)" test "$(post_events '[{"user":"u2","item":"i2","type":"view"}]')" = 200
 check "health ok again ($(health))" test "$(health | js "j['status']")" = ok
 kill -TERM "$spid"; wait "$spid"; spid=""
