@@ -255,6 +255,18 @@ static void reads_answered(void)
     expect_status("GET", "/v1/popular?n=5", NULL, 200);
 }
 
+/* /v1/health answers 200 with this status */
+static void health_is(const char *status)
+{
+    answer a = ask("GET", "/v1/health", NULL);
+    assert_int_equal(a.status, 200);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a.json, "status");
+    if (!cJSON_IsString(st) || strcmp(st->valuestring, status))
+        fprintf(stderr, "health: expected status %s: %s\n", status, a.body);
+    assert_true(cJSON_IsString(st) && !strcmp(st->valuestring, status));
+    answer_free(&a);
+}
+
 /* ---- the tests ---------------------------------------------------------------------------------- */
 
 enum { ACKED = 1, FAILED = 2 };
@@ -317,11 +329,14 @@ static void write_under_faults(const write_kind *w, fault_mode mode)
         fate[k++] = FAILED;
         /* the server did not take in what it did not store */
         probe(w, k - 1, 404);
-        /* the disk is back: reads go on, the next batch is stored */
+        /* the disk is back: reads go on, health says degraded until the
+         * next batch is stored */
         reads_answered();
+        health_is("degraded");
         send_batch_ok(w, k);
         fate[k++] = ACKED;
         probe(w, k - 1, 200);
+        health_is("ok");
     }
     fprintf(stderr, "%s, %s: batches of %ld write-side calls (the second batch %ld)\n", w->name, mname, n - 1, counted);
     for (int op = 0; op < FAULT_N_OPS; op++)
