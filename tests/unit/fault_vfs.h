@@ -211,7 +211,7 @@ static sqlite3 *fault_db_open(const char *path)
 }
 
 /* the first column of the first row of sql, as an integer */
-static int64_t fault_db_i64(sqlite3 *db, const char *sql)
+static inline int64_t fault_db_i64(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
