@@ -39,6 +39,16 @@ int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out);
 /* The split of the protocol (temporal and cold-item options from --...). */
 int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, shelf_split **out);
 
+/* The engine (shelf_engine_open) of --store and --bundle with the ranking
+ * options of serve and recommend (--pop-half-life, --session-memory,
+ * --cold-neighbours, --exclude-seen, --fallback, --blend-popularity). */
+shelf_server_opts cli_engine_opts(cli_ctx *c);
+/* The slate request options shared by recommend and export (--n, --kind,
+ * --category, --explain, --exclude-seen when given, --scenario). */
+shelf_rank_request cli_rank_request(cli_ctx *c);
+/* `shelf export --users all|FILE`: slates (export_slates.c). */
+int cli_export_slates(cli_ctx *c);
+
 /* Applies --threads to OpenMP (0: all cores); returns the count in use. */
 int cli_threads(cli_ctx *c);
 

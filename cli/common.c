@@ -221,3 +221,29 @@ char *cli_read_text(cli_ctx *c, const char *path, size_t max)
     buf[n] = '\0';
     return buf;
 }
+
+shelf_server_opts cli_engine_opts(cli_ctx *c)
+{
+    return (shelf_server_opts){
+        .store = shelf_config_str(c->cfg, "store"),
+        .bundle = shelf_config_str(c->cfg, "bundle"),
+        .pop_half_life_s = shelf_config_double(c->cfg, "pop-half-life"),
+        .session_memory = (size_t)shelf_config_int(c->cfg, "session-memory") << 20,
+        .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
+        .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),
+        .fallback = shelf_config_str(c->cfg, "fallback"),
+        .blend_popularity = shelf_config_double(c->cfg, "blend-popularity"),
+    };
+}
+
+shelf_rank_request cli_rank_request(cli_ctx *c)
+{
+    return (shelf_rank_request){
+        .n = (uint32_t)shelf_config_int(c->cfg, "n"),
+        .kind = shelf_config_str(c->cfg, "kind"),
+        .category = shelf_config_str(c->cfg, "category"),
+        .explain = shelf_config_bool(c->cfg, "explain"),
+        .exclude_seen = shelf_config_is_set(c->cfg, "exclude-seen") ? shelf_config_str(c->cfg, "exclude-seen") : NULL,
+        .scenario = shelf_config_str(c->cfg, "scenario"),
+    };
+}

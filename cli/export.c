@@ -1,8 +1,10 @@
 /* export.c: `shelf export`: events, items or users as CSV or JSON Lines with
- * external ids, or per-user sequences in the s3rec form. */
+ * external ids, or per-user sequences in the s3rec form; with --users, a
+ * slate for each shopper (e-mail, push) through the ranking room. */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,9 +167,168 @@ static int export_s3rec(cli_ctx *c, shelf_store *st, FILE *f)
     return 0;
 }
 
+/* ---- slates: --users all|FILE --------------------------------------------------------- */
+
+#define SLATE_BLOCK 256 /* shoppers ranked together, then written in order */
+
+typedef struct {
+    char **id;
+    size_t n, cap;
+    shelf_arena *arena;
+} user_list;
+
+static int user_list_add(user_list *l, const char *id, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        char **v = realloc(l->id, cap * sizeof *v);
+        if (!v) return SHELF_ENOMEM;
+        l->id = v, l->cap = cap;
+    }
+    char *d = shelf_arena_alloc(l->arena, len + 1, 1);
+    if (!d) return SHELF_ENOMEM;
+    memcpy(d, id, len);
+    d[len] = '\0';
+    l->id[l->n++] = d;
+    return 0;
+}
+
+static int every_user(void *ctx, uint32_t idx, const shelf_user *u)
+{
+    (void)idx;
+    if (!u->id || !u->id[0] || u->id[0] == '\x01') return 0; /* a deleted shopper */
+    return user_list_add(ctx, u->id, strlen(u->id));
+}
+
+/* the shoppers of --users: every one of the store, or a file's lines */
+static int read_users(cli_ctx *c, const char *spec, user_list *l)
+{
+    if (!strcmp(spec, "all")) {
+        shelf_store *st = cli_open_store(c, SHELF_STORE_READONLY);
+        if (!st) return 1;
+        int rc = shelf_store_foreach_user(st, every_user, l);
+        if (rc) cli_fail(c, "%s", rc == SHELF_ENOMEM ? "out of memory" : shelf_store_errmsg(st));
+        shelf_store_close(st);
+        return rc ? 1 : 0;
+    }
+    char *text = cli_read_text(c, spec, (size_t)1 << 30);
+    if (!text) return 1;
+    int rc = 0;
+    for (char *p = text; *p && !rc;) {
+        size_t len = strcspn(p, "\n");
+        size_t k = len;
+        while (k && (p[k - 1] == '\r' || p[k - 1] == ' ' || p[k - 1] == '\t')) k--;
+        if (k) rc = user_list_add(l, p, k);
+        p += len + (p[len] == '\n');
+    }
+    free(text);
+    return rc ? cli_fail(c, "out of memory") : 0;
+}
+
+static void slate_out(FILE *f, shelf_engine *g, const char *user, const shelf_slate *sl, int jsonl)
+{
+    char id[512];
+    if (!jsonl) {
+        for (uint32_t k = 0; k < sl->n; k++) {
+            char pos[16], score[32];
+            snprintf(pos, sizeof pos, "%u", k + 1);
+            snprintf(score, sizeof score, "%.9g", (double)sl->items[k].score);
+            csv_field(f, user, 0);
+            csv_field(f, pos, 0);
+            csv_field(f, shelf_engine_item_id(g, sl->items[k].item, id, sizeof id), 0);
+            csv_field(f, score, 0);
+            csv_field(f, sl->items[k].source, 1);
+        }
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *arr;
+    cJSON_AddStringToObject(o, "user", user);
+    cJSON_AddStringToObject(o, "rec_id", sl->rec_id);
+    cJSON_AddStringToObject(o, "model", sl->model);
+    cJSON_AddStringToObject(o, "source", sl->source);
+    if (sl->scenario[0]) cJSON_AddStringToObject(o, "scenario", sl->scenario);
+    arr = cJSON_AddArrayToObject(o, "items");
+    for (uint32_t k = 0; k < sl->n; k++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "id", shelf_engine_item_id(g, sl->items[k].item, id, sizeof id));
+        cJSON_AddNumberToObject(j, "score", (double)sl->items[k].score);
+        cJSON_AddStringToObject(j, "source", sl->items[k].source);
+        if (sl->items[k].reason[0]) cJSON_AddStringToObject(j, "reason", sl->items[k].reason);
+        cJSON_AddItemToArray(arr, j);
+    }
+    json_line(f, o);
+}
+
+/* ranks block after block of shoppers in parallel, writes them in order;
+ * the first failure stops it, naming the shopper */
+static int rank_all(cli_ctx *c, shelf_engine *g, const user_list *l, FILE *f, int jsonl)
+{
+    shelf_rank_request base = cli_rank_request(c);
+    shelf_slate *sl = calloc(SLATE_BLOCK, sizeof *sl);
+    int *rc = calloc(SLATE_BLOCK, sizeof *rc);
+    shelf_err *err = calloc(SLATE_BLOCK, sizeof *err);
+    if (!sl || !rc || !err) {
+        free(sl), free(rc), free(err);
+        return cli_fail(c, "out of memory");
+    }
+    shelf_progress *pr = shelf_progress_new("slates", l->n, c->progress);
+    shelf_progress_set_unit(pr, "slates");
+    int bad = 0;
+    if (!jsonl) fputs("user,position,item,score,source\n", f);
+    for (size_t b = 0; b < l->n && !bad; b += SLATE_BLOCK) {
+        int m = (int)(l->n - b < SLATE_BLOCK ? l->n - b : SLATE_BLOCK);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int i = 0; i < m; i++) {
+            shelf_rank_request rq = base;
+            rq.user = l->id[b + (size_t)i];
+            rc[i] = shelf_rank(g, &rq, &sl[i], &err[i]);
+        }
+        for (int i = 0; i < m; i++) {
+            if (!bad && rc[i]) bad = cli_fail(c, "shopper '%s': %s", l->id[b + (size_t)i], err[i].msg);
+            if (!bad) slate_out(f, g, l->id[b + (size_t)i], &sl[i], jsonl);
+            shelf_slate_free(&sl[i]);
+        }
+        shelf_progress_update(pr, b + (size_t)m, NULL);
+    }
+    shelf_progress_finish(pr);
+    free(sl), free(rc), free(err);
+    return bad;
+}
+
+int cli_export_slates(cli_ctx *c)
+{
+    const char *fmt = shelf_config_str(c->cfg, "format");
+    if (!fmt || (strcmp(fmt, "csv") != 0 && strcmp(fmt, "jsonl") != 0))
+        return cli_fail(c, "slates (--users) are written as --format jsonl or csv"), 2;
+    if (shelf_config_is_set(c->cfg, "what")) return cli_fail(c, "--users writes slates: --what does not apply"), 2;
+    user_list l = {.arena = shelf_arena_new(0)};
+    if (!l.arena) return cli_fail(c, "out of memory");
+    int rc = read_users(c, shelf_config_str(c->cfg, "users"), &l);
+    shelf_engine *g = NULL;
+    shelf_err err = {0};
+    shelf_server_opts o = cli_engine_opts(c);
+    if (!rc && shelf_engine_open(&o, &g, &err)) rc = cli_fail(c, "%s", err.msg);
+    const char *out = shelf_config_str(c->cfg, "out");
+    FILE *f = rc ? NULL : cli_out(c, out, NULL);
+    if (!rc && !f) rc = 1;
+    if (!rc) {
+        cli_threads(c);
+        double t0 = shelf_now();
+        rc = rank_all(c, g, &l, f, !strcmp(fmt, "jsonl"));
+        if (f != stdout && fclose(f) != 0 && !rc) rc = cli_fail(c, "%s: write failed", out);
+        else if (f == stdout && fflush(stdout) != 0 && !rc) rc = cli_fail(c, "write to standard output failed");
+        if (!rc) fprintf(stderr, "shelf export: %zu slates in %.2f s\n", l.n, shelf_now() - t0);
+    }
+    shelf_engine_close(g);
+    free(l.id);
+    shelf_arena_free(l.arena);
+    return rc ? 1 : 0;
+}
+
 int cmd_export(cli_ctx *c)
 {
     if (c->n_pos) return cli_fail(c, "unexpected argument '%s'", c->pos[0]), 2;
+    if (shelf_config_str(c->cfg, "users")) return cli_export_slates(c);
     const char *fmt = shelf_config_str(c->cfg, "format");
     if (!fmt || !(strcmp(fmt, "csv") == 0 || strcmp(fmt, "jsonl") == 0 || strcmp(fmt, "s3rec") == 0))
         return cli_fail(c, "--format must be csv, jsonl or s3rec"), 2;

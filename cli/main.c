@@ -15,7 +15,7 @@ static const cli_command commands[] = {
     {"import", "import a file of events, items or users into the store", "--format FMT [options] FILE...", cmd_import},
     {"gen", "generate a synthetic shop into the store (or CSV files)", "[options]", cmd_gen},
     {"stats", "print the store's statistics", "[--store PATH] [--json]", cmd_stats},
-    {"export", "export events, items or users as CSV, JSON Lines or s3rec sequences", "--format csv|jsonl|s3rec [--what W] [--out FILE]", cmd_export},
+    {"export", "export events, items or users as CSV, JSON Lines or s3rec sequences; with --users, a slate for each shopper", "--format csv|jsonl|s3rec [--what W] [--out FILE] | --users all|FILE [--bundle DIR] [--scenario S] [--n 10]", cmd_export},
     {"eval", "fit models on a split and measure them (LOO-FULL, ...)", "[--data FILE --format F | --data STORE | --store PATH] [options]", cmd_eval},
     {"train", "fit one model on all the data and write its bundle", "--model NAME --bundle DIR [--data FILE --format F | --store PATH]", cmd_train},
     {"predict", "predict a user's rating of an item with a trained bundle", "--store PATH --bundle DIR --user U --item I", cmd_predict},

@@ -82,16 +82,10 @@ int cmd_recommend(cli_ctx *c)
     enum { MAX = 1024 };
     const char *list[MAX], *ctx[16];
     char *ibuf = items ? strdup(items) : NULL, *cbuf = context ? strdup(context) : NULL;
-    shelf_rank_request rq = {
-        .user = user,
-        .similar_to = similar,
-        .popular = popular,
-        .n = (uint32_t)shelf_config_int(c->cfg, "n"),
-        .kind = shelf_config_str(c->cfg, "kind"),
-        .category = shelf_config_str(c->cfg, "category"),
-        .explain = shelf_config_bool(c->cfg, "explain"),
-        .exclude_seen = shelf_config_is_set(c->cfg, "exclude-seen") ? shelf_config_str(c->cfg, "exclude-seen") : NULL,
-    };
+    shelf_rank_request rq = cli_rank_request(c);
+    rq.user = user;
+    rq.similar_to = similar;
+    rq.popular = popular;
     if (ibuf) {
         rq.items = list;
         rq.n_items = split_list(ibuf, list, MAX);
@@ -100,16 +94,7 @@ int cmd_recommend(cli_ctx *c)
         rq.context = ctx;
         rq.n_context = split_list(cbuf, ctx, 16);
     }
-    shelf_server_opts o = {
-        .store = shelf_config_str(c->cfg, "store"),
-        .bundle = shelf_config_str(c->cfg, "bundle"),
-        .pop_half_life_s = shelf_config_double(c->cfg, "pop-half-life"),
-        .session_memory = (size_t)shelf_config_int(c->cfg, "session-memory") << 20,
-        .cold_neighbours = (unsigned)shelf_config_int(c->cfg, "cold-neighbours"),
-        .exclude_seen = shelf_config_str(c->cfg, "exclude-seen"),
-        .fallback = shelf_config_str(c->cfg, "fallback"),
-        .blend_popularity = shelf_config_double(c->cfg, "blend-popularity"),
-    };
+    shelf_server_opts o = cli_engine_opts(c);
     shelf_engine *g = NULL;
     shelf_slate sl = {0};
     shelf_err err = {0};
