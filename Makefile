@@ -5,7 +5,7 @@ JOBS     ?= $(shell nproc)
 CMAKE_ARGS ?=
 DEMO_DIR ?= demo-out
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench fuzz clean
 
 all: build
 
@@ -31,6 +31,17 @@ bench: build
 	bench/eval_classic.sh $(BUILD)
 	bench/ratings.sh $(BUILD)
 	bench/train_transformer.sh $(BUILD)
+
+# libFuzzer targets (tests/fuzz/) under ASan + UBSan, built with clang in
+# $(FUZZ_BUILD), each run FUZZ_SECONDS from its corpus; FUZZ_TARGETS picks some
+# (import http json bundle tokenizer scenario); any crash fails it
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DSHELF_FUZZ=ON -DSHELF_OPENMP=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) $(DEMO_DIR)

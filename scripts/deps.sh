@@ -16,7 +16,7 @@ for a in "$@"; do
 done
 
 PKGS=(
-  gcc make cmake pkg-config
+  gcc clang make cmake pkg-config
   libsqlite3-dev sqlite3
   libopenblas-openmp-dev
   libcjson-dev libutf8proc-dev libxxhash-dev libcmocka-dev libssl-dev

@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
-#include "shelf/gen.h"
 #include "shelf/model.h"
 #include "shelf/snapshot.h"
 #include "shelf/store.h"
@@ -124,20 +123,8 @@ static const char *const small[][2] = {
 
 static void write_seeds(const char *out)
 {
-    shelf_store *st = NULL;
+    shelf_snapshot *sn = fuzz_shop(":memory:", 12, 10, 300);
     shelf_err err = {0};
-    if (shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err)) fuzz_die("store: %s", err.msg);
-    shelf_gen_opts g;
-    shelf_gen_opts_init(&g);
-    g.n_users = 12;
-    g.n_items = 10;
-    g.n_events = 300;
-    g.n_categories = 2;
-    g.n_brands = 3;
-    if (shelf_gen_store(st, &g)) fuzz_die("gen: %s", shelf_store_errmsg(st));
-    shelf_snapshot *sn = NULL;
-    if (shelf_snapshot_from_store(st, 0, &sn)) fuzz_die("snapshot: %s", shelf_store_errmsg(st));
-    shelf_store_close(st);
     shelf_opts *o = shelf_config_new();
     for (size_t k = 0; k < sizeof small / sizeof small[0]; k++)
         if (shelf_config_find(small[k][0]) && shelf_config_set(o, small[k][0], small[k][1], "fuzz", &err))

@@ -17,7 +17,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "shelf/gen.h"
 #include "shelf/model.h"
 #include "shelf/serve.h"
 #include "shelf/snapshot.h"
@@ -27,18 +26,8 @@ static shelf_server *srv; /* runs until the process ends */
 /* the generated shop and its item-kNN bundle at store, bundles/v1 */
 static void make_shop(const char *store, const char *bundles)
 {
-    shelf_store *st = NULL;
+    shelf_snapshot *sn = fuzz_shop(store, 120, 80, 2000);
     shelf_err err = {0};
-    if (shelf_store_open(store, SHELF_STORE_CREATE, &st, &err)) fuzz_die("store: %s", err.msg);
-    shelf_gen_opts g;
-    shelf_gen_opts_init(&g);
-    g.n_users = 120;
-    g.n_items = 80;
-    g.n_events = 2000;
-    if (shelf_gen_store(st, &g)) fuzz_die("gen: %s", shelf_store_errmsg(st));
-    shelf_snapshot *sn = NULL;
-    if (shelf_snapshot_from_store(st, 0, &sn)) fuzz_die("snapshot: %s", shelf_store_errmsg(st));
-    shelf_store_close(st);
     shelf_model *m = NULL;
     shelf_opts *o = shelf_config_new();
     if (!o || shelf_model_new("itemknn", &m, &err)) fuzz_die("model: %s", err.msg);

@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shelf/gen.h"
+#include "shelf/snapshot.h"
+
 static char dir[512];
 
 _Noreturn void fuzz_die(const char *fmt, ...)
@@ -94,4 +97,21 @@ void fuzz_split(const uint8_t *data, size_t n, const uint8_t **a, size_t *na, co
     *na = z ? (size_t)(z - data) : n;
     *b = z ? z + 1 : data + n;
     *nb = z ? n - *na - 1 : 0;
+}
+
+struct shelf_snapshot *fuzz_shop(const char *path, uint32_t n_users, uint32_t n_items, uint64_t n_events)
+{
+    shelf_store *st = NULL;
+    shelf_err err = {0};
+    if (shelf_store_open(path, SHELF_STORE_CREATE, &st, &err)) fuzz_die("store %s: %s", path, err.msg);
+    shelf_gen_opts g;
+    shelf_gen_opts_init(&g);
+    g.n_users = n_users;
+    g.n_items = n_items;
+    g.n_events = n_events;
+    if (shelf_gen_store(st, &g)) fuzz_die("gen: %s", shelf_store_errmsg(st));
+    shelf_snapshot *sn = NULL;
+    if (shelf_snapshot_from_store(st, 0, &sn)) fuzz_die("snapshot: %s", shelf_store_errmsg(st));
+    shelf_store_close(st);
+    return sn;
 }

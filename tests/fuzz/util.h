@@ -24,6 +24,10 @@ char *fuzz_strndup(const uint8_t *data, size_t n);
 /* Splits data[0..n) at its first NUL byte: a, na the part before it; b, nb
  * the rest after it (empty when there is no NUL). */
 void fuzz_split(const uint8_t *data, size_t n, const uint8_t **a, size_t *na, const uint8_t **b, size_t *nb);
+/* A generated shop (shelf_gen_store with these sizes, the rest its
+ * defaults) written to a new store at path (":memory:" too), closed, and
+ * its snapshot (free with shelf_snapshot_free); aborts on failure. */
+struct shelf_snapshot *fuzz_shop(const char *path, uint32_t n_users, uint32_t n_items, uint64_t n_events);
 /* Aborts with "fuzz: what" on stderr: a harness that cannot set up. */
 _Noreturn void fuzz_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
