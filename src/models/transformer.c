@@ -1890,9 +1890,10 @@ static int tf_load(shelf_model *m, const shelf_bundle *bd)
         const float *d = shelf_bundle_get(bd, in->name, SHELF_DT_F32, &nd, sh);
         int ok = d && nd == in->ndim;
         for (int k = 0; ok && k < nd; k++) ok = sh[k] == in->shape[k];
-        if (!ok) {
+        if (!ok) { /* the message first: in->name lives in t->p, which tf_free_arrays frees */
+            rc = shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks tensor '%s' of the expected shape", in->name);
             tf_free_arrays(t);
-            return shelf__model_fail(m, SHELF_ECORRUPT, "bundle lacks tensor '%s' of the expected shape", in->name);
+            return rc;
         }
         memcpy(shelf_params_data(t->p, i), d, in->numel * sizeof *d);
     }
