@@ -108,10 +108,22 @@ size_t fuzz_server_exchange(const void *req, size_t n, char *resp, size_t cap)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) fuzz_die("connect to the server: %s", strerror(errno));
+    /* libFuzzer's SIGALRM (its -timeout watch) may interrupt any call here:
+     * an interrupted connect goes on by itself; the others are tried again */
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int e = errno;
+        struct pollfd w = {.fd = fd, .events = POLLOUT};
+        socklen_t len = sizeof e;
+        if (e == EINTR) {
+            while (poll(&w, 1, 3000) < 0 && errno == EINTR) {}
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+        }
+        if (e) fuzz_die("connect to the server: %s", strerror(e));
+    }
     /* the server may answer (and close) before it has read everything: stop sending then */
     for (size_t at = 0; at < n;) {
         ssize_t w = send(fd, (const char *)req + at, n - at, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         at += (size_t)w;
     }
@@ -138,13 +150,16 @@ size_t fuzz_server_exchange(const void *req, size_t n, char *resp, size_t cap)
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int wait_ms = got ? (whole_responses(all, got) ? 2 : 300) : open_w ? 10 : 3000;
-        if (poll(&p, 1, wait_ms) <= 0) {
+        int ready = poll(&p, 1, wait_ms);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
             if (got || !open_w) break;
             shutdown(fd, SHUT_WR);
             open_w = 0;
             continue;
         }
         ssize_t r = recv(fd, all + got, all_cap - got, 0);
+        if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break; /* closed or reset */
         got += (size_t)r;
     }
