@@ -9,6 +9,7 @@
 int cmd_served(cli_ctx *c); /* served.c */
 int cmd_scenario(cli_ctx *c); /* scenario.c */
 int cmd_recommend(cli_ctx *c); /* recommend.c */
+int cmd_audit(cli_ctx *c); /* audit.c */
 
 static const cli_command commands[] = {
     {"init", "create a store (or migrate an existing one)", "[--store PATH | PATH]", cmd_init},
@@ -24,6 +25,7 @@ static const cli_command commands[] = {
     {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},
     {"keys", "create, list or revoke the store's API keys", "create --scope read|write|admin [--name NAME] | list [--json] | revoke ID [--store PATH]", cmd_keys},
     {"served", "export the served log: every slate shown, with its items", "export [--store PATH] [--since T] [--format jsonl] [--out FILE]", cmd_served},
+    {"audit", "where a deleted shopper's or item's data still lives (store, bundles); nothing once retrained", "deletion ID [--what user|item] [--bundle DIR] [--store PATH]", cmd_audit},
     {"scenario", "store, show, list, delete or check scenarios (placements: docs/scenarios.md)", "put NAME FILE|- | get NAME | list | delete NAME | check NAME FILE [--store PATH]", cmd_scenario},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -30,6 +30,7 @@ int cmd_serve(cli_ctx *c)
         .body_memory = (size_t)shelf_config_int(c->cfg, "body-memory") << 20,
         .max_conns_per_ip = (unsigned)shelf_config_int(c->cfg, "max-conns-per-ip"),
         .header_timeout_s = (unsigned)shelf_config_int(c->cfg, "header-timeout"),
+        .retrain_within_s = shelf_config_double(c->cfg, "retrain-within"),
     };
     /* the signals are taken by this thread only (sigwait): block them
      * before any server thread starts, so every thread inherits the mask */

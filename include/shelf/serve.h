@@ -43,6 +43,9 @@ typedef struct shelf_server_opts {
     unsigned max_conns_per_ip; /* connections one client address may hold open; 0: 64 */
     unsigned header_timeout_s; /* a new connection that sends nothing for this long before its
                                 * request head is complete is closed; 0: 10 */
+    double retrain_within_s;   /* a shopper or item deleted after the bundle in service was
+                                * written: /v1/health asks for a retrain, and says degraded once
+                                * this long has passed since the first such deletion; 0: 1 day */
 } shelf_server_opts;
 
 /* Opens the store, loads the users' histories and the model bundle, and

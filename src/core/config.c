@@ -18,7 +18,7 @@
 static const shelf_cfg_def common[] = {
     /* name, type, default, min, max, choices, scope, help, unit */
     {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL,
-     "init import gen stats export snapshot eval train predict keys serve recommend scenario", "path of the SQLite store", ""},
+     "init import gen stats export snapshot eval train predict keys serve recommend scenario audit", "path of the SQLite store", ""},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars", ""},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
      "least severe log level printed to stderr", ""},
@@ -99,7 +99,7 @@ static const shelf_cfg_def common[] = {
      "protocol check only: count popularity over ALL interactions, test targets included "
      "(what the published PopRec row does); never use for real results", ""},
     {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train export", "threads (0: all cores)", ""},
-    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve recommend export",
+    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve recommend export audit",
      "model bundle directory (train: written, missing parents made; a directory of bundles, or DIR/, gets a new "
      "MODEL-TIME one; predict: read; serve, recommend: a bundle or a directory of bundles, the newest that loads "
      "is used)", ""},
@@ -114,6 +114,9 @@ static const shelf_cfg_def common[] = {
     {"max-n", SHELF_CFG_INT, "1000", 1, 1.0e6, NULL, "serve", "largest n of a slate", ""},
     {"timeout", SHELF_CFG_INT, "30", 1, 86400, NULL, "serve",
      "idle connection timeout, once a request head came (keep-alive waits, slow bodies)", "seconds"},
+    {"retrain-within", SHELF_CFG_DURATION, "1d", 1, 365 * DAY, NULL, "serve",
+     "after a shopper or item is deleted, the bundle in service still holds its data: /v1/health asks for a "
+     "retrain (with the command) and says degraded once this long has passed", ""},
     {"header-timeout", SHELF_CFG_INT, "10", 1, 86400, NULL, "serve",
      "a new connection silent this long before its request head is complete is closed", "seconds"},
     {"max-conns-per-ip", SHELF_CFG_INT, "64", 1, 100000, NULL, "serve",
@@ -147,6 +150,8 @@ static const shelf_cfg_def common[] = {
     {"category", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend export", "only items in this category or below it", ""},
     {"context", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend",
      "the shopper's context: key=value,... (segment=b,device=mobile)", ""},
+    {"what", SHELF_CFG_ENUM, NULL, 0, 0, "user|item", "audit", "the kind of the deleted id (default: a user, then an item)",
+     ""},
     {"users", SHELF_CFG_STRING, NULL, 0, 0, NULL, "export",
      "write slates instead of rows: for every shopper (all) or the ids of a file (one a line), through the ranking "
      "room as shelf serve ranks them (--bundle, --scenario, --n)", ""},

@@ -6,6 +6,7 @@
  * routes.c and recs.c (the handlers). */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "serve_int.h"
+#include "store/meta_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +30,32 @@ extern const char shelf__openapi_yaml[];
 extern const size_t shelf__openapi_yaml_len;
 
 /* ---- health and the API description ------------------------------------------------------------------------ */
+
+/* Shoppers or items deleted after e's bundle was written: its tensors still
+ * hold their data (issue 15). Adds "retrain" to the health's model object
+ * (how many, since when, by when, the command) and returns 1 once the time
+ * to retrain (--retrain-within) has passed. */
+static int retrain_due(shelf_server *s, const srv_engine *e, cJSON *m)
+{
+    uint64_t n = 0;
+    double first = 0;
+    pthread_mutex_lock(&s->keys_mu); /* the read-only connection (auth.c) */
+    int rc = s->keys_st && e->created > 0 ? shelf__store_deletions_since(s->keys_st, e->created, &n, &first) : 0;
+    pthread_mutex_unlock(&s->keys_mu);
+    if (rc || !n) return 0;
+    cJSON *r = cJSON_AddObjectToObject(m, "retrain");
+    double by = first + s->o.retrain_within_s;
+    cJSON_AddNumberToObject(r, "deletions", (double)n);
+    cJSON_AddNumberToObject(r, "since", first);
+    cJSON_AddNumberToObject(r, "by", by);
+    char cmd[1400];
+    /* --bundle DIR/ writes the next bundle of a directory of bundles, which a reload takes */
+    int one = !s->bundle_path || !strcmp(e->path, s->bundle_path);
+    snprintf(cmd, sizeof cmd, "shelf train --store %s --model %s --bundle %s%s, then POST /v1/admin/reload",
+             s->store_path, e->kind, one ? "NEW_DIR" : s->bundle_path, one ? " (and serve it)" : "/");
+    cJSON_AddStringToObject(r, "command", cmd);
+    return srv_now() >= by;
+}
 
 void srv_write_outcome(shelf_server *s, int rc, const char *what, const char *msg)
 {
@@ -65,6 +92,7 @@ int srv_route_health(srv_req *r, char *const *arg)
         cJSON_AddStringToObject(m, "version", e->version);
         cJSON_AddNumberToObject(m, "age_s", e->created > 0 ? srv_now() - e->created : 0);
         srv_engine_describe(s, e, m);
+        if (retrain_due(s, e, m) && !failing) cJSON_ReplaceItemInObject(o, "status", cJSON_CreateString("degraded"));
     } else {
         cJSON_AddNullToObject(o, "model");
     }
@@ -139,6 +167,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     if (!s->o.max_n) s->o.max_n = 1000;
     if (!s->o.timeout_s) s->o.timeout_s = 30;
     if (!s->o.header_timeout_s) s->o.header_timeout_s = 10;
+    if (!(s->o.retrain_within_s > 0)) s->o.retrain_within_s = 86400;
     if (!s->o.max_conns_per_ip) s->o.max_conns_per_ip = 64;
     if (!s->o.body_memory) s->o.body_memory = (size_t)64 << 20;
     if (s->o.body_memory < s->o.max_body + 1) s->o.body_memory = s->o.max_body + 1; /* one whole body (+ its NUL) fits */

@@ -58,7 +58,12 @@
     X(int, scenario_put, (shelf_store *st, const char *name, const char *doc, int64_t updated), (st, name, doc, updated)) \
     X(int, scenario_get, (shelf_store *st, const char *name, char **doc, int64_t *updated), (st, name, doc, updated)) \
     X(int, scenario_delete, (shelf_store *st, const char *name), (st, name)) \
-    X(int, scenario_foreach, (shelf_store *st, shelf__scenario_cb cb, void *ctx), (st, cb, ctx))
+    X(int, scenario_foreach, (shelf_store *st, shelf__scenario_cb cb, void *ctx), (st, cb, ctx)) \
+    X(int, deletion_find, (shelf_store *st, int is_user, const char *ext, size_t len, uint32_t *idx, double *ts), \
+      (st, is_user, ext, len, idx, ts)) \
+    X(int, deletions_since, (shelf_store *st, double t, uint64_t *n, double *first), (st, t, n, first)) \
+    X(int, deletion_refs, (shelf_store *st, int is_user, uint32_t idx, uint64_t *events, uint64_t *served), \
+      (st, is_user, idx, events, served))
 
 #define SHELF__STORE_OP_FIELD(ret, name, params, args) ret(*name) params;
 typedef struct shelf__store_backend {

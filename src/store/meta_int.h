@@ -20,4 +20,15 @@ int shelf__store_scenario_get(shelf_store *st, const char *name, char **doc, int
 int shelf__store_scenario_delete(shelf_store *st, const char *name);
 int shelf__store_scenario_foreach(shelf_store *st, shelf__scenario_cb cb, void *ctx);
 
+/* Deletions (migration 5; store/deletions.c). The deletion of user
+ * (is_user) or item ext: its index and time (unix seconds); 0,
+ * SHELF_ENOTFOUND when none is recorded, or SHELF_ESTORE. The latest when
+ * the id was deleted more than once. */
+int shelf__store_deletion_find(shelf_store *st, int is_user, const char *ext, size_t len, uint32_t *idx, double *ts);
+/* Deletions after unix time t: how many, and the time of the first (0: none). */
+int shelf__store_deletions_since(shelf_store *st, double t, uint64_t *n, double *first);
+/* What the store still holds of deleted user (is_user) or item idx: events
+ * that refer to it and served slates (user) or slate rows showing it (item). */
+int shelf__store_deletion_refs(shelf_store *st, int is_user, uint32_t idx, uint64_t *events, uint64_t *served);
+
 #endif

@@ -103,6 +103,8 @@ typedef struct delete_args {
     int is_user;
     uint32_t idx;
     const char *tomb;
+    const char *ext; /* the id, recorded only as its hash */
+    size_t len;
 } delete_args;
 
 /* The steps of deleting user (is_user) or item idx, inside a transaction
@@ -112,7 +114,8 @@ static int delete_steps(shelf_store *st, const void *arg)
     const delete_args *a = arg;
     uint32_t idx = a->idx;
     const char *tomb = a->tomb;
-    int rc;
+    int rc = shelf__sqlite_record_deletion(st, a->is_user, a->ext, a->len, idx);
+    if (rc) return rc;
     if (a->is_user) {
         if ((rc = run_idx(st, "DELETE FROM events WHERE user=?1", idx, NULL, "deleting a user's events")) ||
             (rc = run_idx(st, "DELETE FROM served_items WHERE slate IN (SELECT id FROM served WHERE user=?1)",
@@ -142,7 +145,7 @@ static int delete_row(shelf_store *st, int is_user, const char *ext, size_t len,
     snprintf(tomb, sizeof tomb, "%cdeleted:%u", SHELF__TOMBSTONE_BYTE, i);
     /* in the caller's transaction, a savepoint keeps a failed delete from
      * leaving half its steps done */
-    delete_args a = {.is_user = is_user, .idx = i, .tomb = tomb};
+    delete_args a = {.is_user = is_user, .idx = i, .tomb = tomb, .ext = ext, .len = len};
     if ((rc = shelf__store_atomic(st, delete_steps, &a))) return rc;
     /* the row is a tombstone now: the id is free for a new row. (Should an
      * open transaction roll back, rollback drops the caches anyway.) */

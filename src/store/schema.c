@@ -96,6 +96,16 @@ static const char *const migrations[] = {
     "  doc TEXT NOT NULL,"                /* the JSON document as given */
     "  updated INTEGER NOT NULL"          /* unix seconds */
     ") WITHOUT ROWID;",
+    /* 5: deletions, so that `shelf audit deletion ID` and the server can tell
+     * where a deleted shopper's or item's data still lives (bundles trained
+     * before it): the id only as its SHA-256, the index it had, when */
+    "CREATE TABLE deletions("
+    "  kind TEXT NOT NULL,"               /* user, item */
+    "  id_hash BLOB NOT NULL,"            /* SHA-256 of the id's bytes */
+    "  idx INTEGER NOT NULL,"
+    "  ts REAL NOT NULL);"                /* unix seconds, to the microsecond */
+    "CREATE INDEX deletions_hash ON deletions(id_hash);"
+    "CREATE INDEX deletions_ts ON deletions(ts);",
 };
 
 int shelf__store_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -48,6 +48,9 @@ const char *shelf__store_migration(int version);
 /* Marks ext as gone in the user (user=1) or item id-map cache, after its row
  * was renamed to a tombstone: lookups then miss, and create gives a new index. */
 void shelf__store_forget_ext(shelf_store *st, int user, const char *ext, size_t len);
+/* Notes the deletion of user (is_user) or item ext (len bytes), index idx,
+ * now, in the deletions table (deletions.c): the id as its SHA-256 only. */
+int shelf__sqlite_record_deletion(shelf_store *st, int is_user, const char *ext, size_t len, uint32_t idx);
 /* Sets an SQLite failure on the handle: "store: <what>: <sqlite message>". */
 int shelf__store_sqlfail(shelf_store *st, const char *what);
 /* Runs step(st, arg) as one unit: in a transaction of its own when none is

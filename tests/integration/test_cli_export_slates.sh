@@ -8,9 +8,7 @@
 # Uses bash, sqlite3 and python3 (JSON). Usage: test_cli_export_slates.sh SHELF_BINARY TMPDIR
 set -uo pipefail
 shelf=$1 dir=$2
-here="$(cd "$(dirname "$0")" && pwd)"
-. "$here/lib_serve.sh" || exit 1
-. "$here/lib_check.sh" || exit 1
+. "$(dirname "$0")/lib_serve.sh" && . "$(dirname "$0")/lib_check.sh" || exit 1
 need_tools sqlite3 python3
 in_fresh_dir "$dir"
 shop_with_bundle "$shelf" 9

@@ -6,9 +6,7 @@
 # Uses bash, curl and python3. Usage: test_serve_aborts.sh SHELF_BINARY TMPDIR
 set -uo pipefail
 shelf=$1 dir=$2
-here="$(cd "$(dirname "$0")" && pwd)"
-. "$here/lib_serve.sh" || exit 1
-. "$here/lib_check.sh" || exit 1
+. "$(dirname "$0")/lib_serve.sh" && . "$(dirname "$0")/lib_check.sh" || exit 1
 need_tools curl python3
 in_fresh_dir "$dir"
 small_shop "$shelf"
