@@ -16,9 +16,11 @@
 # The server's VmRSS (/proc/PID/status) is sampled every 10 s into
 # OUT/rss.jsonl (with a few gauges of /metrics); rss_start is the sample after
 # WARMUP seconds of traffic, rss_end the one after DURATION more, both under
-# load. Errors: any answer other than 200 (404 where expected), socket errors
-# and timeouts, a server exit other than 0. Afterwards the store must pass
-# PRAGMA integrity_check. Prints one JSON line; exit 1 unless
+# load; growth_second_half_pct is the growth from the middle of the run to
+# its end (a cache that fills stops growing, a leak does not). Errors: any
+# answer other than 200 (404 where expected), socket errors and timeouts, a
+# server exit other than 0. Afterwards the store must pass PRAGMA
+# integrity_check. Prints one JSON line; exit 1 unless
 # growth_pct <= 5, errors == 0 and the store is intact.
 #
 # The store: the S3-Rec Beauty store (22,363 users, 12,101 items, 198,502
@@ -253,14 +255,18 @@ errors = {"recs_non_2xx": recs["non_2xx"], "recs_socket": recs["socket_errors"],
           "server_exit": int(server_rc != "0")}
 n_err = sum(errors.values())
 mb = lambda kb: round(kb / 1024, 1)
-growth = round(100.0 * (end["rss_kb"] - start["rss_kb"]) / start["rss_kb"], 2)
+pct = lambda a, b: round(100.0 * (b["rss_kb"] - a["rss_kb"]) / a["rss_kb"], 2)
+growth = pct(start, end)
+# a cache filling up stops; a leak goes on: the second half tells them apart
+half = min(soak, key=lambda s: abs(s["t_s"] - (warmup + duration / 2)))
 peak = max(s["rss_kb"] for s in samples)
 intact = integ.strip() == "ok"
 print(json.dumps({
     "bench": "serve_soak", "dataset": dataset, "model": model, "duration_s": duration, "warmup_s": warmup,
     "rss_start_mb": mb(start["rss_kb"]), "rss_start_t_s": start["t_s"],
     "rss_end_mb": mb(end["rss_kb"]), "rss_end_t_s": end["t_s"], "rss_peak_mb": mb(peak),
-    "growth_pct": growth,
+    "growth_pct": growth, "rss_half_mb": mb(half["rss_kb"]), "rss_half_t_s": half["t_s"],
+    "growth_second_half_pct": pct(half, end),
     "requests": {"reads": recs["requests"], "reads_per_s": recs["req_per_s"], "reads_p99_ms": recs["p99_ms"],
                  "event_batches": ev["requests"], "events": ev["requests"] * ev["batch"],
                  **{k: v for k, v in loop.items() if k not in ("errors", "socket_errors")}},
