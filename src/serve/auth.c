@@ -196,6 +196,7 @@ int srv_route_keys(srv_req *r, char *const *arg)
     snprintf(why, sizeof why, "%s", shelf_store_errmsg(r->srv->st));
     pthread_mutex_unlock(&r->srv->store_mu);
     cJSON_Delete(j);
+    if (rc == SHELF_EINVAL) return srv_error(r, 400, "bad_request", -1, "%s", why); /* a name over 63 bytes */
     if (rc) return srv_error(r, 500, "internal", -1, "%s", why);
     srv_load_keys(r->srv, NULL);
     cJSON *o = cJSON_CreateObject();
