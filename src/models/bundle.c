@@ -369,6 +369,13 @@ int shelf_model_load(const char *dir, shelf_model **out, shelf_err *err)
         rc = shelf_err_set(err, SHELF_ECORRUPT, "%s: needs model, n_users, n_items and params", path);
         goto out;
     }
+    /* counts the uint32_t fields can hold (SHELF_NONE excluded), whole */
+    if (!(nu->valuedouble >= 0 && nu->valuedouble < UINT32_MAX && nu->valuedouble == (double)(uint32_t)nu->valuedouble) ||
+        !(ni->valuedouble >= 0 && ni->valuedouble < UINT32_MAX && ni->valuedouble == (double)(uint32_t)ni->valuedouble)) {
+        rc = shelf_err_set(err, SHELF_ECORRUPT, "%s: n_users %g, n_items %g: not counts", path, nu->valuedouble,
+                           ni->valuedouble);
+        goto out;
+    }
     if ((rc = shelf_model_new(kind->valuestring, &m, err))) goto out;
     snprintf(path, sizeof path, "%s/" BUNDLE_TENSORS, dir);
     if ((rc = shelf__st_open(path, &b.st, err))) goto out;
