@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(req);
     /* a body within the limits always gets an answer, and never a 5xx */
     if (size - 1 <= (64u << 10) && (strncmp(resp, "HTTP/1.1 ", 9) != 0 || resp[9] == '5'))
-        fuzz_die("%s %s: answered '%.80s'", r->method, r->path, resp);
+        fuzz_die("%s %s: answered '%.12s' %s", r->method, r->path, resp,
+                 strstr(resp, "\r\n\r\n") ? strstr(resp, "\r\n\r\n") + 4 : "");
     fuzz_server_check();
     return 0;
 }
