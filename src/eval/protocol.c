@@ -529,7 +529,8 @@ static int scenario_setup(ev_run *R, const shelf_snapshot *tr, const char *doc, 
     for (uint64_t e = 0; e < tr->n_events; e++) R->item_pop[tr->seq_item[e]] += 1;
     memset(R->all_ok, 1, I);
     for (uint32_t k = 0; k < tr->n_types; k++) R->type_names[k] = (char *)(tr->type_name + tr->type_name_off[k]);
-    R->cat = (shelf__catalogue){.n_items = I, .ok = R->all_ok, .kind = R->kind0, .cat = tr->item_category};
+    R->cat = (shelf__catalogue){.n_items = I, .ok = R->all_ok, .kind = R->kind0, .cat = tr->item_category,
+                                .brand = tr->item_brand};
     R->env = (shelf__rank_env){.ctx = R, .type_names = R->type_names, .n_types = tr->n_types, .pop_scores = pop_copy};
     shelf__expr_schema schema = shelf__rank_schema(&R->env);
     shelf_err e = {0};

@@ -81,6 +81,7 @@ typedef struct shelf__catalogue {
     const uint8_t *ok;      /* available and not retired */
     const uint16_t *kind;   /* index into kinds */
     const uint32_t *cat;    /* index into cats, or SHELF_NONE */
+    const uint32_t *brand;  /* a brand's number, or SHELF_NONE; NULL: no brands */
     char *const *ext;       /* external ids (NULL: retired) */
     char *const *kinds;
     uint32_t n_kinds;

@@ -199,7 +199,8 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
 static uint32_t by_value(const shelf__catalogue *c, shelf__by by, uint32_t i)
 {
     if (by == SHELF__BY_CATEGORY && i < c->n_items) return c->cat[i];
-    return SHELF_NONE; /* brand and embedding: not in the catalogue yet */
+    if (by == SHELF__BY_BRAND && c->brand && i < c->n_items) return c->brand[i];
+    return SHELF_NONE; /* embedding: not in the catalogue yet */
 }
 
 static int capped(const shelf__scenario *s, const shelf__catalogue *c, const uint32_t *chosen, uint32_t n, uint32_t i)

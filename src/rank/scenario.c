@@ -397,9 +397,9 @@ void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap)
     /* the ranking room takes candidates from the deployment's model only */
     for (uint32_t k = 0; k < s->n_src; k++)
         if (s->src[k].type != SHELF__SRC_MODEL || k > 0) PART("sources[%u]", k);
-    if (s->diversity_by == SHELF__BY_BRAND || s->diversity_by == SHELF__BY_EMBEDDING) PART("diversity.by");
+    if (s->diversity_by == SHELF__BY_EMBEDDING) PART("diversity.by");
     for (uint32_t k = 0; k < s->n_caps; k++)
-        if (s->caps[k].by != SHELF__BY_CATEGORY) PART("caps[%u]", k);
+        if (s->caps[k].by == SHELF__BY_EMBEDDING) PART("caps[%u]", k);
     if (s->freshness_half_life_s) PART("freshness");
     if (s->rotation_window_s) PART("rotation");
     if (s->n_promo) PART("promotions");

@@ -96,7 +96,7 @@ void shelf__scenario_free(shelf__scenario *s);
  * list of JSON paths ("sources[1],freshness,promotions"; "" when it
  * applies all), so that a shop is told rather than left guessing: every
  * source but a first "model" one (the deployment's model gives the
- * candidates), diversity and caps by brand or embedding, freshness,
+ * candidates), diversity by embedding, freshness,
  * rotation, promotions, and a fallback order of its own. */
 void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap);
 

@@ -247,6 +247,8 @@ static int items_reserve(shelf_server *s, uint32_t n)
     uint32_t *ca = realloc(s->item_cat, c * sizeof *ca);
     if (!ca) return SHELF_ENOMEM;
     s->item_cat = ca;
+    if (!(ca = realloc(s->item_brand, c * sizeof *ca))) return SHELF_ENOMEM;
+    s->item_brand = ca;
     uint8_t *ok = realloc(s->item_ok, c * sizeof *ok);
     if (!ok) return SHELF_ENOMEM;
     s->item_ok = ok;
@@ -276,6 +278,7 @@ static int items_reserve(shelf_server *s, uint32_t n)
         s->item_ext[i] = NULL;
         s->item_kind[i] = 0;
         s->item_cat[i] = SHELF_NONE;
+        s->item_brand[i] = SHELF_NONE;
         s->item_ok[i] = 0;
     }
     s->items_cap = c;
@@ -302,7 +305,7 @@ static size_t item_features(const shelf_item *it, uint64_t *out, size_t cap)
 }
 
 static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat,
-                           int available)
+                           const char *brand, int available)
 {
     if (items_reserve(s, idx + 1)) return SHELF_ENOMEM;
     if (!s->item_ext[idx] || strcmp(s->item_ext[idx], ext)) {
@@ -317,6 +320,9 @@ static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const
     s->item_kind[idx] = (uint16_t)k;
     s->item_cat[idx] = SHELF_NONE;
     if (cat && cat[0] && (s->item_cat[idx] = intern(&s->cats, &s->n_cats, cat)) == SHELF_NONE) return SHELF_ENOMEM;
+    s->item_brand[idx] = SHELF_NONE;
+    if (brand && brand[0] && (s->item_brand[idx] = intern(&s->brands, &s->n_brands, brand)) == SHELF_NONE)
+        return SHELF_ENOMEM;
     s->item_ok[idx] = available ? 1 : 0;
     if (idx >= s->n_items) s->n_items = idx + 1;
     return 0;
@@ -327,7 +333,7 @@ int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it)
     uint64_t f[256];
     size_t nf = item_features(it, f, 256);
     pthread_rwlock_wrlock(&s->items_rw);
-    int rc = item_set_locked(s, idx, it->id, it->kind, it->category, it->available);
+    int rc = item_set_locked(s, idx, it->id, it->kind, it->category, it->brand, it->available);
     if (!rc && s->cf && !(rc = shelf_coldfill_set_item(s->cf, idx, f, nf))) rc = shelf_coldfill_update(s->cf, idx);
     pthread_rwlock_unlock(&s->items_rw);
     return rc == SHELF_EINVAL ? 0 : rc;
@@ -386,7 +392,7 @@ static void env_catalogue_read(void *ctx, shelf__catalogue *v)
 {
     shelf_server *s = ctx;
     pthread_rwlock_rdlock(&s->items_rw);
-    *v = (shelf__catalogue){.n_items = s->n_items, .ok = s->item_ok, .kind = s->item_kind, .cat = s->item_cat,
+    *v = (shelf__catalogue){.n_items = s->n_items, .ok = s->item_ok, .kind = s->item_kind, .cat = s->item_cat, .brand = s->item_brand,
                             .ext = s->item_ext, .kinds = s->kinds, .n_kinds = s->n_kinds, .cats = s->cats,
                             .n_cats = s->n_cats, .cf = s->cf};
 }
@@ -779,11 +785,14 @@ void srv_state_free(shelf_server *s)
     free(s->item_ext);
     free(s->item_kind);
     free(s->item_cat);
+    free(s->item_brand);
     free(s->item_ok);
     for (uint32_t i = 0; i < s->n_kinds; i++) free(s->kinds[i]);
     free(s->kinds);
     for (uint32_t i = 0; i < s->n_cats; i++) free(s->cats[i]);
     free(s->cats);
+    for (uint32_t i = 0; i < s->n_brands; i++) free(s->brands[i]);
+    free(s->brands);
     free(s->pop);
     free(s->pop_all);
     for (uint32_t v = 0; v < s->n_ctx; v++) {

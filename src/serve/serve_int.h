@@ -189,11 +189,14 @@ struct shelf_server {
     char **item_ext;     /* [n_items] (NULL: retired) */
     uint16_t *item_kind; /* index into kinds */
     uint32_t *item_cat;  /* index into cats or SHELF_NONE */
+    uint32_t *item_brand; /* index into brands or SHELF_NONE */
     uint8_t *item_ok;    /* available and not retired */
     char **kinds;
     uint32_t n_kinds;
     char **cats;
     uint32_t n_cats;
+    char **brands;
+    uint32_t n_brands;
     shelf_coldfill *cf; /* content neighbours of cold items (NULL: no model) */
 
     /* the deployment's exclude-seen rules and fallback chain (rank_int.h) */

@@ -45,13 +45,14 @@ refused() {
 }
 
 # the items' kinds and categories, from the store
-sqlite3 -separator '|' s.db "SELECT ext_id, kind, coalesce(category, '') FROM items" > items.txt
+sqlite3 -separator '|' s.db "SELECT ext_id, kind, coalesce(category, ''), coalesce(brand, '') FROM items" > items.txt
 cat=$(awk -F'|' '$2 == "product" && $3 != "" { print $3 }' items.txt | sort | uniq -c | sort -rn | sed -n '1s/^ *[0-9]* //p')
 check "a category with products ($cat)" test -n "$cat"
 # kinds_of / cats_of: what the slate in ans.json shows
 ids_of() { js "'\n'.join(i['id'] for i in j['items'])"; }
 kinds_of() { ids_of | awk -F'|' 'NR == FNR { k[$1] = $2; next } { print k[$1] }' items.txt - | sort -u | tr '\n' ' '; }
 cats_of() { ids_of | awk -F'|' 'NR == FNR { c[$1] = $3; next } { print c[$1] }' items.txt -; }
+brands_of() { ids_of | awk -F'|' 'NR == FNR { c[$1] = $4; next } { print c[$1] }' items.txt -; }
 
 code=$(call GET /v1/scenarios/home "$admin")
 check "no scenario yet: GET 404 ($code)" test "$code" = 404
@@ -112,6 +113,17 @@ check "PUT replaces it (200, created false: $code $(cat ans.json))" \
 code=$(call GET "/v1/users/u2/recommendations?n=8&scenario=home&want=product" "$key")
 check "the new stages at once: 8 products, 8 categories ($code)" \
     eval '[ "$code" = 200 ] && [ "$(kinds_of)" = "product " ] && [ "$(cats_of | sort -u | wc -l)" = 8 ]'
+cat > brands.json <<'JSON'
+{"diversity": {"by": "brand", "lambda": 0.5}, "caps": [{"by": "brand", "max": 1}]}
+JSON
+code=$(call PUT /v1/scenarios/brands "$admin" brands.json)
+check "diversity and caps by brand are applied (201, nothing unapplied: $code $(cat ans.json))" \
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+code=$(call GET "/v1/users/u4/recommendations?n=10" "$key")
+check "without the scenario a brand comes twice" test -n "$(brands_of | grep . | sort | uniq -d)"
+code=$(call GET "/v1/users/u4/recommendations?n=10&scenario=brands" "$key")
+check "with it 10 items, no brand twice (items without a brand are not capped)" \
+    eval '[ "$code" = 200 ] && [ "$(js "len(j[\"items\"])")" = 10 ] && [ -z "$(brands_of | grep . | sort | uniq -d)" ]'
 printf '{"items": ["%s"], "scenario": "home", "context": {"want": "content"}, "n": 3}' "$item" > anon.json
 code=$(call POST /v1/recommendations "$key" anon.json)
 check "anonymous slate: the context from the body reaches ctx.want (content only: $code $(kinds_of))" \
@@ -124,7 +136,7 @@ check "stored, with what is not applied yet named ($code $(cat ans.json))" \
     eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "['"'"'sources[1]'"'"', '"'"'freshness'"'"']" ]'
 code=$(call GET /v1/scenarios "$admin")
 check "GET /v1/scenarios lists both with descriptions ($code $(cat ans.json))" \
-    test "$(js "[(s['name'], s.get('description')) for s in j['scenarios']]")" = "[('home', 'home page, one per category'), ('later', None)]"
+    test "$(js "[(s['name'], s.get('description')) for s in j['scenarios']]")" = "[('brands', None), ('home', 'home page, one per category'), ('later', None)]"
 
 # one stored by the CLI beside the server counts from the next request
 printf '{"kinds": ["content"]}' > email.json
