@@ -238,6 +238,40 @@ typedef struct route_match {
 
 /* resolves r's route into m (r->route too); answers 404, 405 or 414 itself
  * (m->rt is then SRV_ROUTE_OTHER; returns the answer's result), else 0 */
+/* what the k-th {parameter} of a route's path names: "item id" for the
+ * {id} after items, else the parameter's own name ("item", "name") */
+static void arg_name(const char *pattern, int k, char *buf, size_t cap)
+{
+    const char *prev = "", *p = pattern;
+    size_t prev_len = 0;
+    snprintf(buf, cap, "id");
+    for (int a = 0; (p = strchr(p, '/'));) {
+        const char *seg = ++p, *e = strchr(seg, '/');
+        size_t len = e ? (size_t)(e - seg) : strlen(seg);
+        if (seg[0] == '{' && a++ == k) {
+            if (len == 4 && !strncmp(seg, "{id}", 4) && prev_len > 1)
+                snprintf(buf, cap, "%.*s id", (int)(prev_len - (prev[prev_len - 1] == 's')), prev);
+            else snprintf(buf, cap, "%.*s", (int)(len - 2), seg + 1);
+            return;
+        }
+        prev = seg, prev_len = len;
+    }
+}
+
+/* the route's path parameters: valid UTF-8 without NUL (%00), else 400
+ * naming which, so that no answer echoes bytes a JSON reader refuses */
+static int check_args(srv_req *r, route_match *m)
+{
+    for (int k = 0; k < MAX_SEG && m->arg[k]; k++) {
+        char why[96], name[64];
+        if (!shelf__check_url_text_why(m->arg[k], strlen(m->arg[k]), why, sizeof why)) continue;
+        arg_name(srv_routes[m->rt].path, k, name, sizeof name);
+        m->rt = SRV_ROUTE_OTHER; /* answered (r->route keeps the route for the metrics) */
+        return srv_error(r, 400, "bad_request", -1, "the %s in the path: %s", name, why);
+    }
+    return 0;
+}
+
 static int resolve(srv_req *r, const char *method, const char *url, route_match *m)
 {
     const char *q = strchr(url, '?');
@@ -252,7 +286,10 @@ static int resolve(srv_req *r, const char *method, const char *url, route_match 
     int n = split_path(m->path, m->seg, MAX_SEG), known = 0;
     m->rt = n > MAX_SEG ? SRV_ROUTE_OTHER : route_of(method, n, m->seg, m->arg, &known);
     r->route = m->rt;
-    if (m->rt != SRV_ROUTE_OTHER) return 0;
+    if (m->rt != SRV_ROUTE_OTHER) return check_args(r, m);
+    char why[96];
+    if (shelf__check_url_text_why(m->shown, strlen(m->shown), why, sizeof why))
+        return srv_error(r, 404, "not_found", -1, "no route %s for a path that is not text: %s", method, why);
     if (known) return srv_error(r, 405, "method_not_allowed", -1, "%s is not allowed on %s", method, m->shown);
     return srv_error(r, 404, "not_found", -1, "no route %s %s (see GET /v1/openapi.yaml)", method, m->shown);
 }

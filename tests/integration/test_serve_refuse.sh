@@ -12,7 +12,7 @@ dir=$2
 rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 1
 pass=0 fail=0
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-need_tools curl
+need_tools curl python3
 
 spid=""
 trap '[ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null' EXIT
@@ -99,7 +99,23 @@ expect "%2500 in an item path id" PUT /v1/items/ab%2500 '{"title":"x"}' 400 \
 [ "$(events ab)" = -1 ] || bad "%00 cut a user id to 'ab'"
 : > empty.json
 req GET /v1/users/ab%00cd empty.json
-[ "$status" = 404 ] || bad "GET of an id with %00: status $status, expected 404"
+[ "$status" = 400 ] && [[ "$answer" == *'the user id in the path: NUL character (%00) at byte offset 2'* ]] ||
+    bad "GET of an id with %00: status $status, expected 400: $answer"
+# no answer echoes bytes that are not text (a JSON reader refuses them)
+: > empty.json
+req GET '/v1/users/u%FF/recommendations' empty.json
+[ "$status" = 400 ] && [[ "$answer" == *'the user id in the path: invalid UTF-8 at byte offset 1 (0xff)'* ]] ||
+    bad "GET of a path id with 0xff: status $status, expected 400: $answer"
+req DELETE '/v1/items/i%FF' empty.json
+[ "$status" = 400 ] && [[ "$answer" == *'the item id in the path: invalid UTF-8'* ]] ||
+    bad "DELETE of a path id with 0xff: status $status, expected 400: $answer"
+req GET '/v1/users/u1/ratings/i%C0' empty.json
+[ "$status" = 400 ] && [[ "$answer" == *'the item in the path: invalid UTF-8'* ]] ||
+    bad "a rating's item with 0xc0: status $status, expected 400: $answer"
+req GET '/v1/nothing%FF' empty.json
+[ "$status" = 404 ] && [[ "$answer" == *'for a path that is not text: invalid UTF-8'* ]] ||
+    bad "an unknown path with 0xff: status $status, expected 404: $answer"
+python3 -c "import sys; sys.stdin.buffer.read().decode('utf-8')" <<< "$answer" || bad "the 404 is not UTF-8"
 for id in i2 i3 i4 i5 i6; do
     : > empty.json
     req GET "/v1/items/$id" empty.json
