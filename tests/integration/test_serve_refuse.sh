@@ -103,18 +103,11 @@ req GET /v1/users/ab%00cd empty.json
     bad "GET of an id with %00: status $status, expected 400: $answer"
 # no answer echoes bytes that are not text (a JSON reader refuses them)
 : > empty.json
-req GET '/v1/users/u%FF/recommendations' empty.json
-[ "$status" = 400 ] && [[ "$answer" == *'the user id in the path: invalid UTF-8 at byte offset 1 (0xff)'* ]] ||
-    bad "GET of a path id with 0xff: status $status, expected 400: $answer"
-req DELETE '/v1/items/i%FF' empty.json
-[ "$status" = 400 ] && [[ "$answer" == *'the item id in the path: invalid UTF-8'* ]] ||
-    bad "DELETE of a path id with 0xff: status $status, expected 400: $answer"
-req GET '/v1/users/u1/ratings/i%C0' empty.json
-[ "$status" = 400 ] && [[ "$answer" == *'the item in the path: invalid UTF-8'* ]] ||
-    bad "a rating's item with 0xc0: status $status, expected 400: $answer"
-req GET '/v1/nothing%FF' empty.json
-[ "$status" = 404 ] && [[ "$answer" == *'for a path that is not text: invalid UTF-8'* ]] ||
-    bad "an unknown path with 0xff: status $status, expected 404: $answer"
+expect "GET of a path id with 0xff" GET '/v1/users/u%FF/recommendations' '' 400 \
+    'the user id in the path: invalid UTF-8 at byte offset 1 (0xff)'
+expect "DELETE of a path id with 0xff" DELETE '/v1/items/i%FF' '' 400 'the item id in the path: invalid UTF-8'
+expect "a rating's item with 0xc0" GET '/v1/users/u1/ratings/i%C0' '' 400 'the item in the path: invalid UTF-8'
+expect "an unknown path with 0xff" GET '/v1/nothing%FF' '' 404 'for a path that is not text: invalid UTF-8'
 python3 -c "import sys; sys.stdin.buffer.read().decode('utf-8')" <<< "$answer" || bad "the 404 is not UTF-8"
 for id in i2 i3 i4 i5 i6; do
     : > empty.json
