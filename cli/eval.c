@@ -82,10 +82,9 @@ typedef struct run {
     cJSON *params;
 } run;
 
-/* Fits model on train and evaluates; fills *r. The model is freed unless
- * keep is given. */
-static int fit_and_eval(cli_ctx *c, const char *name, const shelf_snapshot *fit_on, const shelf_split *sp,
-                        const shelf_eval_opts *eo, run *r)
+/* Fits model name on fit_on into *out (the caller frees it); r->fit_s. */
+static int fit_model(cli_ctx *c, const char *name, const shelf_snapshot *fit_on, const shelf_split *sp, int cold_fill,
+                     shelf_model **out, run *r)
 {
     shelf_model *m = NULL;
     shelf_err err = {0};
@@ -94,7 +93,6 @@ static int fit_and_eval(cli_ctx *c, const char *name, const shelf_snapshot *fit_
     /* cold-item validation targets are items no model learned: with
      * --cold-fill the model cannot see them scored during its fit, so it
      * trains its whole schedule instead of stopping on them */
-    int cold_fill = eo->protocol == SHELF_PROTO_COLD_ITEM && eo->cold_fill;
     if (fit_on == sp->train && sp->n_valid && !cold_fill) shelf_model_set_valid(m, sp->valid_off, sp->valid_item);
     double t0 = shelf_now();
     int rc = shelf_model_fit(m, fit_on, c->cfg, p);
@@ -105,11 +103,29 @@ static int fit_and_eval(cli_ctx *c, const char *name, const shelf_snapshot *fit_
         shelf_model_free(m);
         return 1;
     }
-    rc = shelf_eval_run(m, sp, eo, NULL, 0, &r->res, &err);
-    shelf_model_free(m);
-    if (rc) return cli_fail(c, "%s: %s", name, err.msg);
+    *out = m;
+    return 0;
+}
+
+/* Evaluates the fitted model m; fills r->res and r->params. */
+static int eval_model(cli_ctx *c, const shelf_model *m, const char *name, const shelf_split *sp,
+                      const shelf_eval_opts *eo, run *r)
+{
+    shelf_err err = {0};
+    if (shelf_eval_run(m, sp, eo, NULL, 0, &r->res, &err)) return cli_fail(c, "%s: %s", name, err.msg);
     r->params = params_json(c->cfg, name);
     return 0;
+}
+
+/* Fits model on train and evaluates; fills *r. */
+static int fit_and_eval(cli_ctx *c, const char *name, const shelf_snapshot *fit_on, const shelf_split *sp,
+                        const shelf_eval_opts *eo, run *r)
+{
+    shelf_model *m = NULL;
+    if (fit_model(c, name, fit_on, sp, eo->protocol == SHELF_PROTO_COLD_ITEM && eo->cold_fill, &m, r)) return 1;
+    int rc = eval_model(c, m, name, sp, eo, r);
+    shelf_model_free(m);
+    return rc;
 }
 
 static void print_header(const shelf_eval_opts *eo)
@@ -205,6 +221,97 @@ static int tune(cli_ctx *c, const char *name, const shelf_split *sp, const shelf
     return 0;
 }
 
+/* ---- --scenario: several documents, every model fitted once ------------------------- */
+
+#define MAX_RUNS 64
+#define MAX_SCN 16
+
+typedef struct scn_set {
+    int n;
+    char *doc[MAX_SCN];
+    char name[MAX_SCN][32]; /* the file's name without directory and .json */
+} scn_set;
+
+static void scn_set_free(scn_set *t)
+{
+    for (int k = 0; k < t->n; k++) free(t->doc[k]);
+    t->n = 0;
+}
+
+static int read_scenarios(cli_ctx *c, const char *list, scn_set *t)
+{
+    if (!list) return 0;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        if (t->n == MAX_SCN) return cli_fail(c, "--scenario: at most %d files", MAX_SCN);
+        if (!(t->doc[t->n] = cli_read_text(c, f, 1u << 20))) return 1;
+        const char *base = strrchr(f, '/');
+        base = base ? base + 1 : f;
+        size_t len = strcspn(base, ".");
+        snprintf(t->name[t->n], sizeof t->name[0], "%.*s", (int)(len < 31 ? len : 31), base);
+        t->n++;
+    }
+    return 0;
+}
+
+/* where the rows go: the table on stdout (its header before the first) and the JSON */
+typedef struct row_out {
+    const char *data;
+    cJSON *arr;
+    const shelf_eval_opts *eo;
+    int header;
+} row_out;
+
+static void report_row(row_out *ro, const run *r)
+{
+    if (!ro->header++) {
+        printf("%s, %s, %s targets, %u users evaluated\n", ro->data, shelf_protocol_name(ro->eo->protocol),
+               ro->eo->valid ? "validation" : "test", r->res->n_eval);
+        print_header(ro->eo);
+    }
+    print_row(r);
+    fflush(stdout);
+    cJSON_AddItemToArray(ro->arr, run_json(r));
+}
+
+/* Every model fitted first (a scenario's model sources name the others),
+ * then each measured under each scenario: rows "MODEL@SCENARIO" (just
+ * "MODEL" when there is one scenario). */
+static int scenario_rows(cli_ctx *c, char **names, int n_models, const shelf_split *sp, const shelf_eval_opts *eo,
+                         const scn_set *scn, run *runs, int *n_runs, row_out *ro)
+{
+    if (n_models * scn->n > MAX_RUNS) return cli_fail(c, "--scenario: at most %d models x scenarios", MAX_RUNS);
+    shelf_model *fit[16] = {0};
+    double fit_s[16] = {0};
+    int status = 0;
+    for (int i = 0; i < n_models && !status; i++) {
+        run tmp = {0};
+        status = fit_model(c, names[i], sp->train, sp, 0, &fit[i], &tmp);
+        fit_s[i] = tmp.fit_s;
+    }
+    for (int i = 0; i < n_models && !status; i++)
+        for (int k = 0; k < scn->n && !status; k++) {
+            const shelf_model *peers[16];
+            uint32_t np = 0;
+            for (int j = 0; j < n_models; j++)
+                if (j != i) peers[np++] = fit[j];
+            shelf_eval_opts o = *eo;
+            o.scenario = scn->doc[k];
+            o.peers = peers;
+            o.n_peers = np;
+            run *r = &runs[*n_runs];
+            if (scn->n == 1) snprintf(r->label, sizeof r->label, "%s", names[i]);
+            else snprintf(r->label, sizeof r->label, "%s@%s", names[i], scn->name[k]);
+            r->fit_s = fit_s[i];
+            if ((status = eval_model(c, fit[i], names[i], sp, &o, r))) break;
+            (*n_runs)++;
+            report_row(ro, r);
+        }
+    for (int i = 0; i < n_models; i++) shelf_model_free(fit[i]);
+    return status;
+}
+
 int cmd_eval(cli_ctx *c)
 {
     if (c->n_pos) return cli_fail(c, "unexpected argument '%s' (the data file goes after --data)", c->pos[0]), 2;
@@ -239,20 +346,18 @@ int cmd_eval(cli_ctx *c)
     shelf_snapshot *s = NULL;
     shelf_split *sp = NULL;
     if (cli_load_snapshot(c, &s)) return 1;
-    const char *scn = shelf_config_str(c->cfg, "scenario");
-    char *scn_doc = NULL; /* --scenario: its stages choose the lists */
-    if ((scn && !(scn_doc = cli_read_text(c, scn, 1u << 20))) || cli_make_split(c, s, eo.protocol, &sp)) {
+    scn_set scn = {0}; /* --scenario FILE[,FILE...]: their stages choose the lists */
+    if (read_scenarios(c, shelf_config_str(c->cfg, "scenario"), &scn) || cli_make_split(c, s, eo.protocol, &sp)) {
         shelf_snapshot_free(s);
-        free(scn_doc);
+        scn_set_free(&scn);
         return 1;
     }
-    eo.scenario = scn_doc;
     int leak = shelf_config_bool(c->cfg, "pop-leak-targets");
     if (leak)
         fprintf(stderr, "shelf eval: --pop-leak-targets: popularity is counted over ALL interactions, test targets "
                         "included (a protocol check that reproduces published PopRec rows; not a valid result)\n");
 
-    run runs[16];
+    run runs[MAX_RUNS];
     memset(runs, 0, sizeof runs);
     cJSON *out = cJSON_CreateObject();
     const char *data = shelf_config_str(c->cfg, "data");
@@ -265,30 +370,29 @@ int cmd_eval(cli_ctx *c)
     cJSON_AddNumberToObject(out, "threads", cli_threads(c));
     cJSON *arr = cJSON_AddArrayToObject(out, "models");
     cJSON *tuning = shelf_config_bool(c->cfg, "tune") ? cJSON_AddArrayToObject(out, "tuning") : NULL;
-    int status = 0, header = 0;
-    for (int i = 0; i < n_models && !status; i++) {
-        if (tuning && tune(c, names[i], sp, &eo, tuning)) {
-            status = 1;
-            break;
+    row_out ro = {.data = data ? data : shelf_config_str(c->cfg, "store"), .arr = arr, .eo = &eo};
+    int status = 0, n_runs = 0;
+    if (scn.n) {
+        status = scenario_rows(c, names, n_models, sp, &eo, &scn, runs, &n_runs, &ro);
+    } else {
+        for (int i = 0; i < n_models && !status; i++) {
+            if (tuning && tune(c, names[i], sp, &eo, tuning)) {
+                status = 1;
+                break;
+            }
+            int leaky = leak && strcmp(names[i], "pop") == 0;
+            snprintf(runs[i].label, sizeof runs[i].label, "%s%s", names[i], leaky ? "(leak)" : "");
+            if (fit_and_eval(c, names[i], leaky ? s : sp->train, sp, &eo, &runs[i])) {
+                status = 1;
+                break;
+            }
+            n_runs++;
+            report_row(&ro, &runs[i]);
         }
-        int leaky = leak && strcmp(names[i], "pop") == 0;
-        snprintf(runs[i].label, sizeof runs[i].label, "%s%s", names[i], leaky ? "(leak)" : "");
-        if (fit_and_eval(c, names[i], leaky ? s : sp->train, sp, &eo, &runs[i])) {
-            status = 1;
-            break;
-        }
-        if (!header++) {
-            printf("%s, %s, %s targets, %u users evaluated\n", data ? data : shelf_config_str(c->cfg, "store"),
-                   shelf_config_str(c->cfg, "protocol"), eo.valid ? "validation" : "test", runs[i].res->n_eval);
-            print_header(&eo);
-        }
-        print_row(&runs[i]);
-        fflush(stdout);
-        cJSON_AddItemToArray(arr, run_json(&runs[i]));
     }
     /* paired bootstrap of NDCG@10 (or the largest K) against the best model */
     int done = 0;
-    while (done < n_models && runs[done].res) done++;
+    while (done < n_runs && runs[done].res) done++;
     if (!status && done > 1) {
         int ki = k_index(runs[0].res, 10);
         if (ki < 0) ki = runs[0].res->n_ks - 1;
@@ -315,9 +419,9 @@ int cmd_eval(cli_ctx *c)
     /* top-k lists for the independent scorer */
     const char *topk = shelf_config_str(c->cfg, "topk-out");
     for (int i = 0; !status && topk && i < done; i++) {
-        char path[4096];
+        char path[8800];
         if (done == 1) snprintf(path, sizeof path, "%s", topk);
-        else snprintf(path, sizeof path, "%s.%s", topk, names[i]);
+        else snprintf(path, sizeof path, "%.4000s.%s", topk, runs[i].label);
         shelf_err err = {0};
         if (shelf_eval_write_topk(runs[i].res, sp->train, SHELF_EVAL_TOPK, path, &err))
             status = cli_fail(c, "%s", err.msg);
@@ -330,13 +434,13 @@ int cmd_eval(cli_ctx *c)
         if (f && fclose(f) != 0 && !status) status = cli_fail(c, "%s: cannot write", jpath);
         free(text);
     }
-    for (int i = 0; i < n_models; i++) {
+    for (int i = 0; i < MAX_RUNS; i++) {
         shelf_eval_result_free(runs[i].res);
         cJSON_Delete(runs[i].params);
     }
     cJSON_Delete(out);
     shelf_split_free(sp);
     shelf_snapshot_free(s);
-    free(scn_doc);
+    scn_set_free(&scn);
     return status;
 }

@@ -31,6 +31,7 @@ int cmd_serve(cli_ctx *c)
         .max_conns_per_ip = (unsigned)shelf_config_int(c->cfg, "max-conns-per-ip"),
         .header_timeout_s = (unsigned)shelf_config_int(c->cfg, "header-timeout"),
         .retrain_within_s = shelf_config_double(c->cfg, "retrain-within"),
+        .source_models = shelf_config_str(c->cfg, "source-models"),
     };
     /* the signals are taken by this thread only (sigwait): block them
      * before any server thread starts, so every thread inherits the mask */

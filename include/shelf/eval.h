@@ -95,6 +95,10 @@ typedef struct shelf_eval_opts {
      * each list from the model's scores (loo-full, temporal); NULL: the
      * model's top list */
     const char *scenario;
+    /* models fitted on the same split that the scenario's model sources may
+     * name by kind (the evaluated model is the source without a name) */
+    const shelf_model *const *peers;
+    uint32_t n_peers;
 } shelf_eval_opts;
 SHELF_API void shelf_eval_opts_init(shelf_eval_opts *o); /* LOO-FULL, K = 5,10,20, test, seed 42 */
 

@@ -46,6 +46,9 @@ typedef struct shelf_server_opts {
     double retrain_within_s;   /* a shopper or item deleted after the bundle in service was
                                 * written: /v1/health asks for a retrain, and says degraded once
                                 * this long has passed since the first such deletion; 0: 1 day */
+    const char *source_models; /* model kinds a scenario's sources may name, loaded beside the
+                                * served one: the newest bundle of each in the --bundle
+                                * directory ("ease,itemknn"; NULL or "": none) */
 } shelf_server_opts;
 
 /* Opens the store, loads the users' histories and the model bundle, and

@@ -21,7 +21,7 @@ typedef struct shelf_slate_item {
     uint32_t position;    /* 0: first */
     float score;          /* the score it was ranked by (> 0 from the fallback) */
     float propensity;     /* probability of this item at this position: 1 for a deterministic slate */
-    char source[24];      /* who put it here: "model", "context", "popular", "popularity", a rule's name */
+    char source[64];      /* who put it here: "model", "context", "popular", "popularity", a scenario source ("model:ease", "trending", "list"), "promotion:NAME" */
     uint32_t reason_item; /* the history item behind it ("because you bought X"), or SHELF_NONE */
     float reason_weight;  /* that item's share of the score (0 when none) */
     char reason[160];     /* the explanation's text; "" when none was asked for */

@@ -133,6 +133,9 @@ static const shelf_cfg_def common[] = {
     {"exclude-seen", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "serve recommend export",
      "past events that hide an item from slates: TYPE[:WINDOW],... (purchase,view:7d; a window is a whole number "
      "with unit s, m, h or d; none)", ""},
+    {"source-models", SHELF_CFG_STRING, "", 0, 0, NULL, "serve",
+     "model kinds the scenarios' sources may name, loaded beside the served model: the newest bundle of each in the "
+     "--bundle directory (ease,itemknn; at most 4)", ""},
     {"fallback", SHELF_CFG_STRING, "trending,popular", 0, 0, NULL, "serve recommend export",
      "what a shopper without usable history gets, in order: trending (decayed popularity), popular (all time)", ""},
     {"blend-popularity", SHELF_CFG_DOUBLE, "0", -10, 10, NULL, "serve recommend export",

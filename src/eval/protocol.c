@@ -124,6 +124,7 @@ typedef struct ev_run {
     /* o->scenario: its stages choose the lists (the snapshot as the ranking
      * room's catalogue: categories by id; no kinds or category names) */
     shelf__scenario *scn;
+    int multi; /* its sources are more than the evaluated model (sources.c) */
     shelf__catalogue cat;
     shelf__rank_env env;
     float *item_pop;   /* [I] training events per item */
@@ -251,7 +252,12 @@ static uint32_t scenario_list(const ev_run *R, ev_buf *b, uint32_t u, uint32_t n
         if (b->hts[h] > now) now = b->hts[h];
     }
     shelf__rank_req rq = {.mode = SHELF__RANK_SHOPPER, .user = u, .items = b->hist, .types = b->htype, .ts = b->hts,
-                          .n_hist = n_h, .n = T, .now = now, .scenario = R->scn};
+                          .n_hist = n_h, .n = T, .now = now, .scenario = R->scn, .sources_skip_history = 1};
+    if (R->multi) { /* the sources fused, the history out again */
+        shelf__rank_work *w = shelf__rank_work_get(R->I, T);
+        if (!w || shelf__rank_sources(&R->env, &rq, w, b->scores, R->I, NULL)) return 0;
+        for (uint32_t h = 0; h < n_h; h++) b->scores[b->hist[h]] = -INFINITY;
+    }
     if (shelf__rank_scenario_scores(&R->env, &rq, &R->cat, b->scores, b->pop, R->I)) return 0;
     uint32_t pool[512];
     uint32_t m = shelf_topk(b->scores, R->I, NULL, 512, pool);
@@ -531,11 +537,24 @@ static int scenario_setup(ev_run *R, const shelf_snapshot *tr, const char *doc, 
     for (uint32_t k = 0; k < tr->n_types; k++) R->type_names[k] = (char *)(tr->type_name + tr->type_name_off[k]);
     R->cat = (shelf__catalogue){.n_items = I, .ok = R->all_ok, .kind = R->kind0, .cat = tr->item_category,
                                 .brand = tr->item_brand};
-    R->env = (shelf__rank_env){.ctx = R, .type_names = R->type_names, .n_types = tr->n_types, .pop_scores = pop_copy};
+    /* all-time popularity is the training counts; lists of external ids
+     * propose nothing here (no id lookup) */
+    R->env = (shelf__rank_env){.ctx = R, .type_names = R->type_names, .n_types = tr->n_types, .pop_scores = pop_copy,
+                               .model = R->m, .peers = R->o->peers, .n_peers = R->o->n_peers};
     shelf__expr_schema schema = shelf__rank_schema(&R->env);
     shelf_err e = {0};
     int rc = shelf__scenario_parse("eval", doc, &schema, &R->scn, &e);
-    return rc ? shelf_err_set(err, rc, "eval: %s", e.msg) : 0;
+    if (rc) return shelf_err_set(err, rc, "eval: %s", e.msg);
+    R->multi = shelf__scenario_multi(R->scn, shelf_model_name(R->m));
+    for (uint32_t k = 0; k < R->scn->n_src; k++) {
+        const shelf__scn_source *src = &R->scn->src[k];
+        int found = src->type != SHELF__SRC_MODEL || !src->model[0] || !strcmp(src->model, shelf_model_name(R->m));
+        for (uint32_t j = 0; j < R->o->n_peers && !found; j++) found = !strcmp(shelf_model_name(R->o->peers[j]), src->model);
+        if (!found)
+            return shelf_err_set(err, SHELF_EINVAL, "eval: scenario.sources[%u].model: %s is not among the models evaluated (--models)",
+                                 k, src->model);
+    }
+    return 0;
 }
 
 static void scenario_free(ev_run *R)

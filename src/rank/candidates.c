@@ -40,29 +40,31 @@ static void minus_inf(float *sc, uint32_t from, uint32_t N)
     for (uint32_t i = from; i < N; i++) sc[i] = -INFINITY;
 }
 
-/* the model's scores of a history (popularity without a model); items the
- * model does not know score -inf. 1: neither the shopper nor any item of
- * the history is known to the model (scores untouched). */
-static int model_scores(const shelf__rank_env *env, shelf__rank_work *w, uint32_t N, uint32_t user,
-                        const uint32_t *items, const uint16_t *types, const int64_t *ts, size_t n, int64_t now,
-                        shelf_err *err)
+int shelf__rank_model_scores(const shelf__rank_env *env, const shelf_model *m, shelf__rank_work *w, float *out,
+                             uint32_t N, uint32_t user, const uint32_t *items, const uint16_t *types,
+                             const int64_t *ts, size_t n, int64_t now, shelf_err *err)
 {
-    float *sc = w->scores;
-    if (!env->model) {
-        env->pop_scores(env->ctx, sc, N);
+    if (!m) {
+        env->pop_scores(env->ctx, out, N);
         return 0;
     }
-    const shelf_model *m = env->model;
     uint32_t I = m->n_items;
     uint32_t k = known_history(w, I, items, types, ts, n);
     if (k == (uint32_t)-1) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     if (k == 0 && (user == SHELF_NONE || user >= m->n_users)) return 1; /* nothing the model knows */
     shelf_query q = {.user = user != SHELF_NONE && user < m->n_users ? user : SHELF_NONE, .items = w->kitem,
                      .types = types ? w->ktype : NULL, .ts = ts ? w->kts : NULL, .n = k, .now = now};
-    int rc = shelf_model_score(m, &q, sc, err);
+    int rc = shelf_model_score(m, &q, out, err);
     if (rc) return rc;
-    minus_inf(sc, I, N);
+    minus_inf(out, I, N);
     return 0;
+}
+
+static int model_scores(const shelf__rank_env *env, shelf__rank_work *w, uint32_t N, uint32_t user,
+                        const uint32_t *items, const uint16_t *types, const int64_t *ts, size_t n, int64_t now,
+                        shelf_err *err)
+{
+    return shelf__rank_model_scores(env, env->model, w, w->scores, N, user, items, types, ts, n, now, err);
 }
 
 size_t shelf__sess_drop(shelf__sess_slot *slot)

@@ -29,6 +29,8 @@ static void work_free(void *p)
     free(w->ktype);
     free(w->kts);
     free(w->top);
+    free(w->src);
+    free(w->rtop);
     free(w->hitem);
     free(w->htype);
     free(w->hts);
@@ -63,6 +65,17 @@ shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k)
         w->tcap = k;
     }
     return w;
+}
+
+int shelf__rank_work_sources(shelf__rank_work *w, size_t n)
+{
+    if (!w->rtop && !(w->rtop = malloc(SHELF__RRF_DEPTH * sizeof *w->rtop))) return SHELF_ENOMEM;
+    if (n <= w->src_cap) return 0;
+    float *p = realloc(w->src, n * sizeof *p);
+    if (!p) return SHELF_ENOMEM;
+    w->src = p;
+    w->src_cap = n;
+    return 0;
 }
 
 /* xorshift128+ for rec ids (seeded from RAND_bytes per thread) */
@@ -106,6 +119,15 @@ static void put_item(shelf_slate *out, uint32_t item, float score, const char *s
     out->n++;
 }
 
+/* the source that put item on a scenario's slate ("model:ease", "trending"), else source */
+static const char *item_source(const shelf__rank_req *rq, shelf__rank_work *w, uint32_t item, const char *source)
+{
+    static _Thread_local char label[64];
+    if (!w->src_n) return source;
+    uint32_t k = shelf__rank_item_source(rq->scenario, w->src, w->src_N, w->src_lo, w->src_inv, item);
+    return k == SHELF_NONE ? source : shelf__source_label(&rq->scenario->src[k], label, sizeof label);
+}
+
 /* A slate the filters left short is topped up from the fallback chain,
  * under the same filters, after the items already on it (marked
  * "popular"). Similar and popular lists are not: they mean what they say. */
@@ -142,11 +164,19 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
     const char *source;
     int rc = shelf__rank_candidates(env, rq, w, N, &source, err);
     if (rc) return rc;
+    w->src_n = 0;
+    int multi = rq->scenario && rq->mode != SHELF__RANK_POPULAR &&
+                shelf__scenario_multi(rq->scenario, env->model ? shelf_model_name(env->model) : NULL);
+    if (multi) {
+        if ((rc = shelf__rank_sources(env, rq, w, w->scores, N, err))) return rc;
+        source = "scenario";
+    }
 
     env->catalogue_read(env->ctx, &cat);
     shelf__rank_filter(env, rq, &cat, w->scores, N, rq->mode != SHELF__RANK_POPULAR);
     float blend = isnan(rq->blend_popularity) ? env->blend_popularity : rq->blend_popularity;
-    if (rq->mode == SHELF__RANK_SHOPPER && !strcmp(source, "model") && (rc = shelf__rank_blend(env, blend, w->scores, N))) {
+    if (rq->mode == SHELF__RANK_SHOPPER && !multi && !strcmp(source, "model") &&
+        (rc = shelf__rank_blend(env, blend, w->scores, N))) {
         env->catalogue_done(env->ctx);
         return shelf_err_set(err, rc, "out of memory (blend)");
     }
@@ -158,7 +188,7 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
                              rq->scenario->name);
     }
     snprintf(out->source, sizeof out->source, "%s", source);
-    for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], source);
+    for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], item_source(rq, w, w->top[k], source));
     fill_short(env, rq, &cat, w, N, out);
     if (rq->explain)
         for (uint32_t k = 0; k < out->n; k++) shelf__rank_explain(env, rq, &cat, source, &out->items[k]);

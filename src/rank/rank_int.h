@@ -112,6 +112,14 @@ typedef struct shelf__rank_env {
     int (*context_scores)(void *ctx, const uint16_t *vals, uint32_t n_vals, float *scores, uint32_t n);
     /* shelf_ctx_hash of each context value (for models with SHELF_CAP_CONTEXT) */
     void (*context_hashes)(void *ctx, const uint16_t *vals, uint32_t n_vals, uint32_t *out);
+    /* scenario sources (sources.c); NULL when the engine has none of them:
+     * all-time popularity of items 0..n (else the trending one is used) */
+    void (*popular_scores)(void *ctx, float *scores, uint32_t n);
+    /* models loaded beside the deployment's, which model sources name by kind */
+    const shelf_model *const *peers;
+    uint32_t n_peers;
+    /* the item with this external id, or SHELF_NONE (called outside catalogue_read) */
+    uint32_t (*item_index)(void *ctx, const char *ext);
 } shelf__rank_env;
 
 /* A shopper's session of the model (SHELF_CAP_SESSION), kept by the engine
@@ -156,6 +164,7 @@ typedef struct shelf__rank_req {
     const char *const *ctx_kv;    /* the request's context as "key=value" (ctx.NAME in expressions) */
     size_t n_ctx_kv;
     float blend_popularity;       /* NaN: the deployment's */
+    int sources_skip_history;     /* every source leaves the history out before fusion (eval) */
     int64_t now;                  /* unix seconds */
     /* out: the change of the slot's session memory, and whether it is new */
     long long sess_delta;
@@ -180,6 +189,11 @@ typedef struct shelf__rank_work {
     size_t tcap;
     uint64_t rng[2];
     float *pop;      /* [scap] a scenario's popularity */
+    float *src;      /* a scenario's sources' scores, src_n x src_N (sources.c) */
+    size_t src_cap;
+    uint32_t src_n, src_N;
+    float src_lo[8], src_inv[8]; /* each source's min and 1 / span (shelf__rank_fuse) */
+    uint32_t *rtop;  /* [SHELF__RRF_DEPTH] */
     uint32_t *hitem; /* the engine's copy of a shopper's history (its to grow) */
     uint16_t *htype;
     int64_t *hts;
@@ -190,6 +204,15 @@ typedef struct shelf__rank_work {
  * (grown, never shrunk; freed when the thread ends); NULL: out of memory. */
 shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k);
 
+/* Room for n source scores (and the RRF top list) in w: 0 or SHELF_ENOMEM. */
+int shelf__rank_work_sources(shelf__rank_work *w, size_t n);
+
+/* candidates.c: model m's scores of a history into out[0..N) (items m did
+ * not learn: -inf); popularity without a model. 1: neither the user nor any
+ * item of the history is known to m (out untouched). */
+int shelf__rank_model_scores(const shelf__rank_env *env, const shelf_model *m, shelf__rank_work *w, float *out,
+                             uint32_t N, uint32_t user, const uint32_t *items, const uint16_t *types,
+                             const int64_t *ts, size_t n, int64_t now, shelf_err *err);
 /* candidates.c: scores[0..N) and the slate's source ("model", "context",
  * "popular", "popularity"). */
 int shelf__rank_candidates(const shelf__rank_env *env, shelf__rank_req *rq, shelf__rank_work *w, uint32_t N,

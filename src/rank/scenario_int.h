@@ -93,11 +93,9 @@ int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_
 void shelf__scenario_free(shelf__scenario *s);
 
 /* The parts of s the ranking room does not apply yet, as a comma-separated
- * list of JSON paths ("sources[1],freshness,promotions"; "" when it
- * applies all), so that a shop is told rather than left guessing: every
- * source but a first "model" one (the deployment's model gives the
- * candidates), diversity by embedding, freshness,
- * rotation, promotions, and a fallback order of its own. */
+ * list of JSON paths ("diversity.by,freshness"; "" when it applies all), so
+ * that a shop is told rather than left guessing. Which models a model
+ * source may name depends on the engine: the caller adds those. */
 void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap);
 
 /* Whether json is a valid scenario name for the ranking room's fields
@@ -132,5 +130,32 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
  * value), skipping items a cap has filled. Returns how many out holds. */
 uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *scores,
                                      const uint32_t *pool, uint32_t n_pool, uint32_t n_have, uint32_t n, uint32_t *out);
+
+/* ---- its sources and their fusion (sources.c) --------------------------------------------- */
+
+#define SHELF__RRF_DEPTH 1000 /* rrf: ranks past this count nothing */
+
+/* 1 when s takes candidates from more than the deployed model (kind
+ * deployed; NULL: none), so the sources stage runs. */
+int shelf__scenario_multi(const shelf__scenario *s, const char *deployed);
+
+/* Each source's scores of items 0..N into w->src (src_n x src_N; a model
+ * source without a name takes scores, the deployment's), fused into scores
+ * (w->src_lo / src_inv keep each source's scaling). 0, or the error of a
+ * model that failed to score. */
+int shelf__rank_sources(const shelf__rank_env *env, shelf__rank_req *rq, shelf__rank_work *w, float *scores,
+                        uint32_t N, shelf_err *err);
+/* The fusion of s->n_src score rows src (each N long) into out: weighted or
+ * rrf (top lists in topbuf, SHELF__RRF_DEPTH long); each row's min into lo
+ * (INFINITY when it proposes nothing) and 1 / span into inv. */
+void shelf__rank_fuse(const shelf__scenario *s, const float *src, uint32_t N, float *out, uint32_t *topbuf,
+                      float *lo, float *inv);
+/* The source that gave item the largest weighted share (SHELF_NONE: none). */
+uint32_t shelf__rank_item_source(const shelf__scenario *s, const float *src, uint32_t N, const float *lo,
+                                 const float *inv, uint32_t item);
+/* item's rank (1: first) among the items row v proposes; 0 when it does not. */
+uint32_t shelf__rank_source_rank(const float *v, uint32_t N, uint32_t item);
+/* "model:ease", "trending", ... into buf. */
+const char *shelf__source_label(const shelf__scn_source *src, char *buf, size_t cap);
 
 #endif

@@ -26,6 +26,7 @@ void srv_engine_put(srv_engine *e)
 {
     if (!e || atomic_fetch_sub(&e->refs, 1) != 1) return;
     shelf_model_free(e->model);
+    for (uint32_t k = 0; k < e->n_peers; k++) shelf_model_free(e->peer[k]);
     pthread_rwlock_destroy(&e->model_rw);
     free(e);
 }
@@ -39,13 +40,15 @@ static int has_manifest(const char *dir)
 }
 
 /* The manifest's "created" time of the bundle in dir (-1 when it cannot be
- * read or parsed) and in *checked whether it carries checksums. */
-static double manifest_created(const char *dir, int *checked)
+ * read or parsed), in *checked whether it carries checksums, and its model
+ * kind into kind (32 bytes; "" unknown) when kind is not NULL. */
+static double manifest_read(const char *dir, int *checked, char *kind)
 {
     char p[4500];
     snprintf(p, sizeof p, "%s/manifest.json", dir);
     *checked = 0;
     FILE *f = fopen(p, "rb");
+    if (kind) kind[0] = '\0';
     if (!f) return -1;
     char buf[65536];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -55,6 +58,8 @@ static double manifest_created(const char *dir, int *checked)
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "created");
     double t = cJSON_IsNumber(c) ? c->valuedouble : -1;
     *checked = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "checksums"));
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (kind) snprintf(kind, 32, "%s", cJSON_IsString(m) ? m->valuestring : "");
     cJSON_Delete(j);
     return t;
 }
@@ -101,7 +106,7 @@ static int list_bundles(const char *path, bundle_cand **out, size_t *n, shelf_er
         }
         int checked;
         snprintf(c[k].name, sizeof c[k].name, "%s", de->d_name);
-        c[k].created = manifest_created(p, &checked);
+        c[k].created = manifest_read(p, &checked, NULL);
         struct stat sb;
         snprintf(p, sizeof p, "%s/%s/manifest.json", path, de->d_name);
         if (c[k].created < 0) c[k].created = stat(p, &sb) == 0 ? (double)sb.st_mtime : 0;
@@ -127,7 +132,7 @@ static int engine_take(srv_engine *e, const char *dir, shelf_err *err)
     const char *base = strrchr(dir, '/');
     base = base && base[1] ? base + 1 : dir;
     int checked;
-    e->created = manifest_created(dir, &checked);
+    e->created = manifest_read(dir, &checked, NULL);
     if (e->created < 0) e->created = 0;
     e->unverified = !checked;
     snprintf(e->kind, sizeof e->kind, "%s", shelf_model_name(e->model));
@@ -171,6 +176,50 @@ static int engine_newest_valid(srv_engine *e, const char *path, shelf_err *err)
     return rc;
 }
 
+const shelf_model *srv_engine_model(const srv_engine *e, const char *kind)
+{
+    if (e->model && !strcmp(e->kind, kind)) return e->model;
+    for (uint32_t k = 0; k < e->n_peers; k++)
+        if (!strcmp(shelf_model_name(e->peer[k]), kind)) return e->peer[k];
+    return NULL;
+}
+
+/* --source-models: the newest bundle of each kind listed (other than the
+ * served one) that loads, from the --bundle directory; a kind without one
+ * is logged and left out (its scenario sources propose nothing). */
+static void engine_peers(shelf_server *s, srv_engine *e)
+{
+    if (!s->source_models || !s->source_models[0] || has_manifest(s->bundle_path)) return;
+    bundle_cand *c = NULL;
+    size_t n = 0;
+    shelf_err lerr = {0};
+    if (list_bundles(s->bundle_path, &c, &n, &lerr)) return;
+    char list[256];
+    snprintf(list, sizeof list, "%s", s->source_models);
+    for (char *save = NULL, *kind = strtok_r(list, ",", &save); kind; kind = strtok_r(NULL, ",", &save)) {
+        if (srv_engine_model(e, kind)) continue;
+        if (e->n_peers == SRV_MAX_PEERS) {
+            shelf_warn("serve: --source-models: at most %d models beside the served one; %s left out", SRV_MAX_PEERS, kind);
+            continue;
+        }
+        size_t i = 0;
+        for (; i < n; i++) {
+            char dir[4400], mk[32];
+            int checked;
+            snprintf(dir, sizeof dir, "%s/%s", s->bundle_path, c[i].name);
+            if (manifest_read(dir, &checked, mk) < 0 || strcmp(mk, kind)) continue;
+            if (!shelf_model_load(dir, &e->peer[e->n_peers], &lerr)) {
+                e->n_peers++;
+                shelf_info("serve: source model %s from %s", kind, dir);
+                break;
+            }
+            shelf_warn("serve: source model bundle %s skipped: %s", dir, lerr.msg);
+        }
+        if (i == n) shelf_warn("serve: --source-models: no bundle of model %s loads in %s", kind, s->bundle_path);
+    }
+    free(c);
+}
+
 int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
 {
     srv_engine *e = calloc(1, sizeof *e);
@@ -191,6 +240,7 @@ int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err)
         free(e);
         return rc;
     }
+    engine_peers(s, e);
     *out = e;
     return 0;
 }

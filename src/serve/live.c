@@ -407,6 +407,15 @@ static int env_context(void *ctx, const uint16_t *v, uint32_t nv, float *sc, uin
 }
 
 static void env_hashes(void *ctx, const uint16_t *v, uint32_t nv, uint32_t *out) { srv_ctx_hashes(ctx, v, nv, out); }
+static uint32_t env_item_index(void *ctx, const char *ext) { return srv_item_find(ctx, ext); }
+
+static void env_popular(void *ctx, float *scores, uint32_t n)
+{
+    shelf_server *s = ctx;
+    pthread_mutex_lock(&s->pop_mu);
+    for (uint32_t i = 0; i < n; i++) scores[i] = i < s->items_cap ? (float)s->pop_all[i] : 0.0f;
+    pthread_mutex_unlock(&s->pop_mu);
+}
 
 void srv_rank_env(shelf_server *s, const srv_engine *e, shelf__rank_env *env)
 {
@@ -415,7 +424,9 @@ void srv_rank_env(shelf_server *s, const srv_engine *e, shelf__rank_env *env)
                              .blend_popularity = (float)s->o.blend_popularity,
                              .catalogue_read = env_catalogue_read, .catalogue_done = env_catalogue_done,
                              .pop_scores = env_pop, .fallback_scores = env_fallback,
-                             .context_scores = env_context, .context_hashes = env_hashes};
+                             .context_scores = env_context, .context_hashes = env_hashes,
+                             .popular_scores = env_popular, .item_index = env_item_index,
+                             .peers = (const shelf_model *const *)e->peer, .n_peers = e->n_peers};
 }
 
 /* ---- popularity ----------------------------------------------------------------------------

@@ -153,10 +153,15 @@ int srv_route_scenario_put(srv_req *r, char *const *arg)
     }
     char tail[512], unapplied[sizeof tail + 24];
     shelf__scenario_unapplied(sc, tail, sizeof tail);
-    srv_engine *e = srv_engine_get(s); /* a first source naming another model than the one served */
-    int other = sc->n_src && sc->src[0].type == SHELF__SRC_MODEL && sc->src[0].model[0] && strcmp(sc->src[0].model, e->kind);
+    srv_engine *e = srv_engine_get(s); /* model sources naming a model the server has not loaded */
+    size_t ul = 0;
+    unapplied[0] = '\0';
+    for (uint32_t k = 0; k < sc->n_src; k++)
+        if (sc->src[k].type == SHELF__SRC_MODEL && sc->src[k].model[0] && strcmp(sc->src[k].model, e->kind) &&
+            !srv_engine_model(e, sc->src[k].model) && ul + 24 < sizeof unapplied)
+            ul += (size_t)snprintf(unapplied + ul, sizeof unapplied - ul, "%ssources[%u].model", ul ? "," : "", k);
     srv_engine_put(e);
-    snprintf(unapplied, sizeof unapplied, "%s%s%s", other ? "sources[0].model" : "", other && tail[0] ? "," : "", tail);
+    snprintf(unapplied + ul, sizeof unapplied - ul, "%s%s", ul && tail[0] ? "," : "", tail);
     shelf__scenario_free(sc);
     int64_t now = (int64_t)time(NULL);
     char why[SRV_WHY + 64] = "";

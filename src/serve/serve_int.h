@@ -48,6 +48,7 @@ typedef struct srv_metrics {
 
 /* ---- engine: one loaded model generation ------------------------------------------ */
 #define SRV_MAX_SKIPPED 4
+#define SRV_MAX_PEERS 4
 typedef struct srv_engine {
     shelf_model *model; /* NULL: popularity only */
     char kind[32];
@@ -61,6 +62,10 @@ typedef struct srv_engine {
     struct { char name[128], why[384]; } skipped[SRV_MAX_SKIPPED];
     uint64_t gen;
     unsigned caps;      /* the model's SHELF_CAP_* (0 without one) */
+    /* --source-models: the newest bundle of each of these kinds, beside
+     * the served one, for the scenarios' model sources (engine.c) */
+    shelf_model *peer[SRV_MAX_PEERS];
+    uint32_t n_peers;
     /* models with online updates (SHELF_CAP_ONLINE): the writer's observe
      * takes it for writing, ranking for reading */
     pthread_rwlock_t model_rw;
@@ -137,6 +142,7 @@ typedef struct srv_served {
 struct shelf_server {
     shelf_server_opts o;
     char *store_path, *bundle_path, *bind;
+    char *source_models; /* --source-models: "ease,itemknn" ("" none) */
     struct MHD_Daemon *d;
     unsigned port;
     double started;
@@ -290,6 +296,8 @@ int srv_engine_load(shelf_server *s, srv_engine **out, shelf_err *err);
  * path, verified), the newer ones skipped with reasons, and the last
  * reload's failure if it failed. Takes engine_mu. */
 void srv_engine_describe(shelf_server *s, const srv_engine *e, cJSON *model);
+/* e's model of this kind (the served one or a --source-models one), or NULL. */
+const shelf_model *srv_engine_model(const srv_engine *e, const char *kind);
 
 /* ---- auth.c, metrics.c --------------------------------------------------------------- */
 /* the store's wal-index header now (zeros when it cannot be read), and the

@@ -129,6 +129,7 @@ static void free_server(shelf_server *s)
     free(s->keys);
     free(s->store_path);
     free(s->bundle_path);
+    free(s->source_models);
     free(s->bind);
     pthread_mutex_destroy(&s->store_mu);
     pthread_mutex_destroy(&s->engine_mu);
@@ -177,6 +178,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     if (s->o.cold_neighbours > 64) s->o.cold_neighbours = 64;
     s->store_path = strdup(o->store);
     s->bundle_path = o->bundle ? strdup(o->bundle) : NULL;
+    s->source_models = strdup(o->source_models ? o->source_models : "");
     s->bind = strdup(o->bind ? o->bind : "127.0.0.1");
     pthread_mutex_init(&s->store_mu, NULL);
     pthread_mutex_init(&s->engine_mu, NULL);
@@ -195,7 +197,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_rwlock_init(&s->keys_rw, NULL);
     s->started = srv_now();
     int rc;
-    if (!s->store_path || !s->bind || (o->bundle && !s->bundle_path)) {
+    if (!s->store_path || !s->bind || !s->source_models || (o->bundle && !s->bundle_path)) {
         rc = shelf_err_set(err, SHELF_ENOMEM, "out of memory");
         goto fail;
     }

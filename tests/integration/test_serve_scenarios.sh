@@ -130,10 +130,10 @@ check "anonymous slate: the context from the body reaches ctx.want (content only
     eval '[ "$code" = 200 ] && [ "$(kinds_of)" = "content " ]'
 
 # the parts not applied yet are named
-echo '{"freshness": {"half_life": "7d"}, "sources": [{"type": "model"}, {"type": "popular"}]}' > later.json
+echo '{"freshness": {"half_life": "7d"}, "sources": [{"type": "model"}, {"type": "popular"}, {"type": "model", "model": "bpr"}]}' > later.json
 code=$(call PUT /v1/scenarios/later "$admin" later.json)
 check "stored, with what is not applied yet named ($code $(cat ans.json))" \
-    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "['"'"'sources[1]'"'"', '"'"'freshness'"'"']" ]'
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "['"'"'sources[2].model'"'"', '"'"'freshness'"'"']" ]'
 code=$(call GET /v1/scenarios "$admin")
 check "GET /v1/scenarios lists both with descriptions ($code $(cat ans.json))" \
     test "$(js "[(s['name'], s.get('description')) for s in j['scenarios']]")" = "[('brands', None), ('home', 'home page, one per category'), ('later', None)]"

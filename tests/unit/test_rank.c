@@ -120,6 +120,14 @@ static const shelf_model_vt fake_vt = {.name = "fake",
                                        .session_score = fake_sscore, .session_free = fake_sfree,
                                        .session_bytes = fake_sbytes};
 
+static uint32_t find_ext(void *ctx, const char *id)
+{
+    (void)ctx;
+    for (uint32_t i = 0; i < N_ITEMS; i++)
+        if (!strcmp(ext[i], id)) return i;
+    return SHELF_NONE;
+}
+
 static fake model;
 static shelf__seen seen;
 
@@ -129,7 +137,8 @@ static shelf__rank_env env_of(int with_model)
     return (shelf__rank_env){.model = with_model ? &model.base : NULL, .caps = with_model ? fake_vt.caps : 0,
                              .gen = 1, .type_names = types, .n_types = 2, .seen = &seen,
                              .catalogue_read = cat_read, .catalogue_done = cat_done, .pop_scores = pop_scores,
-                             .fallback_scores = fb_scores, .context_scores = ctx_scores, .context_hashes = hashes};
+                             .fallback_scores = fb_scores, .context_scores = ctx_scores, .context_hashes = hashes,
+                             .item_index = find_ext};
 }
 
 static shelf__rank_req req(uint32_t n)
@@ -440,12 +449,48 @@ static void test_scenario_stages(void **state)
     SLATE("{\"caps\": [{\"by\": \"category\", \"max\": 1}]}", 5, 0, 2, 3, 6, 7);
 }
 
+/* sources and fusion: trending 5 1 4 3 0 9 2 0 (item 5 unavailable); the
+ * model 10 - i over items 0..5 */
+static void test_scenario_sources(void **state)
+{
+    (void)state;
+    const char *const kv[] = {"x=1"};
+    SLATE("{\"sources\": [{\"type\": \"trending\"}]}", 4, 0, 2, 3, 6);
+    SLATE("{\"sources\": [{\"type\": \"list\", \"items\": [\"a7\", \"i3\", \"nope\"]}]}", 2, 7, 3);
+    /* weighted, halves: model (1 .8 .6 .4 .2 0) + trending / 9: 0 .78, 1 .46, 2 .52, 3 .37, 4 .1, 6 .11 */
+    SLATE("{\"sources\": [{\"type\": \"model\"}, {\"type\": \"trending\"}]}", 5, 0, 2, 1, 3, 6);
+    /* rrf (k 60): 0 1/61+1/62, 2 2/63, 1 1/62+1/66, 3 2/64, 4 1/65+1/67.5 ahead of 6 1/65 */
+    SLATE("{\"sources\": [{\"type\": \"model\"}, {\"type\": \"trending\"}], \"fusion\": \"rrf\"}", 5, 0, 2, 1, 3, 4);
+    /* a heavy list puts its item first */
+    SLATE("{\"sources\": [{\"type\": \"model\"}, {\"type\": \"list\", \"items\": [\"a7\"], \"weight\": 10}]}", 3, 7, 0,
+          1);
+    /* each item names the source that gave it most */
+    shelf__rank_env env = env_of(1);
+    shelf__expr_schema schema = shelf__rank_schema(&env);
+    shelf__scenario *scn = NULL;
+    shelf_err err = {0};
+    assert_int_equal(shelf__scenario_parse("t", "{\"sources\": [{\"type\": \"model\"}, {\"type\": \"trending\"}]}",
+                                           &schema, &scn, &err), 0);
+    uint32_t hist[1] = {4};
+    shelf__rank_req rq = req(5);
+    rq.items = hist;
+    rq.n_hist = 1;
+    rq.scenario = scn;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    assert_string_equal(s.items[0].source, "model");
+    assert_string_equal(s.items[4].source, "trending");
+    assert_string_equal(s.source, "scenario");
+    shelf_slate_free(&s);
+    shelf__scenario_free(scn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fallback), cmocka_unit_test(test_filters),        cmocka_unit_test(test_seen),
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
-        cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages),
+        cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages), cmocka_unit_test(test_scenario_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
