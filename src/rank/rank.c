@@ -1,6 +1,7 @@
 /* rank.c: shelf__rank, the ranking room's one call: candidates, filters,
  * the rerank hooks, the top n (topped up from the fallback chain when the
  * filters leave fewer), explanations; and the room's per-thread work space. */
+#include "rank/pacing_int.h"
 #include "rank/rank_int.h"
 #include "rank/scenario_int.h"
 #include "shelf/eval.h"  /* shelf_topk */
@@ -31,6 +32,8 @@ static void work_free(void *p)
     free(w->top);
     free(w->src);
     free(w->rtop);
+    free(w->pitem);
+    free(w->tpromo);
     free(w->hitem);
     free(w->htype);
     free(w->hts);
@@ -60,8 +63,10 @@ shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k)
     }
     if (k > w->tcap) {
         uint32_t *t = realloc(w->top, k * sizeof *t);
-        if (!t) return NULL;
-        w->top = t;
+        if (t) w->top = t;
+        int16_t *tp = realloc(w->tpromo, k * sizeof *tp);
+        if (tp) w->tpromo = tp;
+        if (!t || !tp) return NULL;
         w->tcap = k;
     }
     return w;
@@ -75,6 +80,17 @@ int shelf__rank_work_sources(shelf__rank_work *w, size_t n)
     if (!p) return SHELF_ENOMEM;
     w->src = p;
     w->src_cap = n;
+    return 0;
+}
+
+int shelf__rank_work_pitems(shelf__rank_work *w, size_t n)
+{
+    if (n <= w->pcap) return 0;
+    size_t cap = n < 64 ? 64 : 2 * n;
+    uint32_t *p = realloc(w->pitem, cap * sizeof *p);
+    if (!p) return SHELF_ENOMEM;
+    w->pitem = p;
+    w->pcap = cap;
     return 0;
 }
 
@@ -92,13 +108,15 @@ static uint64_t rnd(shelf__rank_work *w)
 
 #define SCN_POOL 512 /* the best this many items are what diversity and caps choose from */
 
-/* the scenario's stages over w->scores, then its choice of rq->n into w->top */
+/* the scenario's stages over w->scores, then its choice of rq->n into w->top
+ * (with its promotions when some apply: active) */
 static uint32_t scenario_slate(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
-                               shelf__rank_work *w, uint32_t N, int *rc)
+                               shelf__rank_work *w, uint32_t N, const uint8_t *active, uint32_t n_active, int *rc)
 {
     uint32_t pool[SCN_POOL];
     *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, w->pop, N);
     if (*rc) return 0;
+    if (n_active) return shelf__rank_promo_slate(env, rq, cat, w, w->scores, N, active);
     uint32_t m = rq->n * 10 > 100 ? rq->n * 10 : 100;
     m = shelf_topk(w->scores, N, NULL, m < SCN_POOL ? m : SCN_POOL, pool);
     return shelf__rank_scenario_select(rq, cat, w->scores, pool, m, 0, rq->n, w->top);
@@ -119,13 +137,18 @@ static void put_item(shelf_slate *out, uint32_t item, float score, const char *s
     out->n++;
 }
 
-/* the source that put item on a scenario's slate ("model:ease", "trending"), else source */
-static const char *item_source(const shelf__rank_req *rq, shelf__rank_work *w, uint32_t item, const char *source)
+/* the source that put slate item k on a scenario's slate ("promotion:spring", "model:ease", "trending"), else source */
+static const char *item_source(const shelf__rank_req *rq, shelf__rank_work *w, uint32_t k, const char *source)
 {
     static _Thread_local char label[64];
+    uint32_t item = w->top[k];
+    if (w->tpromo[k] >= 0) {
+        snprintf(label, sizeof label, "promotion:%s", rq->scenario->promo[w->tpromo[k]].name);
+        return label;
+    }
     if (!w->src_n) return source;
-    uint32_t k = shelf__rank_item_source(rq->scenario, w->src, w->src_N, w->src_lo, w->src_inv, item);
-    return k == SHELF_NONE ? source : shelf__source_label(&rq->scenario->src[k], label, sizeof label);
+    uint32_t src = shelf__rank_item_source(rq->scenario, w->src, w->src_N, w->src_lo, w->src_inv, item);
+    return src == SHELF_NONE ? source : shelf__source_label(&rq->scenario->src[src], label, sizeof label);
 }
 
 /* A slate the filters left short is topped up from the fallback chain,
@@ -171,6 +194,11 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
         if ((rc = shelf__rank_sources(env, rq, w, w->scores, N, err))) return rc;
         source = "scenario";
     }
+    /* the promotions that apply (their items resolved outside the catalogue's lock) */
+    uint8_t active[SHELF__SCN_PROMOS] = {0};
+    uint32_t n_active = rq->scenario && rq->scenario->n_promo
+                            ? shelf__rank_promo_prepare(env, rq, w, w->scores, N, active) : 0;
+    for (uint32_t k = 0; k < rq->n; k++) w->tpromo[k] = -1;
 
     env->catalogue_read(env->ctx, &cat);
     shelf__rank_filter(env, rq, &cat, w->scores, N, rq->mode != SHELF__RANK_POPULAR);
@@ -180,7 +208,8 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
         env->catalogue_done(env->ctx);
         return shelf_err_set(err, rc, "out of memory (blend)");
     }
-    uint32_t n = rq->scenario ? scenario_slate(env, rq, &cat, w, N, &rc) : shelf_topk(w->scores, N, NULL, rq->n, w->top);
+    uint32_t n = rq->scenario ? scenario_slate(env, rq, &cat, w, N, active, n_active, &rc)
+                              : shelf_topk(w->scores, N, NULL, rq->n, w->top);
     if (rc) {
         env->catalogue_done(env->ctx);
         return shelf_err_set(err, rc, rc == SHELF_ENOMEM ? "out of memory (scenario)"
@@ -188,7 +217,7 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
                              rq->scenario->name);
     }
     snprintf(out->source, sizeof out->source, "%s", source);
-    for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], item_source(rq, w, w->top[k], source));
+    for (uint32_t k = 0; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], item_source(rq, w, k, source));
     fill_short(env, rq, &cat, w, N, out);
     if (rq->explain)
         for (uint32_t k = 0; k < out->n; k++) shelf__rank_explain(env, rq, &cat, source, &out->items[k]);

@@ -118,6 +118,8 @@ typedef struct shelf__rank_env {
     /* models loaded beside the deployment's, which model sources name by kind */
     const shelf_model *const *peers;
     uint32_t n_peers;
+    /* the promotions' budgets and pacing (pacing_int.h); NULL: unlimited */
+    struct shelf__ledger *ledger;
     /* the item with this external id, or SHELF_NONE (called outside catalogue_read) */
     uint32_t (*item_index)(void *ctx, const char *ext);
 } shelf__rank_env;
@@ -163,6 +165,8 @@ typedef struct shelf__rank_req {
     const struct shelf__scenario *scenario; /* its stages (rerank.c), or NULL */
     const char *const *ctx_kv;    /* the request's context as "key=value" (ctx.NAME in expressions) */
     size_t n_ctx_kv;
+    const char *const *user_kv;   /* the shopper's attributes as "key=value" (user.NAME) */
+    size_t n_user_kv;
     float blend_popularity;       /* NaN: the deployment's */
     int sources_skip_history;     /* every source leaves the history out before fusion (eval) */
     int64_t now;                  /* unix seconds */
@@ -186,6 +190,7 @@ typedef struct shelf__rank_work {
     int64_t *kts;
     size_t kcap;
     uint32_t *top;
+    int16_t *tpromo; /* [tcap] the promotion that placed top[k], or -1 */
     size_t tcap;
     uint64_t rng[2];
     float *pop;      /* [scap] a scenario's popularity */
@@ -194,6 +199,9 @@ typedef struct shelf__rank_work {
     uint32_t src_n, src_N;
     float src_lo[8], src_inv[8]; /* each source's min and 1 / span (shelf__rank_fuse) */
     uint32_t *rtop;  /* [SHELF__RRF_DEPTH] */
+    uint32_t *pitem; /* the promotions' items (promo.c): promotion p's are pitem[poff[p]..poff[p+1]) */
+    size_t pcap;
+    uint32_t n_pitem, poff[9];
     uint32_t *hitem; /* the engine's copy of a shopper's history (its to grow) */
     uint16_t *htype;
     int64_t *hts;
@@ -206,6 +214,8 @@ shelf__rank_work *shelf__rank_work_get(size_t n_scores, size_t k);
 
 /* Room for n source scores (and the RRF top list) in w: 0 or SHELF_ENOMEM. */
 int shelf__rank_work_sources(shelf__rank_work *w, size_t n);
+/* Room for n promotion items in w->pitem: 0 or SHELF_ENOMEM. */
+int shelf__rank_work_pitems(shelf__rank_work *w, size_t n);
 
 /* candidates.c: model m's scores of a history into out[0..N) (items m did
  * not learn: -inf); popularity without a model. 1: neither the user nor any

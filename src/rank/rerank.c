@@ -85,11 +85,14 @@ static int seen(void *ctx, uint32_t item, uint32_t type, int64_t window_s)
 
 static void lookup(void *ctx, int ns, const char *name, shelf__xval *out)
 {
-    /* ctx.NAME: the request's "key=value" context strings (rq->ctx_kv) */
+    /* ctx.NAME: the request's "key=value" context strings (rq->ctx_kv);
+     * user.NAME: the shopper's attributes (rq->user_kv) */
     const shelf__rank_req *rq = ((const scn_view *)ctx)->rq;
     size_t n = strlen(name);
-    for (size_t k = 0; ns == 0 && k < rq->n_ctx_kv; k++) {
-        const char *kv = rq->ctx_kv[k];
+    const char *const *kvs = ns == 0 ? rq->ctx_kv : rq->user_kv;
+    size_t n_kv = ns == 0 ? rq->n_ctx_kv : rq->n_user_kv;
+    for (size_t k = 0; k < n_kv; k++) {
+        const char *kv = kvs[k];
         if (strncmp(kv, name, n) || kv[n] != '=') continue;
         char *end;
         double d = strtod(kv + n + 1, &end);
@@ -97,6 +100,17 @@ static void lookup(void *ctx, int ns, const char *name, shelf__xval *out)
         else *out = (shelf__xval){.t = SHELF__XV_STR, .str = kv + n + 1};
         return;
     }
+}
+
+int shelf__rank_condition(const shelf__rank_req *rq, const shelf__expr *e)
+{
+    if (!e) return 1;
+    shelf__xval slots[64];
+    if (shelf__expr_slots(e) > sizeof slots / sizeof slots[0]) return 0;
+    scn_view v = {NULL, rq, NULL};
+    shelf__expr_env xenv = {&v, item_value, seen, lookup};
+    shelf__expr_bind(e, &xenv, slots);
+    return shelf__expr_eval(e, &xenv, slots, 0, NULL);
 }
 
 /* ---- scores ---------------------------------------------------------------------------- */

@@ -131,6 +131,26 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
 uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *scores,
                                      const uint32_t *pool, uint32_t n_pool, uint32_t n_have, uint32_t n, uint32_t *out);
 
+/* 1 when condition e (over user. and ctx. only) holds for rq; NULL holds. */
+int shelf__rank_condition(const shelf__rank_req *rq, const shelf__expr *e);
+
+/* ---- promotions (promo.c) ------------------------------------------------------------------ */
+
+/* Which of rq->scenario's promotions apply to this request (segment,
+ * categories) into active[SHELF__SCN_PROMOS], and their items' indices
+ * resolved (env->item_index) into w; items the sources did not score get
+ * the lowest score so that the filters judge them. Returns how many apply. */
+uint32_t shelf__rank_promo_prepare(const shelf__rank_env *env, const shelf__rank_req *rq, shelf__rank_work *w,
+                                   float *scores, uint32_t N, uint8_t *active);
+/* The slate of rq->n into w->top (w->tpromo marks the promotions' items)
+ * from the scenario's scores: boosted promotions multiply the scores of as
+ * many of their items as their budgets grant now; share promotions take
+ * their slots at evenly spaced positions; the rest is chosen by
+ * shelf__rank_scenario_select from pool. What a budget granted but the
+ * slate did not use is given back. Returns the slate's length. */
+uint32_t shelf__rank_promo_slate(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
+                                 shelf__rank_work *w, float *scores, uint32_t N, const uint8_t *active);
+
 /* ---- its sources and their fusion (sources.c) --------------------------------------------- */
 
 #define SHELF__RRF_DEPTH 1000 /* rrf: ranks past this count nothing */

@@ -426,7 +426,8 @@ void srv_rank_env(shelf_server *s, const srv_engine *e, shelf__rank_env *env)
                              .pop_scores = env_pop, .fallback_scores = env_fallback,
                              .context_scores = env_context, .context_hashes = env_hashes,
                              .popular_scores = env_popular, .item_index = env_item_index,
-                             .peers = (const shelf_model *const *)e->peer, .n_peers = e->n_peers};
+                             .peers = (const shelf_model *const *)e->peer, .n_peers = e->n_peers,
+                             .ledger = s->ledger};
 }
 
 /* ---- popularity ----------------------------------------------------------------------------

@@ -289,6 +289,10 @@ static int rank_user(shelf_server *s, srv_engine *e, const shelf__rank_env *env,
         rq->n_ctx = u->n_ctx;
         memcpy(rq->ctx, u->ctx, u->n_ctx * sizeof *u->ctx);
     }
+    const char *ukv[SRV_USER_CTX]; /* user.NAME in scenario expressions: the user's attributes */
+    for (uint32_t k = 0; k < u->n_ctx && k < SRV_USER_CTX; k++) ukv[k] = s->ctx_name[u->ctx[k]];
+    rq->user_kv = ukv;
+    rq->n_user_kv = u->n_ctx < SRV_USER_CTX ? u->n_ctx : SRV_USER_CTX;
     int had = u->slot.sess != NULL;
     rq->user = idx;
     rq->items = item;

@@ -6,9 +6,13 @@
  * or DELETE here, and when auth.c's freshness check finds the store changed
  * by another process (`shelf scenario put` beside the server). */
 #include "serve_int.h"
+
+#include "rank/pacing_int.h"
+#include "store/meta_int.h"
 #include "rank/scenario_int.h"
 #include "store/meta_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,6 +89,30 @@ static int add_row(void *ctx, const char *name, const char *doc, int64_t updated
     return 0;
 }
 
+/* The promotions' pacing from the served log: each scenario's slates per
+ * hour over the 7 days before today, and each promotion's spend today (the
+ * ledger keeps the larger of that and its own count). */
+static void seed_ledger(shelf_server *s, shelf_store *st, const srv_scn_set *set)
+{
+    int64_t now = (int64_t)time(NULL), day0 = now - now % SHELF__DAY;
+    for (size_t i = 0; s->ledger && i < set->n; i++) {
+        const shelf__scenario *sc = set->v[i].sc;
+        if (!sc || !sc->n_promo) continue;
+        double hourly[24];
+        if (!shelf__store_served_hourly(st, sc->name, day0 - 7 * SHELF__DAY, day0, hourly))
+            shelf__ledger_curve(s->ledger, sc->name, hourly);
+        for (uint32_t p = 0; p < sc->n_promo; p++) {
+            char src[64];
+            int64_t spent = 0;
+            snprintf(src, sizeof src, "promotion:%s", sc->promo[p].name);
+            if (!shelf__store_promo_spent(st, sc->name, src, day0, &spent))
+                shelf__ledger_seed(s->ledger, sc->name, sc->promo[p].name, day0 / SHELF__DAY, spent);
+            else shelf_warn("serve: scenario %s: the spend of promotion %s today could not be read: %s", sc->name,
+                            sc->promo[p].name, shelf_store_errmsg(st));
+        }
+    }
+}
+
 int srv_scenarios_load(shelf_server *s, shelf_store *st, shelf_err *err)
 {
     srv_scn_set *set = calloc(1, sizeof *set);
@@ -98,6 +126,7 @@ int srv_scenarios_load(shelf_server *s, shelf_store *st, shelf_err *err)
         set_free(set);
         return w.oom ? SHELF_ENOMEM : rc;
     }
+    seed_ledger(s, st, set);
     pthread_mutex_lock(&s->scn_mu);
     srv_scn_set *old = s->scns;
     s->scns = set;
@@ -235,8 +264,26 @@ static int list_row(void *ctx, const char *name, const char *doc, int64_t update
     return 0;
 }
 
-/* GET /v1/scenarios: names, when each was last written, descriptions, and
- * whether each compiles here */
+/* each promotion's budget, spend today and the impressions planned by now */
+static void add_promotions(shelf_server *s, const shelf__scenario *sc, cJSON *e)
+{
+    cJSON *arr = cJSON_AddArrayToObject(e, "promotions");
+    int64_t now = (int64_t)time(NULL);
+    for (uint32_t p = 0; p < sc->n_promo; p++) {
+        int64_t spent;
+        double planned;
+        shelf__ledger_state(s->ledger, sc->name, sc->promo[p].name, sc->promo[p].budget_per_day, now, &spent, &planned);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", sc->promo[p].name);
+        cJSON_AddNumberToObject(o, "budget_per_day", (double)sc->promo[p].budget_per_day);
+        cJSON_AddNumberToObject(o, "spent_today", (double)spent);
+        cJSON_AddNumberToObject(o, "planned_by_now", floor(planned));
+        cJSON_AddItemToArray(arr, o);
+    }
+}
+
+/* GET /v1/scenarios: names, when each was last written, descriptions,
+ * whether each compiles here, and its promotions' spend today */
 int srv_route_scenarios(srv_req *r, char *const *arg)
 {
     (void)arg;
@@ -257,6 +304,7 @@ int srv_route_scenarios(srv_req *r, char *const *arg)
         const char *name = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
         const shelf__scenario *sc = srv_scenario_get(s, name, &hold, &bad);
         if (!sc && bad) cJSON_AddStringToObject(e, "error", bad);
+        if (sc && sc->n_promo) add_promotions(s, sc, e);
         srv_scenarios_put(hold);
     }
     return srv_json(r, 200, o);

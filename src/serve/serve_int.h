@@ -143,6 +143,7 @@ struct shelf_server {
     shelf_server_opts o;
     char *store_path, *bundle_path, *bind;
     char *source_models; /* --source-models: "ease,itemknn" ("" none) */
+    struct shelf__ledger *ledger; /* the promotions' spend and pacing (rank/pacing_int.h) */
     struct MHD_Daemon *d;
     unsigned port;
     double started;

@@ -6,6 +6,8 @@
  * routes.c and recs.c (the handlers). */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "serve_int.h"
+
+#include "rank/pacing_int.h"
 #include "store/meta_int.h"
 
 #include <arpa/inet.h>
@@ -140,6 +142,7 @@ static void free_server(shelf_server *s)
     pthread_mutex_destroy(&s->q_mu);
     pthread_mutex_destroy(&s->keys_mu);
     srv_scenarios_free(s);
+    shelf__ledger_free(s->ledger);
     pthread_mutex_destroy(&s->scn_mu);
     pthread_mutex_destroy(&s->health_mu);
     pthread_cond_destroy(&s->q_cv);
@@ -179,6 +182,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     s->store_path = strdup(o->store);
     s->bundle_path = o->bundle ? strdup(o->bundle) : NULL;
     s->source_models = strdup(o->source_models ? o->source_models : "");
+    s->ledger = shelf__ledger_new();
     s->bind = strdup(o->bind ? o->bind : "127.0.0.1");
     pthread_mutex_init(&s->store_mu, NULL);
     pthread_mutex_init(&s->engine_mu, NULL);
@@ -197,7 +201,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_rwlock_init(&s->keys_rw, NULL);
     s->started = srv_now();
     int rc;
-    if (!s->store_path || !s->bind || !s->source_models || (o->bundle && !s->bundle_path)) {
+    if (!s->store_path || !s->bind || !s->source_models || !s->ledger || (o->bundle && !s->bundle_path)) {
         rc = shelf_err_set(err, SHELF_ENOMEM, "out of memory");
         goto fail;
     }

@@ -63,7 +63,11 @@
       (st, is_user, ext, len, idx, ts)) \
     X(int, deletions_since, (shelf_store *st, double t, uint64_t *n, double *first), (st, t, n, first)) \
     X(int, deletion_refs, (shelf_store *st, int is_user, uint32_t idx, uint64_t *events, uint64_t *served), \
-      (st, is_user, idx, events, served))
+      (st, is_user, idx, events, served)) \
+    X(int, promo_spent, (shelf_store *st, const char *scenario, const char *source, int64_t since, int64_t *out), \
+      (st, scenario, source, since, out)) \
+    X(int, served_hourly, (shelf_store *st, const char *scenario, int64_t since, int64_t until, double *out), \
+      (st, scenario, since, until, out))
 
 #define SHELF__STORE_OP_FIELD(ret, name, params, args) ret(*name) params;
 typedef struct shelf__store_backend {

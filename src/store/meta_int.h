@@ -31,4 +31,10 @@ int shelf__store_deletions_since(shelf_store *st, double t, uint64_t *n, double 
  * that refer to it and served slates (user) or slate rows showing it (item). */
 int shelf__store_deletion_refs(shelf_store *st, int is_user, uint32_t idx, uint64_t *events, uint64_t *served);
 
+/* Pacing (store/pacing.c). Impressions of items with this source
+ * ("promotion:NAME") on scenario's slates served since unix time since. */
+int shelf__store_promo_spent(shelf_store *st, const char *scenario, const char *source, int64_t since, int64_t *out);
+/* Scenario's slates served in [since, until) by hour of the day (UTC) into out[24]. */
+int shelf__store_served_hourly(shelf_store *st, const char *scenario, int64_t since, int64_t until, double *out);
+
 #endif

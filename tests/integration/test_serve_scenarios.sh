@@ -8,6 +8,9 @@
 # request, caps), a replaced or deleted one from the next request on, one
 # stored by `shelf scenario put` beside the server too; unknown names get
 # 404; the parts not applied yet are named; scenarios outlive a restart.
+# Sources (a list, trending, the model) name themselves on each item;
+# promotions take their share of the slots while their budget lasts, and
+# their spend shows in GET /v1/scenarios and survives a restart.
 # Uses bash, curl, sqlite3 and python3 (JSON). Usage: test_serve_scenarios.sh SHELF_BINARY TMPDIR
 set -uo pipefail
 shelf=$1 dir=$2
@@ -154,6 +157,40 @@ check "DELETE again: 404 ($code)" test "$code" = 404
 code=$(call GET "/v1/users/u1/recommendations?scenario=later" "$key")
 check "a deleted scenario is unknown at once (404: $code)" test "$code" = 404
 
+# sources: a heavy list puts its item first, each item names its source
+p1=$(awk -F'|' '$2 == "product" { print $1 }' items.txt | sed -n 3p)
+p2=$(awk -F'|' '$2 == "product" { print $1 }' items.txt | sed -n 5p)
+printf '{"sources": [{"type": "model"}, {"type": "trending", "weight": 0.5}, {"type": "list", "items": ["%s"], "weight": 100}]}' "$p1" > mix.json
+code=$(call PUT /v1/scenarios/mix "$admin" mix.json)
+check "a scenario of three sources is stored, all applied ($code $(cat ans.json))" \
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+code=$(call GET "/v1/users/u1/recommendations?n=5&scenario=mix" "$key")
+check "the list's item first, named as its source ($code $(cat ans.json))" \
+    eval '[ "$code" = 200 ] && [ "$(js "(j[\"items\"][0][\"id\"], j[\"items\"][0].get(\"source\", j[\"source\"]))")" = "('"'"'$p1'"'"', '"'"'list'"'"')" ]'
+check "the other items name the model or trending ($(js "[i.get('source', j['source']) for i in j['items']]"))" \
+    eval '[ -z "$(js "[1 for i in j[\"items\"][1:] if i.get(\"source\", j[\"source\"]) not in (\"model\", \"trending\")] or \"\"")" ]'
+
+# promotions: a share of the slots while the budget lasts, spend shown and kept
+printf '{"promotions": [{"name": "spring", "items": ["%s", "%s"], "share": 0.2, "budget_per_day": 1000000000}]}' "$p1" "$p2" > promo.json
+code=$(call PUT /v1/scenarios/promo "$admin" promo.json)
+check "a scenario with a promotion is stored, applied ($code $(cat ans.json))" \
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+code=$(call GET "/v1/users/stranger/recommendations?n=5&scenario=promo" "$key")
+check "one slot of five is the promotion's, at position 2 ($code $(cat ans.json))" \
+    eval '[ "$code" = 200 ] && [ "$(js "[k for k, i in enumerate(j[\"items\"]) if i.get(\"source\") == \"promotion:spring\"]")" = "[2]" ]'
+code=$(call GET "/v1/users/stranger/recommendations?n=5&scenario=promo" "$key")
+code=$(call GET /v1/scenarios "$admin")
+check "GET /v1/scenarios shows its spend today (2: $(cat ans.json))" \
+    test "$(js "[p['spent_today'] for s in j['scenarios'] for p in s.get('promotions', [])]")" = "[2]"
+printf '{"promotions": [{"name": "once", "items": ["%s"], "boost": 1000, "budget_per_day": 1}]}' "$p2" > tight.json
+code=$(call PUT /v1/scenarios/tight "$admin" tight.json)
+code=$(call GET "/v1/users/stranger/recommendations?n=5&scenario=tight" "$key")
+first=$(js "[i['id'] for i in j['items'] if i.get('source') == 'promotion:once']")
+code=$(call GET "/v1/users/stranger/recommendations?n=5&scenario=tight" "$key")
+second=$(js "[i['id'] for i in j['items'] if i.get('source') == 'promotion:once']")
+check "a budget of one impression: boosted once, then no more ($first then $second)" \
+    test "$first $second" = "['$p2'] []"
+
 kill -TERM "$spid"; wait "$spid"; spid=""
 serve_free_port "$shelf" out.txt err.txt --store s.db --bundle B --log-level warn
 check "serve starts again" test -n "$port"
@@ -161,6 +198,9 @@ url="http://127.0.0.1:$port"
 code=$(call GET "/v1/users/u2/recommendations?n=8&scenario=home&want=product" "$key")
 check "after a restart the scenario still applies ($code)" \
     eval '[ "$code" = 200 ] && [ "$(cats_of | sort -u | wc -l)" = 8 ]'
+code=$(call GET /v1/scenarios "$admin")
+check "a restart keeps the promotions' spend (from the served log: $(cat ans.json))" \
+    test "$(js "[p['spent_today'] for s in j['scenarios'] for p in s.get('promotions', [])]")" = "[2, 1]"
 kill -TERM "$spid"; wait "$spid"; spid=""
 echo "$pass passed, $fail failed"
 test "$fail" -eq 0
