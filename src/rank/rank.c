@@ -151,6 +151,36 @@ static const char *item_source(const shelf__rank_req *rq, shelf__rank_work *w, u
     return src == SHELF_NONE ? source : shelf__source_label(&rq->scenario->src[src], label, sizeof label);
 }
 
+/* A scenario's stages in each reason: the sources that proposed the item
+ * and at which rank, the promotion that placed it, and a move by diversity
+ * or caps (its place against its rank by score among the slate's first n). */
+static void explain_stages(const shelf__rank_req *rq, const shelf__rank_work *w, uint32_t n, shelf_slate *out)
+{
+    const shelf__scenario *s = rq->scenario;
+    for (uint32_t k = 0; k < out->n; k++) {
+        shelf_slate_item *it = &out->items[k];
+        size_t len = strlen(it->reason), cap = sizeof it->reason;
+#define ADD(...) (len += len < cap ? (size_t)snprintf(it->reason + len, cap - len, __VA_ARGS__) : 0)
+        for (uint32_t j = 0; j < w->src_n; j++) {
+            char label[64];
+            uint32_t r = shelf__rank_source_rank(w->src + (size_t)j * w->src_N, w->src_N, it->item);
+            if (r) ADD("%s%s #%u", j && strstr(it->reason, "; proposed by ") ? ", " : "; proposed by ",
+                       shelf__source_label(&s->src[j], label, sizeof label), r);
+        }
+        if (k < n && w->tpromo[k] >= 0) ADD("; promoted (%s)", s->promo[w->tpromo[k]].name);
+        uint32_t by_score = 1, shown = 1; /* among the items the promotions did not place */
+        for (uint32_t j = 0; j < n && k < n && w->tpromo[k] < 0; j++) {
+            by_score += w->tpromo[j] < 0 && out->items[j].score > it->score;
+            shown += w->tpromo[j] < 0 && j < k;
+        }
+        if (k < n && w->tpromo[k] < 0 && (s->diversity_by != SHELF__BY_NONE || s->n_caps) && by_score != shown)
+            ADD("; %s #%u by score, #%u shown", s->diversity_by != SHELF__BY_NONE ? "diversity moved it:" : "caps moved it:",
+                by_score, shown);
+#undef ADD
+        if (len >= cap) it->reason[cap - 1] = '\0';
+    }
+}
+
 /* A slate the filters left short is topped up from the fallback chain,
  * under the same filters, after the items already on it (marked
  * "popular"). Similar and popular lists are not: they mean what they say. */
@@ -221,6 +251,7 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
     fill_short(env, rq, &cat, w, N, out);
     if (rq->explain)
         for (uint32_t k = 0; k < out->n; k++) shelf__rank_explain(env, rq, &cat, source, &out->items[k]);
+    if (rq->explain && rq->scenario) explain_stages(rq, w, n, out);
     env->catalogue_done(env->ctx);
 
     /* time first (milliseconds, 12 hex digits), then 80 random bits: ids

@@ -482,6 +482,31 @@ static void test_scenario_sources(void **state)
     assert_string_equal(s.items[4].source, "trending");
     assert_string_equal(s.source, "scenario");
     shelf_slate_free(&s);
+    /* explain=1: each reason names the sources that proposed the item, with their ranks */
+    rq = req(5);
+    rq.items = hist;
+    rq.n_hist = 1;
+    rq.scenario = scn;
+    rq.explain = 1;
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    if (!strstr(s.items[0].reason, "; proposed by model #1, trending #2")) fail_msg("reason: %s", s.items[0].reason);
+    if (!strstr(s.items[4].reason, "; proposed by model #7, trending #5") && !strstr(s.items[4].reason, "trending #5"))
+        fail_msg("reason: %s", s.items[4].reason);
+    shelf_slate_free(&s);
+    shelf__scenario_free(scn);
+    /* diversity says where it moved an item */
+    assert_int_equal(shelf__scenario_parse("t", "{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", &schema, &scn,
+                                           &err), 0);
+    rq = req(5);
+    rq.items = hist;
+    rq.n_hist = 1;
+    rq.scenario = scn;
+    rq.explain = 1;
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    /* 0, 2, 3, 1, 4: item 1 (second by score) shown fourth */
+    assert_int_equal(s.items[3].item, 1);
+    if (!strstr(s.items[3].reason, "diversity moved it: #2 by score, #4 shown")) fail_msg("reason: %s", s.items[3].reason);
+    shelf_slate_free(&s);
     shelf__scenario_free(scn);
 }
 
