@@ -1,13 +1,14 @@
 /* backend_int.h: the store's backend interface. The public shelf_store_*
  * functions (store.h) dispatch through it (api.c), so another database can
  * stand behind the same calls: SQLite implements it now (store.c, read.c,
- * rows.c, keys.c, served.c); a PostgreSQL backend will (the scale-out
+ * rows.c, keys.c, served.c, search.c); a PostgreSQL backend will (the scale-out
  * issue). Every backend's handle begins with shelf__store_head. */
 #ifndef SHELF_STORE_BACKEND_INT_H
 #define SHELF_STORE_BACKEND_INT_H
 
 #include "shelf/store.h"
 #include "store/meta_int.h"
+#include "store/search_int.h"
 
 /* The operations, one row each: X(return type, name, (parameters),
  * (arguments)); shelf_store_<name> calls the backend's <name>. Besides
@@ -67,7 +68,8 @@
     X(int, promo_spent, (shelf_store *st, const char *scenario, const char *source, int64_t since, int64_t *out), \
       (st, scenario, source, since, out)) \
     X(int, served_hourly, (shelf_store *st, const char *scenario, int64_t since, int64_t until, double *out), \
-      (st, scenario, since, until, out))
+      (st, scenario, since, until, out)) \
+    X(int, search, (shelf_store *st, const shelf__search_q *q, shelf__search_res *out), (st, q, out))
 
 #define SHELF__STORE_OP_FIELD(ret, name, params, args) ret(*name) params;
 typedef struct shelf__store_backend {

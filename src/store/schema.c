@@ -106,6 +106,26 @@ static const char *const migrations[] = {
     "  ts REAL NOT NULL);"                /* unix seconds, to the microsecond */
     "CREATE INDEX deletions_hash ON deletions(id_hash);"
     "CREATE INDEX deletions_ts ON deletions(ts);",
+    /* 6: text search (store/search.c, docs/search.md): the items' title and
+     * text in an FTS5 index with the trigram tokenizer (any language,
+     * Chinese too, without word splitting). The index reads its text from
+     * items (external content; rowid = idx), and the triggers keep it in
+     * step: a deleted item (its tombstone has no title or text) leaves it.
+     * The items already stored are indexed by the rebuild. */
+    "CREATE VIRTUAL TABLE items_fts USING fts5(title, text, content='items', content_rowid='idx',"
+    "  tokenize='trigram');"
+    "CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN"
+    "  INSERT INTO items_fts(rowid, title, text) VALUES(new.idx, new.title, new.text);"
+    "END;"
+    "CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN"
+    "  INSERT INTO items_fts(items_fts, rowid, title, text) VALUES('delete', old.idx, old.title, old.text);"
+    "END;"
+    "CREATE TRIGGER items_fts_update AFTER UPDATE OF idx, title, text ON items"
+    "  WHEN old.idx IS NOT new.idx OR old.title IS NOT new.title OR old.text IS NOT new.text BEGIN"
+    "  INSERT INTO items_fts(items_fts, rowid, title, text) VALUES('delete', old.idx, old.title, old.text);"
+    "  INSERT INTO items_fts(rowid, title, text) VALUES(new.idx, new.title, new.text);"
+    "END;"
+    "INSERT INTO items_fts(items_fts) VALUES('rebuild');",
 };
 
 int shelf__store_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

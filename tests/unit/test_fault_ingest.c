@@ -271,8 +271,8 @@ static void health_is(const char *status)
 
 enum { ACKED = 1, FAILED = 2 };
 
-/* Batches of w with the Nth write-side call failing, N = 1, 2, ... until a
- * batch makes fewer calls than N; each failure is followed by reads and a
+/* Batches of w with the Nth write-side call failing, N = 1, 2, ... up to
+ * twice the calls of the batch counted; each failure is followed by reads and a
  * batch that must be stored. Then the server stops with its checkpoint
  * failing, and the store is checked. */
 static void write_under_faults(const write_kind *w, fault_mode mode)
@@ -291,8 +291,11 @@ static void write_under_faults(const write_kind *w, fault_mode mode)
     assert_true(counted > 0);
 
     int n_failed = 0, hit[FAULT_N_OPS][FAULT_N_FILES] = {{0}};
-    long n;
-    for (n = 1;; n++) {
+    long n, most = 0;
+    /* an item batch also writes the search index (migration 6), whose pages
+     * differ from commit to commit: the scan goes on past a batch that made
+     * fewer calls than N, to twice the batch counted */
+    for (n = 1; n <= 2 * counted; n++) {
         assert_true(k + 2 < (int)(sizeof fate / sizeof fate[0]));
         fault_arm(n, mode);
         answer a;
@@ -304,8 +307,9 @@ static void write_under_faults(const write_kind *w, fault_mode mode)
             assert_int_equal(status, 200);
             answer_free(&a);
             fate[k++] = ACKED;
-            break;
+            continue;
         }
+        most = n;
         /* the failing batch: 500 {"error": {"code": "internal", "message": "events not stored: store: ..."}} */
         int op = atomic_load(&fault.first_op), file = atomic_load(&fault.first_file);
         hit[op][file]++;
@@ -338,7 +342,8 @@ static void write_under_faults(const write_kind *w, fault_mode mode)
         probe(w, k - 1, 200);
         health_is("ok");
     }
-    fprintf(stderr, "%s, %s: batches of %ld write-side calls (the second batch %ld)\n", w->name, mname, n - 1, counted);
+    fprintf(stderr, "%s, %s: batches of up to %ld write-side calls (the second batch %ld)\n", w->name, mname, most,
+            counted);
     for (int op = 0; op < FAULT_N_OPS; op++)
         for (int f = 0; f < FAULT_N_FILES; f++)
             if (hit[op][f]) fprintf(stderr, "    failure at a %s of the %s: %d batches\n", fault_op_name(op),
