@@ -10,6 +10,7 @@ int cmd_served(cli_ctx *c); /* served.c */
 int cmd_scenario(cli_ctx *c); /* scenario.c */
 int cmd_recommend(cli_ctx *c); /* recommend.c */
 int cmd_audit(cli_ctx *c); /* audit.c */
+int cmd_search(cli_ctx *c); /* search.c */
 
 static const cli_command commands[] = {
     {"init", "create a store (or migrate an existing one)", "[--store PATH | PATH]", cmd_init},
@@ -21,6 +22,7 @@ static const cli_command commands[] = {
     {"train", "fit one model on all the data and write its bundle", "--model NAME --bundle DIR [--data FILE --format F | --store PATH]", cmd_train},
     {"predict", "predict a user's rating of an item with a trained bundle", "--store PATH --bundle DIR --user U --item I", cmd_predict},
     {"recommend", "one slate for a shopper, a session, an item's neighbours or what is popular", "--store PATH [--bundle DIR] --user U | --items A,B | --similar I | --popular [options]", cmd_recommend},
+    {"search", "find items by their title and text (FAQ answers, Chinese too), re-ranked by a shopper's profile", "--store PATH --query TEXT [--user U] [--kind K] [--n N] [--bundle DIR] [--json]", cmd_search},
     {"serve", "run the HTTP API (recommendations, events, items, users)", "--store PATH [--bundle DIR] [--port P] [options]", cmd_serve},
     {"snapshot", "write the store's training snapshot to a binary file", "--out FILE [--store PATH]", cmd_snapshot},
     {"keys", "create, list or revoke the store's API keys", "create --scope read|write|admin [--name NAME] | list [--json] | revoke ID [--store PATH]", cmd_keys},

@@ -18,7 +18,8 @@
 static const shelf_cfg_def common[] = {
     /* name, type, default, min, max, choices, scope, help, unit */
     {"store", SHELF_CFG_STRING, "shelf.db", 0, 0, NULL,
-     "init import gen stats export snapshot eval train predict keys serve recommend scenario audit", "path of the SQLite store", ""},
+     "init import gen stats export snapshot eval train predict keys serve recommend scenario audit search",
+     "path of the SQLite store", ""},
     {"quiet", SHELF_CFG_BOOL, "false", 0, 0, NULL, ALL, "no progress bars", ""},
     {"log-level", SHELF_CFG_ENUM, "info", 0, 0, "debug|info|warn|error|off", ALL,
      "least severe log level printed to stderr", ""},
@@ -54,7 +55,7 @@ static const shelf_cfg_def common[] = {
      "write events to this CSV file instead of the store", ""},
     {"csv-items", SHELF_CFG_STRING, NULL, 0, 0, NULL, "gen", "with --csv-events: also write items here", ""},
 
-    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats keys recommend", "print JSON instead of a table", ""},
+    {"json", SHELF_CFG_BOOL, "false", 0, 0, NULL, "stats keys recommend search", "print JSON instead of a table", ""},
     {"out", SHELF_CFG_STRING, "-", 0, 0, NULL, "export snapshot", "output file ('-': standard output)", ""},
 
     /* API keys (shelf keys) */
@@ -99,10 +100,10 @@ static const shelf_cfg_def common[] = {
      "protocol check only: count popularity over ALL interactions, test targets included "
      "(what the published PopRec row does); never use for real results", ""},
     {"threads", SHELF_CFG_INT, "0", 0, 256, NULL, "eval train export", "threads (0: all cores)", ""},
-    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve recommend export audit",
+    {"bundle", SHELF_CFG_STRING, NULL, 0, 0, NULL, "train predict serve recommend export audit search",
      "model bundle directory (train: written, missing parents made; a directory of bundles, or DIR/, gets a new "
-     "MODEL-TIME one; predict: read; serve, recommend: a bundle or a directory of bundles, the newest that loads "
-     "is used)", ""},
+     "MODEL-TIME one; predict: read; serve, recommend, search: a bundle or a directory of bundles, the newest that "
+     "loads is used)", ""},
     /* serve */
     {"port", SHELF_CFG_INT, "8080", 0, 65535, NULL, "serve", "TCP port to listen on (0: any free port)", ""},
     {"bind", SHELF_CFG_STRING, "127.0.0.1", 0, 0, NULL, "serve", "IPv4 address to listen on (0.0.0.0: all)", ""},
@@ -141,7 +142,7 @@ static const shelf_cfg_def common[] = {
     {"blend-popularity", SHELF_CFG_DOUBLE, "0", -10, 10, NULL, "serve recommend export",
      "mix the model's scores with the trending popularity, both standardised: z(score) + W z(log(1 + popularity)); "
      "0: the model alone, > 0 towards what sells now, < 0 towards the long tail", ""},
-    {"cold-neighbours", SHELF_CFG_INT, "1", 1, 64, NULL, "serve recommend export",
+    {"cold-neighbours", SHELF_CFG_INT, "1", 1, 64, NULL, "serve recommend export search",
      "items the model did not learn (added after training) score by this many content neighbours", ""},
     {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict recommend", "external user id", ""},
     {"items", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend",
@@ -162,6 +163,17 @@ static const shelf_cfg_def common[] = {
      "a stored scenario (shelf scenario put) whose stages make the slates", ""},
     {"explain", SHELF_CFG_BOOL, "false", 0, 0, NULL, "recommend export", "a reason for every item", ""},
     {"item", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external item id", ""},
+    /* shelf search (docs/search.md) */
+    {"query", SHELF_CFG_STRING, NULL, 0, 0, NULL, "search",
+     "the question or words to find in the items' title and text (words ORed; when every word is under 3 "
+     "characters, a substring scan)", ""},
+    {"user", SHELF_CFG_STRING, NULL, 0, 0, NULL, "search",
+     "the shopper whose profile (the model's scores of the matches) re-ranks them; unknown or none: the text order",
+     ""},
+    {"kind", SHELF_CFG_STRING, NULL, 0, 0, NULL, "search", "only items of this kind (faq, product, ...)", ""},
+    {"n", SHELF_CFG_INT, "10", 1, 100, NULL, "search", "answers", ""},
+    {"profile-weight", SHELF_CFG_DOUBLE, "0.5", 0, 1, NULL, "search",
+     "the profile's share of the score: (1 - W) text + W profile, each min-max scaled over the matches", ""},
     /* each model's hyperparameters follow: the rows beside its code (shelf__model_rows) */
 };
 

@@ -157,6 +157,7 @@ const srv_route_def srv_routes[SRV_N_ROUTES] = {
     {"POST", "/v1/recommendations", SHELF_SCOPE_READ, "recommendations_anonymous", srv_route_recs_anon},
     {"GET", "/v1/items/{id}/similar", SHELF_SCOPE_READ, "similar", srv_route_similar},
     {"GET", "/v1/popular", SHELF_SCOPE_READ, "popular", srv_route_popular},
+    {"POST", "/v1/search", SHELF_SCOPE_READ, "search", srv_route_search},
     {"GET", "/v1/users/{id}/ratings/{item}", SHELF_SCOPE_READ, "rating", srv_route_rating},
     {"PUT", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_put", srv_route_scenario_put},
     {"GET", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_get", srv_route_scenario_get},

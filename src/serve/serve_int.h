@@ -30,7 +30,7 @@ typedef struct srv_route_def {
     const char *name;   /* metric label */
     srv_handler fn;
 } srv_route_def;
-#define SRV_N_ROUTES 23                  /* the table in http.c */
+#define SRV_N_ROUTES 24                  /* the table in http.c */
 #define SRV_ROUTE_OTHER SRV_N_ROUTES     /* no route: 404, 405 (metrics label "other") */
 #define N_ROUTES (SRV_N_ROUTES + 1)
 extern const srv_route_def srv_routes[SRV_N_ROUTES];
@@ -429,3 +429,4 @@ cJSON *srv_body_json(srv_req *r);
 int srv_json_id(const cJSON *v, char *buf, size_t cap);
 
 #endif
+int srv_route_search(srv_req *r, char *const *arg); /* search.c */

@@ -67,3 +67,13 @@ serve_free_port() {
     done
     return 1
 }
+
+# call METHOD PATH KEY [BODYFILE]: $url PATH with the bearer KEY (and
+# BODYFILE as a JSON body); the answer in ans.json, prints the status
+call() {
+    local body=()
+    [ $# -ge 4 ] && body=(--data-binary "@$4" -H 'Content-Type: application/json')
+    curl -sS --max-time 30 -o ans.json -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" "${body[@]}" "$url$2"
+}
+# js EXPR: a Python expression over the answer j (ans.json), printed
+js() { python3 -c "import json,sys; j=json.load(open('ans.json')); print($1)"; }

@@ -26,14 +26,6 @@ serve_shop "$shelf" 11
 check "a shop, its bundle, keys, and serve started ($(tail -2 err.txt 2>/dev/null | tr '\n' ' '))" test -n "$port"
 url="http://127.0.0.1:$port"
 
-# call METHOD PATH KEY [BODYFILE]: the answer in ans.json, prints the status
-call() {
-    local body=()
-    [ $# -ge 4 ] && body=(--data-binary "@$4" -H 'Content-Type: application/json')
-    curl -sS --max-time 30 -o ans.json -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" "${body[@]}" "$url$2"
-}
-# js EXPR: a Python expression over the answer j (ans.json), printed
-js() { python3 -c "import json,sys; j=json.load(open('ans.json')); print($1)"; }
 # refused WHAT FILE WANT: PUT home with FILE answers 400 bad_scenario naming WANT, and home stays as it was
 refused() {
     local code before after
