@@ -187,8 +187,8 @@ int shelf__rank_candidates(const shelf__rank_env *env, shelf__rank_req *rq, shel
         rc = model_scores(env, w, N, rq->user, rq->items, rq->types, rq->ts, rq->n_hist, rq->now, err);
     if (rc != 1) return rc;
     if (!context_scores(env, rq, w, N, source)) {
-        env->fallback_scores(env->ctx, w->scores, N);
         *source = "popular";
+        if (shelf__rank_fallback(env, rq, w->scores, N)) return shelf_err_set(err, SHELF_ENOMEM, "out of memory");
     }
     return 0;
 }

@@ -2,7 +2,9 @@
  * id, an anonymous session of unknown items, a forgotten history): the
  * configured chain of popularity sources (rank_int.h), never zeros. */
 #include "rank_int.h"
+#include "rank/scenario_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const names[SHELF__FB_N] = {"trending", "popular"};
@@ -44,4 +46,23 @@ void shelf__fallback_scores(float *scores, uint32_t n, const shelf__fallback *fb
         }
         scores[i] = (float)v;
     }
+}
+
+int shelf__rank_fallback(const shelf__rank_env *env, const shelf__rank_req *rq, float *scores, uint32_t N)
+{
+    const shelf__scenario *s = rq->scenario;
+    if (!s || !s->has_fallback || !env->popular_scores) {
+        env->fallback_scores(env->ctx, scores, N);
+        return 0;
+    }
+    double *v = malloc((size_t)(N ? N : 1) * 2 * sizeof *v);
+    if (!v) return SHELF_ENOMEM;
+    env->pop_scores(env->ctx, scores, N);
+    for (uint32_t i = 0; i < N; i++) v[i] = scores[i];
+    env->popular_scores(env->ctx, scores, N);
+    for (uint32_t i = 0; i < N; i++) v[N + i] = scores[i];
+    const double *vals[SHELF__FB_N] = {[SHELF__FB_TRENDING] = v, [SHELF__FB_POPULAR] = v + N};
+    shelf__fallback_scores(scores, N, &s->fallback, vals);
+    free(v);
+    return 0;
 }

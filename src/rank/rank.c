@@ -188,7 +188,7 @@ static void fill_short(const shelf__rank_env *env, const shelf__rank_req *rq, co
                        shelf__rank_work *w, uint32_t N, shelf_slate *out)
 {
     if (out->n >= rq->n || rq->mode != SHELF__RANK_SHOPPER || !strcmp(out->source, "popular")) return;
-    env->fallback_scores(env->ctx, w->scores, N);
+    if (shelf__rank_fallback(env, rq, w->scores, N)) return;
     shelf__rank_filter(env, rq, cat, w->scores, N, 0);
     for (uint32_t k = 0; k < out->n; k++) w->scores[out->items[k].item] = -INFINITY;
     if (rq->scenario) { /* its rules and caps hold for the fallback too */

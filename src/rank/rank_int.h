@@ -73,6 +73,12 @@ int shelf__fallback_parse(shelf__fallback *out, const char *spec, shelf_err *err
  * no event anywhere still ranks after every item with one). */
 void shelf__fallback_scores(float *scores, uint32_t n, const shelf__fallback *fb, const double *const vals[SHELF__FB_N]);
 
+struct shelf__rank_env;
+struct shelf__rank_req;
+/* The fallback's scores of items 0..N for a request: its scenario's own
+ * order when it names one, else the engine's chain. 0 or SHELF_ENOMEM. */
+int shelf__rank_fallback(const struct shelf__rank_env *env, const struct shelf__rank_req *rq, float *scores, uint32_t N);
+
 /* ---- the engine's side ---------------------------------------------------------------
  * A view of the catalogue, valid between catalogue_read and catalogue_done
  * (the engine holds its items lock in between). */
@@ -82,6 +88,11 @@ typedef struct shelf__catalogue {
     const uint16_t *kind;   /* index into kinds */
     const uint32_t *cat;    /* index into cats, or SHELF_NONE */
     const uint32_t *brand;  /* a brand's number, or SHELF_NONE; NULL: no brands */
+    char *const *brands;    /* brand names by number (NULL: none known) */
+    uint32_t n_brands;
+    const float *price;     /* NaN: none; NULL: no prices */
+    const int64_t *created; /* unix seconds, 0 unknown; NULL: none */
+    char *const *title;     /* NULL entries: none; NULL: no titles */
     char *const *ext;       /* external ids (NULL: retired) */
     char *const *kinds;
     uint32_t n_kinds;
@@ -167,6 +178,9 @@ typedef struct shelf__rank_req {
     size_t n_ctx_kv;
     const char *const *user_kv;   /* the shopper's attributes as "key=value" (user.NAME) */
     size_t n_user_kv;
+    const uint32_t *shown;        /* items shown to the shopper lately, and when (a scenario's rotation) */
+    const int64_t *shown_ts;
+    size_t n_shown;
     float blend_popularity;       /* NaN: the deployment's */
     int sources_skip_history;     /* every source leaves the history out before fusion (eval) */
     int64_t now;                  /* unix seconds */

@@ -13,9 +13,11 @@
 
 /* ---- the fields an expression may name ------------------------------------------------ */
 
-enum { F_KIND, F_CATEGORY, F_AVAILABLE, F_POPULARITY, F_N };
-static const char *const field_names[F_N] = {"kind", "category", "available", "popularity"};
-static const shelf__xv_type field_types[F_N] = {SHELF__XV_STR, SHELF__XV_STR, SHELF__XV_BOOL, SHELF__XV_NUM};
+enum { F_KIND, F_CATEGORY, F_AVAILABLE, F_POPULARITY, F_PRICE, F_BRAND, F_CREATED, F_TITLE, F_N };
+static const char *const field_names[F_N] = {"kind", "category", "available", "popularity",
+                                             "price", "brand", "created", "title"};
+static const shelf__xv_type field_types[F_N] = {SHELF__XV_STR, SHELF__XV_STR, SHELF__XV_BOOL, SHELF__XV_NUM,
+                                                SHELF__XV_NUM, SHELF__XV_STR, SHELF__XV_NUM, SHELF__XV_STR};
 
 static int schema_field(void *ctx, const char *name, size_t len, uint32_t *id, shelf__xv_type *type)
 {
@@ -68,6 +70,19 @@ static void item_value(void *ctx, uint32_t item, uint32_t field, shelf__xval *ou
     case F_AVAILABLE: *out = (shelf__xval){.t = SHELF__XV_BOOL, .num = c->ok[item] != 0}; break;
     case F_POPULARITY:
         if (v->pop) *out = (shelf__xval){.t = SHELF__XV_NUM, .num = v->pop[item]};
+        break;
+    case F_PRICE:
+        if (c->price && !isnan(c->price[item])) *out = (shelf__xval){.t = SHELF__XV_NUM, .num = c->price[item]};
+        break;
+    case F_BRAND:
+        if (c->brand && c->brands && c->brand[item] < c->n_brands)
+            *out = (shelf__xval){.t = SHELF__XV_STR, .str = c->brands[c->brand[item]]};
+        break;
+    case F_CREATED:
+        if (c->created && c->created[item] > 0) *out = (shelf__xval){.t = SHELF__XV_NUM, .num = (double)c->created[item]};
+        break;
+    case F_TITLE:
+        if (c->title && c->title[item]) *out = (shelf__xval){.t = SHELF__XV_STR, .str = c->title[item]};
         break;
     }
 }
@@ -183,6 +198,23 @@ int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_re
     return rc;
 }
 
+/* x 2^(-age / half-life), age counted from the newest candidate (a common
+ * factor, so nothing underflows to 0 within 30 half-lives: past them the
+ * factor stays 2^-100 and the older items keep their order by relevance);
+ * items of unknown age count as the newest */
+static void freshness(const shelf__scenario *s, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores,
+                      uint32_t N)
+{
+    int64_t ref = 0;
+    for (uint32_t i = 0; i < N && i < cat->n_items; i++)
+        if (isfinite(scores[i]) && cat->created[i] > ref && cat->created[i] <= rq->now) ref = cat->created[i];
+    for (uint32_t i = 0; i < N && i < cat->n_items; i++) {
+        if (!isfinite(scores[i]) || cat->created[i] <= 0 || cat->created[i] >= ref) continue;
+        double halves = (double)(ref - cat->created[i]) / (double)s->freshness_half_life_s;
+        scores[i] = (float)((double)scores[i] * exp2(-(halves < 100 ? halves : 100)));
+    }
+}
+
 int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                                 float *scores, float *pop, uint32_t N)
 {
@@ -202,6 +234,15 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
     }
     for (uint32_t i = 0; i < N && s->long_tail_beta > 0; i++)
         if (isfinite(scores[i])) scores[i] *= powf(1.0f + (pop[i] > 0 ? pop[i] : 0), -s->long_tail_beta);
+    if (s->freshness_half_life_s > 0 && cat->created) freshness(s, rq, cat, scores, N);
+    /* rotation: what this shopper was shown within the window, x penalty (once) */
+    for (size_t k = 0; k < rq->n_shown && s->rotation_window_s > 0; k++) {
+        uint32_t i = rq->shown[k];
+        int dup = 0;
+        for (size_t j = 0; j < k && !dup; j++) dup = rq->shown[j] == i && rq->now - rq->shown_ts[j] <= s->rotation_window_s;
+        if (!dup && i < N && isfinite(scores[i]) && rq->now - rq->shown_ts[k] <= s->rotation_window_s)
+            scores[i] *= s->rotation_penalty;
+    }
     for (uint32_t i = 0; i < N; i++)
         if (isfinite(scores[i]) && scores[i] < s->min_relevance) scores[i] = -INFINITY;
     return 0;

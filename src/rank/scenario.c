@@ -397,9 +397,6 @@ void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap)
     if (s->diversity_by == SHELF__BY_EMBEDDING) PART("diversity.by");
     for (uint32_t k = 0; k < s->n_caps; k++)
         if (s->caps[k].by == SHELF__BY_EMBEDDING) PART("caps[%u]", k);
-    if (s->freshness_half_life_s) PART("freshness");
-    if (s->rotation_window_s) PART("rotation");
-    if (s->has_fallback) PART("fallback");
 #undef PART
     if (len >= cap) buf[cap - 1] = '\0';
 }

@@ -238,20 +238,23 @@ static int items_reserve(shelf_server *s, uint32_t n)
     if (n <= s->items_cap) return 0;
     uint32_t c = s->items_cap ? s->items_cap : 1024;
     while (c < n) c *= 2;
-    char **e = realloc(s->item_ext, c * sizeof *e);
-    if (!e) return SHELF_ENOMEM;
-    s->item_ext = e;
-    uint16_t *k = realloc(s->item_kind, c * sizeof *k);
-    if (!k) return SHELF_ENOMEM;
-    s->item_kind = k;
-    uint32_t *ca = realloc(s->item_cat, c * sizeof *ca);
-    if (!ca) return SHELF_ENOMEM;
-    s->item_cat = ca;
-    if (!(ca = realloc(s->item_brand, c * sizeof *ca))) return SHELF_ENOMEM;
-    s->item_brand = ca;
-    uint8_t *ok = realloc(s->item_ok, c * sizeof *ok);
-    if (!ok) return SHELF_ENOMEM;
-    s->item_ok = ok;
+    /* each per-item array to c entries (what is there is kept on failure) */
+#define GROW(arr)                                                                                                  \
+    do {                                                                                                           \
+        void *n_ = realloc((arr), (size_t)c * sizeof *(arr));                                                      \
+        if (!n_) return SHELF_ENOMEM;                                                                              \
+        (arr) = n_;                                                                                                \
+    } while (0)
+    GROW(s->item_ext);
+    GROW(s->item_kind);
+    GROW(s->item_cat);
+    GROW(s->item_brand);
+    GROW(s->item_ok);
+    GROW(s->item_price);
+    GROW(s->item_created);
+    GROW(s->item_title);
+    GROW(s->item_image);
+#undef GROW
     pthread_mutex_lock(&s->pop_mu);
     double *p = realloc(s->pop, c * sizeof *p);
     if (p) {
@@ -280,6 +283,9 @@ static int items_reserve(shelf_server *s, uint32_t n)
         s->item_cat[i] = SHELF_NONE;
         s->item_brand[i] = SHELF_NONE;
         s->item_ok[i] = 0;
+        s->item_price[i] = NAN;
+        s->item_created[i] = 0;
+        s->item_title[i] = s->item_image[i] = NULL;
     }
     s->items_cap = c;
     return 0;
@@ -304,9 +310,31 @@ static size_t item_features(const shelf_item *it, uint64_t *out, size_t cap)
     return k < cap ? k : cap;
 }
 
-static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const char *kind, const char *cat,
-                           const char *brand, int available)
+/* a copy of text into *slot (NULL or "" clears it); SHELF_ENOMEM */
+static int set_text(char **slot, const char *text)
 {
+    char *d = text && text[0] ? strdup(text) : NULL;
+    if (text && text[0] && !d) return SHELF_ENOMEM;
+    free(*slot);
+    *slot = d;
+    return 0;
+}
+
+/* the attributes' image ("image", else "image_url") into *slot */
+static int set_image(char **slot, const char *attributes)
+{
+    cJSON *j = attributes ? cJSON_Parse(attributes) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "image");
+    if (!cJSON_IsString(v)) v = cJSON_GetObjectItemCaseSensitive(j, "image_url");
+    int rc = set_text(slot, cJSON_IsString(v) ? v->valuestring : NULL);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int item_set_locked(shelf_server *s, uint32_t idx, const shelf_item *it)
+{
+    const char *ext = it->id, *kind = it->kind, *cat = it->category, *brand = it->brand;
+    int available = it->available;
     if (items_reserve(s, idx + 1)) return SHELF_ENOMEM;
     if (!s->item_ext[idx] || strcmp(s->item_ext[idx], ext)) {
         char *d = strdup(ext);
@@ -324,6 +352,9 @@ static int item_set_locked(shelf_server *s, uint32_t idx, const char *ext, const
     if (brand && brand[0] && (s->item_brand[idx] = intern(&s->brands, &s->n_brands, brand)) == SHELF_NONE)
         return SHELF_ENOMEM;
     s->item_ok[idx] = available ? 1 : 0;
+    s->item_price[idx] = it->has_price ? (float)it->price : NAN;
+    s->item_created[idx] = it->created;
+    if (set_text(&s->item_title[idx], it->title) || set_image(&s->item_image[idx], it->attributes)) return SHELF_ENOMEM;
     if (idx >= s->n_items) s->n_items = idx + 1;
     return 0;
 }
@@ -333,7 +364,7 @@ int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it)
     uint64_t f[256];
     size_t nf = item_features(it, f, 256);
     pthread_rwlock_wrlock(&s->items_rw);
-    int rc = item_set_locked(s, idx, it->id, it->kind, it->category, it->brand, it->available);
+    int rc = item_set_locked(s, idx, it);
     if (!rc && s->cf && !(rc = shelf_coldfill_set_item(s->cf, idx, f, nf))) rc = shelf_coldfill_update(s->cf, idx);
     pthread_rwlock_unlock(&s->items_rw);
     return rc == SHELF_EINVAL ? 0 : rc;
@@ -393,6 +424,8 @@ static void env_catalogue_read(void *ctx, shelf__catalogue *v)
     shelf_server *s = ctx;
     pthread_rwlock_rdlock(&s->items_rw);
     *v = (shelf__catalogue){.n_items = s->n_items, .ok = s->item_ok, .kind = s->item_kind, .cat = s->item_cat, .brand = s->item_brand,
+                            .price = s->item_price, .created = s->item_created, .brands = s->brands,
+                            .n_brands = s->n_brands, .title = s->item_title,
                             .ext = s->item_ext, .kinds = s->kinds, .n_kinds = s->n_kinds, .cats = s->cats,
                             .n_cats = s->n_cats, .cf = s->cf};
 }
@@ -793,8 +826,16 @@ void srv_state_free(shelf_server *s)
     }
     shelf_strmap_free(s->user_map);
     shelf_strmap_free(s->item_map);
-    for (uint32_t i = 0; i < s->n_items; i++) free(s->item_ext[i]);
+    for (uint32_t i = 0; i < s->n_items; i++) {
+        free(s->item_ext[i]);
+        free(s->item_title[i]);
+        free(s->item_image[i]);
+    }
     free(s->item_ext);
+    free(s->item_title);
+    free(s->item_image);
+    free(s->item_price);
+    free(s->item_created);
     free(s->item_kind);
     free(s->item_cat);
     free(s->item_brand);

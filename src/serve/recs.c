@@ -30,6 +30,7 @@ typedef struct slate_args {
     const char *scenario, *variant; /* the placement and experiment arm, for the served log */
     double blend;      /* this request's blend weight (has_blend), else the deployment's */
     int has_blend;
+    unsigned fields;   /* item fields in each slate entry (FIELD_* bits) */
     /* the context as "key=value" texts, for a scenario's ctx.NAME */
     const char *kv[SRV_REQ_KV];
     size_t n_kv, kv_used;
@@ -47,10 +48,29 @@ static void keep_kv(slate_args *a, const char *kv, size_t len)
     a->kv_used += len + 1;
 }
 
+/* fields=title,price,...: what each slate entry carries besides id and score */
+enum { FIELD_TITLE = 1, FIELD_PRICE = 2, FIELD_IMAGE = 4, FIELD_CATEGORY = 8, FIELD_BRAND = 16, FIELD_CREATED = 32 };
+static const char *const field_names[] = {"title", "price", "image", "category", "brand", "created"};
+#define N_FIELDS (sizeof field_names / sizeof field_names[0])
+
+/* a comma list of field names into bits; the bad name into bad (0 when all are known) */
+static int parse_fields(const char *v, unsigned *out, char *bad, size_t cap)
+{
+    *out = 0;
+    while (v && *v) {
+        size_t len = strcspn(v, ","), k = 0;
+        while (k < N_FIELDS && (strlen(field_names[k]) != len || strncmp(field_names[k], v, len))) k++;
+        if (k == N_FIELDS && len) return snprintf(bad, cap, "%.*s", (int)(len < 64 ? len : 64), v), -1;
+        if (k < N_FIELDS) *out |= 1u << k;
+        v += len + (v[len] == ',');
+    }
+    return 0;
+}
+
 static int is_slate_arg(const char *k)
 {
-    static const char *const own[] = {"n",       "kind",         "category", "exclude",
-                                      "explain", "exclude_seen", "scenario", "variant", "blend_popularity"};
+    static const char *const own[] = {"n",       "kind",         "category", "exclude",          "explain",
+                                      "exclude_seen", "scenario", "variant", "blend_popularity", "fields"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(k, own[i])) return 1;
     return 0;
@@ -102,6 +122,9 @@ static int query_args(srv_req *r, slate_args *a, int with_exclude)
     a->variant = srv_arg(r, "variant");
     if ((v = srv_arg(r, "explain")) && parse_bool(v, &a->explain))
         return srv_error(r, 400, "bad_request", -1, "explain: expected true or false, got '%s'", v), 1;
+    char bad[80];
+    if ((v = srv_arg(r, "fields")) && parse_fields(v, &a->fields, bad, sizeof bad))
+        return srv_error(r, 400, "bad_request", -1, "fields: unknown field '%s' (title, price, image, category, brand, created)", bad), 1;
     if ((v = srv_arg(r, "blend_popularity"))) {
         char *end;
         a->blend = strtod(v, &end);
@@ -150,6 +173,22 @@ static void slate_finish(shelf_slate *sl, const srv_engine *e, const slate_args 
 
 /* ---- answers ---------------------------------------------------------------------------------------- */
 
+/* the asked fields of item i (items_rw held): those it has, null for the others */
+static void put_fields(shelf__sbuf *b, const shelf_server *s, uint32_t i, unsigned f)
+{
+    const char *txt[N_FIELDS] = {s->item_title[i], NULL, s->item_image[i],
+                                 s->item_cat[i] != SHELF_NONE ? s->cats[s->item_cat[i]] : NULL,
+                                 s->item_brand[i] != SHELF_NONE ? s->brands[s->item_brand[i]] : NULL, NULL};
+    for (unsigned k = 0; k < N_FIELDS; k++) {
+        if (!(f & (1u << k))) continue;
+        shelf__sbuf_printf(b, ",\"%s\":", field_names[k]);
+        if (k == 1 && !isnan(s->item_price[i])) shelf__sbuf_float(b, s->item_price[i]);
+        else if (k == 5 && s->item_created[i] > 0) shelf__sbuf_printf(b, "%lld", (long long)s->item_created[i]);
+        else if (txt[k]) shelf__sbuf_cstr(b, txt[k]);
+        else SBUF_LIT(b, "null");
+    }
+}
+
 /* the slate as JSON (ids, scores, kinds, reasons) and into the served log;
  * written straight into one buffer (the busiest answer: a cJSON tree cost
  * two small allocations a field) */
@@ -185,6 +224,7 @@ static int answer_slate(srv_req *r, const srv_engine *e, shelf_slate *sl, const 
             SBUF_LIT(&b, ",\"source\":");
             shelf__sbuf_cstr(&b, si->source);
         }
+        if (a->fields && si->item < s->n_items) put_fields(&b, s, si->item, a->fields);
         if (a->explain) {
             SBUF_LIT(&b, ",\"reasons\":[{\"item\":");
             int named = si->reason_item != SHELF_NONE && si->reason_item < s->n_items && s->item_ext[si->reason_item];
@@ -293,6 +333,13 @@ static int rank_user(shelf_server *s, srv_engine *e, const shelf__rank_env *env,
     for (uint32_t k = 0; k < u->n_ctx && k < SRV_USER_CTX; k++) ukv[k] = s->ctx_name[u->ctx[k]];
     rq->user_kv = ukv;
     rq->n_user_kv = u->n_ctx < SRV_USER_CTX ? u->n_ctx : SRV_USER_CTX;
+    uint32_t shown[SRV_SHOWN]; /* what this shopper was shown lately (a scenario's rotation) */
+    int64_t shown_ts[SRV_SHOWN];
+    memcpy(shown, u->shown_item, u->n_shown * sizeof *shown);
+    memcpy(shown_ts, u->shown_ts, u->n_shown * sizeof *shown_ts);
+    rq->shown = shown;
+    rq->shown_ts = shown_ts;
+    rq->n_shown = u->n_shown;
     int had = u->slot.sess != NULL;
     rq->user = idx;
     rq->items = item;
@@ -301,6 +348,12 @@ static int rank_user(shelf_server *s, srv_engine *e, const shelf__rank_env *env,
     rq->n_hist = rc ? 0 : n;
     rq->slot = &u->slot;
     if (!rc) rc = rank_locked(e, env, rq, sl, err);
+    for (uint32_t k = 0; !rc && k < sl->n; k++) { /* the ring of what was shown */
+        u->shown_item[u->shown_at] = sl->items[k].item;
+        u->shown_ts[u->shown_at] = rq->now;
+        u->shown_at = (u->shown_at + 1) % SRV_SHOWN;
+        if (u->n_shown < SRV_SHOWN) u->n_shown++;
+    }
     int has = u->slot.sess != NULL;
     pthread_mutex_unlock(&u->mu);
     if (has > had) atomic_fetch_add(&s->live_sessions, 1);
@@ -372,6 +425,12 @@ int srv_route_recs_anon(srv_req *r, char *const *arg)
         if (!cJSON_IsNumber(f) || fabs(f->valuedouble) > 10)
             bad = srv_error(r, 400, "bad_request", -1, "blend_popularity: expected a number from -10 to 10") || 1;
         else a.blend = f->valuedouble, a.has_blend = 1;
+    }
+    if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "fields")) && !cJSON_IsNull(f)) {
+        char why[80];
+        if (!cJSON_IsString(f)) bad = srv_error(r, 400, "bad_request", -1, "fields: expected a string (title,price,...)") || 1;
+        else if (parse_fields(f->valuestring, &a.fields, why, sizeof why))
+            bad = srv_error(r, 400, "bad_request", -1, "fields: unknown field '%s' (title, price, image, category, brand, created)", why) || 1;
     }
     if (!bad && (f = cJSON_GetObjectItemCaseSensitive(j, "explain")) && !cJSON_IsNull(f)) {
         if (!cJSON_IsBool(f)) bad = srv_error(r, 400, "bad_request", -1, "explain: expected a boolean") || 1;

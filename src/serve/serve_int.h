@@ -74,6 +74,7 @@ typedef struct srv_engine {
 
 /* ---- live users --------------------------------------------------------------------- */
 #define SRV_USER_CTX 8   /* context values kept per user */
+#define SRV_SHOWN 64     /* items last shown kept per user (rotation) */
 #define SRV_MAX_CTX 64   /* distinct context values with popularity counters */
 typedef struct srv_user {
     pthread_mutex_t mu;
@@ -86,6 +87,11 @@ typedef struct srv_user {
     int in_ring;        /* listed in the server's session ring */
     uint16_t ctx[SRV_USER_CTX]; /* context values of the user's attributes (segment=..., region=...) */
     uint8_t n_ctx;
+    /* the items last shown to the user (a ring of SRV_SHOWN), for a
+     * scenario's rotation */
+    uint32_t shown_item[SRV_SHOWN];
+    int64_t shown_ts[SRV_SHOWN];
+    uint32_t n_shown, shown_at;
 } srv_user;
 
 #define SRV_PAGE_BITS 12
@@ -198,6 +204,10 @@ struct shelf_server {
     uint32_t *item_cat;  /* index into cats or SHELF_NONE */
     uint32_t *item_brand; /* index into brands or SHELF_NONE */
     uint8_t *item_ok;    /* available and not retired */
+    float *item_price;   /* NaN: none */
+    int64_t *item_created; /* unix seconds, 0 unknown */
+    char **item_title;   /* NULL: none (what fields=title answers) */
+    char **item_image;   /* the attributes' "image" (or "image_url"); NULL: none */
     char **kinds;
     uint32_t n_kinds;
     char **cats;
@@ -422,6 +432,7 @@ int srv_route_recs_anon(srv_req *r, char *const *arg);
 int srv_route_similar(srv_req *r, char *const *arg);
 int srv_route_popular(srv_req *r, char *const *arg);
 int srv_route_rating(srv_req *r, char *const *arg);
+int srv_route_search(srv_req *r, char *const *arg); /* search.c */
 
 /* Parses r's body as JSON; on failure answers 400 and returns NULL. */
 cJSON *srv_body_json(srv_req *r);
@@ -429,4 +440,3 @@ cJSON *srv_body_json(srv_req *r);
 int srv_json_id(const cJSON *v, char *buf, size_t cap);
 
 #endif
-int srv_route_search(srv_req *r, char *const *arg); /* search.c */

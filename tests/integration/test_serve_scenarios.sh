@@ -10,7 +10,9 @@
 # 404; the parts not applied yet are named; scenarios outlive a restart.
 # Sources (a list, trending, the model) name themselves on each item;
 # promotions take their share of the slots while their budget lasts, and
-# their spend shows in GET /v1/scenarios and survives a restart.
+# their spend shows in GET /v1/scenarios and survives a restart. fields=
+# puts item fields in slate entries; price and brand work in filters;
+# freshness puts new items first; rotation moves down what was just shown.
 # Uses bash, curl, sqlite3 and python3 (JSON). Usage: test_serve_scenarios.sh SHELF_BINARY TMPDIR
 set -uo pipefail
 shelf=$1 dir=$2
@@ -128,7 +130,7 @@ check "anonymous slate: the context from the body reaches ctx.want (content only
 echo '{"freshness": {"half_life": "7d"}, "sources": [{"type": "model"}, {"type": "popular"}, {"type": "model", "model": "bpr"}]}' > later.json
 code=$(call PUT /v1/scenarios/later "$admin" later.json)
 check "stored, with what is not applied yet named ($code $(cat ans.json))" \
-    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "['"'"'sources[2].model'"'"', '"'"'freshness'"'"']" ]'
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "['"'"'sources[2].model'"'"']" ]'
 code=$(call GET /v1/scenarios "$admin")
 check "GET /v1/scenarios lists both with descriptions ($code $(cat ans.json))" \
     test "$(js "[(s['name'], s.get('description')) for s in j['scenarios']]")" = "[('brands', None), ('home', 'home page, one per category'), ('later', None)]"
@@ -161,6 +163,34 @@ check "the list's item first, named as its source ($code $(cat ans.json))" \
     eval '[ "$code" = 200 ] && [ "$(js "(j[\"items\"][0][\"id\"], j[\"items\"][0].get(\"source\", j[\"source\"]))")" = "('"'"'$p1'"'"', '"'"'list'"'"')" ]'
 check "the other items name the model or trending ($(js "[i.get('source', j['source']) for i in j['items']]"))" \
     eval '[ -z "$(js "[1 for i in j[\"items\"][1:] if i.get(\"source\", j[\"source\"]) not in (\"model\", \"trending\")] or \"\"")" ]'
+
+# fields in slates; item fields in expressions; freshness; rotation
+code=$(call GET "/v1/users/u1/recommendations?n=4&fields=title,price,category,brand,created" "$key")
+ids_of | awk -F'|' 'NR == FNR { t[$1] = $2; next } { print t[$1] }' <(sqlite3 -separator '|' s.db "SELECT ext_id, coalesce(title, '') FROM items") - > want_titles.txt
+check "fields=title,price,...: each entry carries them, as stored ($code)" \
+    eval '[ "$code" = 200 ] && [ "$(js "chr(10).join(i[\"title\"] for i in j[\"items\"])")" = "$(cat want_titles.txt)" ] &&
+          [ "$(js "all(set(i) >= {\"price\", \"category\", \"brand\", \"created\"} for i in j[\"items\"])")" = True ]'
+code=$(call GET "/v1/users/u1/recommendations?fields=title,colour" "$key")
+check "an unknown field: 400 naming it ($code $(cat ans.json))" eval '[ "$code" = 400 ] && grep -q colour ans.json'
+echo '{"kinds": ["product"], "filter": "price <= ctx.max_price and brand != '"'"'Brand3'"'"'"}' > cheap.json
+code=$(call PUT /v1/scenarios/cheap "$admin" cheap.json)
+code=$(call GET "/v1/users/u1/recommendations?n=6&scenario=cheap&max_price=10&fields=price,brand" "$key")
+check "price and brand in a filter: every price <= 10, no Brand3 ($code $(cat ans.json))" \
+    eval '[ "$code" = 200 ] && [ "$(js "len(j[\"items\"]) == 6 and all(i[\"price\"] <= 10 and i[\"brand\"] != \"Brand3\" for i in j[\"items\"])")" = True ]'
+echo '{"kinds": ["product"], "freshness": {"half_life": "1h"}}' > fresh.json
+code=$(call PUT /v1/scenarios/fresh "$admin" fresh.json)
+code=$(call GET "/v1/users/u1/recommendations?n=3&scenario=fresh&fields=created" "$key")
+newest=$(sqlite3 s.db "SELECT created FROM items WHERE kind = 'product' ORDER BY created DESC LIMIT 1 OFFSET 19")
+check "freshness with a half-life of an hour: the newest products first (all among the 20 newest: $(cat ans.json))" \
+    eval '[ "$code" = 200 ] && [ "$(js "all(i[\"created\"] >= $newest for i in j[\"items\"])")" = True ]'
+echo '{"rotation": {"window": "1h", "penalty": 0.001}}' > rot.json
+code=$(call PUT /v1/scenarios/rot "$admin" rot.json)
+code=$(call GET "/v1/users/u1/recommendations?n=5&scenario=rot" "$key")
+first=$(ids_of | sort)
+code=$(call GET "/v1/users/u1/recommendations?n=5&scenario=rot" "$key")
+second=$(ids_of | sort)
+check "rotation: what the shopper was just shown moves down (no item twice: $(echo $first) / $(echo $second))" \
+    test -z "$(comm -12 <(echo "$first") <(echo "$second"))"
 
 # promotions: a share of the slots while the budget lasts, spend shown and kept
 printf '{"promotions": [{"name": "spring", "items": ["%s", "%s"], "share": 0.2, "budget_per_day": 1000000000}]}' "$p1" "$p2" > promo.json

@@ -128,6 +128,12 @@ static uint32_t find_ext(void *ctx, const char *id)
     return SHELF_NONE;
 }
 
+static void popular_all(void *ctx, float *sc, uint32_t n) /* all-time: the later items sold more */
+{
+    (void)ctx;
+    for (uint32_t i = 0; i < n; i++) sc[i] = (float)i;
+}
+
 static fake model;
 static shelf__seen seen;
 
@@ -138,7 +144,7 @@ static shelf__rank_env env_of(int with_model)
                              .gen = 1, .type_names = types, .n_types = 2, .seen = &seen,
                              .catalogue_read = cat_read, .catalogue_done = cat_done, .pop_scores = pop_scores,
                              .fallback_scores = fb_scores, .context_scores = ctx_scores, .context_hashes = hashes,
-                             .item_index = find_ext};
+                             .item_index = find_ext, .popular_scores = popular_all};
 }
 
 static shelf__rank_req req(uint32_t n)
@@ -510,12 +516,55 @@ static void test_scenario_sources(void **state)
     shelf__scenario_free(scn);
 }
 
+/* a scenario's own fallback order; a promotion for a segment of shoppers */
+static void test_scenario_fallback_promo(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    shelf__expr_schema schema = shelf__rank_schema(&env);
+    shelf__scenario *scn = NULL;
+    shelf_err err = {0};
+    shelf_slate s = {0};
+    assert_int_equal(shelf__scenario_parse("t", "{\"fallback\": [\"popular\"]}", &schema, &scn, &err), 0);
+    shelf__rank_req rq = req(3); /* no history: the fallback, all-time popularity (item 5 unavailable) */
+    rq.scenario = scn;
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.items[0].item, 7);
+    assert_int_equal(s.items[1].item, 6);
+    assert_int_equal(s.items[2].item, 4);
+    shelf__scenario_free(scn);
+    assert_int_equal(shelf__scenario_parse("t", "{\"promotions\": [{\"name\": \"vip\", \"items\": [\"i4\"], \"segment\": "
+                                                "\"user.segment == 'vip'\", \"share\": 0.34, \"budget_per_day\": 100}]}",
+                                           &schema, &scn, &err), 0);
+    uint32_t hist[1] = {0};
+    const char *const vip[] = {"segment=vip"}, *const other[] = {"segment=basic"};
+    for (int k = 0; k < 2; k++) {
+        rq = req(3);
+        rq.items = hist;
+        rq.n_hist = 1;
+        rq.scenario = scn;
+        rq.user_kv = k ? other : vip;
+        rq.n_user_kv = 1;
+        assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+        assert_int_equal(s.n, 3);
+        if (k == 0) { /* one slot of three, in the middle */
+            assert_int_equal(s.items[1].item, 4);
+            assert_string_equal(s.items[1].source, "promotion:vip");
+        }
+        for (uint32_t j = 0; k == 1 && j < s.n; j++) assert_int_not_equal(s.items[j].item, 4);
+    }
+    shelf_slate_free(&s);
+    shelf__scenario_free(scn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fallback), cmocka_unit_test(test_filters),        cmocka_unit_test(test_seen),
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
         cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages), cmocka_unit_test(test_scenario_sources),
+        cmocka_unit_test(test_scenario_fallback_promo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
