@@ -258,7 +258,9 @@ static uint32_t scenario_list(const ev_run *R, ev_buf *b, uint32_t u, uint32_t n
         if (!w || shelf__rank_sources(&R->env, &rq, w, b->scores, R->I, NULL)) return 0;
         for (uint32_t h = 0; h < n_h; h++) b->scores[b->hist[h]] = -INFINITY;
     }
-    if (shelf__rank_scenario_scores(&R->env, &rq, &R->cat, b->scores, b->pop, R->I)) return 0;
+    if (shelf__rank_scenario_cut(R->scn, b->scores, R->I, NULL, 0) ||
+        shelf__rank_scenario_scores(&R->env, &rq, &R->cat, b->scores, b->pop, R->I))
+        return 0;
     uint32_t pool[512];
     uint32_t m = shelf_topk(b->scores, R->I, NULL, 512, pool);
     return shelf__rank_scenario_select(&rq, &R->cat, b->scores, pool, m, 0, T, top);

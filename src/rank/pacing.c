@@ -29,6 +29,7 @@ typedef struct entry {
 typedef struct curve {
     char scenario[48];
     double hourly[24];
+    int64_t day; /* read on */
 } curve;
 
 struct shelf__ledger {
@@ -81,7 +82,7 @@ static const double *curve_of(shelf__ledger *l, const char *scenario)
     return NULL;
 }
 
-void shelf__ledger_curve(shelf__ledger *l, const char *scenario, const double hourly[24])
+void shelf__ledger_curve(shelf__ledger *l, const char *scenario, const double hourly[24], int64_t day)
 {
     pthread_mutex_lock(&l->mu);
     curve *c = NULL;
@@ -96,8 +97,25 @@ void shelf__ledger_curve(shelf__ledger *l, const char *scenario, const double ho
         c = &l->c[l->nc++];
         snprintf(c->scenario, sizeof c->scenario, "%s", scenario);
     }
-    if (c) memcpy(c->hourly, hourly, sizeof c->hourly);
+    if (c) {
+        memcpy(c->hourly, hourly, sizeof c->hourly);
+        c->day = day;
+    }
     pthread_mutex_unlock(&l->mu);
+}
+
+int shelf__ledger_has(shelf__ledger *l, const char *scenario, const char *promo, int64_t day)
+{
+    int has = 0;
+    pthread_mutex_lock(&l->mu);
+    for (size_t k = 0; k < l->nc && !has; k++) has = !strcmp(l->c[k].scenario, scenario) && l->c[k].day == day;
+    if (has && promo) {
+        has = 0;
+        for (size_t k = 0; k < l->n && !has; k++)
+            has = !strcmp(l->e[k].scenario, scenario) && !strcmp(l->e[k].promo, promo) && l->e[k].day == day;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return has;
 }
 
 /* the entry's spend as of now's day (a new day starts from 0); under mu */

@@ -26,8 +26,11 @@ typedef struct shelf__ledger shelf__ledger;
 shelf__ledger *shelf__ledger_new(void);
 void shelf__ledger_free(shelf__ledger *l); /* accepts NULL */
 
-/* The scenario's slates per hour over the past days (its curve). */
-void shelf__ledger_curve(shelf__ledger *l, const char *scenario, const double hourly[24]);
+/* The scenario's slates per hour over the past days (its curve), as read on day. */
+void shelf__ledger_curve(shelf__ledger *l, const char *scenario, const double hourly[24], int64_t day);
+/* 1 when the ledger holds the scenario's curve read on day, and (promo not
+ * NULL) the promotion's spend on day: nothing to read from the log again. */
+int shelf__ledger_has(shelf__ledger *l, const char *scenario, const char *promo, int64_t day);
 /* At least spent impressions for the promotion on day (unix day number):
  * the served log's count, kept when it is above what the ledger holds. */
 void shelf__ledger_seed(shelf__ledger *l, const char *scenario, const char *promo, int64_t day, int64_t spent);

@@ -33,6 +33,7 @@ static void work_free(void *p)
     free(w->src);
     free(w->rtop);
     free(w->pitem);
+    free(w->cand);
     free(w->tpromo);
     free(w->hitem);
     free(w->htype);
@@ -114,7 +115,8 @@ static uint32_t scenario_slate(const shelf__rank_env *env, const shelf__rank_req
                                shelf__rank_work *w, uint32_t N, const uint8_t *active, uint32_t n_active, int *rc)
 {
     uint32_t pool[SCN_POOL];
-    *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, w->pop, N);
+    *rc = shelf__rank_scenario_cut(rq->scenario, w->scores, N, w->pitem, n_active ? w->n_pitem : 0);
+    if (!*rc) *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, w->pop, N);
     if (*rc) return 0;
     if (n_active) return shelf__rank_promo_slate(env, rq, cat, w, w->scores, N, active);
     uint32_t m = rq->n * 10 > 100 ? rq->n * 10 : 100;

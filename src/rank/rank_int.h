@@ -213,6 +213,8 @@ typedef struct shelf__rank_work {
     uint32_t src_n, src_N;
     float src_lo[8], src_inv[8]; /* each source's min and 1 / span (shelf__rank_fuse) */
     uint32_t *rtop;  /* [SHELF__RRF_DEPTH] */
+    uint32_t *cand;  /* a scenario's candidates (rerank.c) */
+    size_t ccap;
     uint32_t *pitem; /* the promotions' items (promo.c): promotion p's are pitem[poff[p]..poff[p+1]) */
     size_t pcap;
     uint32_t n_pitem, poff[9];

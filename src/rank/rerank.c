@@ -5,6 +5,7 @@
  * The expressions see the catalogue's fields (shelf__rank_schema). */
 #include "rank/rank_int.h"
 #include "rank/scenario_int.h"
+#include "shelf/eval.h"  /* shelf_topk */
 #include "shelf/store.h" /* SHELF_NONE */
 
 #include <math.h>
@@ -139,19 +140,36 @@ static int kind_ok(const shelf__scenario *s, const shelf__catalogue *c, uint32_t
     return 0;
 }
 
-/* the finite scores mapped to (0, 1]: 1e-3 + 0.999 (s - min) / (max - min) */
-static void to_relevance(float *scores, uint32_t N)
+/* the candidates' scores mapped to (0, 1]: 1e-3 + 0.999 (s - min) / (max - min) */
+static void to_relevance(float *scores, const uint32_t *c, uint32_t n)
 {
     float lo = INFINITY, hi = -INFINITY;
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(scores[i])) {
-            if (scores[i] < lo) lo = scores[i];
-            if (scores[i] > hi) hi = scores[i];
-        }
+    for (uint32_t k = 0; k < n; k++) {
+        float v = scores[c[k]];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
     float span = hi > lo ? hi - lo : 1.0f;
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(scores[i])) scores[i] = 1e-3f + 0.999f * (scores[i] - lo) / span;
-        else scores[i] = -INFINITY;
+    for (uint32_t k = 0; k < n; k++) scores[c[k]] = 1e-3f + 0.999f * (scores[c[k]] - lo) / span;
+}
+
+/* the finite scores' items, in item order, into the thread's list; NULL: out of memory */
+static uint32_t *candidates(const float *scores, uint32_t N, uint32_t *n)
+{
+    shelf__rank_work *w = shelf__rank_work_get(1, 1); /* freed when the thread ends */
+    if (!w) return NULL;
+    if (N > w->ccap) {
+        uint32_t *b = realloc(w->cand, (size_t)N * sizeof *b);
+        if (!b) return NULL;
+        w->cand = b, w->ccap = N;
+    }
+    uint32_t *buf = w->cand, m = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        buf[m] = i;
+        m += isfinite(scores[i]) != 0;
+    }
+    *n = m;
+    return buf;
 }
 
 /* the expressions' request values, bound once: slots for the filter, then each booster */
@@ -178,23 +196,30 @@ static int run_begin(scn_run *r, const shelf__rank_env *env, const shelf__rank_r
     return 0;
 }
 
-static void apply_filter(scn_run *r, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores, uint32_t N)
+/* the kinds and the filter over the candidates c[0..*n): -inf for what fails, the list kept to the rest */
+static void apply_filter(scn_run *r, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores, uint32_t *c,
+                         uint32_t *n)
 {
     const shelf__scenario *s = rq->scenario;
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(scores[i]) && !kind_ok(s, cat, i)) scores[i] = -INFINITY;
-    if (!s->filter) return;
-    shelf__expr_bind(s->filter, &r->xenv, r->slots);
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(scores[i]) && !shelf__expr_eval(s->filter, &r->xenv, r->slots, i, NULL)) scores[i] = -INFINITY;
+    if (s->filter) shelf__expr_bind(s->filter, &r->xenv, r->slots);
+    uint32_t m = 0;
+    for (uint32_t k = 0; k < *n; k++) {
+        uint32_t i = c[k];
+        if (!kind_ok(s, cat, i) || (s->filter && !shelf__expr_eval(s->filter, &r->xenv, r->slots, i, NULL)))
+            scores[i] = -INFINITY;
+        else c[m++] = i;
+    }
+    *n = m;
 }
 
 int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                                 float *scores, float *pop, uint32_t N)
 {
     scn_run r;
+    uint32_t n, *c = candidates(scores, N, &n);
+    if (!c) return SHELF_ENOMEM;
     int rc = run_begin(&r, env, rq, cat, pop, N);
-    if (!rc) apply_filter(&r, rq, cat, scores, N);
+    if (!rc) apply_filter(&r, rq, cat, scores, c, &n);
     return rc;
 }
 
@@ -203,13 +228,14 @@ int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_re
  * factor stays 2^-100 and the older items keep their order by relevance);
  * items of unknown age count as the newest */
 static void freshness(const shelf__scenario *s, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores,
-                      uint32_t N)
+                      const uint32_t *c, uint32_t n)
 {
     int64_t ref = 0;
-    for (uint32_t i = 0; i < N && i < cat->n_items; i++)
-        if (isfinite(scores[i]) && cat->created[i] > ref && cat->created[i] <= rq->now) ref = cat->created[i];
-    for (uint32_t i = 0; i < N && i < cat->n_items; i++) {
-        if (!isfinite(scores[i]) || cat->created[i] <= 0 || cat->created[i] >= ref) continue;
+    for (uint32_t k = 0; k < n; k++)
+        if (c[k] < cat->n_items && cat->created[c[k]] > ref && cat->created[c[k]] <= rq->now) ref = cat->created[c[k]];
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = c[k];
+        if (i >= cat->n_items || cat->created[i] <= 0 || cat->created[i] >= ref) continue;
         double halves = (double)(ref - cat->created[i]) / (double)s->freshness_half_life_s;
         scores[i] = (float)((double)scores[i] * exp2(-(halves < 100 ? halves : 100)));
     }
@@ -220,21 +246,23 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
 {
     const shelf__scenario *s = rq->scenario;
     scn_run r;
+    uint32_t n, *c = candidates(scores, N, &n);
+    if (!c) return SHELF_ENOMEM;
     int rc = run_begin(&r, env, rq, cat, pop, N);
     if (rc) return rc;
-    apply_filter(&r, rq, cat, scores, N);
-    to_relevance(scores, N);
+    apply_filter(&r, rq, cat, scores, c, &n);
+    to_relevance(scores, c, n);
     for (uint32_t b = 0; b < s->n_boost; b++) {
         shelf__expr_bind(s->boost[b], &r.xenv, r.slots);
-        for (uint32_t i = 0; i < N; i++) {
+        for (uint32_t k = 0; k < n; k++) {
             double m;
-            if (isfinite(scores[i]) && shelf__expr_eval(s->boost[b], &r.xenv, r.slots, i, &m) && m >= 0)
-                scores[i] = (float)((double)scores[i] * m);
+            if (shelf__expr_eval(s->boost[b], &r.xenv, r.slots, c[k], &m) && m >= 0)
+                scores[c[k]] = (float)((double)scores[c[k]] * m);
         }
     }
-    for (uint32_t i = 0; i < N && s->long_tail_beta > 0; i++)
-        if (isfinite(scores[i])) scores[i] *= powf(1.0f + (pop[i] > 0 ? pop[i] : 0), -s->long_tail_beta);
-    if (s->freshness_half_life_s > 0 && cat->created) freshness(s, rq, cat, scores, N);
+    for (uint32_t k = 0; k < n && s->long_tail_beta > 0; k++)
+        scores[c[k]] *= powf(1.0f + (pop[c[k]] > 0 ? pop[c[k]] : 0), -s->long_tail_beta);
+    if (s->freshness_half_life_s > 0 && cat->created) freshness(s, rq, cat, scores, c, n);
     /* rotation: what this shopper was shown within the window, x penalty (once) */
     for (size_t k = 0; k < rq->n_shown && s->rotation_window_s > 0; k++) {
         uint32_t i = rq->shown[k];
@@ -243,9 +271,62 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
         if (!dup && i < N && isfinite(scores[i]) && rq->now - rq->shown_ts[k] <= s->rotation_window_s)
             scores[i] *= s->rotation_penalty;
     }
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(scores[i]) && scores[i] < s->min_relevance) scores[i] = -INFINITY;
+    for (uint32_t k = 0; k < n && isfinite(s->min_relevance); k++)
+        if (scores[c[k]] < s->min_relevance) scores[c[k]] = -INFINITY;
     return 0;
+}
+
+/* the k-th largest of a[0..n) (0 <= k < n; a is reordered): quickselect */
+static float kth_largest(float *a, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi]; /* the median of three as pivot */
+        float pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] > pivot) i++;
+            while (a[j] < pivot) j--;
+            if (i <= j) {
+                float t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[lo];
+}
+
+int shelf__rank_scenario_cut(const shelf__scenario *s, float *scores, uint32_t N, const uint32_t *keep, size_t n_keep)
+{
+    enum { SAMPLE = 512 };
+    const uint32_t C = s->candidates;
+    if (!C || N <= C) return 0;
+    /* the bar: from the finite scores at every stride-th item (all of them
+     * when there are few: then the exact C-th best), set so that about
+     * 1.25 C pass */
+    float smp[SAMPLE], tmp[SAMPLE], kept[64];
+    uint32_t stride = (N + SAMPLE - 1) / SAMPLE, ns = 0;
+    for (uint32_t i = 0; i < N; i += stride)
+        if (isfinite(scores[i])) smp[ns++] = scores[i];
+    /* each sample stands for stride items */
+    for (uint32_t j = stride == 1 ? C - 1 : (uint32_t)ceil(1.25 * C / stride);; j = j * 2 + 1) {
+        if (j >= ns) return 0; /* too few finite scores for a bar */
+        memcpy(tmp, smp, ns * sizeof *tmp);
+        float bar = kth_largest(tmp, ns, j);
+        uint32_t above = 0;
+        for (uint32_t i = 0; i < N; i++) above += scores[i] >= bar;
+        if (above < C) continue; /* the sample was off (ties, skew): lower the bar */
+        size_t nk = n_keep < 64 ? n_keep : 64;
+        for (size_t k = 0; k < nk; k++) kept[k] = keep[k] < N ? scores[keep[k]] : 0;
+        for (uint32_t i = 0; i < N; i++) scores[i] = scores[i] >= bar ? scores[i] : -INFINITY;
+        for (size_t k = 0; k < nk; k++)
+            if (keep[k] < N) scores[keep[k]] = kept[k];
+        return 0;
+    }
 }
 
 /* ---- the slate: diversity and caps ------------------------------------------------------ */

@@ -278,7 +278,12 @@ static int parse_sources(pctx *p, const cJSON *root, shelf__scenario *s)
     if (f && pick(p, f, "scenario.fusion", fusions, 2, &fu)) return p->rc;
     s->fusion = (shelf__fusion)fu;
     s->rrf_k = 60;
-    return num(p, root, "rrf_k", "scenario", 1, 1e6, &s->rrf_k);
+    if (num(p, root, "rrf_k", "scenario", 1, 1e6, &s->rrf_k)) return p->rc;
+    float cand = SHELF__SCN_CANDIDATES;
+    if (num(p, root, "candidates", "scenario", 0, 1e9, &cand)) return p->rc;
+    if (cand != floorf(cand)) return bad(p, "scenario.candidates", "must be a whole number of items (0: all)");
+    s->candidates = (uint32_t)cand;
+    return 0;
 }
 
 static int parse_filters(pctx *p, const cJSON *root, shelf__scenario *s)
@@ -370,7 +375,7 @@ int shelf__scenario_parse(const char *name, const char *json, const shelf__expr_
     }
     snprintf(s->name, sizeof s->name, "%s", name);
     if (!only_keys(&p, root, "scenario",
-                   "description|kinds|sources|fusion|rrf_k|filter|boosters|min_relevance|diversity|caps|long_tail|"
+                   "description|kinds|sources|fusion|rrf_k|candidates|filter|boosters|min_relevance|diversity|caps|long_tail|"
                    "freshness|rotation|promotions|fallback"))
         if (!parse_sources(&p, root, s) && !parse_filters(&p, root, s) && !parse_rerank(&p, root, s))
             parse_promos_fallback(&p, root, s);

@@ -19,6 +19,7 @@
 #define SHELF__SCN_PROMOS 8
 #define SHELF__SCN_KINDS 8
 #define SHELF__SCN_LIST_MAX 10000 /* ids in one list */
+#define SHELF__SCN_CANDIDATES 1000 /* the default of "candidates" */
 
 typedef enum {
     SHELF__SRC_MODEL,    /* a trained model's scores ("model": its kind, "" the deployment's) */
@@ -66,6 +67,7 @@ typedef struct shelf__scenario {
     uint32_t n_src;
     shelf__fusion fusion;
     float rrf_k;                   /* reciprocal-rank fusion's constant (60) */
+    uint32_t candidates;           /* the stages judge the best this many of the fused scores (0: all) */
     shelf__expr *filter;           /* NULL: none */
     shelf__expr *boost[SHELF__SCN_BOOSTERS];
     uint32_t n_boost;
@@ -108,6 +110,14 @@ int shelf__scenario_check(const char *name, const char *json, char *const *type_
 /* What a scenario's expressions may name: the catalogue's fields (kind,
  * category, available, popularity) and env's event types. */
 shelf__expr_schema shelf__rank_schema(const shelf__rank_env *env);
+
+/* The candidates of s: the finite scores below a bar set to -inf, the bar
+ * set so that at least s->candidates pass (exactly the best that many, and
+ * their ties, when there are at most 512 x that many; else about 1.25 x as
+ * many, from a sample); the filter and what follows judge only those, and
+ * a slate they leave short is filled from the fallback. The first 64 of
+ * keep[0..n_keep) keep their scores. 0. */
+int shelf__rank_scenario_cut(const shelf__scenario *s, float *scores, uint32_t N, const uint32_t *keep, size_t n_keep);
 
 /* rq->scenario's kinds and filter: -inf for what fails. pop: room for N
  * (the trending popularity, read when an expression may need it). 0, or

@@ -89,9 +89,9 @@ static int add_row(void *ctx, const char *name, const char *doc, int64_t updated
     return 0;
 }
 
-/* The promotions' pacing from the served log: each scenario's slates per
- * hour over the 7 days before today, and each promotion's spend today (the
- * ledger keeps the larger of that and its own count). */
+/* The promotions' pacing from the served log, once a day for each: the
+ * scenario's slates per hour over the 7 days before today, and each
+ * promotion's spend today (the ledger counts from there). */
 static void seed_ledger(shelf_server *s, shelf_store *st, const srv_scn_set *set)
 {
     int64_t now = (int64_t)time(NULL), day0 = now - now % SHELF__DAY;
@@ -99,10 +99,13 @@ static void seed_ledger(shelf_server *s, shelf_store *st, const srv_scn_set *set
         const shelf__scenario *sc = set->v[i].sc;
         if (!sc || !sc->n_promo) continue;
         double hourly[24];
-        if (!shelf__store_served_hourly(st, sc->name, day0 - 7 * SHELF__DAY, day0, hourly))
-            shelf__ledger_curve(s->ledger, sc->name, hourly);
+        int64_t day = day0 / SHELF__DAY;
+        if (!shelf__ledger_has(s->ledger, sc->name, NULL, day) &&
+            !shelf__store_served_hourly(st, sc->name, day0 - 7 * SHELF__DAY, day0, hourly))
+            shelf__ledger_curve(s->ledger, sc->name, hourly, day);
         for (uint32_t p = 0; p < sc->n_promo; p++) {
             char src[64];
+            if (shelf__ledger_has(s->ledger, sc->name, sc->promo[p].name, day)) continue; /* counted here since */
             int64_t spent = 0;
             snprintf(src, sizeof src, "promotion:%s", sc->promo[p].name);
             if (!shelf__store_promo_spent(st, sc->name, src, day0, &spent))

@@ -82,7 +82,7 @@ static shelf__ledger *ledger_from_log(int64_t day0)
     shelf__ledger *l = shelf__ledger_new();
     double hourly[24];
     assert_int_equal(shelf__store_served_hourly(st, "home", day0 - SHELF__DAY, day0, hourly), 0);
-    shelf__ledger_curve(l, "home", hourly);
+    shelf__ledger_curve(l, "home", hourly, day0 / SHELF__DAY);
     int64_t spent = 0;
     assert_int_equal(shelf__store_promo_spent(st, "home", "promotion:spring", day0, &spent), 0);
     shelf__ledger_seed(l, "home", "spring", day0 / SHELF__DAY, spent);

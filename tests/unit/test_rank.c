@@ -451,6 +451,8 @@ static void test_scenario_stages(void **state)
     /* diversity by category, lambda .5: a second shoe (item 1) waits until boots and bags are in */
     SLATE("{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", 5, 0, 2, 3, 1, 4);
     SLATE("{\"diversity\": {\"by\": \"category\", \"lambda\": 1}}", 5, 0, 1, 2, 3, 4);
+    /* candidates: the stages judge the best 3, the fallback fills the rest */
+    SLATE("{\"candidates\": 3}", 5, 0, 1, 2, 3, 6);
     /* caps: one per category, the fallback's fill held to them too (item 6, 7: no category) */
     SLATE("{\"caps\": [{\"by\": \"category\", \"max\": 1}]}", 5, 0, 2, 3, 6, 7);
 }
@@ -516,6 +518,59 @@ static void test_scenario_sources(void **state)
     shelf__scenario_free(scn);
 }
 
+/* the cut (few scores: exactly the k best and their ties) against a sort,
+ * with ties and -inf; a kept item keeps its score */
+static void test_scenario_cut(void **state)
+{
+    (void)state;
+    shelf__scenario scn = {0};
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 300; round++) {
+        float sc[300], orig[300], sorted[300];
+        uint32_t n = 1 + (uint32_t)(round % 300), m = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            orig[i] = sc[i] = (x % 7 == 0) ? -INFINITY : (float)(x % 23); /* many ties */
+            if (isfinite(sc[i])) sorted[m++] = sc[i];
+        }
+        for (uint32_t a = 1; a < m; a++) /* descending */
+            for (uint32_t b = a; b > 0 && sorted[b - 1] < sorted[b]; b--) {
+                float t = sorted[b];
+                sorted[b] = sorted[b - 1];
+                sorted[b - 1] = t;
+            }
+        scn.candidates = 1 + (uint32_t)(round * 7 % 50);
+        uint32_t keep[1] = {0};
+        assert_int_equal(shelf__rank_scenario_cut(&scn, sc, n, keep, 1), 0);
+        int cut = n > scn.candidates && m > scn.candidates;
+        float bar = cut ? sorted[scn.candidates - 1] : -INFINITY;
+        for (uint32_t i = 1; i < n; i++) {
+            float want = isfinite(orig[i]) && orig[i] >= bar ? orig[i] : -INFINITY;
+            if (!(sc[i] == want)) fail_msg("round %d item %u: %g, want %g (bar %g)", round, i, sc[i], want, bar);
+        }
+        assert_true(sc[0] == orig[0]);
+    }
+    /* many scores: a sampled bar lets between k and 2k through, and only the best */
+    enum { BIG = 20000 };
+    float *big = malloc(BIG * sizeof *big);
+    for (uint32_t i = 0; i < BIG; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        big[i] = (float)(x % 1000003) / 1000.0f;
+    }
+    scn.candidates = 1000;
+    float *before = malloc(BIG * sizeof *before);
+    memcpy(before, big, BIG * sizeof *big);
+    assert_int_equal(shelf__rank_scenario_cut(&scn, big, BIG, NULL, 0), 0);
+    uint32_t left = 0;
+    float lo_in = INFINITY, hi_out = -INFINITY;
+    for (uint32_t i = 0; i < BIG; i++)
+        if (isfinite(big[i])) left++, lo_in = before[i] < lo_in ? before[i] : lo_in;
+        else hi_out = before[i] > hi_out ? before[i] : hi_out;
+    if (left < 1000 || left > 2000 || !(hi_out < lo_in)) fail_msg("%u left; kept from %g, cut up to %g", left, lo_in, hi_out);
+    free(big);
+    free(before);
+}
+
 /* a scenario's own fallback order; a promotion for a segment of shoppers */
 static void test_scenario_fallback_promo(void **state)
 {
@@ -564,7 +619,7 @@ int main(void)
         cmocka_unit_test(test_fallback), cmocka_unit_test(test_filters),        cmocka_unit_test(test_seen),
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
         cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages), cmocka_unit_test(test_scenario_sources),
-        cmocka_unit_test(test_scenario_fallback_promo),
+        cmocka_unit_test(test_scenario_fallback_promo), cmocka_unit_test(test_scenario_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
