@@ -120,7 +120,7 @@ static uint32_t scenario_slate(const shelf__rank_env *env, const shelf__rank_req
     if (*rc) return 0;
     if (n_active) return shelf__rank_promo_slate(env, rq, cat, w, w->scores, N, active);
     uint32_t m = rq->n * 10 > 100 ? rq->n * 10 : 100;
-    m = shelf_topk(w->scores, N, NULL, m < SCN_POOL ? m : SCN_POOL, pool);
+    m = shelf__rank_scenario_pool(w->scores, m < SCN_POOL ? m : SCN_POOL, pool);
     return shelf__rank_scenario_select(rq, cat, w->scores, pool, m, 0, rq->n, w->top);
 }
 

@@ -271,9 +271,28 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
         if (!dup && i < N && isfinite(scores[i]) && rq->now - rq->shown_ts[k] <= s->rotation_window_s)
             scores[i] *= s->rotation_penalty;
     }
-    for (uint32_t k = 0; k < n && isfinite(s->min_relevance); k++)
-        if (scores[c[k]] < s->min_relevance) scores[c[k]] = -INFINITY;
+    uint32_t m = 0; /* what is left, for shelf__rank_scenario_pool */
+    for (uint32_t k = 0; k < n; k++)
+        if (!(scores[c[k]] < s->min_relevance)) c[m++] = c[k];
+        else scores[c[k]] = -INFINITY;
+    shelf__rank_work_get(1, 1)->n_cand = m;
     return 0;
+}
+
+uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t m, uint32_t *pool)
+{
+    shelf__rank_work *w = shelf__rank_work_get(1, 1);
+    uint32_t n = w->n_cand, got = 0;
+    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    uint32_t *at = malloc((size_t)(m ? m : 1) * sizeof *at);
+    if (v && at) {
+        for (uint32_t k = 0; k < n; k++) v[k] = scores[w->cand[k]];
+        got = shelf_topk(v, n, NULL, m, at);
+        for (uint32_t k = 0; k < got; k++) pool[k] = w->cand[at[k]];
+    }
+    free(v);
+    free(at);
+    return got;
 }
 
 /* the k-th largest of a[0..n) (0 <= k < n; a is reordered): quickselect */

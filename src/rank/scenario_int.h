@@ -134,6 +134,10 @@ int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_re
 int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                                 float *scores, float *pop, uint32_t N);
 
+/* The best m (at most) by scores of what the last shelf__rank_scenario_scores
+ * of this thread left, the best first, into pool; returns how many. */
+uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t m, uint32_t *pool);
+
 /* Adds items of pool[0..n_pool) (the best by score, in order) to the n_have
  * already in out until it holds n, greedily: the highest lambda * score -
  * (1 - lambda) * sim (sim 1 when an item in out shares its diversity

@@ -110,15 +110,22 @@ static int source_scores(const shelf__rank_env *env, const shelf__rank_req *rq, 
     }
 }
 
-/* min and 1 / (max - min) of v's finite values; 0 when it has none */
+#ifdef _OPENMP
+#define SIMD(x) _Pragma(#x) /* the loops below are written without branches, to vectorise */
+#else
+#define SIMD(x)
+#endif
+
+/* min and 1 / (max - min) of v's finite values (-inf: not proposed); 0 when it has none */
 static int span_of(const float *v, uint32_t N, float *lo, float *inv)
 {
     float a = INFINITY, b = -INFINITY;
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(v[i])) {
-            if (v[i] < a) a = v[i];
-            if (v[i] > b) b = v[i];
-        }
+    SIMD(omp simd reduction(min : a) reduction(max : b))
+    for (uint32_t i = 0; i < N; i++) {
+        float x = v[i], y = isgreater(x, -INFINITY) ? x : INFINITY;
+        a = y < a ? y : a;
+        b = x > b ? x : b;
+    }
     if (!isfinite(a)) return 0;
     *lo = a;
     *inv = b > a ? 1.0f / (b - a) : 0.0f;
@@ -138,11 +145,18 @@ void shelf__rank_fuse(const shelf__scenario *s, const float *src, uint32_t N, fl
             lo[k] = INFINITY;
             continue;
         }
-        for (uint32_t i = 0; i < N; i++)
-            if (isfinite(v[i])) {
-                float x = wt * (inv[k] > 0 ? (v[i] - lo[k]) * inv[k] : 1.0f);
-                out[i] = isfinite(out[i]) ? out[i] + x : x;
-            }
+        /* x = wt (v - lo) / span as mul = wt / span, add = -lo mul (all equal: wt) */
+        const float mul = inv[k] > 0 ? wt * inv[k] : 0.0f, add = inv[k] > 0 ? -lo[k] * mul : wt;
+        float *restrict o = out;
+        const float *restrict in = v;
+        SIMD(omp simd)
+        for (uint32_t i = 0; i < N; i++) {
+            float x = in[i], cur = o[i]; /* isgreater: a quiet compare, which may run on every lane */
+            int has = isgreater(x, -INFINITY), had = isgreater(cur, -INFINITY);
+            float part = (has ? x : 0.0f) * mul + (has ? add : 0.0f);
+            float sum = (had ? cur : 0.0f) + part;
+            o[i] = has | had ? sum : -INFINITY;
+        }
     }
     if (s->fusion != SHELF__FUSE_RRF) return;
     for (uint32_t i = 0; i < N; i++)
