@@ -112,7 +112,9 @@ static int eval_model(cli_ctx *c, const shelf_model *m, const char *name, const 
                       const shelf_eval_opts *eo, run *r)
 {
     shelf_err err = {0};
-    if (shelf_eval_run(m, sp, eo, NULL, 0, &r->res, &err)) return cli_fail(c, "%s: %s", name, err.msg);
+    uint32_t dim = 0; /* intra-list diversity by the model's own item vectors, when it has them */
+    const float *vecs = m->vt->item_vectors ? m->vt->item_vectors(m, &dim) : NULL;
+    if (shelf_eval_run(m, sp, eo, vecs, vecs ? dim : 0, &r->res, &err)) return cli_fail(c, "%s: %s", name, err.msg);
     r->params = params_json(c->cfg, name);
     return 0;
 }

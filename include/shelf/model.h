@@ -62,6 +62,7 @@ enum {
     SHELF_CAP_RATE = 1u << 4,    /* predict: a rating on the data's scale */
     SHELF_CAP_CONTEXT = 1u << 5, /* scores an unknown shopper from shelf_query.ctx alone */
     SHELF_CAP_SESSION = 1u << 6, /* session_*: a per-shopper cache that each event extends */
+    SHELF_CAP_ITEM_VECTORS = 1u << 7, /* item_vectors: a learned vector per item (diversity by embedding) */
 };
 
 /* The vtable. Operations on a const model are thread safe and report a
@@ -103,6 +104,11 @@ typedef struct shelf_model_vt {
     int (*session_score)(const shelf_model *, const void *sess, float *scores, shelf_err *err);
     void (*session_free)(void *sess);
     size_t (*session_bytes)(const void *sess); /* memory it holds */
+    /* Optional (NULL; SHELF_CAP_ITEM_VECTORS): the model's item vectors,
+     * n_items rows of *dim floats, owned by the model (valid while it is,
+     * and read under the same lock as scoring for a model that learns
+     * online); items close in it are alike to the model. */
+    const float *(*item_vectors)(const shelf_model *, uint32_t *dim);
 } shelf_model_vt;
 
 /* The common head of every model; implementations embed it first. */

@@ -539,6 +539,10 @@ static int scenario_setup(ev_run *R, const shelf_snapshot *tr, const char *doc, 
     for (uint32_t k = 0; k < tr->n_types; k++) R->type_names[k] = (char *)(tr->type_name + tr->type_name_off[k]);
     R->cat = (shelf__catalogue){.n_items = I, .ok = R->all_ok, .kind = R->kind0, .cat = tr->item_category,
                                 .brand = tr->item_brand};
+    if (R->m->vt->item_vectors) { /* diversity by embedding */
+        R->cat.vecs = R->m->vt->item_vectors(R->m, &R->cat.dim);
+        R->cat.n_vecs = R->cat.vecs ? R->m->n_items : 0;
+    }
     /* all-time popularity is the training counts; lists of external ids
      * propose nothing here (no id lookup) */
     R->env = (shelf__rank_env){.ctx = R, .type_names = R->type_names, .n_types = tr->n_types, .pop_scores = pop_copy,

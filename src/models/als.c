@@ -911,6 +911,16 @@ void shelf__als_factors(const shelf_model *m, const float **X, const float **Y, 
     if (K) *K = a->K;
 }
 
+/* the item factors Y as the item vectors */
+static const float *als_item_vectors(const shelf_model *m, uint32_t *dim)
+{
+    const als_model *a = (const als_model *)m;
+    *dim = a->K;
+    return a->Y;
+}
+
 /* the vtable and what registry.c needs to make one (models_int.h) */
-SHELF__MODEL_KIND(als, als, "als", SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
-                  /* observe */ als_observe, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION);
+SHELF__MODEL_KIND(als, als, "als",
+                  SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY | SHELF_CAP_ITEM_VECTORS,
+                  /* observe */ als_observe, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION,
+                  .item_vectors = als_item_vectors);

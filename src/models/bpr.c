@@ -615,6 +615,16 @@ void shelf__bpr_factors(const shelf_model *m, const float **P, const float **Q, 
     if (K) *K = a->K;
 }
 
+/* the item factors Q as the item vectors */
+static const float *bpr_item_vectors(const shelf_model *m, uint32_t *dim)
+{
+    const bpr_model *a = (const bpr_model *)m;
+    *dim = a->K;
+    return a->Q;
+}
+
 /* the vtable and what registry.c needs to make one (models_int.h) */
-SHELF__MODEL_KIND(bpr, bpr, "bpr", SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY,
-                  /* observe */ bpr_observe, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION);
+SHELF__MODEL_KIND(bpr, bpr, "bpr",
+                  SHELF_CAP_ONLINE | SHELF_CAP_SIMILAR | SHELF_CAP_NEEDS_HISTORY | SHELF_CAP_ITEM_VECTORS,
+                  /* observe */ bpr_observe, /* explain */ NULL, /* predict */ NULL, SHELF__NO_SESSION,
+                  .item_vectors = bpr_item_vectors);

@@ -26,13 +26,14 @@ extern const shelf__model_kind shelf__pop_kind, shelf__itemknn_kind, shelf__ease
  * shelf__<kind>_kind by the naming convention: the struct p_model, the
  * option rows `opts` and the operations p_fit, p_score, p_save, p_load and
  * p_free. The optional operations are named each time, a function or NULL
- * (they must agree with caps: registry.c checks); sessions is
- * SHELF__SESSION_OPS(p) or SHELF__NO_SESSION. */
-#define SHELF__MODEL_KIND(kind, p, name_, caps_, observe_, explain_, predict_, sessions_)                        \
+ * (they must agree with caps: registry.c checks); then
+ * SHELF__SESSION_OPS(p) or SHELF__NO_SESSION, and optionally
+ * `.item_vectors = p_item_vectors`. */
+#define SHELF__MODEL_KIND(kind, p, name_, caps_, observe_, explain_, predict_, ...)                              \
     static const shelf_model_vt p##_vt = {                                                                      \
         .name = (name_), .caps = (caps_), .fit = p##_fit, .score = p##_score, .observe = (observe_),           \
         .explain = (explain_), .save = p##_save, .load = p##_load, .free = p##_free, .predict = (predict_),      \
-        sessions_};                                                                                              \
+        __VA_ARGS__};                                                                                            \
     const shelf__model_kind shelf__##kind##_kind = {&p##_vt, sizeof(p##_model), SHELF__OPT_ROWS(opts)}
 /* The session operations p_session_begin, _append, _score, _free, _bytes. */
 #define SHELF__SESSION_OPS(p)                                                                                    \

@@ -61,6 +61,7 @@ int shelf_model_new(const char *name, shelf_model **out, shelf_err *err)
         SHELF_ASSERT(!(caps & SHELF_CAP_EXPLAIN) == !vt->explain);
         SHELF_ASSERT(!(caps & SHELF_CAP_RATE) == !vt->predict);
         SHELF_ASSERT(!(caps & SHELF_CAP_SESSION) == !vt->session_begin);
+        SHELF_ASSERT(!(caps & SHELF_CAP_ITEM_VECTORS) == !vt->item_vectors);
         SHELF_ASSERT(!vt->session_begin == !vt->session_append && !vt->session_begin == !vt->session_score &&
                      !vt->session_begin == !vt->session_free && !vt->session_begin == !vt->session_bytes);
         *out = m;

@@ -1908,7 +1908,17 @@ static void tf_free(shelf_model *m)
     free(t);
 }
 
+/* the item representations E (ids and features) as the item vectors */
+static const float *tf_item_vectors(const shelf_model *m, uint32_t *dim)
+{
+    const tf_model *t = (const tf_model *)m;
+    *dim = (uint32_t)t->C;
+    return t->E;
+}
+
 /* the vtable and what registry.c needs to make one (models_int.h) */
 SHELF__MODEL_KIND(transformer, tf, "transformer",
-                  SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY,
-                  /* observe */ NULL, /* explain */ tf_explain, /* predict */ NULL, SHELF__SESSION_OPS(tf));
+                  SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY |
+                      SHELF_CAP_ITEM_VECTORS,
+                  /* observe */ NULL, /* explain */ tf_explain, /* predict */ NULL, SHELF__SESSION_OPS(tf),
+                  .item_vectors = tf_item_vectors);

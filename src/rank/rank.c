@@ -233,6 +233,10 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
     for (uint32_t k = 0; k < rq->n; k++) w->tpromo[k] = -1;
 
     env->catalogue_read(env->ctx, &cat);
+    if (env->model && env->model->vt->item_vectors) { /* diversity by embedding */
+        cat.vecs = env->model->vt->item_vectors(env->model, &cat.dim);
+        cat.n_vecs = cat.vecs ? env->model->n_items : 0;
+    }
     shelf__rank_filter(env, rq, &cat, w->scores, N, rq->mode != SHELF__RANK_POPULAR);
     float blend = isnan(rq->blend_popularity) ? env->blend_popularity : rq->blend_popularity;
     if (rq->mode == SHELF__RANK_SHOPPER && !multi && !strcmp(source, "model") &&

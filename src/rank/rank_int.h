@@ -93,6 +93,8 @@ typedef struct shelf__catalogue {
     const float *price;     /* NaN: none; NULL: no prices */
     const int64_t *created; /* unix seconds, 0 unknown; NULL: none */
     char *const *title;     /* NULL entries: none; NULL: no titles */
+    const float *vecs;      /* the model's item vectors (n_vecs rows of dim), or NULL (diversity by embedding) */
+    uint32_t n_vecs, dim;
     char *const *ext;       /* external ids (NULL: retired) */
     char *const *kinds;
     uint32_t n_kinds;

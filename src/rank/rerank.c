@@ -369,12 +369,40 @@ static int capped(const shelf__scenario *s, const shelf__catalogue *c, const uin
     return 0;
 }
 
+/* cosine of items a and b in the catalogue's vectors, at least 0 (0 for an item without one) */
+static float cosine(const shelf__catalogue *c, uint32_t a, uint32_t b, const float *norm_a)
+{
+    if (a >= c->n_vecs || b >= c->n_vecs) return 0;
+    const float *x = c->vecs + (size_t)a * c->dim, *y = c->vecs + (size_t)b * c->dim;
+    float d = 0, nb = 0;
+    for (uint32_t k = 0; k < c->dim; k++) d += x[k] * y[k], nb += y[k] * y[k];
+    float den = (norm_a ? *norm_a : 1) * sqrtf(nb);
+    return den > 0 && d > 0 ? d / den : 0;
+}
+
 uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *scores,
                                      const uint32_t *pool, uint32_t n_pool, uint32_t n_have, uint32_t n, uint32_t *out)
 {
     const shelf__scenario *s = rq->scenario;
+    int emb = s->diversity_by == SHELF__BY_EMBEDDING && cat->vecs && s->diversity_lambda < 1;
     uint8_t *used = calloc(n_pool ? n_pool : 1, 1);
-    if (!used) return n_have;
+    float *maxsim = emb ? calloc(n_pool ? n_pool : 1, 2 * sizeof *maxsim) : NULL, *norm = maxsim ? maxsim + n_pool : NULL;
+    if (!used || (emb && !maxsim)) {
+        free(used);
+        free(maxsim);
+        return n_have;
+    }
+    /* by embedding: each pool item's largest similarity to what the slate holds, kept up to date */
+    for (uint32_t p = 0; emb && p < n_pool; p++) {
+        const float *x = pool[p] < cat->n_vecs ? cat->vecs + (size_t)pool[p] * cat->dim : NULL;
+        float nn = 0;
+        for (uint32_t k = 0; x && k < cat->dim; k++) nn += x[k] * x[k];
+        norm[p] = sqrtf(nn);
+        for (uint32_t j = 0; j < n_have; j++) {
+            float c = cosine(cat, pool[p], out[j], &norm[p]);
+            maxsim[p] = c > maxsim[p] ? c : maxsim[p];
+        }
+    }
     uint32_t got = n_have;
     float lambda = s->diversity_by != SHELF__BY_NONE ? s->diversity_lambda : 1.0f;
     while (got < n) {
@@ -383,8 +411,8 @@ uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__cat
         for (uint32_t p = 0; p < n_pool; p++) {
             uint32_t i = pool[p];
             if (used[p] || capped(s, cat, out, got, i)) continue;
-            float sim = 0;
-            uint32_t v = by_value(cat, s->diversity_by, i);
+            float sim = emb ? maxsim[p] : 0;
+            uint32_t v = emb ? SHELF_NONE : by_value(cat, s->diversity_by, i);
             for (uint32_t j = 0; j < got && lambda < 1 && v != SHELF_NONE && sim < 1; j++)
                 sim = by_value(cat, s->diversity_by, out[j]) == v ? 1.0f : sim;
             float val = lambda * scores[i] - (1 - lambda) * sim;
@@ -393,7 +421,13 @@ uint32_t shelf__rank_scenario_select(const shelf__rank_req *rq, const shelf__cat
         if (best == n_pool) break;
         used[best] = 1;
         out[got++] = pool[best];
+        for (uint32_t p = 0; emb && p < n_pool; p++)
+            if (!used[p]) {
+                float c = cosine(cat, pool[p], pool[best], &norm[p]);
+                maxsim[p] = c > maxsim[p] ? c : maxsim[p];
+            }
     }
     free(used);
+    free(maxsim);
     return got;
 }

@@ -399,7 +399,6 @@ void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap)
         if (len + 1 < cap) len += (size_t)snprintf(buf + len, cap - len, "%s", len ? "," : "");   \
         if (len + 1 < cap) len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__);            \
     } while (0)
-    if (s->diversity_by == SHELF__BY_EMBEDDING) PART("diversity.by");
     for (uint32_t k = 0; k < s->n_caps; k++)
         if (s->caps[k].by == SHELF__BY_EMBEDDING) PART("caps[%u]", k);
 #undef PART

@@ -96,8 +96,10 @@ void shelf__scenario_free(shelf__scenario *s);
 
 /* The parts of s the ranking room does not apply yet, as a comma-separated
  * list of JSON paths ("diversity.by,freshness"; "" when it applies all), so
- * that a shop is told rather than left guessing. Which models a model
- * source may name depends on the engine: the caller adds those. */
+ * that a shop is told rather than left guessing: caps by embedding.
+ * Which models a model source may name, and whether the model has item
+ * vectors for diversity by embedding, depend on the engine: the caller
+ * adds those. */
 void shelf__scenario_unapplied(const shelf__scenario *s, char *buf, size_t cap);
 
 /* Whether json is a valid scenario name for the ranking room's fields

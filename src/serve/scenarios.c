@@ -192,6 +192,8 @@ int srv_route_scenario_put(srv_req *r, char *const *arg)
         if (sc->src[k].type == SHELF__SRC_MODEL && sc->src[k].model[0] && strcmp(sc->src[k].model, e->kind) &&
             !srv_engine_model(e, sc->src[k].model) && ul + 24 < sizeof unapplied)
             ul += (size_t)snprintf(unapplied + ul, sizeof unapplied - ul, "%ssources[%u].model", ul ? "," : "", k);
+    if (sc->diversity_by == SHELF__BY_EMBEDDING && !(e->model && e->model->vt->item_vectors) && ul + 24 < sizeof unapplied)
+        ul += (size_t)snprintf(unapplied + ul, sizeof unapplied - ul, "%sdiversity.by", ul ? "," : ""); /* no vectors */
     srv_engine_put(e);
     snprintf(unapplied + ul, sizeof unapplied - ul, "%s%s", ul && tail[0] ? "," : "", tail);
     shelf__scenario_free(sc);

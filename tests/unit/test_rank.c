@@ -112,13 +112,21 @@ static int fake_sscore(const shelf_model *m, const void *sess, float *sc, shelf_
 static void fake_sfree(void *sess) { free(sess); }
 static size_t fake_sbytes(const void *sess) { return 100 + ((const fake_sess *)sess)->n; }
 static void fake_free(shelf_model *m) { (void)m; }
+/* item vectors: 0 and 1 alike, 2 and 4 alike, 3 between */
+static const float fake_vecs[6 * 2] = {1, 0, 1, 0, 0, 1, 0.7071f, 0.7071f, 0, 1, 1, 1};
+static const float *fake_vectors(const shelf_model *m, uint32_t *dim)
+{
+    (void)m;
+    *dim = 2;
+    return fake_vecs;
+}
 
 static const shelf_model_vt fake_vt = {.name = "fake",
-                                       .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY,
+                                       .caps = SHELF_CAP_EXPLAIN | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY | SHELF_CAP_ITEM_VECTORS,
                                        .score = fake_score, .explain = fake_explain, .free = fake_free,
                                        .session_begin = fake_begin, .session_append = fake_append,
                                        .session_score = fake_sscore, .session_free = fake_sfree,
-                                       .session_bytes = fake_sbytes};
+                                       .session_bytes = fake_sbytes, .item_vectors = fake_vectors};
 
 static uint32_t find_ext(void *ctx, const char *id)
 {
@@ -453,6 +461,8 @@ static void test_scenario_stages(void **state)
     SLATE("{\"diversity\": {\"by\": \"category\", \"lambda\": 1}}", 5, 0, 1, 2, 3, 4);
     /* candidates: the stages judge the best 3, the fallback fills the rest */
     SLATE("{\"candidates\": 3}", 5, 0, 1, 2, 3, 6);
+    /* diversity by the model's item vectors, lambda .5: after 0, its twin 1 waits behind 2 */
+    SLATE("{\"diversity\": {\"by\": \"embedding\", \"lambda\": 0.5}}", 5, 0, 2, 1, 3, 4);
     /* caps: one per category, the fallback's fill held to them too (item 6, 7: no category) */
     SLATE("{\"caps\": [{\"by\": \"category\", \"max\": 1}]}", 5, 0, 2, 3, 6, 7);
 }
