@@ -4,6 +4,7 @@
  * vectors: dot = sum over shared features of idf^2, idf = ln(1 + W / df)
  * with W warm items and df the feature's warm items. */
 #include "shelf/coldfill.h"
+#include "models/coldfill_int.h"
 #include "shelf/text.h"
 
 #include <math.h>
@@ -369,4 +370,65 @@ uint32_t shelf_coldfill_neighbours(const shelf_coldfill *cf, uint32_t item, uint
     memcpy(nb, cf->nb + (size_t)item * cf->k, n * sizeof *nb);
     memcpy(w, cf->nw + (size_t)item * cf->k, n * sizeof *w);
     return n;
+}
+
+/* ---- a shopper's content profile (coldfill_int.h) ----------------------------------------- */
+
+/* the IDF of feature f: from the warm index, else as rare as a feature can be */
+static double idf_of(const shelf_coldfill *cf, uint64_t f)
+{
+    size_t at;
+    return find_key(cf, f, &at) ? idf(cf, at) : log(1.0 + (cf->W > 0 ? cf->W : 1.0));
+}
+
+int shelf__coldfill_profile_scores(const shelf_coldfill *cf, const uint32_t *hist, size_t n_hist, const uint32_t *cand,
+                                   size_t n_cand, float *out)
+{
+    size_t np = 0;
+    for (size_t h = 0; h < n_hist; h++)
+        if (hist[h] < cf->n_items) np += cf->ft[hist[h]].n;
+    uint64_t *pf = malloc((np ? np : 1) * sizeof *pf);
+    double *pw = malloc((np ? np : 1) * sizeof *pw);
+    if (!pf || !pw) {
+        free(pf);
+        free(pw);
+        return SHELF_ENOMEM;
+    }
+    /* the profile: each feature of the history's items, IDF x how many of them have it */
+    size_t k = 0;
+    for (size_t h = 0; h < n_hist; h++)
+        if (hist[h] < cf->n_items)
+            for (uint32_t j = 0; j < cf->ft[hist[h]].n; j++) pf[k++] = cf->ft[hist[h]].f[j];
+    qsort(pf, k, sizeof *pf, cmp_u64);
+    size_t u = 0;
+    double norm_p = 0;
+    for (size_t j = 0; j < k;) {
+        size_t e = j;
+        while (e < k && pf[e] == pf[j]) e++;
+        pf[u] = pf[j];
+        pw[u] = (double)(e - j) * idf_of(cf, pf[j]);
+        norm_p += pw[u] * pw[u];
+        u++;
+        j = e;
+    }
+    norm_p = sqrt(norm_p);
+    /* each candidate: the cosine of its IDF-weighted features with the profile (sorted merge) */
+    for (size_t c = 0; c < n_cand; c++) {
+        uint32_t i = cand[c];
+        out[c] = 0;
+        if (i >= cf->n_items || !norm_p) continue;
+        const feats *fi = &cf->ft[i];
+        double dot = 0, ni = 0;
+        size_t a = 0;
+        for (uint32_t j = 0; j < fi->n; j++) {
+            double w = idf_of(cf, fi->f[j]);
+            ni += w * w;
+            while (a < u && pf[a] < fi->f[j]) a++;
+            if (a < u && pf[a] == fi->f[j]) dot += w * pw[a];
+        }
+        out[c] = ni > 0 ? (float)(dot / (norm_p * sqrt(ni))) : 0.0f;
+    }
+    free(pf);
+    free(pw);
+    return 0;
 }

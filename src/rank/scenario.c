@@ -151,7 +151,8 @@ static int expr(pctx *p, const cJSON *v, const char *path, shelf__expr_kind kind
 
 static int parse_source(pctx *p, const cJSON *o, const char *path, shelf__scn_source *s)
 {
-    static const char *const types[SHELF__SRC_N] = {"model", "similar", "trending", "popular", "list", "campaign"};
+    static const char *const types[SHELF__SRC_N] = {"model", "similar",  "trending", "popular",
+                                                    "list",  "campaign", "content"};
     char b[200];
     if (only_keys(p, o, path, "type|model|weight|items")) return p->rc;
     int t;

@@ -28,6 +28,7 @@ typedef enum {
     SHELF__SRC_POPULAR,  /* all-time popularity */
     SHELF__SRC_LIST,     /* a fixed list of items, in its order */
     SHELF__SRC_CAMPAIGN, /* the items of the scenario's promotions */
+    SHELF__SRC_CONTENT,  /* the items whose content is like that of the shopper's history */
     SHELF__SRC_N
 } shelf__src_type;
 

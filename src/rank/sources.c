@@ -2,13 +2,15 @@
  * fusion into one score per item. Each source scores the items it proposes
  * (-inf: not proposed): a trained model over the shopper's history, the
  * items that go with the request's items, trending or all-time popularity,
- * a fixed list, the promotions' items. Fusion:
+ * a fixed list, the promotions' items, the items whose content is like
+ * the shopper's history. Fusion:
  *   weighted  sum over sources of weight x (score - min) / (max - min),
  *             each source min-max scaled over the items it proposes (so a
  *             weight means the same for logits, counts and ranks)
  *   rrf       sum of weight / (rrf_k + rank) over the sources' best
  *             SHELF__RRF_DEPTH items, plus 1e-6 x the weighted sum so that
  *             items past every source's depth keep an order. */
+#include "models/coldfill_int.h"
 #include "rank/rank_int.h"
 #include "rank/scenario_int.h"
 #include "shelf/eval.h"  /* shelf_topk */
@@ -16,6 +18,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int shelf__scenario_multi(const shelf__scenario *s, const char *deployed)
@@ -59,6 +62,42 @@ static int similar_source(const shelf__rank_env *env, const shelf__rank_req *rq,
     return rc;
 }
 
+static int kind_wanted(const shelf__scenario *s, const shelf__catalogue *c, uint32_t i)
+{
+    if (!s->n_kinds) return 1;
+    for (uint32_t j = 0; j < s->n_kinds; j++)
+        if (c->kind[i] < c->n_kinds && !strcmp(s->kinds[j], c->kinds[c->kind[i]])) return 1;
+    return 0;
+}
+
+/* the items of the scenario's kinds (all without kinds) by the cosine of
+ * their content with the profile of the shopper's last 100 items
+ * (coldfill_int.h: category, brand, attributes, title and text words) */
+static int content_source(const shelf__rank_env *env, const shelf__rank_req *rq, float *out, uint32_t N, shelf_err *err)
+{
+    fill(out, N, -INFINITY);
+    if (!rq->n_hist || !env->catalogue_read) return 0; /* shelf eval: no content at hand */
+    size_t nh = rq->n_hist < 100 ? rq->n_hist : 100;
+    const uint32_t *hist = rq->items + (rq->n_hist - nh);
+    shelf__catalogue cat;
+    env->catalogue_read(env->ctx, &cat);
+    uint32_t n = cat.n_items < N ? cat.n_items : N, m = 0;
+    uint32_t *cand = cat.cf ? malloc((size_t)(n ? n : 1) * sizeof *cand) : NULL;
+    float *sim = cand ? malloc((size_t)(n ? n : 1) * sizeof *sim) : NULL;
+    int rc = cat.cf && !sim ? SHELF_ENOMEM : 0;
+    for (uint32_t i = 0; sim && i < n; i++)
+        if (cat.ok[i] && kind_wanted(rq->scenario, &cat, i)) cand[m++] = i;
+    if (sim) rc = shelf__coldfill_profile_scores(cat.cf, hist, nh, cand, m, sim);
+    env->catalogue_done(env->ctx);
+    for (uint32_t k = 0; !rc && sim && k < m; k++)
+        if (sim[k] > 0) out[cand[k]] = sim[k];
+    for (size_t h = 0; h < nh; h++)
+        if (hist[h] < N) out[hist[h]] = -INFINITY; /* what the shopper has seen is not news */
+    free(cand);
+    free(sim);
+    return rc ? shelf_err_set(err, rc, "out of memory (content)") : 0;
+}
+
 static int source_scores(const shelf__rank_env *env, const shelf__rank_req *rq, shelf__rank_work *w, uint32_t k,
                          const float *primary, float *out, uint32_t N, shelf_err *err)
 {
@@ -95,6 +134,7 @@ static int source_scores(const shelf__rank_env *env, const shelf__rank_req *rq, 
         else env->pop_scores(env->ctx, out, N);
         return 0;
     case SHELF__SRC_LIST: ids_scores(env, src->items, src->n_items, out, N); return 0;
+    case SHELF__SRC_CONTENT: return content_source(env, rq, out, N, err);
     case SHELF__SRC_CAMPAIGN: { /* the promotions' items, the first promotion's first */
         size_t total = 0, r = 0;
         for (uint32_t p = 0; p < s->n_promo; p++) total += s->promo[p].n_items;
@@ -196,7 +236,8 @@ uint32_t shelf__rank_source_rank(const float *v, uint32_t N, uint32_t item)
     return r;
 }
 
-static const char *const type_names[SHELF__SRC_N] = {"model", "similar", "trending", "popular", "list", "campaign"};
+static const char *const type_names[SHELF__SRC_N] = {"model", "similar",  "trending", "popular",
+                                                      "list",  "campaign", "content"};
 
 const char *shelf__source_label(const shelf__scn_source *src, char *buf, size_t cap)
 {

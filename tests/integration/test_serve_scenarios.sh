@@ -192,6 +192,16 @@ second=$(ids_of | sort)
 check "rotation: what the shopper was just shown moves down (no item twice: $(echo $first) / $(echo $second))" \
     test -z "$(comm -12 <(echo "$first") <(echo "$second"))"
 
+# content by the shopper's profile: u1's guide is the one of the category u1 shops most
+want_cat=$(sqlite3 s.db "SELECT i.category FROM events e JOIN items i ON i.idx = e.item JOIN users u ON u.idx = e.user
+  WHERE u.ext_id = 'u1' AND i.category IN (SELECT category FROM items WHERE kind = 'content')
+  GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+echo '{"kinds": ["content"], "sources": [{"type": "content"}]}' > guides.json
+code=$(call PUT /v1/scenarios/guides "$admin" guides.json)
+code=$(call GET "/v1/users/u1/recommendations?n=3&scenario=guides&fields=category" "$key")
+check "a content source: the guide of the category u1 shops most first ($want_cat: $(cat ans.json))" \
+    eval '[ "$code" = 200 ] && [ "$(js "(j[\"items\"][0][\"category\"], j[\"items\"][0].get(\"source\"))")" = "('"'"'$want_cat'"'"', '"'"'content'"'"')" ]'
+
 # promotions: a share of the slots while the budget lasts, spend shown and kept
 printf '{"promotions": [{"name": "spring", "items": ["%s", "%s"], "share": 0.2, "budget_per_day": 1000000000}]}' "$p1" "$p2" > promo.json
 code=$(call PUT /v1/scenarios/promo "$admin" promo.json)

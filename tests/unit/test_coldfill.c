@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "shelf/coldfill.h"
+#include "models/coldfill_int.h"
 
 /* features: small integers as hashes */
 static void set(shelf_coldfill *cf, uint32_t item, const uint64_t *f, size_t n)
@@ -123,12 +124,40 @@ static void test_item_features(void **state)
     assert_int_equal(shelf_coldfill_item_features("c", "b", "one two three", NULL, NULL, 0, a, 2), 5);
 }
 
+/* a shopper's content profile, by hand: the items of test_neighbours_by_hand,
+ * history {0, 1} -> profile 2 x idf(1) on 1, idf(2) on 2, idf(3) on 3 */
+static void test_profile_by_hand(void **state)
+{
+    (void)state;
+    shelf_coldfill *cf = shelf_coldfill_new(3);
+    const uint64_t f0[] = {1, 2}, f1[] = {1, 3}, f2[] = {2, 3, 4}, f3[] = {5}, f4[] = {9, 2, 1};
+    set(cf, 0, f0, 2);
+    set(cf, 1, f1, 2);
+    set(cf, 2, f2, 3);
+    set(cf, 3, f3, 1);
+    set(cf, 4, f4, 3);
+    const uint8_t warm[5] = {1, 1, 1, 1, 0};
+    assert_int_equal(shelf_coldfill_build(cf, warm, 5), 0);
+    const double a = log(1.0 + 4.0 / 2.0), b = log(1.0 + 4.0 / 1.0), r = log(1.0 + 4.0); /* r: unknown feature 9 */
+    const double np = sqrt(6 * a * a); /* (2a, a, a) */
+    const uint32_t hist[2] = {0, 1}, cand[3] = {2, 3, 4};
+    float out[3];
+    assert_int_equal(shelf__coldfill_profile_scores(cf, hist, 2, cand, 3, out), 0);
+    const double want2 = (a * a + a * a) / (np * sqrt(2 * a * a + b * b)); /* shares 2 and 3 */
+    const double want4 = (2 * a * a + a * a) / (np * sqrt(2 * a * a + r * r)); /* shares 1 and 2 */
+    assert_true(fabs(out[0] - want2) < 1e-6);
+    assert_true(out[1] == 0); /* {5}: nothing in common */
+    assert_true(fabs(out[2] - want4) < 1e-6);
+    shelf_coldfill_free(cf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_neighbours_by_hand),
         cmocka_unit_test(test_k_limit),
         cmocka_unit_test(test_item_features),
+        cmocka_unit_test(test_profile_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

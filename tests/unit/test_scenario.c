@@ -133,7 +133,7 @@ static void test_refused(void **state)
     refused("{\"sorces\": []}", "scenario.sorces: unknown field");
     refused("{\"sources\": []}", "scenario.sources: must be an array of 1 to 8");
     refused("{\"sources\": [{\"type\": \"model\"}, {\"type\": \"magic\"}]}",
-            "scenario.sources[1].type: must be one of model, similar, trending, popular, list, campaign");
+            "scenario.sources[1].type: must be one of model, similar, trending, popular, list, campaign, content");
     refused("{\"sources\": [{\"type\": \"model\", \"weight\": -1}]}", "scenario.sources[0].weight: must be between");
     refused("{\"sources\": [{\"type\": \"list\"}]}", "scenario.sources[0].items: a list source needs its items");
     refused("{\"sources\": [{\"type\": \"list\", \"items\": [\"a\", 3]}]}", "scenario.sources[0].items[1]: must be a non-empty string");
