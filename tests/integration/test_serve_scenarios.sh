@@ -202,6 +202,10 @@ code=$(call GET "/v1/users/u1/recommendations?n=3&scenario=guides&fields=categor
 check "a content source: the guide of the category u1 shops most first ($want_cat: $(cat ans.json))" \
     eval '[ "$code" = 200 ] && [ "$(js "(j[\"items\"][0][\"category\"], j[\"items\"][0].get(\"source\"))")" = "('"'"'$want_cat'"'"', '"'"'content'"'"')" ]'
 
+code=$(call GET "/v1/users/u1/recommendations?n=5&scenario=mix&explain=1" "$key")
+check "explain=1 names the sources of each item with their ranks ($(js "j['items'][0]['reasons'][0]['text']"))" \
+    eval '[ "$code" = 200 ] && [ "$(js "all(\"; proposed by \" in i[\"reasons\"][0][\"text\"] for i in j[\"items\"])")" = True ]'
+
 # promotions: a share of the slots while the budget lasts, spend shown and kept
 printf '{"promotions": [{"name": "spring", "items": ["%s", "%s"], "share": 0.2, "budget_per_day": 1000000000}]}' "$p1" "$p2" > promo.json
 code=$(call PUT /v1/scenarios/promo "$admin" promo.json)
