@@ -94,7 +94,7 @@ static void blend(shelf__search_answer *a, const float *prof, const uint8_t *has
         float ts = scaled(t->hit[k].score, tlo, thi);
         it->score = a->profiled ? (float)((1 - w) * ts + w * (has[k] ? scaled(prof[k], plo, phi) : 0)) : ts;
     }
-    qsort(a->item, t->n, sizeof *a->item, by_score);
+    if (t->n) qsort(a->item, t->n, sizeof *a->item, by_score);
 }
 
 static int search_srv(shelf_server *s, const shelf__search_req *q, shelf__search_answer *out, shelf_err *err)

@@ -286,7 +286,7 @@ static int scan_search(shelf_store *st, const shelf__search_q *q, const word *w,
     size_t m = 0, cap = 0;
     int rc = scan_matches(st, q, w, n, &h, &m);
     if (rc) return rc;
-    qsort(h, m, sizeof *h, by_score);
+    if (m) qsort(h, m, sizeof *h, by_score);
     if (m > q->limit) m = q->limit;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, "SELECT ext_id, kind, title, text FROM items WHERE idx = ?1", -1, &s, NULL) !=
