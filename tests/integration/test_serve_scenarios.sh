@@ -228,12 +228,23 @@ check "a budget of one impression: boosted once, then no more ($first then $seco
     test "$first $second" = "['$p2'] []"
 
 kill -TERM "$spid"; wait "$spid"; spid=""
-serve_free_port "$shelf" out.txt err.txt --store s.db --bundle B --log-level warn
+# again, from a directory of bundles: itemknn served (the newest), pop loaded beside it for sources
+"$shelf" train --model pop --bundle BB/pop --store s.db --quiet > /dev/null 2>&1 && sleep 1 &&
+    "$shelf" train --model itemknn --bundle BB/knn --store s.db --quiet > /dev/null 2>&1
+serve_free_port "$shelf" out.txt err.txt --store s.db --bundle BB --source-models pop --log-level warn
 check "serve starts again" test -n "$port"
 url="http://127.0.0.1:$port"
 code=$(call GET "/v1/users/u2/recommendations?n=8&scenario=home&want=product" "$key")
 check "after a restart the scenario still applies ($code)" \
     eval '[ "$code" = 200 ] && [ "$(cats_of | sort -u | wc -l)" = 8 ]'
+echo '{"sources": [{"type": "model"}, {"type": "model", "model": "pop", "weight": 2}]}' > peer.json
+code=$(call PUT /v1/scenarios/peer "$admin" peer.json)
+check "--source-models pop: a source naming pop is applied ($code $(cat ans.json))" \
+    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+code=$(call GET "/v1/users/u1/recommendations?n=6&scenario=peer" "$key")
+check "the slate mixes the served model and pop, each item naming it ($(js "[i.get('source', j['source']) for i in j['items']]"))" \
+    eval '[ "$code" = 200 ] && [ "$(js "j[\"model\"]")" = itemknn ] &&
+          [ "$(js "sorted(set(i.get(\"source\", j[\"source\"]) for i in j[\"items\"]) - {\"model\"})")" = "['"'"'model:pop'"'"']" ]'
 code=$(call GET /v1/scenarios "$admin")
 check "a restart keeps the promotions' spend (from the served log: $(cat ans.json))" \
     test "$(js "[p['spent_today'] for s in j['scenarios'] for p in s.get('promotions', [])]")" = "[2, 1]"
