@@ -34,6 +34,8 @@ static void work_free(void *p)
     free(w->rtop);
     free(w->pitem);
     free(w->cand);
+    free(w->skey);
+    free(w->sts);
     free(w->tpromo);
     free(w->hitem);
     free(w->htype);

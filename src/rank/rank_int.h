@@ -218,6 +218,9 @@ typedef struct shelf__rank_work {
     uint32_t *cand;  /* a scenario's candidates (rerank.c) */
     size_t ccap;
     uint32_t n_cand; /* left after shelf__rank_scenario_scores */
+    uint64_t *skey;  /* seen(): the history's (item, type) table (rerank.c) */
+    int64_t *sts;
+    size_t scap_seen;
     uint32_t *pitem; /* the promotions' items (promo.c): promotion p's are pitem[poff[p]..poff[p+1]) */
     size_t pcap;
     uint32_t n_pitem, poff[9];

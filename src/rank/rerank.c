@@ -9,6 +9,7 @@
 #include "shelf/store.h" /* SHELF_NONE */
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,10 @@ typedef struct scn_view {
     const shelf__catalogue *cat;
     const shelf__rank_req *rq;
     const float *pop; /* trending popularity, or NULL */
+    int seen_built;   /* the history's (item, type) table below is made (on the first seen()) */
+    uint64_t *skey;   /* open addressing: (item << 16 | type) + 1, 0 empty */
+    int64_t *sts;     /* the latest time of such an event (INT64_MAX: one without a time) */
+    uint32_t smask;
 } scn_view;
 
 static void item_value(void *ctx, uint32_t item, uint32_t field, shelf__xval *out)
@@ -88,9 +93,50 @@ static void item_value(void *ctx, uint32_t item, uint32_t field, shelf__xval *ou
     }
 }
 
+static uint32_t seen_slot(uint64_t key, uint32_t mask) { return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 40) & mask; }
+
+/* the table of the history's (item, type) pairs and their latest times, in
+ * the thread's work space; 0, or -1 when out of memory (seen() then scans) */
+static int seen_build(scn_view *v)
+{
+    const shelf__rank_req *rq = v->rq;
+    uint32_t cap = 64;
+    while (cap < 2 * rq->n_hist) cap *= 2;
+    shelf__rank_work *w = shelf__rank_work_get(1, 1);
+    if (!w) return -1;
+    if (cap > w->scap_seen) {
+        uint64_t *k = realloc(w->skey, cap * sizeof *k);
+        if (k) w->skey = k;
+        int64_t *t = realloc(w->sts, cap * sizeof *t);
+        if (t) w->sts = t;
+        if (!k || !t) return -1;
+        w->scap_seen = cap;
+    }
+    memset(w->skey, 0, cap * sizeof *w->skey);
+    for (size_t h = 0; h < rq->n_hist; h++) {
+        uint64_t key = ((uint64_t)rq->items[h] << 16 | (rq->types ? rq->types[h] : 0)) + 1;
+        int64_t t = rq->ts && rq->ts[h] ? rq->ts[h] : INT64_MAX;
+        uint32_t at = seen_slot(key, cap - 1);
+        while (w->skey[at] && w->skey[at] != key) at = (at + 1) & (cap - 1);
+        if (!w->skey[at] || t > w->sts[at]) w->sts[at] = t;
+        w->skey[at] = key;
+    }
+    v->skey = w->skey, v->sts = w->sts, v->smask = cap - 1;
+    return 0;
+}
+
 static int seen(void *ctx, uint32_t item, uint32_t type, int64_t window_s)
 {
-    const shelf__rank_req *rq = ((const scn_view *)ctx)->rq;
+    scn_view *v = ctx;
+    const shelf__rank_req *rq = v->rq;
+    if (!v->seen_built && rq->n_hist > 8) v->seen_built = seen_build(v) ? -1 : 1;
+    if (v->seen_built == 1) { /* the table: the latest such event, within the window? */
+        uint64_t key = ((uint64_t)item << 16 | type) + 1;
+        for (uint32_t at = seen_slot(key, v->smask); v->skey[at]; at = (at + 1) & v->smask)
+            if (v->skey[at] == key)
+                return !window_s || v->sts[at] == INT64_MAX || rq->now - v->sts[at] <= window_s;
+        return 0;
+    }
     for (size_t k = 0; k < rq->n_hist; k++) {
         if (rq->items[k] != item || (rq->types ? rq->types[k] : 0) != type) continue;
         int64_t t = rq->ts ? rq->ts[k] : 0;
@@ -123,7 +169,7 @@ int shelf__rank_condition(const shelf__rank_req *rq, const shelf__expr *e)
     if (!e) return 1;
     shelf__xval slots[64];
     if (shelf__expr_slots(e) > sizeof slots / sizeof slots[0]) return 0;
-    scn_view v = {NULL, rq, NULL};
+    scn_view v = {NULL, rq, NULL, 0, NULL, NULL, 0};
     shelf__expr_env xenv = {&v, item_value, seen, lookup};
     shelf__expr_bind(e, &xenv, slots);
     return shelf__expr_eval(e, &xenv, slots, 0, NULL);
@@ -191,7 +237,7 @@ static int run_begin(scn_run *r, const shelf__rank_env *env, const shelf__rank_r
     int want_pop = s->long_tail_beta > 0 || shelf__expr_uses_field(s->filter, F_POPULARITY);
     for (uint32_t b = 0; b < s->n_boost && !want_pop; b++) want_pop = shelf__expr_uses_field(s->boost[b], F_POPULARITY);
     if (want_pop) env->pop_scores(env->ctx, pop, N);
-    r->view = (scn_view){cat, rq, want_pop ? pop : NULL};
+    r->view = (scn_view){cat, rq, want_pop ? pop : NULL, 0, NULL, NULL, 0};
     r->xenv = (shelf__expr_env){&r->view, item_value, seen, lookup};
     return 0;
 }

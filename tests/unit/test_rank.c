@@ -528,6 +528,37 @@ static void test_scenario_sources(void **state)
     shelf__scenario_free(scn);
 }
 
+/* seen() over a long history (its table, not a scan): windows, times unknown, types */
+static void test_scenario_seen_long(void **state)
+{
+    (void)state;
+    shelf__rank_env env = env_of(1);
+    shelf__expr_schema schema = shelf__rank_schema(&env);
+    shelf__scenario *scn = NULL;
+    shelf_err err = {0};
+    assert_int_equal(shelf__scenario_parse("t", "{\"filter\": \"not seen(purchase) and not seen(view, 50s)\"}", &schema,
+                                           &scn, &err), 0);
+    uint32_t items[12] = {1, 2, 3};
+    uint16_t htypes[12] = {0, 1, 0};
+    int64_t ts[12] = {100, 900, 0};
+    for (int k = 3; k < 12; k++) items[k] = 7, htypes[k] = 0, ts[k] = 990 + k; /* an article, lately */
+    shelf__rank_req rq = req(3);
+    rq.items = items;
+    rq.types = htypes;
+    rq.ts = ts;
+    rq.n_hist = 12;
+    rq.scenario = scn;
+    shelf_slate s = {0};
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    /* 2: purchased; 3: viewed at a time unknown (inside every window); 1: viewed 900 s ago */
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.items[0].item, 0);
+    assert_int_equal(s.items[1].item, 1);
+    assert_int_equal(s.items[2].item, 4);
+    shelf_slate_free(&s);
+    shelf__scenario_free(scn);
+}
+
 /* the cut (few scores: exactly the k best and their ties) against a sort,
  * with ties and -inf; a kept item keeps its score */
 static void test_scenario_cut(void **state)
@@ -630,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
         cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages), cmocka_unit_test(test_scenario_sources),
         cmocka_unit_test(test_scenario_fallback_promo), cmocka_unit_test(test_scenario_cut),
+        cmocka_unit_test(test_scenario_seen_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
