@@ -192,6 +192,34 @@ second=$(ids_of | sort)
 check "rotation: what the shopper was just shown moves down (no item twice: $(echo $first) / $(echo $second))" \
     test -z "$(comm -12 <(echo "$first") <(echo "$second"))"
 
+# boosters, minimum relevance, long tail, a fallback order of its own
+echo '{"kinds": ["product"], "boosters": ["max(1, (price - 19) * 1000)"]}' > boost.json
+code=$(call PUT /v1/scenarios/boost "$admin" boost.json)
+code=$(call GET "/v1/users/u1/recommendations?n=5&scenario=boost&fields=price" "$key")
+check "a booster x1000 for prices over 19: every price on the slate is ($(js "[i['price'] for i in j['items']]"))" \
+    eval '[ "$code" = 200 ] && [ "$(js "all(i[\"price\"] >= 19 for i in j[\"items\"])")" = True ]'
+echo '{"kinds": ["product"], "min_relevance": 0.999}' > minrel.json
+code=$(call PUT /v1/scenarios/minrel "$admin" minrel.json)
+code=$(call GET "/v1/users/u1/recommendations?n=4&scenario=minrel" "$key")
+check "min_relevance 0.999: the model's best only, the rest from the fallback ($(js "[i.get('source', j['source']) for i in j['items']]"))" \
+    eval '[ "$code" = 200 ] && [ "$(js "[i.get(\"source\", j[\"source\"]) for i in j[\"items\"]]")" = "['"'"'model'"'"', '"'"'popular'"'"', '"'"'popular'"'"', '"'"'popular'"'"']" ]'
+events_of() { ids_of | while read -r id; do sqlite3 s.db "SELECT count(*) FROM events e JOIN items i ON i.idx = e.item WHERE i.ext_id = '$id'"; done | awk '{ s += $1 } END { print s / NR }'; }
+code=$(call GET "/v1/users/u1/recommendations?n=8&kind=product" "$key")
+plain_events=$(events_of)
+echo '{"kinds": ["product"], "long_tail": {"beta": 3}}' > tail.json
+code=$(call PUT /v1/scenarios/tail "$admin" tail.json)
+code=$(call GET "/v1/users/u1/recommendations?n=8&scenario=tail" "$key")
+tail_events=$(events_of)
+check "long tail beta 3: less popular items (events per item $tail_events against $plain_events)" \
+    awk -v a="$tail_events" -v b="$plain_events" 'BEGIN { exit !(a < b) }'
+top_all=$(sqlite3 s.db "SELECT i.ext_id FROM events e JOIN items i ON i.idx = e.item JOIN event_types t ON t.id = e.type
+  WHERE i.kind = 'product' AND i.available = 1 GROUP BY i.idx ORDER BY sum(t.weight) DESC, i.idx LIMIT 1")
+echo '{"kinds": ["product"], "fallback": ["popular"]}' > fb.json
+code=$(call PUT /v1/scenarios/fb "$admin" fb.json)
+code=$(call GET "/v1/users/nobody-at-all/recommendations?n=3&scenario=fb" "$key")
+check "a fallback of all-time popularity for an unknown shopper: the top product first ($top_all: $(js "[i['id'] for i in j['items']]"))" \
+    eval '[ "$code" = 200 ] && [ "$(js "j[\"items\"][0][\"id\"]")" = "$top_all" ]'
+
 # content by the shopper's profile: u1's guide is the one of the category u1 shops most
 want_cat=$(sqlite3 s.db "SELECT i.category FROM events e JOIN items i ON i.idx = e.item JOIN users u ON u.idx = e.user
   WHERE u.ext_id = 'u1' AND i.category IN (SELECT category FROM items WHERE kind = 'content')
