@@ -156,9 +156,11 @@ static const char *item_source(const shelf__rank_req *rq, shelf__rank_work *w, u
 }
 
 /* A scenario's stages in each reason: the sources that proposed the item
- * and at which rank, the promotion that placed it, and a move by diversity
- * or caps (its place against its rank by score among the slate's first n). */
-static void explain_stages(const shelf__rank_req *rq, const shelf__rank_work *w, uint32_t n, shelf_slate *out)
+ * and at which rank, the promotion that placed it, the multipliers of its
+ * boosters, long tail and rotation, and a move by diversity or caps (its
+ * place against its rank by score among the slate's first n). */
+static void explain_stages(const shelf__rank_req *rq, const shelf__catalogue *cat, const shelf__rank_work *w, uint32_t n,
+                           shelf_slate *out)
 {
     const shelf__scenario *s = rq->scenario;
     for (uint32_t k = 0; k < out->n; k++) {
@@ -172,6 +174,12 @@ static void explain_stages(const shelf__rank_req *rq, const shelf__rank_work *w,
                        shelf__source_label(&s->src[j], label, sizeof label), r);
         }
         if (k < n && w->tpromo[k] >= 0) ADD("; promoted (%s)", s->promo[w->tpromo[k]].name);
+        float boost, tail, rot; /* the multipliers of the rules */
+        int uses_pop = s->long_tail_beta > 0;
+        shelf__rank_scenario_factors(rq, cat, uses_pop ? w->pop : NULL, it->item, &boost, &tail, &rot);
+        if (boost != 1) ADD("; boosters x%.3g", boost);
+        if (tail != 1) ADD("; long tail x%.3g", tail);
+        if (rot != 1) ADD("; shown lately x%.3g", rot);
         uint32_t by_score = 1, shown = 1; /* among the items the promotions did not place */
         for (uint32_t j = 0; j < n && k < n && w->tpromo[k] < 0; j++) {
             by_score += w->tpromo[j] < 0 && out->items[j].score > it->score;
@@ -259,7 +267,7 @@ int shelf__rank(const shelf__rank_env *env, shelf__rank_req *rq, shelf_slate *ou
     fill_short(env, rq, &cat, w, N, out);
     if (rq->explain)
         for (uint32_t k = 0; k < out->n; k++) shelf__rank_explain(env, rq, &cat, source, &out->items[k]);
-    if (rq->explain && rq->scenario) explain_stages(rq, w, n, out);
+    if (rq->explain && rq->scenario) explain_stages(rq, &cat, w, n, out);
     env->catalogue_done(env->ctx);
 
     /* time first (milliseconds, 12 hex digits), then 80 random bits: ids

@@ -394,6 +394,27 @@ int shelf__rank_scenario_cut(const shelf__scenario *s, float *scores, uint32_t N
     }
 }
 
+void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *pop,
+                                  uint32_t item, float *boost, float *tail, float *rotation)
+{
+    const shelf__scenario *s = rq->scenario;
+    scn_run r;
+    r.view = (scn_view){cat, rq, pop, 0, NULL, NULL, 0};
+    r.xenv = (shelf__expr_env){&r.view, item_value, seen, lookup};
+    double b = 1;
+    for (uint32_t k = 0; k < s->n_boost; k++) {
+        double m;
+        if (shelf__expr_slots(s->boost[k]) > sizeof r.slots / sizeof r.slots[0]) continue;
+        shelf__expr_bind(s->boost[k], &r.xenv, r.slots);
+        if (shelf__expr_eval(s->boost[k], &r.xenv, r.slots, item, &m) && m >= 0) b *= m;
+    }
+    *boost = (float)b;
+    *tail = s->long_tail_beta > 0 && pop ? powf(1.0f + (pop[item] > 0 ? pop[item] : 0), -s->long_tail_beta) : 1.0f;
+    *rotation = 1;
+    for (size_t k = 0; k < rq->n_shown && s->rotation_window_s > 0; k++)
+        if (rq->shown[k] == item && rq->now - rq->shown_ts[k] <= s->rotation_window_s) *rotation = s->rotation_penalty;
+}
+
 /* ---- the slate: diversity and caps ------------------------------------------------------ */
 
 /* the value an item has for by (SHELF_NONE: none) */

@@ -137,6 +137,12 @@ int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_re
 int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                                 float *scores, float *pop, uint32_t N);
 
+/* What the scenario's stages multiplied item's relevance by (explanations):
+ * its boosters' product, the long-tail term (pop: the trending popularity
+ * its stages read, or NULL) and the rotation penalty; 1 where none. */
+void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *pop,
+                                  uint32_t item, float *boost, float *tail, float *rotation);
+
 /* The best m (at most) by scores of what the last shelf__rank_scenario_scores
  * of this thread left, the best first, into pool; returns how many. */
 uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t m, uint32_t *pool);

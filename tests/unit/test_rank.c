@@ -512,6 +512,20 @@ static void test_scenario_sources(void **state)
         fail_msg("reason: %s", s.items[4].reason);
     shelf_slate_free(&s);
     shelf__scenario_free(scn);
+    /* boosters and the long tail say their multipliers (item 0: trending 5) */
+    assert_int_equal(shelf__scenario_parse("t", "{\"boosters\": [\"max(1, popularity)\"], \"long_tail\": {\"beta\": 1}}",
+                                           &schema, &scn, &err), 0);
+    rq = req(5);
+    rq.items = hist;
+    rq.n_hist = 1;
+    rq.scenario = scn;
+    rq.explain = 1;
+    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    for (uint32_t k = 0; k < s.n; k++)
+        if (s.items[k].item == 0 && !strstr(s.items[k].reason, "; boosters x5; long tail x0.167"))
+            fail_msg("reason: %s", s.items[k].reason);
+    shelf_slate_free(&s);
+    shelf__scenario_free(scn);
     /* diversity says where it moved an item */
     assert_int_equal(shelf__scenario_parse("t", "{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", &schema, &scn,
                                            &err), 0);
