@@ -76,7 +76,7 @@ static int k_index(const shelf_eval_result *r, uint32_t k)
 }
 
 typedef struct run {
-    char label[48];
+    char label[72];
     shelf_eval_result *res;
     double fit_s;
     cJSON *params;
@@ -225,13 +225,13 @@ static int tune(cli_ctx *c, const char *name, const shelf_split *sp, const shelf
 
 /* ---- --scenario: several documents, every model fitted once ------------------------- */
 
-#define MAX_RUNS 64
-#define MAX_SCN 16
+#define MAX_RUNS 128
+#define MAX_SCN 32
 
 typedef struct scn_set {
     int n;
     char *doc[MAX_SCN];
-    char name[MAX_SCN][32]; /* the file's name without directory and .json */
+    char name[MAX_SCN][48]; /* the file's name without directory and .json */
 } scn_set;
 
 static void scn_set_free(scn_set *t)
@@ -250,8 +250,11 @@ static int read_scenarios(cli_ctx *c, const char *list, scn_set *t)
         if (!(t->doc[t->n] = cli_read_text(c, f, 1u << 20))) return 1;
         const char *base = strrchr(f, '/');
         base = base ? base + 1 : f;
-        size_t len = strcspn(base, ".");
-        snprintf(t->name[t->n], sizeof t->name[0], "%.*s", (int)(len < 31 ? len : 31), base);
+        size_t len = strlen(base); /* the name without its .json: lt_0.5.json is lt_0.5 */
+        if (len > 5 && !strcmp(base + len - 5, ".json")) len -= 5;
+        if (len >= sizeof t->name[0]) return cli_fail(c, "--scenario: %s: a file name of at most %zu characters, please", f,
+                                                      sizeof t->name[0] - 6);
+        snprintf(t->name[t->n], sizeof t->name[0], "%.*s", (int)len, base);
         t->n++;
     }
     return 0;
@@ -423,7 +426,7 @@ int cmd_eval(cli_ctx *c)
     for (int i = 0; !status && topk && i < done; i++) {
         char path[8800];
         if (done == 1) snprintf(path, sizeof path, "%s", topk);
-        else snprintf(path, sizeof path, "%.4000s.%s", topk, runs[i].label);
+        else snprintf(path, sizeof path, "%.4000s.%.100s", topk, runs[i].label);
         shelf_err err = {0};
         if (shelf_eval_write_topk(runs[i].res, sp->train, SHELF_EVAL_TOPK, path, &err))
             status = cli_fail(c, "%s", err.msg);

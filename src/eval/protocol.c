@@ -552,6 +552,22 @@ static int scenario_setup(ev_run *R, const shelf_snapshot *tr, const char *doc, 
     int rc = shelf__scenario_parse("eval", doc, &schema, &R->scn, &e);
     if (rc) return shelf_err_set(err, rc, "eval: %s", e.msg);
     R->multi = shelf__scenario_multi(R->scn, shelf_model_name(R->m));
+    /* a control with nothing to work on is said, not silently off */
+    int by_cat = R->scn->diversity_by == SHELF__BY_CATEGORY, by_brand = R->scn->diversity_by == SHELF__BY_BRAND;
+    for (uint32_t k = 0; k < R->scn->n_caps; k++)
+        by_cat |= R->scn->caps[k].by == SHELF__BY_CATEGORY, by_brand |= R->scn->caps[k].by == SHELF__BY_BRAND;
+    int has_cat = 0, has_brand = 0;
+    for (uint32_t i = 0; i < I && (!has_cat || !has_brand); i++) {
+        has_cat |= tr->item_category && tr->item_category[i] != SHELF_NONE;
+        has_brand |= tr->item_brand && tr->item_brand[i] != SHELF_NONE;
+    }
+    if ((by_cat && !has_cat) || (by_brand && !has_brand))
+        shelf_warn("eval: the scenario diversifies or caps by %s, but no item has one (an s3rec file's attributes are "
+                   "not categories: import into a store with the items' categories): that stage changes nothing",
+                   by_cat && !has_cat ? "category" : "brand");
+    if (R->scn->diversity_by == SHELF__BY_EMBEDDING && !R->cat.vecs)
+        shelf_warn("eval: the scenario diversifies by embedding, but model %s has no item vectors: that stage changes "
+                   "nothing", shelf_model_name(R->m));
     for (uint32_t k = 0; k < R->scn->n_src; k++) {
         const shelf__scn_source *src = &R->scn->src[k];
         int found = src->type != SHELF__SRC_MODEL || !src->model[0] || !strcmp(src->model, shelf_model_name(R->m));

@@ -70,5 +70,15 @@ refused "unknown action" 2 "unknown action 'frob'" -- frob
 refused "put without a file" 2 "put needs a name and a file" -- put home
 refused "missing file" 1 "nope.json: cannot open" -- put home nope.json
 
+# shelf eval under several scenarios: one row each, named by file (dots kept);
+# a stage with nothing to work on is said
+printf '1 1 2 3 4\n2 2 3 4 5\n3 1 3 5 6\n4 2 4 6 1\n5 3 5 1 2\n' > tiny.txt
+echo '{"diversity": {"by": "category", "lambda": 0.5}}' > div_0.5.json
+echo '{}' > plain.json
+"$shelf" eval --data tiny.txt --format s3rec --models itemknn --scenario div_0.5.json,plain.json --quiet > ev.txt 2> ev.err
+st=$?
+check "eval: two scenarios, two rows (exit $st: $(cat ev.txt))" eval '[ "$st" = 0 ] && grep -q "^itemknn@div_0.5 " ev.txt && grep -q "^itemknn@plain " ev.txt'
+check "eval: diversity by category without categories is said ($(cat ev.err))" grep -q "diversifies or caps by category, but no item has one" ev.err
+
 echo "test_cli_scenario: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
