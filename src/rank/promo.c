@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL 512
 
 static uint32_t take(const shelf__rank_env *env, const shelf__rank_req *rq, uint32_t p, uint32_t want)
 {
@@ -126,9 +125,8 @@ uint32_t shelf__rank_promo_slate(const shelf__rank_env *env, const shelf__rank_r
         }
     }
     /* the other slots, then the shared ones at evenly spaced positions */
-    uint32_t pool[POOL], org[1024];
-    uint32_t m = n * 10 > 100 ? n * 10 : 100; /* as a slate without promotions chooses */
-    m = shelf__rank_scenario_pool(scores, m < POOL ? m : POOL, pool);
+    uint32_t pool[SHELF__SCN_POOL], org[1024];
+    uint32_t m = shelf__rank_scenario_pool(scores, n, pool); /* as a slate without promotions chooses */
     uint32_t want = n - n_sh < 1024 ? n - n_sh : 1024;
     uint32_t n_org = shelf__rank_scenario_select(rq, cat, scores, pool, m, 0, want, org);
     uint32_t len = n_org + n_sh, a = 0, b = 0;

@@ -109,20 +109,18 @@ static uint64_t rnd(shelf__rank_work *w)
 
 /* ---- a scenario's slate ------------------------------------------------------------------ */
 
-#define SCN_POOL 512 /* the best this many items are what diversity and caps choose from */
 
 /* the scenario's stages over w->scores, then its choice of rq->n into w->top
  * (with its promotions when some apply: active) */
 static uint32_t scenario_slate(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
                                shelf__rank_work *w, uint32_t N, const uint8_t *active, uint32_t n_active, int *rc)
 {
-    uint32_t pool[SCN_POOL];
+    uint32_t pool[SHELF__SCN_POOL];
     *rc = shelf__rank_scenario_cut(rq->scenario, w->scores, N, w->pitem, n_active ? w->n_pitem : 0);
     if (!*rc) *rc = shelf__rank_scenario_scores(env, rq, cat, w->scores, w->pop, N);
     if (*rc) return 0;
     if (n_active) return shelf__rank_promo_slate(env, rq, cat, w, w->scores, N, active);
-    uint32_t m = rq->n * 10 > 100 ? rq->n * 10 : 100;
-    m = shelf__rank_scenario_pool(w->scores, m < SCN_POOL ? m : SCN_POOL, pool);
+    uint32_t m = shelf__rank_scenario_pool(w->scores, rq->n, pool);
     return shelf__rank_scenario_select(rq, cat, w->scores, pool, m, 0, rq->n, w->top);
 }
 
@@ -204,9 +202,9 @@ static void fill_short(const shelf__rank_env *env, const shelf__rank_req *rq, co
     shelf__rank_filter(env, rq, cat, w->scores, N, 0);
     for (uint32_t k = 0; k < out->n; k++) w->scores[out->items[k].item] = -INFINITY;
     if (rq->scenario) { /* its rules and caps hold for the fallback too */
-        uint32_t pool[SCN_POOL], have = out->n;
+        uint32_t pool[SHELF__SCN_POOL], have = out->n;
         if (shelf__rank_scenario_filter(env, rq, cat, w->scores, w->pop, N)) return;
-        uint32_t m = shelf_topk(w->scores, N, NULL, SCN_POOL, pool);
+        uint32_t m = shelf_topk(w->scores, N, NULL, SHELF__SCN_POOL, pool);
         for (uint32_t k = 0; k < have; k++) w->top[k] = out->items[k].item;
         uint32_t n = shelf__rank_scenario_select(rq, cat, w->scores, pool, m, have, rq->n, w->top);
         for (uint32_t k = have; k < n; k++) put_item(out, w->top[k], w->scores[w->top[k]], "popular");

@@ -177,7 +177,7 @@ int shelf__rank_condition(const shelf__rank_req *rq, const shelf__expr *e)
 
 /* ---- scores ---------------------------------------------------------------------------- */
 
-static int kind_ok(const shelf__scenario *s, const shelf__catalogue *c, uint32_t i)
+int shelf__scenario_kind_ok(const shelf__scenario *s, const shelf__catalogue *c, uint32_t i)
 {
     if (!s->n_kinds) return 1;
     const char *k = i < c->n_items && c->kind[i] < c->n_kinds ? c->kinds[c->kind[i]] : "";
@@ -251,7 +251,7 @@ static void apply_filter(scn_run *r, const shelf__rank_req *rq, const shelf__cat
     uint32_t m = 0;
     for (uint32_t k = 0; k < *n; k++) {
         uint32_t i = c[k];
-        if (!kind_ok(s, cat, i) || (s->filter && !shelf__expr_eval(s->filter, &r->xenv, r->slots, i, NULL)))
+        if (!shelf__scenario_kind_ok(s, cat, i) || (s->filter && !shelf__expr_eval(s->filter, &r->xenv, r->slots, i, NULL)))
             scores[i] = -INFINITY;
         else c[m++] = i;
     }
@@ -325,19 +325,17 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
     return 0;
 }
 
-uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t m, uint32_t *pool)
+uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t n, uint32_t *pool)
 {
     shelf__rank_work *w = shelf__rank_work_get(1, 1);
-    uint32_t n = w->n_cand, got = 0;
-    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    uint32_t *at = malloc((size_t)(m ? m : 1) * sizeof *at);
-    if (v && at) {
-        for (uint32_t k = 0; k < n; k++) v[k] = scores[w->cand[k]];
-        got = shelf_topk(v, n, NULL, m, at);
-        for (uint32_t k = 0; k < got; k++) pool[k] = w->cand[at[k]];
-    }
+    uint32_t m = n * 10 > 100 ? n * 10 : 100, nc = w->n_cand, got = 0, at[SHELF__SCN_POOL];
+    if (m > SHELF__SCN_POOL) m = SHELF__SCN_POOL;
+    float *v = malloc((size_t)(nc ? nc : 1) * sizeof *v);
+    if (!v) return 0;
+    for (uint32_t k = 0; k < nc; k++) v[k] = scores[w->cand[k]];
+    got = shelf_topk(v, nc, NULL, m, at);
+    for (uint32_t k = 0; k < got; k++) pool[k] = w->cand[at[k]];
     free(v);
-    free(at);
     return got;
 }
 

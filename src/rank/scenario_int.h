@@ -143,9 +143,15 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
 void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *pop,
                                   uint32_t item, float *boost, float *tail, float *rotation);
 
-/* The best m (at most) by scores of what the last shelf__rank_scenario_scores
- * of this thread left, the best first, into pool; returns how many. */
-uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t m, uint32_t *pool);
+#define SHELF__SCN_POOL 512 /* what diversity and caps choose from, at most */
+
+/* What a slate of n chooses from: the best max(10 n, 100) (at most
+ * SHELF__SCN_POOL) by scores of what the last shelf__rank_scenario_scores of
+ * this thread left, the best first, into pool; returns how many. */
+uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t n, uint32_t *pool);
+
+/* 1 when item i is of one of s's kinds (or s names none). */
+int shelf__scenario_kind_ok(const shelf__scenario *s, const shelf__catalogue *c, uint32_t i);
 
 /* Adds items of pool[0..n_pool) (the best by score, in order) to the n_have
  * already in out until it holds n, greedily: the highest lambda * score -

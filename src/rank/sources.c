@@ -62,14 +62,6 @@ static int similar_source(const shelf__rank_env *env, const shelf__rank_req *rq,
     return rc;
 }
 
-static int kind_wanted(const shelf__scenario *s, const shelf__catalogue *c, uint32_t i)
-{
-    if (!s->n_kinds) return 1;
-    for (uint32_t j = 0; j < s->n_kinds; j++)
-        if (c->kind[i] < c->n_kinds && !strcmp(s->kinds[j], c->kinds[c->kind[i]])) return 1;
-    return 0;
-}
-
 /* the items of the scenario's kinds (all without kinds) by the cosine of
  * their content with the profile of the shopper's last 100 items
  * (coldfill_int.h: category, brand, attributes, title and text words) */
@@ -86,7 +78,7 @@ static int content_source(const shelf__rank_env *env, const shelf__rank_req *rq,
     float *sim = cand ? malloc((size_t)(n ? n : 1) * sizeof *sim) : NULL;
     int rc = cat.cf && !sim ? SHELF_ENOMEM : 0;
     for (uint32_t i = 0; sim && i < n; i++)
-        if (cat.ok[i] && kind_wanted(rq->scenario, &cat, i)) cand[m++] = i;
+        if (cat.ok[i] && shelf__scenario_kind_ok(rq->scenario, &cat, i)) cand[m++] = i;
     if (sim) rc = shelf__coldfill_profile_scores(cat.cf, hist, nh, cand, m, sim);
     env->catalogue_done(env->ctx);
     for (uint32_t k = 0; !rc && sim && k < m; k++)
