@@ -401,29 +401,41 @@ static void test_lists(void **state)
 /* ---- scenarios: the model scores items 0..4 10, 9, 8, 7, 6 (relevance 1,
  * .75, .5, .25, .001); categories 0 0 1 2 2; trending 5 1 4 3 0 ---------------- */
 
-/* the slate of a shopper who viewed item 4, under scenario json */
-static uint32_t scn_slate(const char *json, uint32_t n, const char *const *kv, size_t n_kv, uint32_t *items)
+/* rq's slate under scenario json (parsed against env_of(1)'s fields) into s */
+static void scn_rank(const char *json, shelf__rank_req rq, shelf_slate *s)
 {
     shelf__rank_env env = env_of(1);
     shelf__expr_schema schema = shelf__rank_schema(&env);
     shelf__scenario *scn = NULL;
     shelf_err err = {0};
     if (shelf__scenario_parse("t", json, &schema, &scn, &err)) fail_msg("%s: %s", json, err.msg);
-    uint32_t hist[1] = {4};
-    uint16_t htype[1] = {0};
+    rq.scenario = scn;
+    if (shelf__rank(&env, &rq, s, &err)) fail_msg("%s: %s", json, err.msg);
+    shelf__scenario_free(scn);
+}
+
+/* a request for n items of a shopper who viewed item 4 */
+static shelf__rank_req viewed4(uint32_t n, int explain)
+{
+    static const uint32_t hist[1] = {4};
     shelf__rank_req rq = req(n);
     rq.items = hist;
-    rq.types = htype;
     rq.n_hist = 1;
-    rq.scenario = scn;
+    rq.explain = explain;
+    return rq;
+}
+
+/* the slate of a shopper who viewed item 4, under scenario json */
+static uint32_t scn_slate(const char *json, uint32_t n, const char *const *kv, size_t n_kv, uint32_t *items)
+{
+    shelf__rank_req rq = viewed4(n, 0);
     rq.ctx_kv = kv;
     rq.n_ctx_kv = n_kv;
     shelf_slate s = {0};
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank(json, rq, &s);
     for (uint32_t k = 0; k < s.n; k++) items[k] = s.items[k].item;
     uint32_t got = s.n;
     shelf_slate_free(&s);
-    shelf__scenario_free(scn);
     return got;
 }
 
@@ -483,75 +495,34 @@ static void test_scenario_sources(void **state)
     SLATE("{\"sources\": [{\"type\": \"model\"}, {\"type\": \"list\", \"items\": [\"a7\"], \"weight\": 10}]}", 3, 7, 0,
           1);
     /* each item names the source that gave it most */
-    shelf__rank_env env = env_of(1);
-    shelf__expr_schema schema = shelf__rank_schema(&env);
-    shelf__scenario *scn = NULL;
-    shelf_err err = {0};
-    assert_int_equal(shelf__scenario_parse("t", "{\"sources\": [{\"type\": \"model\"}, {\"type\": \"trending\"}]}",
-                                           &schema, &scn, &err), 0);
-    uint32_t hist[1] = {4};
-    shelf__rank_req rq = req(5);
-    rq.items = hist;
-    rq.n_hist = 1;
-    rq.scenario = scn;
+    const char *two = "{\"sources\": [{\"type\": \"model\"}, {\"type\": \"trending\"}]}";
     shelf_slate s = {0};
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank(two, viewed4(5, 0), &s);
     assert_string_equal(s.items[0].source, "model");
     assert_string_equal(s.items[4].source, "trending");
     assert_string_equal(s.source, "scenario");
-    shelf_slate_free(&s);
     /* explain=1: each reason names the sources that proposed the item, with their ranks */
-    rq = req(5);
-    rq.items = hist;
-    rq.n_hist = 1;
-    rq.scenario = scn;
-    rq.explain = 1;
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank(two, viewed4(5, 1), &s);
     if (!strstr(s.items[0].reason, "; proposed by model #1, trending #2")) fail_msg("reason: %s", s.items[0].reason);
     if (!strstr(s.items[4].reason, "; proposed by model #7, trending #5") && !strstr(s.items[4].reason, "trending #5"))
         fail_msg("reason: %s", s.items[4].reason);
-    shelf_slate_free(&s);
-    shelf__scenario_free(scn);
     /* boosters and the long tail say their multipliers (item 0: trending 5) */
-    assert_int_equal(shelf__scenario_parse("t", "{\"boosters\": [\"max(1, popularity)\"], \"long_tail\": {\"beta\": 1}}",
-                                           &schema, &scn, &err), 0);
-    rq = req(5);
-    rq.items = hist;
-    rq.n_hist = 1;
-    rq.scenario = scn;
-    rq.explain = 1;
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank("{\"boosters\": [\"max(1, popularity)\"], \"long_tail\": {\"beta\": 1}}", viewed4(5, 1), &s);
     for (uint32_t k = 0; k < s.n; k++)
         if (s.items[k].item == 0 && !strstr(s.items[k].reason, "; boosters x5; long tail x0.167"))
             fail_msg("reason: %s", s.items[k].reason);
-    shelf_slate_free(&s);
-    shelf__scenario_free(scn);
     /* diversity says where it moved an item */
-    assert_int_equal(shelf__scenario_parse("t", "{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", &schema, &scn,
-                                           &err), 0);
-    rq = req(5);
-    rq.items = hist;
-    rq.n_hist = 1;
-    rq.scenario = scn;
-    rq.explain = 1;
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank("{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", viewed4(5, 1), &s);
     /* 0, 2, 3, 1, 4: item 1 (second by score) shown fourth */
     assert_int_equal(s.items[3].item, 1);
     if (!strstr(s.items[3].reason, "diversity moved it: #2 by score, #4 shown")) fail_msg("reason: %s", s.items[3].reason);
     shelf_slate_free(&s);
-    shelf__scenario_free(scn);
 }
 
 /* seen() over a long history (its table, not a scan): windows, times unknown, types */
 static void test_scenario_seen_long(void **state)
 {
     (void)state;
-    shelf__rank_env env = env_of(1);
-    shelf__expr_schema schema = shelf__rank_schema(&env);
-    shelf__scenario *scn = NULL;
-    shelf_err err = {0};
-    assert_int_equal(shelf__scenario_parse("t", "{\"filter\": \"not seen(purchase) and not seen(view, 50s)\"}", &schema,
-                                           &scn, &err), 0);
     uint32_t items[12] = {1, 2, 3};
     uint16_t htypes[12] = {0, 1, 0};
     int64_t ts[12] = {100, 900, 0};
@@ -561,16 +532,14 @@ static void test_scenario_seen_long(void **state)
     rq.types = htypes;
     rq.ts = ts;
     rq.n_hist = 12;
-    rq.scenario = scn;
     shelf_slate s = {0};
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank("{\"filter\": \"not seen(purchase) and not seen(view, 50s)\"}", rq, &s);
     /* 2: purchased; 3: viewed at a time unknown (inside every window); 1: viewed 900 s ago */
     assert_int_equal(s.n, 3);
     assert_int_equal(s.items[0].item, 0);
     assert_int_equal(s.items[1].item, 1);
     assert_int_equal(s.items[2].item, 4);
     shelf_slate_free(&s);
-    shelf__scenario_free(scn);
 }
 
 /* the cut (few scores: exactly the k best and their ties) against a sort,
@@ -630,33 +599,23 @@ static void test_scenario_cut(void **state)
 static void test_scenario_fallback_promo(void **state)
 {
     (void)state;
-    shelf__rank_env env = env_of(1);
-    shelf__expr_schema schema = shelf__rank_schema(&env);
-    shelf__scenario *scn = NULL;
-    shelf_err err = {0};
     shelf_slate s = {0};
-    assert_int_equal(shelf__scenario_parse("t", "{\"fallback\": [\"popular\"]}", &schema, &scn, &err), 0);
-    shelf__rank_req rq = req(3); /* no history: the fallback, all-time popularity (item 5 unavailable) */
-    rq.scenario = scn;
-    assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+    scn_rank("{\"fallback\": [\"popular\"]}", req(3), &s); /* no history: all-time popularity (item 5 unavailable) */
     assert_int_equal(s.n, 3);
     assert_int_equal(s.items[0].item, 7);
     assert_int_equal(s.items[1].item, 6);
     assert_int_equal(s.items[2].item, 4);
-    shelf__scenario_free(scn);
-    assert_int_equal(shelf__scenario_parse("t", "{\"promotions\": [{\"name\": \"vip\", \"items\": [\"i4\"], \"segment\": "
-                                                "\"user.segment == 'vip'\", \"share\": 0.34, \"budget_per_day\": 100}]}",
-                                           &schema, &scn, &err), 0);
-    uint32_t hist[1] = {0};
+    const char *promo = "{\"promotions\": [{\"name\": \"vip\", \"items\": [\"i4\"], \"segment\": "
+                        "\"user.segment == 'vip'\", \"share\": 0.34, \"budget_per_day\": 100}]}";
+    static const uint32_t hist[1] = {0};
     const char *const vip[] = {"segment=vip"}, *const other[] = {"segment=basic"};
     for (int k = 0; k < 2; k++) {
-        rq = req(3);
+        shelf__rank_req rq = req(3);
         rq.items = hist;
         rq.n_hist = 1;
-        rq.scenario = scn;
         rq.user_kv = k ? other : vip;
         rq.n_user_kv = 1;
-        assert_int_equal(shelf__rank(&env, &rq, &s, &err), 0);
+        scn_rank(promo, rq, &s);
         assert_int_equal(s.n, 3);
         if (k == 0) { /* one slot of three, in the middle */
             assert_int_equal(s.items[1].item, 4);
@@ -665,7 +624,6 @@ static void test_scenario_fallback_promo(void **state)
         for (uint32_t j = 0; k == 1 && j < s.n; j++) assert_int_not_equal(s.items[j].item, 4);
     }
     shelf_slate_free(&s);
-    shelf__scenario_free(scn);
 }
 
 int main(void)
