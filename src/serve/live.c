@@ -291,47 +291,47 @@ static int items_reserve(shelf_server *s, uint32_t n)
     return 0;
 }
 
-/* content features of an item row (coldfill.h): category, brand, title and
- * text words, attributes as "key=value" */
-static size_t item_features(const shelf_item *it, uint64_t *out, size_t cap)
+/* what an item row gives the live state besides its fields, made before
+ * the items' lock is taken: its content features (coldfill.h: category,
+ * brand, title and text words, attributes as "key=value") and copies of its
+ * title and image (the attributes' "image", else "image_url") */
+typedef struct item_extra {
+    uint64_t f[256];
+    size_t nf;
+    char *title, *image; /* NULL: none; handed to the live state, its old ones come back to be freed */
+    int oom;
+} item_extra;
+
+static char *dup_or_null(const char *t, int *oom)
+{
+    char *d = t && t[0] ? strdup(t) : NULL;
+    if (t && t[0] && !d) *oom = 1;
+    return d;
+}
+
+static void item_extra_of(const shelf_item *it, item_extra *x)
 {
     enum { MAX_ATTRS = 64 };
     char buf[MAX_ATTRS][160];
     const char *av[MAX_ATTRS];
     size_t na = 0;
+    x->oom = 0;
     cJSON *j = it->attributes ? cJSON_Parse(it->attributes) : NULL;
     for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a && na < MAX_ATTRS; a = a->next)
         if (shelf__json_kv(a, buf[na], sizeof buf[na]) > 0) {
             av[na] = buf[na];
             na++;
         }
+    const cJSON *img = cJSON_GetObjectItemCaseSensitive(j, "image");
+    if (!cJSON_IsString(img)) img = cJSON_GetObjectItemCaseSensitive(j, "image_url");
+    x->image = dup_or_null(cJSON_IsString(img) ? img->valuestring : NULL, &x->oom);
+    x->title = dup_or_null(it->title, &x->oom);
     cJSON_Delete(j);
-    size_t k = shelf_coldfill_item_features(it->category, it->brand, it->title, it->text, av, na, out, cap);
-    return k < cap ? k : cap;
+    size_t k = shelf_coldfill_item_features(it->category, it->brand, it->title, it->text, av, na, x->f, 256);
+    x->nf = k < 256 ? k : 256;
 }
 
-/* a copy of text into *slot (NULL or "" clears it); SHELF_ENOMEM */
-static int set_text(char **slot, const char *text)
-{
-    char *d = text && text[0] ? strdup(text) : NULL;
-    if (text && text[0] && !d) return SHELF_ENOMEM;
-    free(*slot);
-    *slot = d;
-    return 0;
-}
-
-/* the attributes' image ("image", else "image_url") into *slot */
-static int set_image(char **slot, const char *attributes)
-{
-    cJSON *j = attributes ? cJSON_Parse(attributes) : NULL;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "image");
-    if (!cJSON_IsString(v)) v = cJSON_GetObjectItemCaseSensitive(j, "image_url");
-    int rc = set_text(slot, cJSON_IsString(v) ? v->valuestring : NULL);
-    cJSON_Delete(j);
-    return rc;
-}
-
-static int item_set_locked(shelf_server *s, uint32_t idx, const shelf_item *it)
+static int item_set_locked(shelf_server *s, uint32_t idx, const shelf_item *it, item_extra *x)
 {
     const char *ext = it->id, *kind = it->kind, *cat = it->category, *brand = it->brand;
     int available = it->available;
@@ -354,19 +354,24 @@ static int item_set_locked(shelf_server *s, uint32_t idx, const shelf_item *it)
     s->item_ok[idx] = available ? 1 : 0;
     s->item_price[idx] = it->has_price ? (float)it->price : NAN;
     s->item_created[idx] = it->created;
-    if (set_text(&s->item_title[idx], it->title) || set_image(&s->item_image[idx], it->attributes)) return SHELF_ENOMEM;
+    char *t = s->item_title[idx], *i = s->item_image[idx]; /* swapped: the caller frees the old ones */
+    s->item_title[idx] = x->title, x->title = t;
+    s->item_image[idx] = x->image, x->image = i;
     if (idx >= s->n_items) s->n_items = idx + 1;
     return 0;
 }
 
 int srv_item_set(shelf_server *s, uint32_t idx, const shelf_item *it)
 {
-    uint64_t f[256];
-    size_t nf = item_features(it, f, 256);
+    item_extra x;
+    item_extra_of(it, &x);
+    int rc = x.oom ? SHELF_ENOMEM : 0;
     pthread_rwlock_wrlock(&s->items_rw);
-    int rc = item_set_locked(s, idx, it);
-    if (!rc && s->cf && !(rc = shelf_coldfill_set_item(s->cf, idx, f, nf))) rc = shelf_coldfill_update(s->cf, idx);
+    if (!rc) rc = item_set_locked(s, idx, it, &x);
+    if (!rc && s->cf && !(rc = shelf_coldfill_set_item(s->cf, idx, x.f, x.nf))) rc = shelf_coldfill_update(s->cf, idx);
     pthread_rwlock_unlock(&s->items_rw);
+    free(x.title);
+    free(x.image);
     return rc == SHELF_EINVAL ? 0 : rc;
 }
 
