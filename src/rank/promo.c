@@ -46,15 +46,20 @@ static int applies(const shelf__rank_req *rq, const shelf__scn_promo *pr)
     return 0;
 }
 
+static float lowest(const float *scores, uint32_t N)
+{
+    float lo = INFINITY;
+    for (uint32_t i = 0; i < N; i++)
+        if (isfinite(scores[i]) && scores[i] < lo) lo = scores[i];
+    return isfinite(lo) ? lo : 0;
+}
+
 uint32_t shelf__rank_promo_prepare(const shelf__rank_env *env, const shelf__rank_req *rq, shelf__rank_work *w,
                                    float *scores, uint32_t N, uint8_t *active)
 {
     const shelf__scenario *s = rq->scenario;
     uint32_t n_active = 0;
-    float lo = INFINITY;
-    for (uint32_t i = 0; i < N; i++)
-        if (isfinite(scores[i]) && scores[i] < lo) lo = scores[i];
-    if (!isfinite(lo)) lo = 0;
+    float lo = NAN; /* the lowest finite score, read once a promotion's item needs it */
     w->n_pitem = 0;
     for (uint32_t p = 0; p < s->n_promo; p++) {
         w->poff[p] = w->n_pitem;
@@ -65,7 +70,9 @@ uint32_t shelf__rank_promo_prepare(const shelf__rank_env *env, const shelf__rank
             uint32_t i = env->item_index(env->ctx, s->promo[p].items[j]);
             if (i >= N || shelf__rank_work_pitems(w, w->n_pitem + 1)) continue;
             w->pitem[w->n_pitem++] = i;
-            if (!isfinite(scores[i])) scores[i] = lo; /* the filters judge it */
+            if (isfinite(scores[i])) continue;
+            if (isnan(lo)) lo = lowest(scores, N);
+            scores[i] = lo; /* the filters judge it */
         }
     }
     w->poff[s->n_promo] = w->n_pitem;
