@@ -41,6 +41,14 @@ refused() {
     check "$1: nothing changed" test "$before" = "$after"
 }
 
+# applied NAME FILE WHAT: PUT NAME with FILE stores a new scenario (201) with nothing under not_applied_yet
+applied() {
+    local code
+    code=$(call PUT "/v1/scenarios/$1" "$admin" "$2")
+    check "$3 (201, nothing unapplied: $code $(cat ans.json))" \
+        eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+}
+
 # the items' kinds and categories, from the store
 sqlite3 -separator '|' s.db "SELECT ext_id, kind, coalesce(category, ''), coalesce(brand, '') FROM items" > items.txt
 cat=$(awk -F'|' '$2 == "product" && $3 != "" { print $3 }' items.txt | sort | uniq -c | sort -rn | sed -n '1s/^ *[0-9]* //p')
@@ -113,9 +121,7 @@ check "the new stages at once: 8 products, 8 categories ($code)" \
 cat > brands.json <<'JSON'
 {"diversity": {"by": "brand", "lambda": 0.5}, "caps": [{"by": "brand", "max": 1}]}
 JSON
-code=$(call PUT /v1/scenarios/brands "$admin" brands.json)
-check "diversity and caps by brand are applied (201, nothing unapplied: $code $(cat ans.json))" \
-    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+applied brands brands.json "diversity and caps by brand are applied"
 code=$(call GET "/v1/users/u4/recommendations?n=10" "$key")
 check "without the scenario a brand comes twice" test -n "$(brands_of | grep . | sort | uniq -d)"
 code=$(call GET "/v1/users/u4/recommendations?n=10&scenario=brands" "$key")
@@ -155,9 +161,7 @@ check "a deleted scenario is unknown at once (404: $code)" test "$code" = 404
 p1=$(awk -F'|' '$2 == "product" { print $1 }' items.txt | sed -n 3p)
 p2=$(awk -F'|' '$2 == "product" { print $1 }' items.txt | sed -n 5p)
 printf '{"sources": [{"type": "model"}, {"type": "trending", "weight": 0.5}, {"type": "list", "items": ["%s"], "weight": 100}]}' "$p1" > mix.json
-code=$(call PUT /v1/scenarios/mix "$admin" mix.json)
-check "a scenario of three sources is stored, all applied ($code $(cat ans.json))" \
-    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+applied mix mix.json "a scenario of three sources is stored, all applied"
 code=$(call GET "/v1/users/u1/recommendations?n=5&scenario=mix" "$key")
 check "the list's item first, named as its source ($code $(cat ans.json))" \
     eval '[ "$code" = 200 ] && [ "$(js "(j[\"items\"][0][\"id\"], j[\"items\"][0].get(\"source\", j[\"source\"]))")" = "('"'"'$p1'"'"', '"'"'list'"'"')" ]'
@@ -236,9 +240,7 @@ check "explain=1 names the sources of each item with their ranks ($(js "j['items
 
 # promotions: a share of the slots while the budget lasts, spend shown and kept
 printf '{"promotions": [{"name": "spring", "items": ["%s", "%s"], "share": 0.2, "budget_per_day": 1000000000}]}' "$p1" "$p2" > promo.json
-code=$(call PUT /v1/scenarios/promo "$admin" promo.json)
-check "a scenario with a promotion is stored, applied ($code $(cat ans.json))" \
-    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+applied promo promo.json "a scenario with a promotion is stored, applied"
 code=$(call GET "/v1/users/stranger/recommendations?n=5&scenario=promo" "$key")
 check "one slot of five is the promotion's, at position 2 ($code $(cat ans.json))" \
     eval '[ "$code" = 200 ] && [ "$(js "[k for k, i in enumerate(j[\"items\"]) if i.get(\"source\") == \"promotion:spring\"]")" = "[2]" ]'
@@ -266,9 +268,7 @@ code=$(call GET "/v1/users/u2/recommendations?n=8&scenario=home&want=product" "$
 check "after a restart the scenario still applies ($code)" \
     eval '[ "$code" = 200 ] && [ "$(cats_of | sort -u | wc -l)" = 8 ]'
 echo '{"sources": [{"type": "model"}, {"type": "model", "model": "pop", "weight": 2}]}' > peer.json
-code=$(call PUT /v1/scenarios/peer "$admin" peer.json)
-check "--source-models pop: a source naming pop is applied ($code $(cat ans.json))" \
-    eval '[ "$code" = 201 ] && [ "$(js "j[\"not_applied_yet\"]")" = "[]" ]'
+applied peer peer.json "--source-models pop: a source naming pop is applied"
 code=$(call GET "/v1/users/u1/recommendations?n=6&scenario=peer" "$key")
 check "the slate mixes the served model and pop, each item naming it ($(js "[i.get('source', j['source']) for i in j['items']]"))" \
     eval '[ "$code" = 200 ] && [ "$(js "j[\"model\"]")" = itemknn ] &&
