@@ -43,6 +43,8 @@ struct shelf__expr {
     uint32_t n_list, cap_list;
     xslot *slots;
     uint32_t n_slots, cap_slots;
+    uint32_t depth;   /* the deepest the value stack goes */
+    uint32_t n_logic; /* and/or instructions */
 };
 
 /* ---- lexer ---------------------------------------------------------------------------- */
@@ -576,6 +578,8 @@ int shelf__expr_compile(const char *text, shelf__expr_kind kind, const shelf__ex
     /* list strings point at their constants now that no realloc can move them */
     for (uint32_t k = 0; k < e->n_list; k++)
         if (e->list[k].t == SHELF__XV_STR) e->list[k].str = e->strs[(uint32_t)e->list[k].num];
+    e->depth = (uint32_t)(c.max_depth > 0 ? c.max_depth : 1);
+    for (uint32_t pc = 0; pc < e->n_code; pc++) e->n_logic += e->code[pc].op == X_AND || e->code[pc].op == X_OR;
     *out = e;
     return 0;
 }
@@ -709,4 +713,165 @@ int shelf__expr_eval(const shelf__expr *e, const shelf__expr_env *env, const she
     int ok = sp == 0 && st[0].t == SHELF__XV_NUM;
     if (num) *num = ok ? st[0].num : NAN;
     return ok;
+}
+
+/* ---- the machine over many items ----------------------------------------------------------
+ * The same instructions over up to LANES items at once: a column of values
+ * per stack level, so each instruction is decoded once per LANES items and
+ * a field is gathered for all of them in one call. and/or evaluate their
+ * right side on every lane (it has no side effects) and put the lanes the
+ * left side decided back at the jump's target; when the left side decides
+ * every lane, the right side is skipped as in shelf__expr_eval. */
+
+enum { LANES = 64 };
+
+typedef struct pending {
+    uint32_t target; /* the instruction before which the decided lanes are put back */
+    uint8_t val;     /* their value: 1 for or, 0 for and */
+    uint8_t decided[LANES];
+} pending;
+
+/* both strings: the previous pair's answer when the pointers repeat (a
+ * field such as kind or category points into one table of names) */
+typedef struct str_memo {
+    const char *a, *b;
+    int v;
+} str_memo;
+
+static void compare_lane(xop op, shelf__xval *l, const shelf__xval *r, str_memo *m)
+{
+    if (l->t != SHELF__XV_STR || r->t != SHELF__XV_STR) {
+        compare(op, l, r);
+        return;
+    }
+    if (!m->a || l->str != m->a || r->str != m->b) {
+        shelf__xval t = *l;
+        compare(op, &t, r);
+        m->a = l->str, m->b = r->str, m->v = t.num != 0;
+    }
+    *l = (shelf__xval){.t = SHELF__XV_BOOL, .num = m->v};
+}
+
+static void run_lanes(const shelf__expr *e, const shelf__expr_env *env, const shelf__xval *slots,
+                      const uint32_t *items, uint32_t n, shelf__xval *col, pending *pend)
+{
+#define COL(k) (col + (size_t)(k) * LANES)
+    int sp = -1;
+    uint32_t np = 0;
+    for (uint32_t pc = 0;; pc++) {
+        for (; np && pend[np - 1].target == pc; np--) /* lanes the left side of and/or decided */
+            for (uint32_t l = 0; l < n; l++)
+                if (pend[np - 1].decided[l]) COL(sp)[l] = (shelf__xval){.t = SHELF__XV_BOOL, .num = pend[np - 1].val};
+        if (pc >= e->n_code) break;
+        const xins *in = &e->code[pc];
+        shelf__xval *s = sp >= 0 ? COL(sp) : NULL, *t = COL(sp + 1);
+        switch ((xop)in->op) {
+        case X_NUM:
+        case X_STR:
+        case X_BOOL:
+        case X_NULL:
+        case X_SLOT: {
+            shelf__xval v = in->op == X_NUM    ? (shelf__xval){.t = SHELF__XV_NUM, .num = in->d}
+                            : in->op == X_STR  ? (shelf__xval){.t = SHELF__XV_STR, .str = e->strs[in->a]}
+                            : in->op == X_BOOL ? (shelf__xval){.t = SHELF__XV_BOOL, .num = in->a}
+                            : in->op == X_SLOT ? slots[in->a]
+                                               : (shelf__xval){.t = SHELF__XV_NULL};
+            for (uint32_t l = 0; l < n; l++) t[l] = v;
+            sp++;
+            break;
+        }
+        case X_FIELD:
+            for (uint32_t l = 0; l < n; l++) t[l] = (shelf__xval){.t = SHELF__XV_NULL};
+            if (env->item_values) env->item_values(env->ctx, items, n, in->a, t);
+            else
+                for (uint32_t l = 0; l < n; l++) env->item_value(env->ctx, items[l], in->a, &t[l]);
+            sp++;
+            break;
+        case X_SEEN:
+            for (uint32_t l = 0; l < n; l++)
+                t[l] = (shelf__xval){.t = SHELF__XV_BOOL,
+                                     .num = env->seen && env->seen(env->ctx, items[l], in->a, (int64_t)in->d)};
+            sp++;
+            break;
+        case X_EQ: case X_NE: case X_LT: case X_LE: case X_GT: case X_GE: case X_UNDER: {
+            str_memo m = {NULL, NULL, 0};
+            shelf__xval *a = COL(sp - 1);
+            for (uint32_t l = 0; l < n; l++) compare_lane((xop)in->op, &a[l], &s[l], &m);
+            sp--;
+            break;
+        }
+        case X_IN:
+            for (uint32_t l = 0; l < n; l++) s[l] = (shelf__xval){.t = SHELF__XV_BOOL, .num = in_list(e, in, &s[l])};
+            break;
+        case X_ADD: case X_SUB: case X_MUL: case X_DIV: case X_MIN: case X_MAX: {
+            shelf__xval *a = COL(sp - 1);
+            for (uint32_t l = 0; l < n; l++) arith((xop)in->op, &a[l], &s[l]);
+            sp--;
+            break;
+        }
+        case X_NEG:
+            for (uint32_t l = 0; l < n; l++)
+                if (s[l].t == SHELF__XV_NUM) s[l].num = -s[l].num;
+                else s[l] = (shelf__xval){.t = SHELF__XV_NULL};
+            break;
+        case X_LOG:
+            for (uint32_t l = 0; l < n; l++)
+                if (s[l].t == SHELF__XV_NUM && s[l].num > 0) s[l].num = log(s[l].num);
+                else s[l] = (shelf__xval){.t = SHELF__XV_NULL};
+            break;
+        case X_NOT:
+            for (uint32_t l = 0; l < n; l++) s[l] = (shelf__xval){.t = SHELF__XV_BOOL, .num = !truthy(&s[l])};
+            break;
+        case X_EXISTS:
+            for (uint32_t l = 0; l < n; l++) s[l] = (shelf__xval){.t = SHELF__XV_BOOL, .num = s[l].t != SHELF__XV_NULL};
+            break;
+        case X_TRUTH:
+            for (uint32_t l = 0; l < n; l++) s[l] = (shelf__xval){.t = SHELF__XV_BOOL, .num = truthy(&s[l])};
+            break;
+        case X_AND:
+        case X_OR: {
+            pending *p = &pend[np];
+            uint8_t want = in->op == X_OR;
+            uint32_t nd = 0;
+            for (uint32_t l = 0; l < n; l++) nd += p->decided[l] = (uint8_t)(truthy(&s[l]) == want);
+            if (nd == n) { /* the left side decides every lane: past the right side */
+                for (uint32_t l = 0; l < n; l++) s[l] = (shelf__xval){.t = SHELF__XV_BOOL, .num = want};
+                pc = in->a - 1;
+                break;
+            }
+            if (nd) p->target = in->a, p->val = want, np++;
+            sp--;
+            break;
+        }
+        }
+    }
+#undef COL
+}
+
+int shelf__expr_eval_many(const shelf__expr *e, const shelf__expr_env *env, const shelf__xval *slots,
+                          const uint32_t *items, size_t n, uint8_t *pass, double *num)
+{
+    shelf__xval *col = malloc((size_t)(e->depth + 1) * LANES * sizeof *col);
+    pending *pend = malloc((e->n_logic ? e->n_logic : 1) * sizeof *pend);
+    if (!col || !pend) {
+        free(col);
+        free(pend);
+        return SHELF_ENOMEM;
+    }
+    for (size_t at = 0; at < n; at += LANES) {
+        uint32_t m = n - at < LANES ? (uint32_t)(n - at) : LANES;
+        run_lanes(e, env, slots, items + at, m, col, pend);
+        for (uint32_t l = 0; l < m; l++) {
+            const shelf__xval *v = &col[l];
+            if (e->kind == SHELF__EXPR_CONDITION) {
+                pass[at + l] = (uint8_t)truthy(v);
+                continue;
+            }
+            pass[at + l] = v->t == SHELF__XV_NUM;
+            if (num) num[at + l] = pass[at + l] ? v->num : NAN;
+        }
+    }
+    free(col);
+    free(pend);
+    return 0;
 }

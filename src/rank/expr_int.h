@@ -47,6 +47,9 @@ typedef struct shelf__expr_env {
     /* the request's value of ctx.NAME (ns 0) or user.NAME (ns 1); NULL when
      * it has none; strings stay valid for the request */
     void (*lookup)(void *ctx, int ns, const char *name, shelf__xval *out);
+    /* optional, for shelf__expr_eval_many: field id's values for items[0..n)
+     * at once into out (preset to null); NULL: item_value item by item */
+    void (*item_values)(void *ctx, const uint32_t *items, uint32_t n, uint32_t field, shelf__xval *out);
 } shelf__expr_env;
 
 typedef struct shelf__expr shelf__expr;
@@ -72,5 +75,11 @@ void shelf__expr_bind(const shelf__expr *e, const shelf__expr_env *env, shelf__x
  * when it is a number. Thread-safe: e is only read. */
 int shelf__expr_eval(const shelf__expr *e, const shelf__expr_env *env, const shelf__xval *slots, uint32_t item,
                      double *num);
+/* The same for items[0..n) at once (the per-candidate loops of a slate:
+ * an instruction is decoded once per 64 items): pass[k] is what
+ * shelf__expr_eval gives for items[k], and for a number expression num[k]
+ * (when num is not NULL) its *num. 0, or SHELF_ENOMEM (nothing written). */
+int shelf__expr_eval_many(const shelf__expr *e, const shelf__expr_env *env, const shelf__xval *slots,
+                          const uint32_t *items, size_t n, uint8_t *pass, double *num);
 
 #endif

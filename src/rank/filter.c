@@ -32,8 +32,15 @@ static void catalogue_filter(const shelf__catalogue *c, float *scores, uint32_t 
         size_t cl = strlen(category);
         for (uint32_t k = 0; k < c->n_cats; k++) cat_ok[k] = (uint8_t)shelf__cat_under(c->cats[k], category, cl);
     }
-    uint32_t m = N < c->n_items ? N : c->n_items;
-    for (uint32_t i = 0; i < m; i++) {
+    uint32_t m = N < c->n_items ? N : c->n_items, from = 0;
+    if (!want_kind && !want_cat) { /* availability alone (the common case): vectorised */
+        float *restrict sc = scores;
+        const uint8_t *restrict ok = c->ok;
+        SHELF__SIMD(omp simd)
+        for (uint32_t i = 0; i < m; i++) sc[i] = ok[i] ? sc[i] : -INFINITY;
+        from = m;
+    }
+    for (uint32_t i = from; i < m; i++) {
         int ok = c->ok[i];
         if (ok && want_kind) ok = c->kind[i] == kid;
         if (ok && want_cat) ok = cat_ok && c->cat[i] != SHELF_NONE && cat_ok[c->cat[i]];

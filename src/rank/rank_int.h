@@ -31,6 +31,14 @@
  * d ("purchase" = purchased ever; "purchase,view:7d" also what was viewed in
  * the last 7 days); "" or "none": nothing is hidden. */
 #define SHELF_RANK_SEEN_MAX 16
+
+/* SHELF__SIMD(omp simd ...): a loop over every item written without
+ * branches, vectorised (files built with -fno-trapping-math, CMakeLists) */
+#ifdef _OPENMP
+#define SHELF__SIMD(x) _Pragma(#x)
+#else
+#define SHELF__SIMD(x)
+#endif
 typedef struct shelf__seen {
     uint32_t n;
     uint32_t type[SHELF_RANK_SEEN_MAX];

@@ -93,6 +93,11 @@ static void item_value(void *ctx, uint32_t item, uint32_t field, shelf__xval *ou
     }
 }
 
+static void item_values(void *ctx, const uint32_t *items, uint32_t n, uint32_t field, shelf__xval *out)
+{
+    for (uint32_t k = 0; k < n; k++) item_value(ctx, items[k], field, &out[k]);
+}
+
 static uint32_t seen_slot(uint64_t key, uint32_t mask) { return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 40) & mask; }
 
 /* the table of the history's (item, type) pairs and their latest times, in
@@ -170,7 +175,7 @@ int shelf__rank_condition(const shelf__rank_req *rq, const shelf__expr *e)
     shelf__xval slots[64];
     if (shelf__expr_slots(e) > sizeof slots / sizeof slots[0]) return 0;
     scn_view v = {NULL, rq, NULL, 0, NULL, NULL, 0};
-    shelf__expr_env xenv = {&v, item_value, seen, lookup};
+    shelf__expr_env xenv = {&v, item_value, seen, lookup, item_values};
     shelf__expr_bind(e, &xenv, slots);
     return shelf__expr_eval(e, &xenv, slots, 0, NULL);
 }
@@ -238,24 +243,35 @@ static int run_begin(scn_run *r, const shelf__rank_env *env, const shelf__rank_r
     for (uint32_t b = 0; b < s->n_boost && !want_pop; b++) want_pop = shelf__expr_uses_field(s->boost[b], F_POPULARITY);
     if (want_pop) env->pop_scores(env->ctx, pop, N);
     r->view = (scn_view){cat, rq, want_pop ? pop : NULL, 0, NULL, NULL, 0};
-    r->xenv = (shelf__expr_env){&r->view, item_value, seen, lookup};
+    r->xenv = (shelf__expr_env){&r->view, item_value, seen, lookup, item_values};
     return 0;
 }
 
 /* the kinds and the filter over the candidates c[0..*n): -inf for what fails, the list kept to the rest */
-static void apply_filter(scn_run *r, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores, uint32_t *c,
-                         uint32_t *n)
+static int apply_filter(scn_run *r, const shelf__rank_req *rq, const shelf__catalogue *cat, float *scores, uint32_t *c,
+                        uint32_t *n)
 {
     const shelf__scenario *s = rq->scenario;
-    if (s->filter) shelf__expr_bind(s->filter, &r->xenv, r->slots);
     uint32_t m = 0;
     for (uint32_t k = 0; k < *n; k++) {
         uint32_t i = c[k];
-        if (!shelf__scenario_kind_ok(s, cat, i) || (s->filter && !shelf__expr_eval(s->filter, &r->xenv, r->slots, i, NULL)))
-            scores[i] = -INFINITY;
+        if (!shelf__scenario_kind_ok(s, cat, i)) scores[i] = -INFINITY;
         else c[m++] = i;
     }
     *n = m;
+    if (!s->filter || !m) return 0;
+    uint8_t *pass = malloc(m);
+    if (!pass) return SHELF_ENOMEM;
+    shelf__expr_bind(s->filter, &r->xenv, r->slots);
+    int rc = shelf__expr_eval_many(s->filter, &r->xenv, r->slots, c, m, pass, NULL);
+    m = 0;
+    for (uint32_t k = 0; !rc && k < *n; k++) {
+        if (pass[k]) c[m++] = c[k];
+        else scores[c[k]] = -INFINITY;
+    }
+    free(pass);
+    if (!rc) *n = m;
+    return rc;
 }
 
 int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
@@ -265,7 +281,7 @@ int shelf__rank_scenario_filter(const shelf__rank_env *env, const shelf__rank_re
     uint32_t n, *c = candidates(scores, N, &n);
     if (!c) return SHELF_ENOMEM;
     int rc = run_begin(&r, env, rq, cat, pop, N);
-    if (!rc) apply_filter(&r, rq, cat, scores, c, &n);
+    if (!rc) rc = apply_filter(&r, rq, cat, scores, c, &n);
     return rc;
 }
 
@@ -296,15 +312,21 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
     if (!c) return SHELF_ENOMEM;
     int rc = run_begin(&r, env, rq, cat, pop, N);
     if (rc) return rc;
-    apply_filter(&r, rq, cat, scores, c, &n);
+    if ((rc = apply_filter(&r, rq, cat, scores, c, &n))) return rc;
     to_relevance(scores, c, n);
-    for (uint32_t b = 0; b < s->n_boost; b++) {
-        shelf__expr_bind(s->boost[b], &r.xenv, r.slots);
-        for (uint32_t k = 0; k < n; k++) {
-            double m;
-            if (shelf__expr_eval(s->boost[b], &r.xenv, r.slots, c[k], &m) && m >= 0)
-                scores[c[k]] = (float)((double)scores[c[k]] * m);
+    if (s->n_boost && n) {
+        uint8_t *ok = malloc(n);
+        double *mul = malloc(n * sizeof *mul);
+        for (uint32_t b = 0; b < s->n_boost && ok && mul; b++) {
+            shelf__expr_bind(s->boost[b], &r.xenv, r.slots);
+            if ((rc = shelf__expr_eval_many(s->boost[b], &r.xenv, r.slots, c, n, ok, mul))) break;
+            for (uint32_t k = 0; k < n; k++)
+                if (ok[k] && mul[k] >= 0) scores[c[k]] = (float)((double)scores[c[k]] * mul[k]);
         }
+        if (!ok || !mul) rc = SHELF_ENOMEM;
+        free(ok);
+        free(mul);
+        if (rc) return rc;
     }
     for (uint32_t k = 0; k < n && s->long_tail_beta > 0; k++)
         scores[c[k]] *= powf(1.0f + (pop[c[k]] > 0 ? pop[c[k]] : 0), -s->long_tail_beta);
@@ -325,42 +347,60 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
     return 0;
 }
 
+/* a before b: the higher score (NaN as -inf), on a tie the lower item */
+typedef struct scored {
+    float s;
+    uint32_t i;
+} scored;
+
+static int ahead(scored a, scored b) { return a.s > b.s || (a.s == b.s && a.i < b.i); }
+
+static int by_rank(const void *x, const void *y)
+{
+    const scored *a = x, *b = y;
+    return ahead(*a, *b) ? -1 : ahead(*b, *a);
+}
+
+/* reorders v[0..n) so that its best k (0 < k <= n) come first and v[k - 1]
+ * is the k-th best: quickselect (ahead is a strict order: no two entries tie) */
+static void select_first(scored *v, int64_t n, int64_t k)
+{
+    int64_t lo = 0, hi = n - 1, want = k - 1;
+    while (lo < hi) {
+        scored pivot = v[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (ahead(v[i], pivot)) i++;
+            while (ahead(pivot, v[j])) j--;
+            if (i <= j) {
+                scored t = v[i];
+                v[i++] = v[j];
+                v[j--] = t;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else return;
+    }
+}
+
 uint32_t shelf__rank_scenario_pool(const float *scores, uint32_t n, uint32_t *pool)
 {
     shelf__rank_work *w = shelf__rank_work_get(1, 1);
-    uint32_t m = n * 10 > 100 ? n * 10 : 100, nc = w->n_cand, got = 0, at[SHELF__SCN_POOL];
+    uint32_t m = n * 10 > 100 ? n * 10 : 100, nc = w->n_cand;
     if (m > SHELF__SCN_POOL) m = SHELF__SCN_POOL;
-    float *v = malloc((size_t)(nc ? nc : 1) * sizeof *v);
+    scored *v = malloc((size_t)(nc ? nc : 1) * sizeof *v);
     if (!v) return 0;
-    for (uint32_t k = 0; k < nc; k++) v[k] = scores[w->cand[k]];
-    got = shelf_topk(v, nc, NULL, m, at);
-    for (uint32_t k = 0; k < got; k++) pool[k] = w->cand[at[k]];
-    free(v);
-    return got;
-}
-
-/* the k-th largest of a[0..n) (0 <= k < n; a is reordered): quickselect */
-static float kth_largest(float *a, int64_t n, int64_t k)
-{
-    int64_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        float x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi]; /* the median of three as pivot */
-        float pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-        int64_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] > pivot) i++;
-            while (a[j] < pivot) j--;
-            if (i <= j) {
-                float t = a[i];
-                a[i++] = a[j];
-                a[j--] = t;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return a[k];
+    for (uint32_t k = 0; k < nc; k++) {
+        float x = scores[w->cand[k]];
+        v[k] = (scored){isnan(x) ? -INFINITY : x, w->cand[k]};
     }
-    return a[lo];
+    if (m < nc) select_first(v, nc, m);
+    else m = nc;
+    qsort(v, m, sizeof *v, by_rank);
+    for (uint32_t k = 0; k < m; k++) pool[k] = v[k].i;
+    free(v);
+    return m;
 }
 
 int shelf__rank_scenario_cut(const shelf__scenario *s, float *scores, uint32_t N, const uint32_t *keep, size_t n_keep)
@@ -371,21 +411,26 @@ int shelf__rank_scenario_cut(const shelf__scenario *s, float *scores, uint32_t N
     /* the bar: from the finite scores at every stride-th item (all of them
      * when there are few: then the exact C-th best), set so that about
      * 1.25 C pass */
-    float smp[SAMPLE], tmp[SAMPLE], kept[64];
+    scored smp[SAMPLE], tmp[SAMPLE];
+    float kept[64];
     uint32_t stride = (N + SAMPLE - 1) / SAMPLE, ns = 0;
     for (uint32_t i = 0; i < N; i += stride)
-        if (isfinite(scores[i])) smp[ns++] = scores[i];
+        if (isfinite(scores[i])) smp[ns++] = (scored){scores[i], i};
     /* each sample stands for stride items */
     for (uint32_t j = stride == 1 ? C - 1 : (uint32_t)ceil(1.25 * C / stride);; j = j * 2 + 1) {
         if (j >= ns) return 0; /* too few finite scores for a bar */
         memcpy(tmp, smp, ns * sizeof *tmp);
-        float bar = kth_largest(tmp, ns, j);
+        select_first(tmp, ns, (int64_t)j + 1);
+        float bar = tmp[j].s;
         uint32_t above = 0;
-        for (uint32_t i = 0; i < N; i++) above += scores[i] >= bar;
+        float *restrict sc = scores;
+        SHELF__SIMD(omp simd reduction(+ : above))
+        for (uint32_t i = 0; i < N; i++) above += sc[i] >= bar;
         if (above < C) continue; /* the sample was off (ties, skew): lower the bar */
         size_t nk = n_keep < 64 ? n_keep : 64;
         for (size_t k = 0; k < nk; k++) kept[k] = keep[k] < N ? scores[keep[k]] : 0;
-        for (uint32_t i = 0; i < N; i++) scores[i] = scores[i] >= bar ? scores[i] : -INFINITY;
+        SHELF__SIMD(omp simd)
+        for (uint32_t i = 0; i < N; i++) sc[i] = sc[i] >= bar ? sc[i] : -INFINITY;
         for (size_t k = 0; k < nk; k++)
             if (keep[k] < N) scores[keep[k]] = kept[k];
         return 0;
@@ -398,7 +443,7 @@ void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalo
     const shelf__scenario *s = rq->scenario;
     scn_run r;
     r.view = (scn_view){cat, rq, pop, 0, NULL, NULL, 0};
-    r.xenv = (shelf__expr_env){&r.view, item_value, seen, lookup};
+    r.xenv = (shelf__expr_env){&r.view, item_value, seen, lookup, item_values};
     double b = 1;
     for (uint32_t k = 0; k < s->n_boost; k++) {
         double m;

@@ -142,17 +142,11 @@ static int source_scores(const shelf__rank_env *env, const shelf__rank_req *rq, 
     }
 }
 
-#ifdef _OPENMP
-#define SIMD(x) _Pragma(#x) /* the loops below are written without branches, to vectorise */
-#else
-#define SIMD(x)
-#endif
-
 /* min and 1 / (max - min) of v's finite values (-inf: not proposed); 0 when it has none */
 static int span_of(const float *v, uint32_t N, float *lo, float *inv)
 {
     float a = INFINITY, b = -INFINITY;
-    SIMD(omp simd reduction(min : a) reduction(max : b))
+    SHELF__SIMD(omp simd reduction(min : a) reduction(max : b))
     for (uint32_t i = 0; i < N; i++) {
         float x = v[i], y = isgreater(x, -INFINITY) ? x : INFINITY;
         a = y < a ? y : a;
@@ -181,7 +175,7 @@ void shelf__rank_fuse(const shelf__scenario *s, const float *src, uint32_t N, fl
         const float mul = inv[k] > 0 ? wt * inv[k] : 0.0f, add = inv[k] > 0 ? -lo[k] * mul : wt;
         float *restrict o = out;
         const float *restrict in = v;
-        SIMD(omp simd)
+        SHELF__SIMD(omp simd)
         for (uint32_t i = 0; i < N; i++) {
             float x = in[i], cur = o[i]; /* isgreater: a quiet compare, which may run on every lane */
             int has = isgreater(x, -INFINITY), had = isgreater(cur, -INFINITY);

@@ -67,10 +67,19 @@ static void expression(const char *text, const shelf__expr_schema *schema)
         if (!slots) fuzz_die("out of memory");
         shelf__expr_bind(e, &env, slots);
         for (uint32_t f = 0; f < 4; f++) (void)shelf__expr_uses_field(e, f);
+        uint32_t items[N_ITEMS];
+        uint8_t pass[N_ITEMS];
+        double nums[N_ITEMS];
+        for (uint32_t item = 0; item < N_ITEMS; item++) items[item] = N_ITEMS - 1 - item;
+        if (shelf__expr_eval_many(e, &env, slots, items, N_ITEMS, pass, nums)) fuzz_die("eval_many: out of memory");
         for (uint32_t item = 0; item < N_ITEMS; item++) {
             double num = 0;
             int r = shelf__expr_eval(e, &env, slots, item, &num);
             if (r != 0 && r != 1) fuzz_die("eval gave %d", r);
+            /* many at once: the same answer (numbers to the bit) */
+            uint32_t k = N_ITEMS - 1 - item;
+            if (pass[k] != r || (r && kind == SHELF__EXPR_NUMBER && memcmp(&nums[k], &num, sizeof num)))
+                fuzz_die("eval_many differs from eval on item %u of '%s'", item, text);
         }
         free(slots);
         shelf__expr_free(e);

@@ -89,7 +89,38 @@ static void lookup(void *ctx, int ns, const char *name, shelf__xval *out)
     if (ns == 1 && !strcmp(name, "segment")) *out = (shelf__xval){.t = SHELF__XV_STR, .str = "vip"};
 }
 
-static const shelf__expr_env env = {NULL, item_value, seen, lookup};
+/* a gather of many items at once, as the ranking room gives shelf__expr_eval_many */
+static void item_values(void *ctx, const uint32_t *items, uint32_t n, uint32_t field, shelf__xval *out)
+{
+    for (uint32_t k = 0; k < n; k++) item_value(ctx, items[k], field, &out[k]);
+}
+
+static const shelf__expr_env env = {NULL, item_value, seen, lookup, NULL};
+static const shelf__expr_env env_gather = {NULL, item_value, seen, lookup, item_values};
+
+/* shelf__expr_eval_many over 203 items (0..3 in a shuffled cycle: three
+ * full runs of 64 lanes and a short one), with and without the gather,
+ * gives what shelf__expr_eval gives item by item (numbers to the bit) */
+static void many_matches_one(const shelf__expr *e, const shelf__xval *slots)
+{
+    enum { M = 203 };
+    uint32_t items[M];
+    uint8_t pass[M];
+    double num[M];
+    for (uint32_t k = 0; k < M; k++) items[k] = (k * 7 + k / 5) % 4;
+    int saved = seen_count;
+    for (int g = 0; g < 2; g++) {
+        memset(num, 0, sizeof num); /* a condition writes no number */
+        assert_int_equal(shelf__expr_eval_many(e, g ? &env_gather : &env, slots, items, M, pass, num), 0);
+        for (uint32_t k = 0; k < M; k++) {
+            double one = 0;
+            int r = shelf__expr_eval(e, &env, slots, items[k], &one);
+            assert_int_equal(pass[k], r);
+            if (r && !isnan(one)) assert_memory_equal(&num[k], &one, sizeof one);
+        }
+    }
+    seen_count = saved;
+}
 
 /* the items (bits 0..3) for which the condition holds */
 static unsigned which(const char *text)
@@ -103,6 +134,7 @@ static unsigned which(const char *text)
     shelf__expr_bind(e, &env, slots);
     unsigned bits = 0;
     for (uint32_t i = 0; i < 4; i++) bits |= (unsigned)shelf__expr_eval(e, &env, slots, i, NULL) << i;
+    many_matches_one(e, slots);
     shelf__expr_free(e);
     return bits;
 }
@@ -198,6 +230,29 @@ static void test_booster(void **state)
     assert_int_equal(shelf__expr_eval(e, &env, slots, 2, &v), 0); /* log(0): no value */
     assert_true(isnan(v));
     assert_int_equal(shelf__expr_eval(e, &env, slots, 3, &v), 0); /* no price */
+    many_matches_one(e, slots);
+    shelf__expr_free(e);
+}
+
+/* many items at once: the right side of and/or runs only when the left
+ * side leaves some lane undecided */
+static void test_many_short_circuit(void **state)
+{
+    (void)state;
+    shelf__expr *e = NULL;
+    shelf_err err = {0};
+    assert_int_equal(shelf__expr_compile("kind == 'article' and seen(view)", SHELF__EXPR_CONDITION, &schema, &e, &err), 0);
+    shelf__xval slots[1];
+    shelf__expr_bind(e, &env, slots);
+    uint32_t products[3] = {0, 1, 3}, all[4] = {0, 1, 2, 3};
+    uint8_t pass[4] = {9, 9, 9, 9};
+    seen_count = 0;
+    assert_int_equal(shelf__expr_eval_many(e, &env_gather, slots, products, 3, pass, NULL), 0);
+    assert_int_equal(seen_count, 0); /* no product is an article: seen() never asked */
+    assert_true(!pass[0] && !pass[1] && !pass[2] && pass[3] == 9);
+    assert_int_equal(shelf__expr_eval_many(e, &env_gather, slots, all, 4, pass, NULL), 0);
+    assert_int_equal(seen_count, 4); /* item 2 is: the right side runs on every lane */
+    assert_true(!pass[0] && !pass[1] && !pass[2] && !pass[3]);
     shelf__expr_free(e);
 }
 
@@ -256,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_seen_lists_categories),
         cmocka_unit_test(test_short_circuit),
         cmocka_unit_test(test_booster),
+        cmocka_unit_test(test_many_short_circuit),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

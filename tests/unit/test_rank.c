@@ -595,6 +595,48 @@ static void test_scenario_cut(void **state)
     free(before);
 }
 
+/* what diversity chooses from: the best max(10 n, 100) candidates (at most
+ * SHELF__SCN_POOL), best first, ties to the lower item, as a full sort gives */
+static int naive_ahead(const float *sc, uint32_t a, uint32_t b) { return sc[a] > sc[b] || (sc[a] == sc[b] && a < b); }
+
+static void test_scenario_pool(void **state)
+{
+    (void)state;
+    enum { NS = 3000 };
+    float *sc = malloc(NS * sizeof *sc);
+    uint32_t *order = malloc(NS * sizeof *order), pool[SHELF__SCN_POOL];
+    shelf__rank_work *w = shelf__rank_work_get(NS, 1);
+    assert_non_null(w);
+    assert_non_null(w->cand = realloc(w->cand, NS * sizeof *w->cand));
+    w->ccap = NS;
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    const uint32_t sizes[] = {1, 7, 99, 100, 101, 600, NS}, ns[] = {1, 10, 60};
+    for (uint32_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++)
+        for (uint32_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            uint32_t nc = sizes[a];
+            for (uint32_t i = 0; i < NS; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                sc[i] = (float)(x % 50) / 7.0f; /* many ties */
+            }
+            for (uint32_t k = 0; k < nc; k++) w->cand[k] = order[k] = (uint32_t)((k * 7919u) % NS); /* not in order */
+            w->n_cand = nc;
+            for (uint32_t i = 1; i < nc; i++) /* the naive order: insertion sort */
+                for (uint32_t j = i; j > 0 && naive_ahead(sc, order[j], order[j - 1]); j--) {
+                    uint32_t t = order[j];
+                    order[j] = order[j - 1];
+                    order[j - 1] = t;
+                }
+            uint32_t want = ns[b] * 10 > 100 ? ns[b] * 10 : 100;
+            if (want > SHELF__SCN_POOL) want = SHELF__SCN_POOL;
+            if (want > nc) want = nc;
+            assert_int_equal(shelf__rank_scenario_pool(sc, ns[b], pool), want);
+            for (uint32_t k = 0; k < want; k++)
+                if (pool[k] != order[k]) fail_msg("%u candidates, n %u: pool[%u] = %u, want %u", nc, ns[b], k, pool[k], order[k]);
+        }
+    free(sc);
+    free(order);
+}
+
 /* a scenario's own fallback order; a promotion for a segment of shoppers */
 static void test_scenario_fallback_promo(void **state)
 {
@@ -633,7 +675,7 @@ int main(void)
         cmocka_unit_test(test_fill_and_explain), cmocka_unit_test(test_sessions), cmocka_unit_test(test_lists),
         cmocka_unit_test(test_blend), cmocka_unit_test(test_scenario_stages), cmocka_unit_test(test_scenario_sources),
         cmocka_unit_test(test_scenario_fallback_promo), cmocka_unit_test(test_scenario_cut),
-        cmocka_unit_test(test_scenario_seen_long),
+        cmocka_unit_test(test_scenario_seen_long), cmocka_unit_test(test_scenario_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
