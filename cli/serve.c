@@ -15,6 +15,7 @@ int cmd_serve(cli_ctx *c)
         .bind = shelf_config_str(c->cfg, "bind"),
         .port = (unsigned)shelf_config_int(c->cfg, "port"),
         .threads = (unsigned)shelf_config_int(c->cfg, "http-threads"),
+        .workers = (unsigned)shelf_config_int(c->cfg, "rank-workers"),
         .no_auth = !shelf_config_bool(c->cfg, "auth"),
         .max_body = (size_t)shelf_config_int(c->cfg, "max-body"),
         .max_batch = (unsigned)shelf_config_int(c->cfg, "max-batch"),

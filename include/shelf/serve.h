@@ -19,6 +19,7 @@ typedef struct shelf_server_opts {
     const char *bind;   /* address to listen on; NULL: 127.0.0.1 */
     unsigned port;      /* 0: an ephemeral port (shelf_server_port tells which) */
     unsigned threads;   /* HTTP worker threads; 0: 2 x cores, at least 4 */
+    unsigned workers;   /* threads that rank (the recommendation, similar, popular and search routes); 0: one per core */
     int no_auth;        /* 1: no API keys asked (tests, demos on loopback) */
     size_t max_body;    /* bytes; 0: 16 MiB */
     unsigned max_batch; /* events or items per request; 0: 10000 */

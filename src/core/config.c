@@ -108,6 +108,9 @@ static const shelf_cfg_def common[] = {
     {"port", SHELF_CFG_INT, "8080", 0, 65535, NULL, "serve", "TCP port to listen on (0: any free port)", ""},
     {"bind", SHELF_CFG_STRING, "127.0.0.1", 0, 0, NULL, "serve", "IPv4 address to listen on (0.0.0.0: all)", ""},
     {"http-threads", SHELF_CFG_INT, "0", 0, 1024, NULL, "serve", "HTTP worker threads (0: 2 x cores, at least 4)", ""},
+    {"rank-workers", SHELF_CFG_INT, "0", 0, 1024, NULL, "serve",
+     "threads that rank (recommendations, similar, popular, search), fed first come, first served from every "
+     "connection (0: one per core)", ""},
     {"auth", SHELF_CFG_BOOL, "true", 0, 0, NULL, "serve",
      "ask for API keys (Authorization: Bearer KEY; create keys with shelf keys create)", ""},
     {"max-body", SHELF_CFG_INT, "16777216", 1024, 1.0e10, NULL, "serve", "largest request body (413 above)", "bytes"},

@@ -48,6 +48,14 @@ int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len)
     if (atomic_load(&r->srv->draining) || (r->answered && r->has_body))
         MHD_add_response_header(resp, "Connection", "close");
     r->status = status;
+    if (r->job_queued) { /* on a compute worker: the HTTP thread sends it (pool.c) */
+        if (r->job_resp) {
+            MHD_destroy_response(resp);
+            return -1; /* one answer a request */
+        }
+        r->job_resp = resp;
+        return 0;
+    }
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ok == MHD_YES ? 0 : -1;
@@ -140,34 +148,35 @@ int srv_json_id(const cJSON *v, char *buf, size_t cap)
 /* ---- the route table ------------------------------------------------------------------------
  * Every route is declared here once: its method and path ({name}: one
  * path segment, handed to the handler), the scope of API key it needs, its
- * name in the metrics, and its handler. Dispatch, the 404/405 answers, the
+ * name in the metrics, its handler, and whether it ranks on the compute
+ * workers (pool.c). Dispatch, the 404/405 answers, the
  * key check and the metric labels read it; test_serve checks it against
  * openapi.yaml. */
 const srv_route_def srv_routes[SRV_N_ROUTES] = {
-    {"POST", "/v1/events", SHELF_SCOPE_WRITE, "events", srv_route_events},
-    {"PUT", "/v1/items/{id}", SHELF_SCOPE_WRITE, "item_put", srv_route_item_put},
-    {"PUT", "/v1/items", SHELF_SCOPE_WRITE, "items_put", srv_route_items_put},
-    {"GET", "/v1/items/{id}", SHELF_SCOPE_READ, "item_get", srv_route_item_get},
-    {"DELETE", "/v1/items/{id}", SHELF_SCOPE_ADMIN, "item_delete", srv_route_item_delete},
-    {"PUT", "/v1/users/{id}", SHELF_SCOPE_WRITE, "user_put", srv_route_user_put},
-    {"PUT", "/v1/users", SHELF_SCOPE_WRITE, "users_put", srv_route_users_put},
-    {"GET", "/v1/users/{id}", SHELF_SCOPE_READ, "user_get", srv_route_user_get},
-    {"DELETE", "/v1/users/{id}", SHELF_SCOPE_ADMIN, "user_delete", srv_route_user_delete},
-    {"GET", "/v1/users/{id}/recommendations", SHELF_SCOPE_READ, "recommendations", srv_route_recs},
-    {"POST", "/v1/recommendations", SHELF_SCOPE_READ, "recommendations_anonymous", srv_route_recs_anon},
-    {"GET", "/v1/items/{id}/similar", SHELF_SCOPE_READ, "similar", srv_route_similar},
-    {"GET", "/v1/popular", SHELF_SCOPE_READ, "popular", srv_route_popular},
-    {"POST", "/v1/search", SHELF_SCOPE_READ, "search", srv_route_search},
-    {"GET", "/v1/users/{id}/ratings/{item}", SHELF_SCOPE_READ, "rating", srv_route_rating},
-    {"PUT", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_put", srv_route_scenario_put},
-    {"GET", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_get", srv_route_scenario_get},
-    {"DELETE", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_delete", srv_route_scenario_delete},
-    {"GET", "/v1/scenarios", SHELF_SCOPE_ADMIN, "scenarios", srv_route_scenarios},
-    {"GET", "/v1/health", 0, "health", srv_route_health},
-    {"GET", "/metrics", 0, "metrics", srv_route_metrics},
-    {"POST", "/v1/admin/reload", SHELF_SCOPE_ADMIN, "reload", srv_route_reload},
-    {"POST", "/v1/admin/keys", SHELF_SCOPE_ADMIN, "keys", srv_route_keys},
-    {"GET", "/v1/openapi.yaml", 0, "openapi", srv_route_openapi},
+    {"POST", "/v1/events", SHELF_SCOPE_WRITE, "events", srv_route_events, 0},
+    {"PUT", "/v1/items/{id}", SHELF_SCOPE_WRITE, "item_put", srv_route_item_put, 0},
+    {"PUT", "/v1/items", SHELF_SCOPE_WRITE, "items_put", srv_route_items_put, 0},
+    {"GET", "/v1/items/{id}", SHELF_SCOPE_READ, "item_get", srv_route_item_get, 0},
+    {"DELETE", "/v1/items/{id}", SHELF_SCOPE_ADMIN, "item_delete", srv_route_item_delete, 0},
+    {"PUT", "/v1/users/{id}", SHELF_SCOPE_WRITE, "user_put", srv_route_user_put, 0},
+    {"PUT", "/v1/users", SHELF_SCOPE_WRITE, "users_put", srv_route_users_put, 0},
+    {"GET", "/v1/users/{id}", SHELF_SCOPE_READ, "user_get", srv_route_user_get, 0},
+    {"DELETE", "/v1/users/{id}", SHELF_SCOPE_ADMIN, "user_delete", srv_route_user_delete, 0},
+    {"GET", "/v1/users/{id}/recommendations", SHELF_SCOPE_READ, "recommendations", srv_route_recs, 1},
+    {"POST", "/v1/recommendations", SHELF_SCOPE_READ, "recommendations_anonymous", srv_route_recs_anon, 1},
+    {"GET", "/v1/items/{id}/similar", SHELF_SCOPE_READ, "similar", srv_route_similar, 1},
+    {"GET", "/v1/popular", SHELF_SCOPE_READ, "popular", srv_route_popular, 1},
+    {"POST", "/v1/search", SHELF_SCOPE_READ, "search", srv_route_search, 1},
+    {"GET", "/v1/users/{id}/ratings/{item}", SHELF_SCOPE_READ, "rating", srv_route_rating, 0},
+    {"PUT", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_put", srv_route_scenario_put, 0},
+    {"GET", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_get", srv_route_scenario_get, 0},
+    {"DELETE", "/v1/scenarios/{name}", SHELF_SCOPE_ADMIN, "scenario_delete", srv_route_scenario_delete, 0},
+    {"GET", "/v1/scenarios", SHELF_SCOPE_ADMIN, "scenarios", srv_route_scenarios, 0},
+    {"GET", "/v1/health", 0, "health", srv_route_health, 0},
+    {"GET", "/metrics", 0, "metrics", srv_route_metrics, 0},
+    {"POST", "/v1/admin/reload", SHELF_SCOPE_ADMIN, "reload", srv_route_reload, 0},
+    {"POST", "/v1/admin/keys", SHELF_SCOPE_ADMIN, "keys", srv_route_keys, 0},
+    {"GET", "/v1/openapi.yaml", 0, "openapi", srv_route_openapi, 0},
 };
 
 #define MAX_SEG 6
@@ -295,7 +304,7 @@ static int resolve(srv_req *r, const char *method, const char *url, route_match 
     return srv_error(r, 404, "not_found", -1, "no route %s %s (see GET /v1/openapi.yaml)", method, m->shown);
 }
 
-static int dispatch(srv_req *r)
+int srv_dispatch(srv_req *r)
 {
     shelf_server *s = r->srv;
     if (atomic_load(&s->draining)) return srv_error(r, 503, "unavailable", -1, "the server is shutting down");
@@ -433,7 +442,7 @@ static int body_grow(srv_req *r, size_t need)
     return 0;
 }
 
-static void thread_setup(void)
+void srv_thread_setup(void)
 {
     /* one OpenMP/BLAS thread per HTTP worker: requests run side by side,
      * never nested parallel regions */
@@ -451,7 +460,7 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
     shelf_server *s = cls;
     srv_req *r = *con_cls;
     if (!r) {
-        thread_setup();
+        srv_thread_setup();
         if (!(r = calloc(1, sizeof *r))) return MHD_NO;
         r->srv = s;
         r->conn = conn;
@@ -486,11 +495,27 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
         r->body[r->len] = '\0';
         return MHD_YES;
     }
+    (void)version;
+    if (r->job_queued) { /* resumed: the compute worker's answer */
+        if (!atomic_load_explicit(&r->job_done, memory_order_acquire)) return MHD_YES;
+        enum MHD_Result ok = MHD_YES;
+        if (r->job_resp) {
+            ok = MHD_queue_response(conn, (unsigned)r->status, r->job_resp);
+            MHD_destroy_response(r->job_resp);
+            r->job_resp = NULL;
+        }
+        return r->job_rc < 0 || ok != MHD_YES ? MHD_NO : MHD_YES;
+    }
     r->method = method;
     r->url = url;
-    (void)version;
     atomic_fetch_add(&s->busy, 1);
-    int rc = dispatch(r);
+    if (s->n_pool && r->route < SRV_N_ROUTES && srv_routes[r->route].pooled) {
+        r->job_queued = 1;
+        MHD_suspend_connection(conn);
+        srv_pool_submit(s, r); /* busy is the worker's to give back */
+        return MHD_YES;
+    }
+    int rc = srv_dispatch(r);
     atomic_fetch_sub(&s->busy, 1);
     return rc < 0 ? MHD_NO : MHD_YES;
 }

@@ -125,6 +125,13 @@ int srv_route_metrics(srv_req *r, char *const *arg)
               (unsigned long long)atomic_load(&m->served_dropped), (unsigned long long)atomic_load(&m->reload_ok),
               (unsigned long long)atomic_load(&m->reload_fail), (unsigned long long)atomic_load(&m->key_reads),
               atomic_load(&s->body_bytes));
+    sb_printf(&b, "# HELP shelf_rank_worker_requests_total Requests each ranking worker took (--rank-workers).\n"
+                  "# TYPE shelf_rank_worker_requests_total counter\n");
+    for (unsigned k = 0; k < s->n_pool; k++)
+        sb_printf(&b, "shelf_rank_worker_requests_total{worker=\"%u\"} %llu\n", k,
+                  (unsigned long long)atomic_load(&s->pool[k].done));
+    sb_printf(&b, "# HELP shelf_rank_queue Ranking requests waiting for a worker now.\n"
+                  "# TYPE shelf_rank_queue gauge\nshelf_rank_queue %u\n", s->n_pool ? srv_pool_queued(s) : 0);
     srv_engine *e = srv_engine_get(s);
     char kind[80], ver[400];
     label_esc(kind, sizeof kind, e->kind);

@@ -29,6 +29,7 @@ typedef struct srv_route_def {
     int scope;          /* shelf_scope the key needs; 0: open */
     const char *name;   /* metric label */
     srv_handler fn;
+    int pooled;         /* ranks: runs on the compute workers (pool.c) */
 } srv_route_def;
 #define SRV_N_ROUTES 24                  /* the table in http.c */
 #define SRV_ROUTE_OTHER SRV_N_ROUTES     /* no route: 404, 405 (metrics label "other") */
@@ -115,6 +116,12 @@ typedef struct srv_req {
     int too_busy;       /* the body did not fit in --body-memory: 503 */
     int body_mapped;    /* body is an mmap of cap bytes (large bodies go back to the system at once) */
     size_t reserved;    /* bytes of s->body_bytes this request holds */
+    /* a pooled route (pool.c): queued while its connection is suspended */
+    int job_queued;                /* handed to the pool; its answer is sent on the next call */
+    atomic_int job_done;           /* the worker is done with it (release: job_* are set) */
+    int job_rc;                    /* dispatch's result */
+    struct MHD_Response *job_resp; /* the answer the worker made (srv_text), sent by the HTTP thread */
+    struct srv_req *job_next;      /* the pool's queue */
 } srv_req;
 
 #define SRV_KEYS_REFRESH_S 2 /* the writer re-reads the API keys this often when idle */
@@ -145,12 +152,25 @@ typedef struct srv_served {
     struct srv_served *next;
 } srv_served;
 
+typedef struct srv_worker { /* one compute worker (pool.c) */
+    pthread_t t;
+    struct shelf_server *srv;
+    atomic_ullong done; /* requests it took */
+} srv_worker;
+
 struct shelf_server {
     shelf_server_opts o;
     char *store_path, *bundle_path, *bind;
     char *source_models; /* --source-models: "ease,itemknn" ("" none) */
     struct shelf__ledger *ledger; /* the promotions' spend and pacing (rank/pacing_int.h) */
     struct MHD_Daemon *d;
+    /* the compute workers (pool.c) and their queue, under pool_mu */
+    struct srv_worker *pool;
+    unsigned n_pool, pool_queued;
+    int pool_init, pool_stop;
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    struct srv_req *pool_head, *pool_tail;
     unsigned port;
     double started;
     atomic_int draining;
@@ -394,6 +414,13 @@ void srv_live_event(shelf_server *s, uint32_t user, uint32_t item, uint32_t type
 
 /* ---- ingest.c ------------------------------------------------------------------------------ */
 int srv_ingest_start(shelf_server *s, shelf_err *err);
+/* the compute workers (pool.c): --workers threads (0: one per core) */
+int srv_pool_start(shelf_server *s, shelf_err *err);
+void srv_pool_submit(shelf_server *s, struct srv_req *r); /* r's connection is suspended */
+void srv_pool_stop(shelf_server *s);                      /* after the daemon: what is queued runs first */
+unsigned srv_pool_queued(shelf_server *s);                /* requests waiting for a worker now */
+int srv_dispatch(struct srv_req *r);                      /* r's route (http.c) */
+void srv_thread_setup(void);                              /* one OpenMP/BLAS thread for this thread */
 void srv_ingest_stop(shelf_server *s); /* commits what is queued, joins */
 /* Queues a validated batch and waits for its commit; 0 or the batch's rc. */
 int srv_ingest_wait(shelf_server *s, srv_batch *b);

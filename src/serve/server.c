@@ -241,11 +241,15 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
         goto fail;
     }
     if ((rc = srv_ingest_start(s, err))) goto fail;
+    if ((rc = srv_pool_start(s, err))) {
+        srv_ingest_stop(s);
+        goto fail;
+    }
     /* slow or idle clients: a connection starts with --header-timeout (the
      * request head raises it to --timeout, http.c), and one address holds at
      * most --max-conns-per-ip of the 4096 connections (more are closed at
      * once): a single client cannot fill the table */
-    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, srv_on_request,
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, srv_on_request,
                             s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_SOCK_ADDR, &addr,
                             MHD_OPTION_NOTIFY_COMPLETED, srv_on_done, s, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)s->o.header_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 4096u,
@@ -253,6 +257,7 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_UNESCAPE_CALLBACK, srv_unescape, NULL, MHD_OPTION_END);
     if (!s->d) {
+        srv_pool_stop(s);
         srv_ingest_stop(s);
         rc = shelf_err_set(err, SHELF_EIO, "serve: cannot listen on %s:%u (%s)", s->bind, o->port, strerror(errno));
         goto fail;
@@ -289,6 +294,7 @@ void shelf_server_stop(shelf_server *s)
     for (int i = 0; i < 3000 && atomic_load(&s->busy) > 0; i++) usleep(10000);
     MHD_stop_daemon(s->d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
+    srv_pool_stop(s);
     srv_ingest_stop(s); /* commits what is queued */
     shelf_info("serve: stopped (%llu events ingested)", (unsigned long long)atomic_load(&s->m.events));
     free_server(s);
