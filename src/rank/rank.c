@@ -172,11 +172,12 @@ static void explain_stages(const shelf__rank_req *rq, const shelf__catalogue *ca
                        shelf__source_label(&s->src[j], label, sizeof label), r);
         }
         if (k < n && w->tpromo[k] >= 0) ADD("; promoted (%s)", s->promo[w->tpromo[k]].name);
-        float boost, tail, rot; /* the multipliers of the rules */
+        float boost, tail, rot, fresh; /* the multipliers of the rules */
         int uses_pop = s->long_tail_beta > 0;
-        shelf__rank_scenario_factors(rq, cat, uses_pop ? w->pop : NULL, it->item, &boost, &tail, &rot);
+        shelf__rank_scenario_factors(rq, cat, uses_pop ? w->pop : NULL, it->item, &boost, &tail, &rot, &fresh);
         if (boost != 1) ADD("; boosters x%.3g", boost);
         if (tail != 1) ADD("; long tail x%.3g", tail);
+        if (fresh != 1) ADD("; freshness x%.3g", fresh);
         if (rot != 1) ADD("; shown lately x%.3g", rot);
         uint32_t by_score = 1, shown = 1; /* among the items the promotions did not place */
         for (uint32_t j = 0; j < n && k < n && w->tpromo[k] < 0; j++) {

@@ -226,6 +226,7 @@ typedef struct shelf__rank_work {
     uint32_t *cand;  /* a scenario's candidates (rerank.c) */
     size_t ccap;
     uint32_t n_cand; /* left after shelf__rank_scenario_scores */
+    int64_t fresh_ref; /* the newest candidate's time there (freshness; 0: none) */
     uint64_t *skey;  /* seen(): the history's (item, type) table (rerank.c) */
     int64_t *sts;
     size_t scap_seen;

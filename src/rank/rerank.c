@@ -295,12 +295,23 @@ static void freshness(const shelf__scenario *s, const shelf__rank_req *rq, const
     int64_t ref = 0;
     for (uint32_t k = 0; k < n; k++)
         if (c[k] < cat->n_items && cat->created[c[k]] > ref && cat->created[c[k]] <= rq->now) ref = cat->created[c[k]];
+    shelf__rank_work_get(1, 1)->fresh_ref = ref;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = c[k];
         if (i >= cat->n_items || cat->created[i] <= 0 || cat->created[i] >= ref) continue;
         double halves = (double)(ref - cat->created[i]) / (double)s->freshness_half_life_s;
         scores[i] = (float)((double)scores[i] * exp2(-(halves < 100 ? halves : 100)));
     }
+}
+
+/* freshness's factor for item against the reference time ref (1: none) */
+static float fresh_factor(const shelf__scenario *s, const shelf__catalogue *cat, int64_t ref, uint32_t item)
+{
+    if (s->freshness_half_life_s <= 0 || !cat->created || !ref || item >= cat->n_items || cat->created[item] <= 0 ||
+        cat->created[item] >= ref)
+        return 1.0f;
+    double halves = (double)(ref - cat->created[item]) / (double)s->freshness_half_life_s;
+    return (float)exp2(-(halves < 100 ? halves : 100));
 }
 
 int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_req *rq, const shelf__catalogue *cat,
@@ -330,6 +341,7 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
     }
     for (uint32_t k = 0; k < n && s->long_tail_beta > 0; k++)
         scores[c[k]] *= powf(1.0f + (pop[c[k]] > 0 ? pop[c[k]] : 0), -s->long_tail_beta);
+    shelf__rank_work_get(1, 1)->fresh_ref = 0;
     if (s->freshness_half_life_s > 0 && cat->created) freshness(s, rq, cat, scores, c, n);
     /* rotation: what this shopper was shown within the window, x penalty (once) */
     for (size_t k = 0; k < rq->n_shown && s->rotation_window_s > 0; k++) {
@@ -438,7 +450,7 @@ int shelf__rank_scenario_cut(const shelf__scenario *s, float *scores, uint32_t N
 }
 
 void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *pop,
-                                  uint32_t item, float *boost, float *tail, float *rotation)
+                                  uint32_t item, float *boost, float *tail, float *rotation, float *fresh)
 {
     const shelf__scenario *s = rq->scenario;
     scn_run r;
@@ -453,6 +465,7 @@ void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalo
     }
     *boost = (float)b;
     *tail = s->long_tail_beta > 0 && pop ? powf(1.0f + (pop[item] > 0 ? pop[item] : 0), -s->long_tail_beta) : 1.0f;
+    *fresh = fresh_factor(s, cat, shelf__rank_work_get(1, 1)->fresh_ref, item);
     *rotation = 1;
     for (size_t k = 0; k < rq->n_shown && s->rotation_window_s > 0; k++)
         if (rq->shown[k] == item && rq->now - rq->shown_ts[k] <= s->rotation_window_s) *rotation = s->rotation_penalty;

@@ -139,9 +139,11 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
 
 /* What the scenario's stages multiplied item's relevance by (explanations):
  * its boosters' product, the long-tail term (pop: the trending popularity
- * its stages read, or NULL) and the rotation penalty; 1 where none. */
+ * its stages read, or NULL), the rotation penalty and freshness (against
+ * the newest candidate of this thread's last shelf__rank_scenario_scores);
+ * 1 where none. */
 void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *pop,
-                                  uint32_t item, float *boost, float *tail, float *rotation);
+                                  uint32_t item, float *boost, float *tail, float *rotation, float *fresh);
 
 #define SHELF__SCN_POOL 512 /* what diversity and caps choose from, at most */
 

@@ -30,12 +30,14 @@ static char *kinds[] = {"product", "article"};
 static char *cats[] = {"shoes", "shoes > boots", "bags"};
 static char *types[] = {"view", "purchase"};
 static const float pop[N_ITEMS] = {5, 1, 4, 3, 0, 9, 2, 0}; /* trending */
+/* when each came (item 1 100 s before the rest, item 4 unknown; requests come at 1000) */
+static const int64_t created[N_ITEMS] = {900, 800, 900, 900, 0, 900, 900, 900};
 
 static void cat_read(void *ctx, shelf__catalogue *v)
 {
     (void)ctx;
     *v = (shelf__catalogue){.n_items = N_ITEMS, .ok = ok, .kind = kind, .cat = cat, .ext = ext, .kinds = kinds,
-                            .n_kinds = 2, .cats = cats, .n_cats = 3};
+                            .n_kinds = 2, .cats = cats, .n_cats = 3, .created = created};
 }
 static void cat_done(void *ctx) { (void)ctx; }
 static void pop_scores(void *ctx, float *sc, uint32_t n)
@@ -511,6 +513,13 @@ static void test_scenario_sources(void **state)
     for (uint32_t k = 0; k < s.n; k++)
         if (s.items[k].item == 0 && !strstr(s.items[k].reason, "; boosters x5; long tail x0.167"))
             fail_msg("reason: %s", s.items[k].reason);
+    /* freshness says its factor: item 1 came a half-life before the newest candidate */
+    scn_rank("{\"freshness\": {\"half_life\": 100}}", viewed4(5, 1), &s);
+    for (uint32_t k = 0; k < s.n; k++) {
+        int older = s.items[k].item == 1, says = strstr(s.items[k].reason, "; freshness x0.5") != NULL;
+        if (older != says || (!older && strstr(s.items[k].reason, "freshness")))
+            fail_msg("item %u (%u of %u): %s", s.items[k].item, k, s.n, s.items[k].reason);
+    }
     /* diversity says where it moved an item */
     scn_rank("{\"diversity\": {\"by\": \"category\", \"lambda\": 0.5}}", viewed4(5, 1), &s);
     /* 0, 2, 3, 1, 4: item 1 (second by score) shown fourth */
