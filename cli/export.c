@@ -259,16 +259,18 @@ static void slate_out(FILE *f, shelf_engine *g, const char *user, const shelf_sl
     json_line(f, o);
 }
 
-/* ranks block after block of shoppers in parallel, writes them in order;
- * the first failure stops it, naming the shopper */
+/* ranks block after block of shoppers (shelf_rank_many: in parallel, the
+ * model scoring --score-batch of them together), writes them in order; the
+ * first failure stops it, naming the shopper */
 static int rank_all(cli_ctx *c, shelf_engine *g, const user_list *l, FILE *f, int jsonl)
 {
-    shelf_rank_request base = cli_rank_request(c);
+    shelf_rank_request base = cli_rank_request(c), *rq = calloc(SLATE_BLOCK, sizeof *rq);
+    size_t batch = (size_t)shelf_config_int(c->cfg, "score-batch");
     shelf_slate *sl = calloc(SLATE_BLOCK, sizeof *sl);
     int *rc = calloc(SLATE_BLOCK, sizeof *rc);
     shelf_err *err = calloc(SLATE_BLOCK, sizeof *err);
-    if (!sl || !rc || !err) {
-        free(sl), free(rc), free(err);
+    if (!sl || !rc || !err || !rq) {
+        free(sl), free(rc), free(err), free(rq);
         return cli_fail(c, "out of memory");
     }
     shelf_progress *pr = shelf_progress_new("slates", l->n, c->progress);
@@ -277,12 +279,11 @@ static int rank_all(cli_ctx *c, shelf_engine *g, const user_list *l, FILE *f, in
     if (!jsonl) fputs("user,position,item,score,source\n", f);
     for (size_t b = 0; b < l->n && !bad; b += SLATE_BLOCK) {
         int m = (int)(l->n - b < SLATE_BLOCK ? l->n - b : SLATE_BLOCK);
-#pragma omp parallel for schedule(dynamic, 4)
         for (int i = 0; i < m; i++) {
-            shelf_rank_request rq = base;
-            rq.user = l->id[b + (size_t)i];
-            rc[i] = shelf_rank(g, &rq, &sl[i], &err[i]);
+            rq[i] = base;
+            rq[i].user = l->id[b + (size_t)i];
         }
+        (void)shelf_rank_many(g, rq, (size_t)m, batch, sl, rc, err); /* each rc[i] is looked at below */
         for (int i = 0; i < m; i++) {
             if (!bad && rc[i]) bad = cli_fail(c, "shopper '%s': %s", l->id[b + (size_t)i], err[i].msg);
             if (!bad) slate_out(f, g, l->id[b + (size_t)i], &sl[i], jsonl);
@@ -291,7 +292,7 @@ static int rank_all(cli_ctx *c, shelf_engine *g, const user_list *l, FILE *f, in
         shelf_progress_update(pr, b + (size_t)m, NULL);
     }
     shelf_progress_finish(pr);
-    free(sl), free(rc), free(err);
+    free(sl), free(rc), free(err), free(rq);
     return bad;
 }
 

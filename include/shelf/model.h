@@ -109,6 +109,10 @@ typedef struct shelf_model_vt {
      * and read under the same lock as scoring for a model that learns
      * online); items close in it are alike to the model. */
     const float *(*item_vectors)(const shelf_model *, uint32_t *dim);
+    /* Optional (NULL): n queries at once into scores[k * n_items ..], as
+     * score gives each (to rounding: a model may batch the item side into
+     * one matrix product). The caller runs it outside parallel regions. */
+    int (*score_many)(const shelf_model *, const shelf_query *qs, size_t n, float *scores, shelf_err *err);
 } shelf_model_vt;
 
 /* The common head of every model; implementations embed it first. */
@@ -149,6 +153,12 @@ SHELF_API int shelf_model_fit(shelf_model *m, const shelf_snapshot *s, const she
  * forgets them. NULL, NULL clears. Models without epochs ignore them. */
 SHELF_API void shelf_model_set_valid(shelf_model *m, const uint64_t *off, const uint32_t *item);
 SHELF_API int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores, shelf_err *err);
+/* n queries into scores[k * n_items ..]: the model's score_many (the
+ * transformer: every profile, then one matrix product with the items), else
+ * score one by one. Each query is checked first; none is scored when one
+ * fails. */
+SHELF_API int shelf_model_score_many(const shelf_model *m, const shelf_query *qs, size_t n, float *scores,
+                                     shelf_err *err);
 SHELF_API int shelf_model_observe(shelf_model *m, const shelf_event *e);
 SHELF_API int shelf_model_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r,
                                   shelf_err *err);

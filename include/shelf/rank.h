@@ -51,6 +51,15 @@ typedef struct shelf_rank_request {
  * exclude_seen or a request with none of the four. Unknown session and
  * exclude ids are skipped (out->n_skipped counts the session's). */
 SHELF_API int shelf_rank(shelf_engine *g, const shelf_rank_request *rq, shelf_slate *out, shelf_err *err);
+/* Slates for the n requests qs (out[k], rc[k] and err[k] as shelf_rank
+ * gives for qs[k]), ranked in parallel (OpenMP). Known shoppers' histories
+ * are scored together, batch at a time, where the model can (the
+ * transformer: one matrix product of their profiles with the items): the
+ * scores agree with shelf_rank's to rounding; batch 0 scores each alone, as
+ * shelf_rank does. Returns 0 when every rc[k] is 0. Bulk work (shelf export
+ * --users): a model reload meanwhile makes the batch's scores unused. */
+SHELF_API int shelf_rank_many(shelf_engine *g, const shelf_rank_request *qs, size_t n, size_t batch,
+                              shelf_slate *out, int *rc, shelf_err *err);
 /* The external id of item into buf ("" if retired); returns buf. */
 SHELF_API const char *shelf_engine_item_id(shelf_engine *g, uint32_t item, char *buf, size_t cap);
 

@@ -164,6 +164,9 @@ static const shelf_cfg_def common[] = {
      "room as shelf serve ranks them (--bundle, --scenario, --n)", ""},
     {"scenario", SHELF_CFG_STRING, NULL, 0, 0, NULL, "recommend export",
      "a stored scenario (shelf scenario put) whose stages make the slates", ""},
+    {"score-batch", SHELF_CFG_INT, "256", 0, 65536, NULL, "export",
+     "with --users: shoppers the model scores together (the transformer: one matrix product of their profiles "
+     "with the items; at most 64 MiB of scores); 0: each alone, as shelf serve does", ""},
     {"explain", SHELF_CFG_BOOL, "false", 0, 0, NULL, "recommend export", "a reason for every item", ""},
     {"item", SHELF_CFG_STRING, NULL, 0, 0, NULL, "predict", "external item id", ""},
     /* shelf search (docs/search.md) */

@@ -161,6 +161,20 @@ int shelf_model_score(const shelf_model *m, const shelf_query *q, float *scores,
     return rc ? rc : m->vt->score(m, q, scores, err);
 }
 
+int shelf_model_score_many(const shelf_model *m, const shelf_query *qs, size_t n, float *scores, shelf_err *err)
+{
+    for (size_t k = 0; k < n; k++) {
+        int rc = check_query(m, &qs[k], err);
+        if (rc) return rc;
+    }
+    if (m->vt->score_many) return m->vt->score_many(m, qs, n, scores, err);
+    for (size_t k = 0; k < n; k++) {
+        int rc = m->vt->score(m, &qs[k], scores + k * m->n_items, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int shelf_model_observe(shelf_model *m, const shelf_event *e)
 {
     if (!m->vt->observe) return shelf__model_fail(m, SHELF_EINVAL, "has no online update");

@@ -1456,6 +1456,69 @@ static int tf_score(const shelf_model *m, const shelf_query *q, float *scores, s
     return rc ? rc : shelf__tf_profile_scores(m, h, scores);
 }
 
+/* n histories at once: ordered by window length, SCORE_B at a time through
+ * one forward pass (left-padded to the batch's longest window, as
+ * validation does; the batches in parallel, one thread each), then every
+ * profile against E in one matrix product instead of n matrix-vector ones
+ * (E is read once, not n times) */
+#define SCORE_B 16
+
+/* the profiles of the histories qs[key[k] & 2^40 - 1] for k in [0, m) (key: window length << 40 | index) */
+static int profile_batch(const tf_model *t, const shelf_query *qs, const uint64_t *key, size_t m, float *h)
+{
+    tf_batch b;
+    tf_acts *a = acts_new(t, SCORE_B, 0);
+    int rc = batch_alloc(&b, SCORE_B, t->T);
+    if (!rc && a) {
+        b.B = (int)m;
+        b.T = (int)(key[m - 1] >> 40); /* the longest window of the batch */
+        for (size_t r = 0; r < m; r++) {
+            const shelf_query *q = &qs[key[r] & ((1ull << 40) - 1)];
+            batch_row(t, &b, (int)r, q->items, q->types, q->ts, window_start(q->n, t->T), q->n, 0);
+        }
+        tf_forward(t, a, &b, NULL);
+        for (size_t r = 0; r < m; r++)
+            memcpy(h + (key[r] & ((1ull << 40) - 1)) * (size_t)t->C, a->lnf + (r * b.T + (size_t)b.T - 1) * t->C,
+                   (size_t)t->C * sizeof *h);
+    }
+    batch_free(&b);
+    acts_free(a);
+    return rc || !a ? SHELF_ENOMEM : 0;
+}
+
+static int tf_score_many(const shelf_model *m, const shelf_query *qs, size_t n, float *scores, shelf_err *err)
+{
+    const tf_model *t = (const tf_model *)m;
+    if (!shelf__tf_dim(m)) return SHELF_EINVAL;
+    if (!n) return 0;
+    const int C = t->C;
+    float *h = malloc(n * (size_t)C * sizeof *h);
+    uint64_t *key = malloc(n * sizeof *key);
+    int rc = h && key ? 0 : SHELF_ENOMEM;
+    size_t n_key = 0;
+    for (size_t k = 0; !rc && k < n; k++) {
+        if (qs[k].n == 0) { /* the empty history: the final norm's bias, as shelf__tf_profile */
+            memcpy(h + k * (size_t)C, shelf_params_data(t->p, t->i_lnfb), (size_t)C * sizeof *h);
+            continue;
+        }
+        uint64_t len = qs[k].n - window_start(qs[k].n, t->T);
+        key[n_key++] = len << 40 | (uint64_t)k;
+    }
+    if (!rc) qsort(key, n_key, sizeof *key, cmp_u64);
+    long n_batch = (long)((n_key + SCORE_B - 1) / SCORE_B);
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : rc)
+    for (long j = 0; j < n_batch; j++) {
+        size_t s0 = (size_t)j * SCORE_B, m_j = n_key - s0 < SCORE_B ? n_key - s0 : SCORE_B;
+        rc |= profile_batch(t, qs, key + s0, m_j, h);
+    }
+    if (!rc)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)t->I, C, 1.0f, h, C, t->E, C, 0.0f, scores,
+                    (int)t->I);
+    free(h);
+    free(key);
+    return rc ? shelf__model_err(m, err, SHELF_ENOMEM, "out of memory") : 0;
+}
+
 /* The item of the history (its window) whose representation is the
  * closest to item's (cosine): what the profile most likely drew it from. */
 static int tf_explain(const shelf_model *m, const shelf_query *q, uint32_t item, shelf_reason *r, shelf_err *err)
@@ -1921,4 +1984,4 @@ SHELF__MODEL_KIND(transformer, tf, "transformer",
                   SHELF_CAP_EXPLAIN | SHELF_CAP_SIMILAR | SHELF_CAP_SESSION | SHELF_CAP_NEEDS_HISTORY |
                       SHELF_CAP_ITEM_VECTORS,
                   /* observe */ NULL, /* explain */ tf_explain, /* predict */ NULL, SHELF__SESSION_OPS(tf),
-                  .item_vectors = tf_item_vectors);
+                  .item_vectors = tf_item_vectors, .score_many = tf_score_many);

@@ -181,7 +181,11 @@ int shelf__rank_candidates(const shelf__rank_env *env, shelf__rank_req *rq, shel
      * session of unknown items): its context, else the fallback chain;
      * never a model's scores of an empty history */
     int rc = 1;
-    if (rq->n_hist && env->model && (env->caps & SHELF_CAP_SESSION) && rq->slot)
+    if (rq->n_hist && env->model && rq->given) { /* scored with others (shelf_rank_many) */
+        memcpy(w->scores, rq->given, (size_t)env->model->n_items * sizeof *w->scores);
+        minus_inf(w->scores, env->model->n_items, N);
+        rc = 0;
+    } else if (rq->n_hist && env->model && (env->caps & SHELF_CAP_SESSION) && rq->slot)
         rc = session_scores(env, rq, w, N, err);
     else if (rq->n_hist)
         rc = model_scores(env, w, N, rq->user, rq->items, rq->types, rq->ts, rq->n_hist, rq->now, err);

@@ -172,6 +172,8 @@ typedef struct shelf__rank_req {
     const int64_t *ts;            /* or NULL */
     size_t n_hist;
     shelf__sess_slot *slot;       /* the user's session slot, or NULL */
+    const float *given;           /* the model's scores of this history, made already (shelf_rank_many:
+                                   * env->model->n_items of them), or NULL: the model is asked */
     uint32_t anchor;              /* SIMILAR: the item */
     uint16_t ctx[SHELF__RANK_CTX]; /* context values (the engine's numbering) */
     uint32_t n_ctx;

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <microhttpd.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -589,7 +590,10 @@ static int resolve(shelf_server *s, const shelf_rank_request *q, slate_args *a, 
     return 0;
 }
 
-int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, shelf_err *err)
+/* shelf_rank, with the model's scores of the shopper's history made already
+ * (given, by model; NULL: none) */
+static int rank_one(shelf_engine *g, const shelf_rank_request *q, const shelf_model *model, const float *given,
+                    shelf_slate *out, shelf_err *err)
 {
     shelf_server *s = &g->srv;
     int kinds = (q->user != NULL) + (q->n_items > 0) + (q->similar_to != NULL) + (q->popular != 0);
@@ -624,6 +628,7 @@ int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, s
             rc = why ? shelf_err_set(err, SHELF_EINVAL, "rank: scenario '%s' does not compile: %s", a.scenario, why)
                      : shelf_err_set(err, SHELF_ENOTFOUND, "rank: no scenario '%s'", a.scenario);
         uint32_t idx = q->user ? srv_user_find(s, q->user) : SHELF_NONE;
+        rq.given = given && model == e->model ? given : NULL;
         if (!rc)
             rc = idx != SHELF_NONE ? rank_user(s, e, &env, &rq, idx, out, err) : rank_locked(e, &env, &rq, out, err);
         if (!rc) slate_finish(out, e, &a);
@@ -634,6 +639,96 @@ int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, s
     free(ht);
     free(a.exclude);
     return rc;
+}
+
+int shelf_rank(shelf_engine *g, const shelf_rank_request *q, shelf_slate *out, shelf_err *err)
+{
+    return rank_one(g, q, NULL, NULL, out, err);
+}
+
+/* A known shopper's history as the model knows it (items it learned; the
+ * query the session path would make) into q, its arrays malloc'd; 0 when
+ * there is none (unknown shopper, no learned item), -1 out of memory. */
+static int known_query(shelf_server *s, const shelf_model *m, const char *user, shelf_query *q)
+{
+    uint32_t idx = user ? srv_user_find(s, user) : SHELF_NONE;
+    srv_user *u = idx != SHELF_NONE ? srv_user_at(s, idx) : NULL;
+    if (!u) return 0;
+    uint32_t *item = NULL;
+    uint16_t *type = NULL;
+    int64_t *ts = NULL;
+    size_t cap = 0, m_known = 0;
+    pthread_mutex_lock(&u->mu);
+    size_t n = srv_user_history(s, idx, u, &item, &type, &ts, &cap);
+    pthread_mutex_unlock(&u->mu);
+    if (n == (size_t)-1) {
+        free(item), free(type), free(ts);
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (item[k] < m->n_items) {
+            item[m_known] = item[k];
+            type[m_known] = type[k];
+            ts[m_known++] = ts[k];
+        }
+    if (!m_known) {
+        free(item), free(type), free(ts);
+        return 0;
+    }
+    *q = (shelf_query){.user = SHELF_NONE, .items = item, .types = type, .ts = ts, .n = m_known};
+    return 1;
+}
+
+/* shelf_rank_many for at most `batch` requests: their known shoppers'
+ * histories scored in one call of the model (m), then each ranked */
+static void rank_block(shelf_engine *g, const shelf_model *m, const shelf_rank_request *qs, size_t n,
+                       shelf_slate *out, int *rc, shelf_err *err)
+{
+    shelf_server *s = &g->srv;
+    shelf_query *q = calloc(n, sizeof *q);
+    size_t *row = malloc(n * sizeof *row), nq = 0;
+    float *sc = NULL;
+    if (!q || !row) m = NULL; /* out of memory: each alone */
+    for (size_t k = 0; m && k < n; k++) {
+        const shelf_rank_request *r = &qs[k];
+        row[k] = SIZE_MAX;
+        int plain = r->user && !r->n_items && !r->items && !r->similar_to && !r->popular, got = 0;
+        if (plain && (got = known_query(s, m, r->user, &q[nq])) < 0) m = NULL;
+        if (got > 0) row[k] = nq++;
+    }
+    if (m && nq && (sc = malloc(nq * (size_t)m->n_items * sizeof *sc)) && shelf_model_score_many(m, q, nq, sc, NULL)) {
+        free(sc); /* the model could not: each alone */
+        sc = NULL;
+    }
+#pragma omp parallel for schedule(dynamic, 4)
+    for (size_t k = 0; k < n; k++) {
+        const float *given = sc && row[k] != SIZE_MAX ? sc + row[k] * (size_t)m->n_items : NULL;
+        rc[k] = rank_one(g, &qs[k], given ? m : NULL, given, &out[k], &err[k]);
+    }
+    for (size_t j = 0; j < nq; j++) {
+        free((void *)q[j].items);
+        free((void *)q[j].types);
+        free((void *)q[j].ts);
+    }
+    free(sc), free(q), free(row);
+}
+
+int shelf_rank_many(shelf_engine *g, const shelf_rank_request *qs, size_t n, size_t batch, shelf_slate *out, int *rc,
+                    shelf_err *err)
+{
+    shelf_server *s = &g->srv;
+    srv_engine *e = srv_engine_get(s);
+    const shelf_model *m = batch && e->model && e->model->vt->score_many ? e->model : NULL;
+    if (m) { /* a block's scores within 64 MiB */
+        size_t fit = ((size_t)64 << 20) / ((size_t)m->n_items * sizeof(float) + 1);
+        if (batch > fit) batch = fit ? fit : 1;
+    } else batch = n ? n : 1;
+    for (size_t b = 0; b < n; b += batch)
+        rank_block(g, m, qs + b, n - b < batch ? n - b : batch, out + b, rc + b, err + b);
+    srv_engine_put(e);
+    int bad = 0;
+    for (size_t k = 0; k < n; k++) bad |= rc[k] != 0;
+    return bad ? SHELF_EINVAL : 0;
 }
 
 const char *shelf_engine_item_id(shelf_engine *g, uint32_t item, char *buf, size_t cap)

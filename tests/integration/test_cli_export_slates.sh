@@ -4,7 +4,8 @@
 # the store once, in the store's order, each slate the one `shelf recommend`
 # gives (same items, same order), a stored scenario's stages applied, CSV
 # with one row per item; an unknown shopper gets the fallback; usage errors
-# exit 2, an unknown scenario exits 1 naming it.
+# exit 2, an unknown scenario exits 1 naming it; a transformer's shoppers
+# scored together (--score-batch) get the slates they get alone.
 # Uses bash, sqlite3 and python3 (JSON). Usage: test_cli_export_slates.sh SHELF_BINARY TMPDIR
 set -uo pipefail
 shelf=$1 dir=$2
@@ -61,5 +62,35 @@ x --users all --format s3rec > /dev/null 2> err.txt
 check "slates are jsonl or csv (exit 2)" test $? -eq 2
 x --users all --what items --format csv > /dev/null 2> err.txt
 check "--what does not go with --users (exit 2)" test $? -eq 2
+
+# a transformer scores the shoppers of a block together (--score-batch: one
+# matrix product): the slates of each alone (0), of blocks of 7 and of the
+# default are the same, their scores within 1e-5 (1 + |s|)
+"$shelf" train --store s.db --model transformer --bundle T --tf-epochs 2 --tf-dim 16 --tf-maxlen 8 --quiet \
+    > /dev/null 2> err.txt
+check "a small transformer ($(tail -1 err.txt))" test -s T/manifest.json
+for b in 0 7 256; do
+    "$shelf" export --store s.db --bundle T --quiet --users all --format jsonl --n 5 --score-batch "$b" \
+        --out "tf$b.jsonl" 2> err.txt
+    st=$?
+    check "export --score-batch $b exits 0 ($st: $(cat err.txt))" test "$st" -eq 0
+done
+check "the same slates, each alone or scored together" python3 -c "
+import json, sys
+def load(f): return [json.loads(l) for l in open(f)]
+a = load('tf0.jsonl')
+bad = 0
+for other in ('tf7.jsonl', 'tf256.jsonl'):
+    b = load(other)
+    if len(a) != 300 or len(b) != 300: bad += 1
+    for x, y in zip(a, b):
+        if x['user'] != y['user'] or [i['id'] for i in x['items']] != [i['id'] for i in y['items']]: bad += 1
+        elif any(abs(i['score'] - j['score']) > 1e-5 * (1 + abs(i['score'])) for i, j in zip(x['items'], y['items'])):
+            bad += 1
+print(bad, 'slates differ', file=sys.stderr)
+sys.exit(bad != 0)"
+x --users all --score-batch -1 > /dev/null 2> err.txt
+st=$?
+check "a negative --score-batch is refused (exit 2: $st, $(cat err.txt))" test "$st" -eq 2
 echo "$pass passed, $fail failed"
 test "$fail" -eq 0

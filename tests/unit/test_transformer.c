@@ -453,6 +453,52 @@ static void test_kv_cache(void **state)
     shelf_config_free(o);
 }
 
+/* Many histories at once (shelf_model_score_many: the profiles, then one
+ * matrix product with E) score as each alone does: within 1e-5 (1 + |s|)
+ * (one sgemm against n sgemv: the sums may run in another order); an item
+ * out of range fails the call, naming it. */
+static void test_score_many(void **state)
+{
+    (void)state;
+    shelf_config *o = opts("tf-layers=1", "tf-heads=2", "tf-dim=16", "tf-maxlen=6", "tf-dropout=0", NULL);
+    shelf_model *m = setup(o);
+    enum { Q = 9, L = 12 };
+    uint32_t items[Q][L];
+    uint16_t types[Q][L];
+    int64_t ts[Q][L];
+    shelf_query qs[Q];
+    shelf_rng r;
+    shelf_rng_seed(&r, 9);
+    for (uint32_t k = 0; k < Q; k++) {
+        uint32_t n = k == 0 ? 0 : 1 + shelf_rng_below(&r, L); /* the empty history, short ones, past tf-maxlen */
+        for (uint32_t j = 0; j < n; j++) {
+            items[k][j] = shelf_rng_below(&r, FD_I);
+            types[k][j] = (uint16_t)shelf_rng_below(&r, FD_TYPES);
+            ts[k][j] = 1000000 + (int64_t)j * 600;
+        }
+        qs[k] = (shelf_query){.user = SHELF_NONE, .items = items[k], .types = types[k], .ts = ts[k], .n = n};
+    }
+    float *many = malloc((size_t)Q * FD_I * sizeof *many), one[FD_I];
+    assert_int_equal(shelf_model_score_many(m, qs, Q, many, NULL), 0);
+    double worst = 0;
+    for (uint32_t k = 0; k < Q; k++) {
+        assert_int_equal(shelf_model_score(m, &qs[k], one, NULL), 0);
+        for (uint32_t i = 0; i < FD_I; i++) {
+            double d = fabs((double)many[(size_t)k * FD_I + i] - one[i]);
+            worst = d > worst ? d : worst;
+            if (d > 1e-5 * (1 + fabs(one[i]))) fail_msg("query %u item %u: %g many, %g alone", k, i, many[k * FD_I + i], one[i]);
+        }
+    }
+    fprintf(stderr, "score_many: %d queries, max |many - alone| %.3g\n", Q, worst);
+    items[3][0] = FD_I; /* out of range */
+    shelf_err err = {0};
+    assert_int_equal(shelf_model_score_many(m, qs, Q, many, &err), SHELF_EINVAL);
+    assert_non_null(strstr(err.msg, "out of range"));
+    free(many);
+    shelf_model_free(m);
+    shelf_config_free(o);
+}
+
 /* A pretrained text encoder (tf-text-model): the tiny BERT of tests/ref/bert
  * with a 50-token vocabulary written here. The fit encodes every title, the
  * projection's gradient matches central differences, and the text vectors
@@ -651,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_fd_sampled),    cmocka_unit_test(test_fd_bce),       cmocka_unit_test(test_bf16_head),
         cmocka_unit_test(test_planted),       cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_patience_log),  cmocka_unit_test(test_valid_targets), cmocka_unit_test(test_kv_cache),
+        cmocka_unit_test(test_score_many),
         cmocka_unit_test(test_text_model),    cmocka_unit_test(test_cold_items),
     };
     return cmocka_run_group_tests_name("transformer", tests, NULL, NULL);
