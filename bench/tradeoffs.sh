@@ -42,8 +42,10 @@
 #        transformer options, e.g. "--tf-epochs 5" for a smoke run), REPORT_ONLY=1
 #        (write the rows, plot and summary again from OUT/eval.json).
 #        FUSED_BETAS (the long-tail term on the transformer fused with EASE
-#        0.15: (b, fused)). shelf eval takes at most 32 scenario files (and
-#        128 rows): 1 plain + the four lists must stay within 32.
+#        0.15: (b, fused)), SCORE_BETAS (the long-tail term on the score,
+#        "on": "score": the model's logit - beta log(1 + popularity); (b, on
+#        the score)). shelf eval takes at most 32 scenario files (and 128
+#        rows): 1 plain + the five lists must stay within 32.
 set -euo pipefail
 if [ $# -lt 1 ] || [ ! -f "$1/CMakeCache.txt" ]; then
     echo "usage: $0 BUILD_DIR [DATASET]" >&2
@@ -63,6 +65,7 @@ LAMBDAS=${LAMBDAS:-0.95 0.925 0.91 0.9 0.85 0.7}
 BETAS=${BETAS:-0.05 0.1 0.12 0.13 0.2 0.3}
 FUSIONS=${FUSIONS:-weighted:ease:0.15 rrf:ease:0.25 weighted:itemknn:0.25}
 FUSED_BETAS=${FUSED_BETAS:-0.16 0.2}
+SCORE_BETAS=${SCORE_BETAS:-0.3 0.5 0.6 0.75 1}
 REPORT_ONLY=${REPORT_ONLY:-0}
 TF_ARGS=${TF_ARGS:-}
 SHELF=$BUILD/shelf
@@ -124,6 +127,7 @@ put() { # name json
 put plain '{}'
 for l in $LAMBDAS; do put "mmr_l$(tag "$l")" "{\"diversity\": {\"by\": \"category\", \"lambda\": $l}}"; done
 for b in $BETAS; do put "lt_b$(tag "$b")" "{\"long_tail\": {\"beta\": $b}}"; done
+for b in $SCORE_BETAS; do put "lts_b$(tag "$b")" "{\"long_tail\": {\"beta\": $b, \"on\": \"score\"}}"; done
 for b in $FUSED_BETAS; do # the long-tail term on the transformer fused with EASE 0.15
     put "fwlt_b$(tag "$b")" "{\"sources\": [{\"type\": \"model\", \"model\": \"transformer\"}, {\"type\": \"model\", \"model\": \"ease\", \"weight\": 0.15}], \"fusion\": \"weighted\", \"long_tail\": {\"beta\": $b}}"
 done
@@ -204,6 +208,8 @@ def control(name):
     doc = json.load(open(f"{out}/scenarios/{name}.json"))
     if "diversity" in doc:
         return "mmr", {"lambda": doc["diversity"]["lambda"]}
+    if "long_tail" in doc and doc["long_tail"].get("on") == "score":
+        return "long_tail_score", {"beta": doc["long_tail"]["beta"]}
     if "long_tail" in doc:
         fused = {x["model"]: x.get("weight", 1) for x in doc.get("sources", [])}
         return "long_tail", {"beta": doc["long_tail"]["beta"], **({"fused": fused} if fused else {})}
@@ -309,6 +315,9 @@ def long_tail_line(lt, tag, what):
 
 lt = sorted((l for l in T if l["control"] == "long_tail"), key=lambda l: l["beta"])
 long_tail_line([l for l in lt if "fused" not in l], "b", "long tail")
+lts = sorted((l for l in T if l["control"] == "long_tail_score"), key=lambda l: l["beta"])
+if lts:
+    long_tail_line(lts, "b, on the score", "long tail on the score")
 fused = [l for l in lt if "fused" in l]
 if fused:
     long_tail_line(fused, "b, fused", "fused " + ", ".join(f"{m} {w}" for m, w in fused[0]["fused"].items()) + ", long tail")

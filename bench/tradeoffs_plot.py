@@ -105,8 +105,11 @@ def main():
     body += panel(W, rows, "long_tail@10", "long-tail share @10 (items outside the top 20 %)",
                   ("long_tail", "beta", "\u03b2="), f"{ds}: long-tail term (\u03b2 sweep)",
                   (2.0, 0.10, "transformer long-tail x2"))
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * W}" height="{H}" '
-           f'font-family="sans-serif" font-size="12">', f'<rect width="{2 * W}" height="{H}" fill="white"/>']
+    body += panel(2 * W, rows, "long_tail@10", "long-tail share @10 (items outside the top 20 %)",
+                  ("long_tail_score", "beta", "\u03b2="), f"{ds}: long-tail term on the score (\u03b2 sweep)",
+                  (2.0, 0.10, "transformer long-tail x2"))
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{3 * W}" height="{H}" '
+           f'font-family="sans-serif" font-size="12">', f'<rect width="{3 * W}" height="{H}" fill="white"/>']
     svg += body + ["</svg>"]
     with open(sys.argv[2], "w") as fh:
         fh.write("\n".join(svg) + "\n")

@@ -176,7 +176,8 @@ static void explain_stages(const shelf__rank_req *rq, const shelf__catalogue *ca
         int uses_pop = s->long_tail_beta > 0;
         shelf__rank_scenario_factors(rq, cat, uses_pop ? w->pop : NULL, it->item, &boost, &tail, &rot, &fresh);
         if (boost != 1) ADD("; boosters x%.3g", boost);
-        if (tail != 1) ADD("; long tail x%.3g", tail);
+        if (s->long_tail_on && tail != 0) ADD("; long tail %+.3g on the score", tail);
+        else if (!s->long_tail_on && tail != 1) ADD("; long tail x%.3g", tail);
         if (fresh != 1) ADD("; freshness x%.3g", fresh);
         if (rot != 1) ADD("; shown lately x%.3g", rot);
         uint32_t by_score = 1, shown = 1; /* among the items the promotions did not place */

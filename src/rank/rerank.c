@@ -324,6 +324,8 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
     int rc = run_begin(&r, env, rq, cat, pop, N);
     if (rc) return rc;
     if ((rc = apply_filter(&r, rq, cat, scores, c, &n))) return rc;
+    for (uint32_t k = 0; k < n && s->long_tail_beta > 0 && s->long_tail_on; k++) /* on the score: before relevance */
+        scores[c[k]] -= s->long_tail_beta * log1pf(pop[c[k]] > 0 ? pop[c[k]] : 0);
     to_relevance(scores, c, n);
     if (s->n_boost && n) {
         uint8_t *ok = malloc(n);
@@ -339,7 +341,7 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
         free(mul);
         if (rc) return rc;
     }
-    for (uint32_t k = 0; k < n && s->long_tail_beta > 0; k++)
+    for (uint32_t k = 0; k < n && s->long_tail_beta > 0 && !s->long_tail_on; k++)
         scores[c[k]] *= powf(1.0f + (pop[c[k]] > 0 ? pop[c[k]] : 0), -s->long_tail_beta);
     shelf__rank_work_get(1, 1)->fresh_ref = 0;
     if (s->freshness_half_life_s > 0 && cat->created) freshness(s, rq, cat, scores, c, n);
@@ -464,7 +466,9 @@ void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalo
         if (shelf__expr_eval(s->boost[k], &r.xenv, r.slots, item, &m) && m >= 0) b *= m;
     }
     *boost = (float)b;
-    *tail = s->long_tail_beta > 0 && pop ? powf(1.0f + (pop[item] > 0 ? pop[item] : 0), -s->long_tail_beta) : 1.0f;
+    float p1 = pop ? 1.0f + (pop[item] > 0 ? pop[item] : 0) : 1.0f;
+    if (s->long_tail_on) *tail = s->long_tail_beta > 0 ? -s->long_tail_beta * logf(p1) : 0.0f;
+    else *tail = s->long_tail_beta > 0 ? powf(p1, -s->long_tail_beta) : 1.0f;
     *fresh = fresh_factor(s, cat, shelf__rank_work_get(1, 1)->fresh_ref, item);
     *rotation = 1;
     for (size_t k = 0; k < rq->n_shown && s->rotation_window_s > 0; k++)

@@ -238,8 +238,11 @@ static int parse_rerank(pctx *p, const cJSON *root, shelf__scenario *s)
         cap->max = (uint32_t)max;
     }
     const cJSON *lt = cJSON_GetObjectItemCaseSensitive(root, "long_tail");
-    if (lt && (only_keys(p, lt, "scenario.long_tail", "beta") || num(p, lt, "beta", "scenario.long_tail", 0, 4, &s->long_tail_beta)))
+    if (lt && (only_keys(p, lt, "scenario.long_tail", "beta|on") || num(p, lt, "beta", "scenario.long_tail", 0, 4, &s->long_tail_beta)))
         return p->rc;
+    const cJSON *lt_on = lt ? cJSON_GetObjectItemCaseSensitive(lt, "on") : NULL;
+    static const char *const lt_ons[] = {"relevance", "score"};
+    if (lt_on && pick(p, lt_on, "scenario.long_tail.on", lt_ons, 2, &s->long_tail_on)) return p->rc;
     const cJSON *fr = cJSON_GetObjectItemCaseSensitive(root, "freshness");
     if (fr && (only_keys(p, fr, "scenario.freshness", "half_life") ||
                duration(p, fr, "half_life", "scenario.freshness", &s->freshness_half_life_s)))

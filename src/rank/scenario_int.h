@@ -78,6 +78,7 @@ typedef struct shelf__scenario {
     shelf__scn_cap caps[SHELF__SCN_CAPS];
     uint32_t n_caps;
     float long_tail_beta;          /* score x popularity^-beta; 0: off */
+    int long_tail_on;              /* 0: relevance x (1 + pop)^-beta; 1: the score (a logit) - beta log(1 + pop) */
     int64_t freshness_half_life_s; /* 0: off */
     int64_t rotation_window_s;     /* 0: off */
     float rotation_penalty;        /* score multiplier of items shown in the window, (0, 1] */
@@ -139,7 +140,8 @@ int shelf__rank_scenario_scores(const shelf__rank_env *env, const shelf__rank_re
 
 /* What the scenario's stages multiplied item's relevance by (explanations):
  * its boosters' product, the long-tail term (pop: the trending popularity
- * its stages read, or NULL), the rotation penalty and freshness (against
+ * its stages read, or NULL; with long_tail_on, what it added to the score,
+ * 0 where none), the rotation penalty and freshness (against
  * the newest candidate of this thread's last shelf__rank_scenario_scores);
  * 1 where none. */
 void shelf__rank_scenario_factors(const shelf__rank_req *rq, const shelf__catalogue *cat, const float *pop,

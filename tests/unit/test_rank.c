@@ -468,6 +468,8 @@ static void test_scenario_stages(void **state)
     SLATE("{\"boosters\": [\"max(1, popularity)\"]}", 5, 0, 2, 3, 1, 4);
     /* long tail beta 1: relevance / (1 + trending) = .17, .38, .10, .06, .001 */
     SLATE("{\"long_tail\": {\"beta\": 1}}", 5, 1, 0, 2, 3, 4);
+    /* on the score: 10 - i - log(1 + trending) = 8.21, 8.31, 6.39, 5.61, 6 */
+    SLATE("{\"long_tail\": {\"beta\": 1, \"on\": \"score\"}}", 5, 1, 0, 2, 4, 3);
     /* minimum relevance: .75 and up */
     SLATE("{\"min_relevance\": 0.6}", 2, 0, 1);
     /* diversity by category, lambda .5: a second shoe (item 1) waits until boots and bags are in */
@@ -512,6 +514,11 @@ static void test_scenario_sources(void **state)
     scn_rank("{\"boosters\": [\"max(1, popularity)\"], \"long_tail\": {\"beta\": 1}}", viewed4(5, 1), &s);
     for (uint32_t k = 0; k < s.n; k++)
         if (s.items[k].item == 0 && !strstr(s.items[k].reason, "; boosters x5; long tail x0.167"))
+            fail_msg("reason: %s", s.items[k].reason);
+    /* on the score: what it took off (item 0: log 6) */
+    scn_rank("{\"long_tail\": {\"beta\": 1, \"on\": \"score\"}}", viewed4(5, 1), &s);
+    for (uint32_t k = 0; k < s.n; k++)
+        if (s.items[k].item == 0 && !strstr(s.items[k].reason, "; long tail -1.79 on the score"))
             fail_msg("reason: %s", s.items[k].reason);
     /* freshness says its factor: item 1 came a half-life before the newest candidate */
     scn_rank("{\"freshness\": {\"half_life\": 100}}", viewed4(5, 1), &s);

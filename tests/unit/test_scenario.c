@@ -139,6 +139,7 @@ static void test_refused(void **state)
     refused("{\"sources\": [{\"type\": \"list\", \"items\": [\"a\", 3]}]}", "scenario.sources[0].items[1]: must be a non-empty string");
     refused("{\"sources\": [{\"type\": \"popular\", \"model\": \"ease\"}]}", "scenario.sources[0].model: only a source of type model");
     refused("{\"fusion\": \"sum\"}", "scenario.fusion: must be one of weighted, rrf");
+    refused("{\"long_tail\": {\"beta\": 0.5, \"on\": \"logit\"}}", "scenario.long_tail.on: must be one of relevance, score");
     refused("{\"filter\": \"price <= 'x'\"}", "scenario.filter: column 7: compares a number");
     refused("{\"filter\": \"colour == 'red'\"}", "scenario.filter: column 1: unknown field 'colour'");
     refused("{\"boosters\": [\"2\", \"kind\"]}", "scenario.boosters[1]: column 1: a booster must be a number");
