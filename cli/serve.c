@@ -30,6 +30,8 @@ int cmd_serve(cli_ctx *c)
         .blend_popularity = shelf_config_double(c->cfg, "blend-popularity"),
         .body_memory = (size_t)shelf_config_int(c->cfg, "body-memory") << 20,
         .max_conns_per_ip = (unsigned)shelf_config_int(c->cfg, "max-conns-per-ip"),
+        .cors_origins = shelf_config_str(c->cfg, "cors-origins"),
+        .access_log = shelf_config_str(c->cfg, "access-log"),
         .header_timeout_s = (unsigned)shelf_config_int(c->cfg, "header-timeout"),
         .retrain_within_s = shelf_config_double(c->cfg, "retrain-within"),
         .source_models = shelf_config_str(c->cfg, "source-models"),

@@ -42,6 +42,10 @@ typedef struct shelf_server_opts {
     size_t body_memory;       /* bytes of request bodies held at once, all connections together
                                * (503 past it); 0: 64 MiB (never below max_body) */
     unsigned max_conns_per_ip; /* connections one client address may hold open; 0: 64 */
+    const char *cors_origins;  /* origins a browser may call from ("https://shop.example,..."; "*": any);
+                                * NULL or "": no CORS headers, OPTIONS is 405 */
+    const char *access_log;    /* a file to append one JSON line per request to (time, method,
+                                * route, status, ms, the API key's id, never the key); NULL: none */
     unsigned header_timeout_s; /* a new connection that sends nothing for this long before its
                                 * request head is complete is closed; 0: 10 */
     double retrain_within_s;   /* a shopper or item deleted after the bundle in service was

@@ -125,6 +125,12 @@ static const shelf_cfg_def common[] = {
      "a new connection silent this long before its request head is complete is closed", "seconds"},
     {"max-conns-per-ip", SHELF_CFG_INT, "64", 1, 100000, NULL, "serve",
      "connections one client address may hold open (more are closed at once)", ""},
+    {"cors-origins", SHELF_CFG_STRING, NULL, 0, 0, NULL, "serve",
+     "origins a browser may call from: https://shop.example,https://m.shop.example (* any); answers OPTIONS "
+     "preflights and adds Access-Control-Allow-Origin for them (default: none)", ""},
+    {"access-log", SHELF_CFG_STRING, NULL, 0, 0, NULL, "serve",
+     "append one JSON line per request to this file: time, method, route, status, ms, key (the API key's id, "
+     "never the key)", ""},
     {"body-memory", SHELF_CFG_INT, "64", 1, 1.0e6, NULL, "serve",
      "request bodies held in memory at once, all connections together (503 past it; never below --max-body)",
      "MiB"},

@@ -168,7 +168,10 @@ int srv_request_scope(srv_req *r)
     }
     int scope = 0;
     for (size_t i = 0; i < s->n_keys; i++)
-        if (CRYPTO_memcmp(hash, s->keys[i].hash, 32) == 0) scope = (int)s->keys[i].scope;
+        if (CRYPTO_memcmp(hash, s->keys[i].hash, 32) == 0) {
+            scope = (int)s->keys[i].scope;
+            r->key_id = s->keys[i].id;
+        }
     pthread_rwlock_unlock(&s->keys_rw);
     return scope;
 }

@@ -33,6 +33,39 @@ static double mono_now(void)
 
 /* ---- responses ---------------------------------------------------------------------- */
 
+/* ---- CORS (--cors-origins) ---------------------------------------------------------------- */
+
+/* the request's Origin when --cors-origins lets it call ("*": any), else NULL */
+static const char *cors_origin(srv_req *r)
+{
+    const char *list = r->srv->o.cors_origins;
+    if (!list || !*list) return NULL;
+    const char *o = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (!o || !*o) return NULL;
+    size_t n = strlen(o);
+    for (const char *p = list;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        while (len && p[len - 1] == ' ') len--;
+        if ((len == 1 && *p == '*') || (len == n && !strncmp(p, o, n))) return o;
+        if (!e) return NULL;
+        p = e + 1;
+    }
+}
+
+static void cors_headers(srv_req *r, struct MHD_Response *resp)
+{
+    const char *origin = cors_origin(r);
+    if (r->srv->o.cors_origins && *r->srv->o.cors_origins) MHD_add_response_header(resp, "Vary", "Origin");
+    if (!origin) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    if (!r->preflight) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, PUT, POST, DELETE");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+}
+
 int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
@@ -42,6 +75,8 @@ int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len)
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
     if (status == 405) MHD_add_response_header(resp, "Allow", "GET, PUT, POST, DELETE");
+    if (r->preflight) MHD_add_response_header(resp, "Allow", "GET, HEAD, PUT, POST, DELETE, OPTIONS");
+    cors_headers(r, resp);
     if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
     /* an answer on the head leaves the body unread: the connection cannot go on
      * (its bytes must never be read as the next request) */
@@ -373,6 +408,13 @@ static int admit(srv_req *r, const char *method, const char *url)
                       c.content_length > 1 ? "more than one Content-Length"
                       : c.transfer_encoding > 1 ? "more than one Transfer-Encoding"
                                                 : "both Content-Length and Transfer-Encoding");
+    if (!strcmp(method, "OPTIONS") && s->o.cors_origins && *s->o.cors_origins) {
+        /* a browser's preflight (no key): what it may send, when its origin may call */
+        r->answered = 1;
+        r->preflight = 1;
+        char *none = strdup("");
+        return none ? srv_text(r, 204, "text/plain", none, 0) : -1;
+    }
     route_match m;
     r->answered = 1; /* resolve's own answers (404, 405, 414) are on the head too */
     int rc = resolve(r, method, url, &m);
@@ -466,6 +508,7 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
         r->conn = conn;
         r->t0 = mono_now();
         r->route = SRV_ROUTE_OTHER;
+        r->method = method; /* MHD's, valid until the request ends (the access log reads it) */
         atomic_fetch_add(&s->active, 1);
         *con_cls = r;
         return admit(r, method, url) < 0 ? MHD_NO : MHD_YES;
@@ -520,6 +563,32 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
     return rc < 0 ? MHD_NO : MHD_YES;
 }
 
+/* ---- the access log (--access-log) --------------------------------------------------------
+ * One JSON line per request when it ends: its time (UTC, ms), method,
+ * route (the metrics' name: "other" for no route), status (null when the
+ * client left first, "aborted": true), milliseconds, and the id of its API
+ * key (null without one; the key itself never). Lines are written whole. */
+static void access_line(shelf_server *s, const srv_req *r, double took)
+{
+    double now = srv_now();
+    time_t sec = (time_t)now;
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    char when[40], key[24] = "null", status[16] = "null";
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (r->key_id) snprintf(key, sizeof key, "%lld", (long long)r->key_id);
+    if (r->status) snprintf(status, sizeof status, "%d", r->status);
+    const char *method = r->method && !strpbrk(r->method, "\"\\") ? r->method : "?";
+    pthread_mutex_lock(&s->log_mu);
+    fprintf(s->access_log,
+            "{\"time\":\"%s.%03dZ\",\"method\":\"%s\",\"route\":\"%s\",\"status\":%s,%s\"ms\":%.3f,\"key\":%s}\n",
+            when, (int)((now - (double)sec) * 1000), method,
+            r->route < SRV_N_ROUTES ? srv_routes[r->route].name : "other", status,
+            r->status ? "" : "\"aborted\":true,", took * 1000, key);
+    fflush(s->access_log);
+    pthread_mutex_unlock(&s->log_mu);
+}
+
 void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     shelf_server *s = cls;
@@ -529,7 +598,9 @@ void srv_on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MH
     if (!r) return;
     /* status 0: no answer was queued, the client left first (counted as
      * aborted, not as a server error) */
-    srv_metrics_observe(s, r->route, r->status, mono_now() - r->t0);
+    double took = mono_now() - r->t0;
+    srv_metrics_observe(s, r->route, r->status, took);
+    if (s->access_log) access_line(s, r, took);
     body_free(r);
     atomic_fetch_sub(&s->body_bytes, r->reserved);
     free(r);

@@ -116,6 +116,8 @@ typedef struct srv_req {
     int too_busy;       /* the body did not fit in --body-memory: 503 */
     int body_mapped;    /* body is an mmap of cap bytes (large bodies go back to the system at once) */
     size_t reserved;    /* bytes of s->body_bytes this request holds */
+    int64_t key_id;     /* the id of the API key it came with (srv_request_scope; 0: none) */
+    int preflight;      /* an OPTIONS preflight (--cors-origins): srv_text adds the Access-Control-Allow-* */
     /* a pooled route (pool.c): queued while its connection is suspended */
     int job_queued;                /* handed to the pool; its answer is sent on the next call */
     atomic_int job_done;           /* the worker is done with it (release: job_* are set) */
@@ -171,6 +173,9 @@ struct shelf_server {
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
     struct srv_req *pool_head, *pool_tail;
+    /* --access-log (http.c): the file, its lines written whole under log_mu */
+    FILE *access_log;
+    pthread_mutex_t log_mu;
     unsigned port;
     double started;
     atomic_int draining;

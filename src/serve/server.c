@@ -124,6 +124,7 @@ static void free_server(shelf_server *s)
 {
     srv_engine_put(s->engine);
     srv_state_free(s);
+    if (s->access_log) fclose(s->access_log);
     /* the read-only keys connection first: the writer's close, the last
      * one, then checkpoints the WAL into the store file */
     srv_keys_close(s);
@@ -238,6 +239,11 @@ int shelf_server_start(const shelf_server_opts *o, shelf_server **out, shelf_err
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     if (inet_pton(AF_INET, s->bind, &addr.sin_addr) != 1) {
         rc = shelf_err_set(err, SHELF_EINVAL, "serve: --bind %s: not an IPv4 address", s->bind);
+        goto fail;
+    }
+    pthread_mutex_init(&s->log_mu, NULL);
+    if (o->access_log && *o->access_log && !(s->access_log = fopen(o->access_log, "a"))) {
+        rc = shelf_err_set(err, SHELF_EIO, "serve: --access-log %s: %s", o->access_log, strerror(errno));
         goto fail;
     }
     if ((rc = srv_ingest_start(s, err))) goto fail;
