@@ -61,7 +61,7 @@ static void cors_headers(srv_req *r, struct MHD_Response *resp)
     if (!origin) return;
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
     if (!r->preflight) return;
-    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, PUT, POST, DELETE");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, HEAD, PUT, PATCH, POST, DELETE");
     MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
     MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
 }
@@ -74,8 +74,8 @@ int srv_text(srv_req *r, int status, const char *ctype, char *text, size_t len)
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", ctype);
-    if (status == 405) MHD_add_response_header(resp, "Allow", "GET, PUT, POST, DELETE");
-    if (r->preflight) MHD_add_response_header(resp, "Allow", "GET, HEAD, PUT, POST, DELETE, OPTIONS");
+    if (status == 405) MHD_add_response_header(resp, "Allow", "GET, PUT, PATCH, POST, DELETE");
+    if (r->preflight) MHD_add_response_header(resp, "Allow", "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS");
     cors_headers(r, resp);
     if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
     /* an answer on the head leaves the body unread: the connection cannot go on
@@ -192,10 +192,12 @@ const srv_route_def srv_routes[SRV_N_ROUTES] = {
     {"PUT", "/v1/items/{id}", SHELF_SCOPE_WRITE, "item_put", srv_route_item_put, 0},
     {"PUT", "/v1/items", SHELF_SCOPE_WRITE, "items_put", srv_route_items_put, 0},
     {"GET", "/v1/items/{id}", SHELF_SCOPE_READ, "item_get", srv_route_item_get, 0},
+    {"PATCH", "/v1/items/{id}", SHELF_SCOPE_WRITE, "item_patch", srv_route_item_patch, 0},
     {"DELETE", "/v1/items/{id}", SHELF_SCOPE_ADMIN, "item_delete", srv_route_item_delete, 0},
     {"PUT", "/v1/users/{id}", SHELF_SCOPE_WRITE, "user_put", srv_route_user_put, 0},
     {"PUT", "/v1/users", SHELF_SCOPE_WRITE, "users_put", srv_route_users_put, 0},
     {"GET", "/v1/users/{id}", SHELF_SCOPE_READ, "user_get", srv_route_user_get, 0},
+    {"PATCH", "/v1/users/{id}", SHELF_SCOPE_WRITE, "user_patch", srv_route_user_patch, 0},
     {"DELETE", "/v1/users/{id}", SHELF_SCOPE_ADMIN, "user_delete", srv_route_user_delete, 0},
     {"GET", "/v1/users/{id}/recommendations", SHELF_SCOPE_READ, "recommendations", srv_route_recs, 1},
     {"POST", "/v1/recommendations", SHELF_SCOPE_READ, "recommendations_anonymous", srv_route_recs_anon, 1},

@@ -383,6 +383,63 @@ static int put_batch(srv_req *r, const rec_kind *k)
     return srv_json(r, 200, o);
 }
 
+static cJSON *stored_row(srv_req *r, int user, const char *id, uint32_t idx);
+
+/* RFC 7386 JSON merge patch of patch into target (objects): a member set
+ * to null is removed, an object merges into an object, anything else
+ * replaces. 0, or -1 out of memory. */
+static int merge_patch(cJSON *target, const cJSON *patch)
+{
+    for (const cJSON *p = patch->child; p; p = p->next) {
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(target, p->string);
+        if (cJSON_IsNull(p)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
+        } else if (cJSON_IsObject(p) && cJSON_IsObject(t)) {
+            if (merge_patch(t, p)) return -1;
+        } else {
+            cJSON *c = cJSON_Duplicate(p, 1);
+            if (!c) return -1;
+            if (t) cJSON_ReplaceItemInObjectCaseSensitive(target, p->string, c);
+            else cJSON_AddItemToObject(target, p->string, c);
+        }
+    }
+    return 0;
+}
+
+/* PATCH /v1/{items,users}/{id}: the stored record with the body merged in
+ * (JSON merge patch: a field set to null is cleared, attributes merge key
+ * by key), checked and stored as a PUT of the whole would be; answers the
+ * record as GET shows it. PATCHes run one at a time, so none is lost. */
+static int patch_one(srv_req *r, const rec_kind *k, int user, const char *id)
+{
+    shelf_server *s = r->srv;
+    cJSON *j = body_json(r);
+    if (!j) return 0;
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return srv_error(r, 400, k->bad, -1, "a merge patch is a JSON object (RFC 7386)");
+    }
+    if (cJSON_GetObjectItemCaseSensitive(j, "id")) {
+        cJSON_Delete(j);
+        return srv_error(r, 400, k->bad, -1, "id: the %s id is the path's and cannot be patched", k->one);
+    }
+    pthread_mutex_lock(&s->patch_mu);
+    cJSON *o = stored_row(r, user, id, user ? srv_user_find(s, id) : srv_item_find(s, id));
+    int bad = !o;
+    if (!bad && merge_patch(o, j)) bad = (srv_error(r, 500, "internal", -1, "out of memory"), 1);
+    rec_in in = {0};
+    if (!bad) bad = parse_rec(r, k, o, id, -1, &in) || put_recs(r, k, &in, 1);
+    free(in.attr_text);
+    cJSON_Delete(o);
+    o = bad ? NULL : stored_row(r, user, id, user ? srv_user_find(s, id) : srv_item_find(s, id));
+    pthread_mutex_unlock(&s->patch_mu);
+    cJSON_Delete(j);
+    return o ? srv_json(r, 200, o) : 0;
+}
+
+int srv_route_item_patch(srv_req *r, char *const *arg) { return patch_one(r, &ITEMS, 0, arg[0]); }
+int srv_route_user_patch(srv_req *r, char *const *arg) { return patch_one(r, &USERS, 1, arg[0]); }
+
 int srv_route_item_put(srv_req *r, char *const *arg) { return put_one(r, &ITEMS, arg[0]); }
 int srv_route_items_put(srv_req *r, char *const *arg) { return (void)arg, put_batch(r, &ITEMS); }
 int srv_route_user_put(srv_req *r, char *const *arg) { return put_one(r, &USERS, arg[0]); }
@@ -421,8 +478,6 @@ static int item_row(void *ctx, uint32_t idx, const shelf_item *it)
     cJSON_AddNumberToObject(o, "created", (double)it->created);
     return 0;
 }
-
-static cJSON *stored_row(srv_req *r, int user, const char *id, uint32_t idx);
 
 int srv_route_item_get(srv_req *r, char *const *arg)
 {

@@ -24,14 +24,14 @@ struct srv_req;
 /* A route's handler: arg[k] is the k-th {parameter} of its path. */
 typedef int (*srv_handler)(struct srv_req *r, char *const *arg);
 typedef struct srv_route_def {
-    const char *method; /* GET (HEAD too), PUT, POST, DELETE */
+    const char *method; /* GET (HEAD too), PUT, PATCH, POST, DELETE */
     const char *path;   /* "/v1/users/{id}/recommendations" */
     int scope;          /* shelf_scope the key needs; 0: open */
     const char *name;   /* metric label */
     srv_handler fn;
     int pooled;         /* ranks: runs on the compute workers (pool.c) */
 } srv_route_def;
-#define SRV_N_ROUTES 24                  /* the table in http.c */
+#define SRV_N_ROUTES 26                  /* the table in http.c */
 #define SRV_ROUTE_OTHER SRV_N_ROUTES     /* no route: 404, 405 (metrics label "other") */
 #define N_ROUTES (SRV_N_ROUTES + 1)
 extern const srv_route_def srv_routes[SRV_N_ROUTES];
@@ -176,6 +176,7 @@ struct shelf_server {
     /* --access-log (http.c): the file, its lines written whole under log_mu */
     FILE *access_log;
     pthread_mutex_t log_mu;
+    pthread_mutex_t patch_mu; /* PATCHes one at a time: read, merge, write (routes.c) */
     unsigned port;
     double started;
     atomic_int draining;
@@ -452,6 +453,8 @@ int srv_route_scenarios(srv_req *r, char *const *arg);
 /* ---- routes.c / recs.c -------------------------------------------------------------------------- */
 int srv_route_events(srv_req *r, char *const *arg);
 int srv_route_item_put(srv_req *r, char *const *arg);
+int srv_route_item_patch(srv_req *r, char *const *arg);
+int srv_route_user_patch(srv_req *r, char *const *arg);
 int srv_route_items_put(srv_req *r, char *const *arg);
 int srv_route_item_get(srv_req *r, char *const *arg);
 int srv_route_item_delete(srv_req *r, char *const *arg);

@@ -146,6 +146,7 @@ static void free_server(shelf_server *s)
     shelf__ledger_free(s->ledger);
     pthread_mutex_destroy(&s->scn_mu);
     pthread_mutex_destroy(&s->health_mu);
+    pthread_mutex_destroy(&s->patch_mu);
     pthread_cond_destroy(&s->q_cv);
     pthread_cond_destroy(&s->done_cv);
     pthread_rwlock_destroy(&s->users_rw);
@@ -195,6 +196,7 @@ static int srv_open(const shelf_server_opts *o, shelf_server **out, shelf_err *e
     pthread_mutex_init(&s->keys_mu, NULL);
     pthread_mutex_init(&s->scn_mu, NULL);
     pthread_mutex_init(&s->health_mu, NULL);
+    pthread_mutex_init(&s->patch_mu, NULL);
     pthread_cond_init(&s->q_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     srv_rwlock_init(&s->users_rw);

@@ -40,8 +40,8 @@ static int described(op *ops)
         if (in_paths && !strncmp(line, "  /", 3) && line[strlen(line) - 1] == ':') {
             snprintf(path, sizeof path, "%.*s", (int)(strlen(line) - 3), line + 2);
         } else if (in_paths && path[0] && !strncmp(line, "    ", 4) && line[4] != ' ') {
-            static const char *const m[] = {"get:", "put:", "post:", "delete:"};
-            for (int k = 0; k < 4; k++)
+            static const char *const m[] = {"get:", "put:", "patch:", "post:", "delete:"};
+            for (int k = 0; k < 5; k++)
                 if (!strcmp(line + 4, m[k]) && n < MAX_OPS) {
                     snprintf(ops[n].path, sizeof ops[n].path, "%s", path);
                     for (size_t c = 0; c + 1 < strlen(m[k]); c++) ops[n].method[c] = (char)toupper(m[k][c]);
