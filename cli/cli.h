@@ -38,6 +38,8 @@ int cli_fail(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 
 int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out);
 /* The split of the protocol (temporal and cold-item options from --...). */
 int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, shelf_split **out);
+/* users with at least one test (valid: validation) target in the split */
+uint32_t cli_split_users(const shelf_split *sp, int valid);
 
 /* The engine (shelf_engine_open) of --store and --bundle with the ranking
  * options of serve and recommend (--pop-half-life, --session-memory,

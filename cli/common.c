@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -167,16 +168,35 @@ int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out)
     return rc ? 1 : 0;
 }
 
+uint32_t cli_split_users(const shelf_split *sp, int valid)
+{
+    const uint64_t *off = valid ? sp->valid_off : sp->test_off;
+    uint32_t n = 0;
+    for (uint32_t u = 0; off && u < sp->train->n_users; u++) n += off[u + 1] > off[u];
+    return n;
+}
+
+static const char *utc(int64_t t, char *buf, size_t cap)
+{
+    time_t x = (time_t)t;
+    struct tm tm;
+    gmtime_r(&x, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
 int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, shelf_split **out)
 {
     shelf_err err = {0};
     int rc;
+    int64_t ts_min = INT64_MAX, ts_max = INT64_MIN, span = 0;
     switch (proto) {
     case SHELF_PROTO_TEMPORAL: {
-        int64_t ts_max = INT64_MIN;
-        for (uint64_t e = 0; e < s->n_events; e++)
+        for (uint64_t e = 0; e < s->n_events; e++) {
             if (s->seq_ts[e] > ts_max) ts_max = s->seq_ts[e];
-        int64_t span = (int64_t)shelf_config_double(c->cfg, "temporal-test"); /* seconds */
+            if (s->seq_ts[e] > 0 && s->seq_ts[e] < ts_min) ts_min = s->seq_ts[e];
+        }
+        span = (int64_t)shelf_config_double(c->cfg, "temporal-test"); /* seconds */
         if (s->n_events == 0 || ts_max <= 0)
             return cli_fail(c, "the temporal protocol needs timestamps (this data has none)");
         rc = shelf_split_temporal(s, ts_max - 2 * span + 1, ts_max - span + 1, out, &err);
@@ -190,7 +210,24 @@ int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, sh
         rc = shelf_split_loo(s, out, &err);
         break;
     }
-    return rc ? cli_fail(c, "%s", err.msg) : 0;
+    if (rc) return cli_fail(c, "%s", err.msg);
+    /* a protocol that leaves nothing to score is refused, saying why */
+    int valid = shelf_config_bool(c->cfg, "valid");
+    if (cli_split_users(*out, valid)) return 0;
+    const char *what = valid ? "validation" : "test";
+    char a[32], b[32], from[32];
+    if (proto == SHELF_PROTO_TEMPORAL)
+        cli_fail(c, "temporal: no user has a %s event: the %s window (--temporal-test %llds, from %s) holds none of "
+                    "the %llu events, which span %s to %s; lengthen --temporal-test",
+                 what, what, (long long)span, utc(ts_max - (valid ? 2 : 1) * span + 1, from, sizeof from),
+                 (unsigned long long)s->n_events, utc(ts_min, a, sizeof a), utc(ts_max, b, sizeof b));
+    else
+        cli_fail(c, "%s: no user has a %s target: %u users, %llu events (leave-one-out needs users with at least %d "
+                    "events)", shelf_protocol_name(proto), what, s->n_users, (unsigned long long)s->n_events,
+                 valid ? 3 : 2);
+    shelf_split_free(*out);
+    *out = NULL;
+    return 1;
 }
 
 /* --threads for OpenMP (0: all cores); returns the count in use */

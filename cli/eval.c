@@ -265,14 +265,19 @@ typedef struct row_out {
     const char *data;
     cJSON *arr;
     const shelf_eval_opts *eo;
+    const shelf_split *sp;
     int header;
 } row_out;
 
 static void report_row(row_out *ro, const run *r)
 {
     if (!ro->header++) {
-        printf("%s, %s, %s targets, %u users evaluated\n", ro->data, shelf_protocol_name(ro->eo->protocol),
-               ro->eo->valid ? "validation" : "test", r->res->n_eval);
+        /* who was not, and why */
+        uint32_t U = ro->sp->train->n_users, with = cli_split_users(ro->sp, ro->eo->valid);
+        printf("%s, %s, %s targets, %u users evaluated (of %u: %u without a %s target, %u whose targets were all "
+               "in their history)\n",
+               ro->data, shelf_protocol_name(ro->eo->protocol), ro->eo->valid ? "validation" : "test", r->res->n_eval,
+               U, U - with, ro->eo->valid ? "validation" : "test", with > r->res->n_eval ? with - r->res->n_eval : 0);
         print_header(ro->eo);
     }
     print_row(r);
@@ -375,7 +380,7 @@ int cmd_eval(cli_ctx *c)
     cJSON_AddNumberToObject(out, "threads", cli_threads(c));
     cJSON *arr = cJSON_AddArrayToObject(out, "models");
     cJSON *tuning = shelf_config_bool(c->cfg, "tune") ? cJSON_AddArrayToObject(out, "tuning") : NULL;
-    row_out ro = {.data = data ? data : shelf_config_str(c->cfg, "store"), .arr = arr, .eo = &eo};
+    row_out ro = {.data = data ? data : shelf_config_str(c->cfg, "store"), .arr = arr, .eo = &eo, .sp = sp};
     int status = 0, n_runs = 0;
     if (scn.n) {
         status = scenario_rows(c, names, n_models, sp, &eo, &scn, runs, &n_runs, &ro);

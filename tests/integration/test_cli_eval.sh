@@ -3,7 +3,9 @@
 # every classic model is evaluated under LOO-FULL, its exported top-20 lists
 # are re-scored by the independent ../shared/tools/score_topk.py (HR and NDCG
 # must agree within 1e-4), models beat popularity on the shop's planted
-# tastes, and trained bundles exist. Usage: test_eval.sh SHELF_BINARY TMPDIR
+# tastes, and trained bundles exist; the header says who was left out and
+# why, and a protocol that leaves nothing to score is refused.
+# Usage: test_eval.sh SHELF_BINARY TMPDIR
 set -uo pipefail
 shelf=$1
 dir=$2
@@ -106,5 +108,24 @@ check "predict for an unknown item fails" test $? -eq 1
 "$shelf" predict --store shop.db --bundle b_als --user u1 --item i1 2>/dev/null
 check "predict with a ranking-only model fails" test $? -eq 1
 
+# nothing silent (issue 21, item 7): the header says who was not evaluated
+# and why; a protocol that leaves nothing to score is refused, saying why
+"$shelf" gen --store t.db --users 30 --items 20 --events 200 --seed 3 --quiet 2>/dev/null
+out=$("$shelf" eval --data t.db --protocol temporal --temporal-test 10d --models pop 2>&1 | head -1)
+check "the header counts the users left out, by reason ($out)" \
+    grep -qE '^t\.db, temporal, test targets, [0-9]+ users evaluated \(of 30: [0-9]+ without a test target, [0-9]+ whose targets were all in their history\)$' <<<"$out"
+n=$(sed -n 's/.*targets, \([0-9]*\) users evaluated (of 30: \([0-9]*\) without.* \([0-9]*\) whose.*/\1 \2 \3/p' <<<"$out")
+read -r ev wo seen <<<"$n"
+check "  and they add up to 30 ($n)" test $((ev + wo + seen)) -eq 30
+"$shelf" eval --data t.db --protocol temporal --temporal-test 0s --models pop > out0.txt 2> err0.txt
+st=$?
+check "a test window with no event is refused (exit 1: $st, $(cat err0.txt))" \
+    eval '[ "$st" = 1 ] && grep -q "no user has a test event" err0.txt && grep -q "lengthen --temporal-test" err0.txt && ! grep -q nan out0.txt'
+printf 'user,item\nu1,i1\nu2,i2\nu3,i1\n' > one.csv
+"$shelf" import --store one.db --format csv one.csv --quiet 2>/dev/null
+"$shelf" eval --data one.db --models pop > /dev/null 2> err1.txt
+st=$?
+check "leave-one-out with one event a user is refused (exit 1: $st, $(cat err1.txt))" \
+    eval '[ "$st" = 1 ] && grep -q "no user has a test target" err1.txt'
 echo "$pass passed, $fail failed"
 test "$fail" -eq 0
