@@ -20,6 +20,7 @@ int cmd_import(cli_ctx *c)
     o.items_path = shelf_config_str(c->cfg, "item-file");
     o.mapping = shelf_config_str(c->cfg, "map");
     o.event_type = shelf_config_str(c->cfg, "type");
+    o.type_map = shelf_config_str(c->cfg, "type-map");
     const char *d = shelf_config_str(c->cfg, "delimiter");
     if (strcmp(d, "\\t") == 0 || strcmp(d, "tab") == 0) o.delimiter = '\t';
     else if (strlen(d) == 1) o.delimiter = d[0];
@@ -43,6 +44,8 @@ int cmd_import(cli_ctx *c)
                (unsigned long long)r.n_new_users, (unsigned long long)r.n_new_items,
                (unsigned long long)r.n_items, (unsigned long long)r.n_users, r.seconds,
                r.seconds > 0 ? (double)r.n_lines / r.seconds : 0.0);
+        if (r.n_dropped)
+            printf("%s: %llu rows dropped by --type-map\n", c->pos[i], (unsigned long long)r.n_dropped);
     }
     shelf_store_close(st);
     return status;

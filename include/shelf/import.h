@@ -36,6 +36,10 @@ typedef struct shelf_import_opts {
      * attributes). */
     const char *mapping;
     const char *event_type; /* type for formats without one (s3rec, pairs): default purchase */
+    /* csv/jsonl: event types as the file names them -> the store's,
+     * "pv=view,fav=like,remove_from_cart=-" ("-": the row is dropped and
+     * counted in n_dropped); a name not mapped is looked up as it is. NULL: none */
+    const char *type_map;
     char delimiter;         /* csv: 0 means ',' */
     int progress;           /* draw a progress bar on a terminal */
 } shelf_import_opts;
@@ -50,6 +54,7 @@ typedef struct shelf_import_result {
     uint64_t n_new_items;
     uint64_t n_items;      /* item rows written (items files, u.item) */
     uint64_t n_users;      /* user rows written */
+    uint64_t n_dropped;    /* event rows dropped by type_map ("-") */
     double seconds;
 } shelf_import_result;
 

@@ -37,6 +37,9 @@ static const shelf_cfg_def common[] = {
      "csv/jsonl column mapping field=column,... (e.g. user=visitorid,ts=timestamp)", ""},
     {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import eval train",
      "event type of records that name none (s3rec, pairs; csv/jsonl without a type column)", ""},
+    {"type-map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",
+     "csv/jsonl: the file's event types as the store's: pv=view,fav=like,remove_from_cart=- (- drops those rows, "
+     "counted in the summary)", ""},
     {"delimiter", SHELF_CFG_STRING, ",", 0, 0, NULL, "import", "csv field delimiter (one character; \\t for tab)", ""},
 
     {"seed", SHELF_CFG_INT, "42", 0, 9.0e18, NULL, "gen eval train", "random seed", ""},

@@ -470,6 +470,11 @@ char *shelf__imp_scratch(shelf__imp *imp, size_t n)
 int shelf__imp_type(shelf__imp *imp, const char *name, size_t len, int field, const char *fname,
                     uint32_t *id)
 {
+    for (unsigned i = 0; i < imp->n_tmap; i++)
+        if (imp->tmap[i].len == len && memcmp(imp->tmap[i].name, name, len) == 0) {
+            *id = imp->tmap[i].id;
+            return 0;
+        }
     for (unsigned i = 0; i < imp->n_tcache; i++) {
         if (imp->tcache[i].len == len && memcmp(imp->tcache[i].name, name, len) == 0) {
             *id = imp->tcache[i].id;
@@ -484,7 +489,10 @@ int shelf__imp_type(shelf__imp *imp, const char *name, size_t len, int field, co
     uint32_t t;
     int found = !memchr(name, '\0', len) && shelf_store_event_type(imp->st, buf, &t, NULL) == 0;
     if (buf != small) free(buf);
-    if (!found) return shelf__imp_bad(imp, SHELF_ENOTFOUND, field, fname, "unknown event type", name, len);
+    if (!found)
+        return shelf__imp_bad(imp, SHELF_ENOTFOUND, field, fname,
+                              "unknown event type (map it: --type-map NAME=TYPE, or NAME=- to drop such rows)", name,
+                              len);
     *id = t;
     if (len >= sizeof imp->tcache[0].name) return 0; /* too long to remember */
     unsigned slot = imp->n_tcache < SHELF__TCACHE ? imp->n_tcache++ : imp->tcache_next++ % SHELF__TCACHE;
@@ -623,6 +631,42 @@ void shelf__fieldmap_free(shelf__fieldmap *m)
 
 /* ==== driver =================================================================================== */
 
+/* opts->type_map into imp->tmap: "from=to,...", to an event type of the
+ * store or "-" (dropped); errors name the entry */
+static int parse_type_map(shelf__imp *imp, const char *map)
+{
+    for (const char *p = map; p && *p;) {
+        const char *end = strchr(p, ','), *eq = memchr(p, '=', end ? (size_t)(end - p) : strlen(p));
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!eq || eq == p || (size_t)(eq - p) >= sizeof imp->tmap[0].name || eq + 1 == p + len)
+            return shelf_store_fail(imp->st, SHELF_EINVAL,
+                                    "type map: '%.*s': expected FILE_TYPE=STORE_TYPE (or =- to drop the rows), the "
+                                    "file's name under 32 bytes", (int)len, p);
+        if (imp->n_tmap == SHELF__TMAP)
+            return shelf_store_fail(imp->st, SHELF_EINVAL, "type map: more than %d entries", SHELF__TMAP);
+        size_t nl = (size_t)(eq - p), tl = len - nl - 1;
+        uint32_t t = SHELF__IMP_DROP;
+        if (!(tl == 1 && eq[1] == '-')) {
+            char to[64];
+            snprintf(to, sizeof to, "%.*s", (int)(tl < sizeof to - 1 ? tl : sizeof to - 1), eq + 1);
+            if (shelf_store_event_type(imp->st, to, &t, NULL) != 0) {
+                char known[256] = "";
+                for (uint32_t k = 0; k < shelf_store_n_event_types(imp->st); k++)
+                    snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                             shelf_store_event_type_name(imp->st, k));
+                return shelf_store_fail(imp->st, SHELF_EINVAL, "type map: '%.*s': the store has no event type '%s' "
+                                        "(it has %s; '-' drops the rows)", (int)len, p, to, known);
+            }
+        }
+        memcpy(imp->tmap[imp->n_tmap].name, p, nl);
+        imp->tmap[imp->n_tmap].name[nl] = '\0';
+        imp->tmap[imp->n_tmap].len = nl;
+        imp->tmap[imp->n_tmap++].id = t;
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
+
 int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o, shelf_import_result *res)
 {
     if (!st) return SHELF_EINVAL;
@@ -637,6 +681,7 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
     imp.st = st;
     imp.o = o;
     imp.path = path;
+    if (parse_type_map(&imp, o->type_map)) return SHELF_EINVAL;
     imp.batch = malloc(SHELF__BATCH * sizeof *imp.batch);
     if (!imp.batch) return shelf_store_fail(st, SHELF_ENOMEM, "%s: out of memory", path);
     int rc = shelf_store_begin(st);

@@ -235,15 +235,21 @@ static int event_record(shelf__imp *imp, const csv *c, uint32_t default_type)
     char *const *fp = c->fp;
     const size_t *fl = c->fl;
     shelf_event ev = {.type = default_type};
-    int k = c->col[SHELF__EV_USER], rc;
+    int k, rc;
+    /* the type first: a row the type map drops makes no user or item */
+    if ((k = c->col[SHELF__EV_TYPE]) >= 0 &&
+        (rc = shelf__imp_type(imp, fp[k], fl[k], k + 1, c->col_name[k], &ev.type)))
+        return rc;
+    if (ev.type == SHELF__IMP_DROP) {
+        imp->res.n_dropped++;
+        return 0;
+    }
+    k = c->col[SHELF__EV_USER];
     if (fl[k] == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "empty user id");
     if ((rc = shelf__imp_user(imp, fp[k], fl[k], &ev.user))) return rc;
     k = c->col[SHELF__EV_ITEM];
     if (fl[k] == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "empty item id");
     if ((rc = shelf__imp_item(imp, fp[k], fl[k], &ev.item, NULL))) return rc;
-    if ((k = c->col[SHELF__EV_TYPE]) >= 0 &&
-        (rc = shelf__imp_type(imp, fp[k], fl[k], k + 1, c->col_name[k], &ev.type)))
-        return rc;
     if ((k = c->col[SHELF__EV_VALUE]) >= 0 && fl[k]) {
         double v;
         if (shelf__parse_f64(fp[k], fl[k], &v))

@@ -60,6 +60,9 @@ int shelf__read_file(shelf_store *st, const char *path, char **out, size_t *len)
 #define SHELF__BATCH 4096 /* events per shelf_store_add_events call */
 #define SHELF__TCACHE 8   /* remembered event type names */
 
+#define SHELF__TMAP 32          /* entries of a type map */
+#define SHELF__IMP_DROP 0xffffffffu /* a type the map drops (shelf__imp_type's *id; it returns 0) */
+
 typedef struct shelf__imp {
     shelf_store *st;
     const shelf_import_opts *o;
@@ -84,6 +87,13 @@ typedef struct shelf__imp {
     int has_last_user;
     char *scratch; /* per-record scratch (latin-1 conversion, JSON text) */
     size_t scratch_cap;
+    /* opts->type_map parsed: a file's type name -> the store's type (SHELF__IMP_DROP: dropped) */
+    struct {
+        char name[32];
+        size_t len;
+        uint32_t id;
+    } tmap[SHELF__TMAP];
+    unsigned n_tmap;
 } shelf__imp;
 
 /* Sets the store's error to "path:line: field N (name): <fmt...>" and

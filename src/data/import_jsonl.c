@@ -105,7 +105,23 @@ static int event_record(shelf__imp *imp, const cJSON *o, const shelf__fieldmap *
     size_t n;
     int rc;
     shelf_event ev = {0};
-    const char *k = m->key[SHELF__EV_USER];
+    /* the type first: a row the type map drops makes no user or item */
+    const char *k = m->key[SHELF__EV_TYPE];
+    const cJSON *j = get(o, k);
+    if (j) {
+        if (!cJSON_IsString(j))
+            return shelf__imp_fail(imp, SHELF_EFORMAT, 0, k, "expected an event type name, got %s", type_name(j));
+        if ((rc = shelf__imp_type(imp, j->valuestring, strlen(j->valuestring), 0, k, &ev.type))) return rc;
+        if (ev.type == SHELF__IMP_DROP) {
+            imp->res.n_dropped++;
+            return 0;
+        }
+    } else {
+        if (!*has_default && (rc = shelf__imp_default_type(imp, default_type))) return rc;
+        *has_default = 1;
+        ev.type = *default_type;
+    }
+    k = m->key[SHELF__EV_USER];
     if ((rc = text_of(imp, get(o, k), k, 1, buf, sizeof buf, &s, &n))) return rc;
     if (!s || !n) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, k, s ? "empty user id" : "missing");
     if ((rc = shelf__imp_user(imp, s, n, &ev.user))) return rc;
@@ -113,17 +129,6 @@ static int event_record(shelf__imp *imp, const cJSON *o, const shelf__fieldmap *
     if ((rc = text_of(imp, get(o, k), k, 1, buf, sizeof buf, &s, &n))) return rc;
     if (!s || !n) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, k, s ? "empty item id" : "missing");
     if ((rc = shelf__imp_item(imp, s, n, &ev.item, NULL))) return rc;
-    k = m->key[SHELF__EV_TYPE];
-    const cJSON *j = get(o, k);
-    if (j) {
-        if (!cJSON_IsString(j))
-            return shelf__imp_fail(imp, SHELF_EFORMAT, 0, k, "expected an event type name, got %s", type_name(j));
-        if ((rc = shelf__imp_type(imp, j->valuestring, strlen(j->valuestring), 0, k, &ev.type))) return rc;
-    } else {
-        if (!*has_default && (rc = shelf__imp_default_type(imp, default_type))) return rc;
-        *has_default = 1;
-        ev.type = *default_type;
-    }
     k = m->key[SHELF__EV_VALUE];
     if ((j = get(o, k))) {
         double v;

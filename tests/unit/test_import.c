@@ -378,6 +378,63 @@ static void test_csv_events(void **state)
     shelf_store_close(st);
 }
 
+/* --type-map: a file's types as the store's, "-" drops those rows (counted,
+ * no user or item made for them); CSV and JSON Lines alike; a bad entry
+ * fails before anything is read, naming it and the store's types */
+static void test_type_map(void **state)
+{
+    (void)state;
+    shelf_store *st = store_new();
+    shelf_import_opts o;
+    shelf_import_result res;
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    o.type_map = "pv=view,fav=like,remove_from_cart=-,buy=purchase";
+    const char *p = write_file("rees.csv", "user,item,type,ts\n"
+                                           "u1,i1,pv,1700000000\n"
+                                           "u1,i2,fav,1700000100\n"
+                                           "u9,i9,remove_from_cart,1700000200\n"
+                                           "u2,i1,buy,1700000300\n"
+                                           "u2,i1,view,1700000400\n");
+    int rc = shelf_import_file(st, p, &o, &res);
+    if (rc) fprintf(stderr, "%s\n", shelf_store_errmsg(st));
+    assert_int_equal(rc, 0);
+    assert_int_equal(res.n_lines, 5);
+    assert_int_equal(res.n_events, 4);
+    assert_int_equal(res.n_dropped, 1);
+    assert_int_equal(res.n_new_users, 2); /* not u9 */
+    assert_int_equal(res.n_new_items, 2); /* not i9 */
+    char *d = store_dump(st, NULL);
+    assert_contains(d, "E u1 i1 view 0 1700000000 - -\n"
+                       "E u1 i2 like 0 1700000100 - -\n"
+                       "E u2 i1 purchase 0 1700000300 - -\n"
+                       "E u2 i1 view 0 1700000400 - -\n");
+    free(d);
+    shelf_import_opts_init(&o, SHELF_FMT_JSONL);
+    o.type_map = "pv=view,remove_from_cart=-";
+    p = write_file("rees.jsonl", "{\"user\": \"u3\", \"item\": \"i1\", \"type\": \"pv\"}\n"
+                                 "{\"user\": \"u8\", \"item\": \"i8\", \"type\": \"remove_from_cart\"}\n");
+    assert_int_equal(shelf_import_file(st, p, &o, &res), 0);
+    assert_int_equal(res.n_events, 1);
+    assert_int_equal(res.n_dropped, 1);
+    assert_int_equal(res.n_new_users, 1);
+    /* bad entries: nothing read, the entry named */
+    const char *bad[][2] = {{"pv=viw", "type map: 'pv=viw': the store has no event type 'viw' (it has view, "},
+                            {"pv", "type map: 'pv': expected FILE_TYPE=STORE_TYPE"},
+                            {"=view", "type map: '=view': expected"},
+                            {"pv=", "type map: 'pv=': expected"}};
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        o.type_map = bad[k][0];
+        const char *f = write_file("rees.csv", "user,item,type\nu7,i1,pv\n");
+        assert_int_equal(shelf_import_file(st, f, &o, &res), SHELF_EINVAL);
+        if (!strstr(shelf_store_errmsg(st), bad[k][1])) fail_msg("%s: %s", bad[k][0], shelf_store_errmsg(st));
+    }
+    d = store_dump(st, NULL);
+    assert_null(strstr(d, "u7"));
+    free(d);
+    shelf_store_close(st);
+}
+
 static void test_csv_items_users(void **state)
 {
     (void)state;
@@ -716,7 +773,7 @@ static void test_fail_csv(void **state)
     expect_fail(st, CSV("ts.csv", "u1,i1,view,1,2017-13-01\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "ts.csv:2: field 5 (ts): not a timestamp", "'2017-13-01'");
     expect_fail(st, CSV("type.csv", "u1,i1,view,1,5\nu1,i1,zap,1,5\n"), SHELF_FMT_CSV, SHELF_ENOTFOUND,
-                "type.csv:3: field 3 (type): unknown event type: 'zap'");
+                "type.csv:3: field 3 (type): unknown event type (map it: --type-map NAME=TYPE, or NAME=- to drop such rows): 'zap'");
     expect_fail(st, CSV("emptytype.csv", "u1,i1,,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "emptytype.csv:2: field 3 (type): empty event type");
     expect_fail(st, CSV("emptyuser.csv", ",i1,view,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
@@ -780,7 +837,7 @@ static void test_fail_jsonl(void **state)
         {"{\"user\": \"u1\", \"item\": \"i1\", \"value\": [1]}", SHELF_EFORMAT,
          "bad.jsonl:3: field 'value': expected a number, got an array"},
         {"{\"user\": \"u1\", \"item\": \"i1\", \"type\": \"zap\"}", SHELF_ENOTFOUND,
-         "bad.jsonl:3: field 'type': unknown event type: 'zap'"},
+         "bad.jsonl:3: field 'type': unknown event type (map it: --type-map NAME=TYPE, or NAME=- to drop such rows): 'zap'"},
         {"{\"user\": \"u1\", \"item\": \"i1\", \"type\": 3}", SHELF_EFORMAT,
          "bad.jsonl:3: field 'type': expected an event type name, got a number"},
         {"{\"user\": \"u1\", \"item\": \"i1\", \"ts\": \"yesterday\"}", SHELF_EFORMAT,
@@ -930,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_s3rec),
         cmocka_unit_test(test_pairs),
         cmocka_unit_test(test_csv_events),
+        cmocka_unit_test(test_type_map),
         cmocka_unit_test(test_csv_items_users),
         cmocka_unit_test(test_jsonl),
         cmocka_unit_test(test_ml100k),
