@@ -152,6 +152,7 @@ int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out)
         o.mapping = shelf_config_str(c->cfg, "map");
         o.event_type = shelf_config_str(c->cfg, "type");
         o.type_map = shelf_config_str(c->cfg, "type-map");
+        o.columns = shelf_config_str(c->cfg, "columns");
         o.progress = c->progress;
         shelf_err err = {0};
         if (shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err)) return cli_fail(c, "%s", err.msg);

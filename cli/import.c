@@ -21,6 +21,7 @@ int cmd_import(cli_ctx *c)
     o.mapping = shelf_config_str(c->cfg, "map");
     o.event_type = shelf_config_str(c->cfg, "type");
     o.type_map = shelf_config_str(c->cfg, "type-map");
+    o.columns = shelf_config_str(c->cfg, "columns");
     const char *d = shelf_config_str(c->cfg, "delimiter");
     if (strcmp(d, "\\t") == 0 || strcmp(d, "tab") == 0) o.delimiter = '\t';
     else if (strlen(d) == 1) o.delimiter = d[0];
@@ -46,6 +47,12 @@ int cmd_import(cli_ctx *c)
                r.seconds > 0 ? (double)r.n_lines / r.seconds : 0.0);
         if (r.n_dropped)
             printf("%s: %llu rows dropped by --type-map\n", c->pos[i], (unsigned long long)r.n_dropped);
+        static const char *const why[SHELF_SKIP_N] = {"an empty user id", "a null-like user id (NA, null, ...)",
+                                                      "an empty item id", "a null-like item id (NA, null, ...)"};
+        for (int k = 0; k < SHELF_SKIP_N; k++)
+            if (r.n_skipped[k])
+                printf("%s: %llu rows skipped with %s (the first at line %llu)\n", c->pos[i],
+                       (unsigned long long)r.n_skipped[k], why[k], (unsigned long long)r.first_skipped[k]);
     }
     shelf_store_close(st);
     return status;

@@ -40,12 +40,19 @@ typedef struct shelf_import_opts {
      * "pv=view,fav=like,remove_from_cart=-" ("-": the row is dropped and
      * counted in n_dropped); a name not mapped is looked up as it is. NULL: none */
     const char *type_map;
+    /* csv: the file has no header line; these are its columns in order
+     * ("user,item,ts", names as a header's). NULL: the first line is the header */
+    const char *columns;
     char delimiter;         /* csv: 0 means ',' */
     int progress;           /* draw a progress bar on a terminal */
 } shelf_import_opts;
 
 /* Fills opts with defaults for format. */
 SHELF_API void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format);
+
+/* Why an event row was skipped (csv/jsonl): its user or item id empty, or
+ * null-like (NA, N/A, NaN, null, None, nil, any case; JSON null) */
+enum { SHELF_SKIP_USER_EMPTY, SHELF_SKIP_USER_NULL, SHELF_SKIP_ITEM_EMPTY, SHELF_SKIP_ITEM_NULL, SHELF_SKIP_N };
 
 typedef struct shelf_import_result {
     uint64_t n_lines;      /* records read */
@@ -55,6 +62,8 @@ typedef struct shelf_import_result {
     uint64_t n_items;      /* item rows written (items files, u.item) */
     uint64_t n_users;      /* user rows written */
     uint64_t n_dropped;    /* event rows dropped by type_map ("-") */
+    uint64_t n_skipped[SHELF_SKIP_N];   /* event rows skipped, by reason (no user or item made) */
+    uint64_t first_skipped[SHELF_SKIP_N]; /* the line of the first of each (0: none) */
     double seconds;
 } shelf_import_result;
 

@@ -629,6 +629,19 @@ void shelf__fieldmap_free(shelf__fieldmap *m)
     m->text = NULL;
 }
 
+int shelf__imp_skip_id(shelf__imp *imp, const char *id, size_t len, int user)
+{
+    static const char *const nulls[] = {"na", "n/a", "nan", "null", "none", "nil"};
+    int why = -1;
+    if (!id || !len) why = user ? SHELF_SKIP_USER_EMPTY : SHELF_SKIP_ITEM_EMPTY;
+    else if (len > 4 || (id[0] | 0x20) != 'n') return 0; /* the common case, at once */
+    for (size_t k = 0; why < 0 && k < sizeof nulls / sizeof nulls[0]; k++)
+        if (strlen(nulls[k]) == len && !strncasecmp(nulls[k], id, len)) why = user ? SHELF_SKIP_USER_NULL : SHELF_SKIP_ITEM_NULL;
+    if (why < 0) return 0;
+    if (!imp->res.n_skipped[why]++) imp->res.first_skipped[why] = imp->line;
+    return 1;
+}
+
 /* ==== driver =================================================================================== */
 
 /* opts->type_map into imp->tmap: "from=to,...", to an event type of the

@@ -176,7 +176,17 @@ static int read_header(shelf__imp *imp, shelf__lines *r, csv *c, const shelf__fi
 {
     char *rec;
     size_t len;
-    int rc = next_record(imp, r, c, &rec, &len);
+    int rc;
+    if (imp->o->columns) { /* a file without a header line: the columns named for it (its delimiter put in) */
+        if (!imp->o->columns[0]) return shelf__imp_fail(imp, SHELF_EINVAL, 0, NULL, "--columns: no column named");
+        if (!(rec = shelf__imp_scratch(imp, strlen(imp->o->columns) + 1)))
+            return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
+        len = strlen(imp->o->columns);
+        for (size_t i = 0; i <= len; i++) rec[i] = imp->o->columns[i] == ',' ? c->delim : imp->o->columns[i];
+        rc = 1;
+    } else {
+        rc = next_record(imp, r, c, &rec, &len);
+    }
     if (rc < 0) return rc;
     if (rc == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file: no header");
     if ((rc = shelf__imp_utf8(imp, rec, len, NULL, NULL))) return rc;
@@ -244,12 +254,11 @@ static int event_record(shelf__imp *imp, const csv *c, uint32_t default_type)
         imp->res.n_dropped++;
         return 0;
     }
-    k = c->col[SHELF__EV_USER];
-    if (fl[k] == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "empty user id");
-    if ((rc = shelf__imp_user(imp, fp[k], fl[k], &ev.user))) return rc;
-    k = c->col[SHELF__EV_ITEM];
-    if (fl[k] == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, k + 1, c->col_name[k], "empty item id");
-    if ((rc = shelf__imp_item(imp, fp[k], fl[k], &ev.item, NULL))) return rc;
+    /* rows whose user or item id names no one are skipped, counted by reason */
+    int ku = c->col[SHELF__EV_USER], ki = c->col[SHELF__EV_ITEM];
+    if (shelf__imp_skip_id(imp, fp[ku], fl[ku], 1) || shelf__imp_skip_id(imp, fp[ki], fl[ki], 0)) return 0;
+    if ((rc = shelf__imp_user(imp, fp[ku], fl[ku], &ev.user))) return rc;
+    if ((rc = shelf__imp_item(imp, fp[ki], fl[ki], &ev.item, NULL))) return rc;
     if ((k = c->col[SHELF__EV_VALUE]) >= 0 && fl[k]) {
         double v;
         if (shelf__parse_f64(fp[k], fl[k], &v))

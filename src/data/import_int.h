@@ -109,6 +109,11 @@ int shelf__imp_bad(shelf__imp *imp, int code, int field, const char *name, const
  * "path:line: " and returns rc. */
 int shelf__imp_store_fail(shelf__imp *imp, int rc);
 
+/* An event row's user or item id (user: which) that cannot name anyone:
+ * empty or null-like (NA, N/A, NaN, null, None, nil in any case; null:
+ * a JSON null). Counts the row as skipped and returns 1; 0 for a real id. */
+int shelf__imp_skip_id(shelf__imp *imp, const char *id, size_t len, int user);
+
 /* Queues one event (rec_id/context must stay valid until the batch is
  * flushed: copy them with shelf__imp_keep). */
 int shelf__imp_flush(shelf__imp *imp);

@@ -121,14 +121,20 @@ static int event_record(shelf__imp *imp, const cJSON *o, const shelf__fieldmap *
         *has_default = 1;
         ev.type = *default_type;
     }
-    k = m->key[SHELF__EV_USER];
-    if ((rc = text_of(imp, get(o, k), k, 1, buf, sizeof buf, &s, &n))) return rc;
-    if (!s || !n) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, k, s ? "empty user id" : "missing");
-    if ((rc = shelf__imp_user(imp, s, n, &ev.user))) return rc;
-    k = m->key[SHELF__EV_ITEM];
-    if ((rc = text_of(imp, get(o, k), k, 1, buf, sizeof buf, &s, &n))) return rc;
-    if (!s || !n) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, k, s ? "empty item id" : "missing");
-    if ((rc = shelf__imp_item(imp, s, n, &ev.item, NULL))) return rc;
+    /* rows whose user or item id names no one (empty, null-like, JSON null) are skipped, counted by reason */
+    const char *ku = m->key[SHELF__EV_USER], *ki = m->key[SHELF__EV_ITEM], *us, *is;
+    char ubuf[40];
+    size_t un, in;
+    const cJSON *uj = cJSON_GetObjectItemCaseSensitive(o, ku), *ij = cJSON_GetObjectItemCaseSensitive(o, ki);
+    if (!uj) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, ku, "missing");
+    if (!ij) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, ki, "missing");
+    if ((!cJSON_IsNull(uj) && (rc = text_of(imp, uj, ku, 1, ubuf, sizeof ubuf, &us, &un))) ||
+        (!cJSON_IsNull(ij) && (rc = text_of(imp, ij, ki, 1, buf, sizeof buf, &is, &in))))
+        return rc;
+    if (cJSON_IsNull(uj)) us = "null", un = 4; /* counted as null-like */
+    if (cJSON_IsNull(ij)) is = "null", in = 4;
+    if (shelf__imp_skip_id(imp, us, un, 1) || shelf__imp_skip_id(imp, is, in, 0)) return 0;
+    if ((rc = shelf__imp_user(imp, us, un, &ev.user)) || (rc = shelf__imp_item(imp, is, in, &ev.item, NULL))) return rc;
     k = m->key[SHELF__EV_VALUE];
     if ((j = get(o, k))) {
         double v;

@@ -378,10 +378,30 @@ static void test_csv_events(void **state)
     shelf_store_close(st);
 }
 
-/* --type-map: a file's types as the store's, "-" drops those rows (counted,
- * no user or item made for them); CSV and JSON Lines alike; a bad entry
- * fails before anything is read, naming it and the store's types */
-static void test_type_map(void **state)
+/* text written to name, imported with o into st: 0, or the code (its message printed) */
+static int import_text(shelf_store *st, const shelf_import_opts *o, const char *name, const char *text,
+                       shelf_import_result *res)
+{
+    int rc = shelf_import_file(st, write_file(name, text), o, res);
+    if (rc) fprintf(stderr, "%s: %s\n", name, shelf_store_errmsg(st));
+    return rc;
+}
+
+/* res's records read, events stored, users and items made */
+static void expect_counts(const shelf_import_result *res, uint64_t lines, uint64_t events, uint64_t users,
+                          uint64_t items)
+{
+    assert_int_equal(res->n_lines, lines);
+    assert_int_equal(res->n_events, events);
+    assert_int_equal(res->n_new_users, users);
+    assert_int_equal(res->n_new_items, items);
+}
+
+/* What a shop's export needs (issue 21). --type-map: a file's types as the
+ * store's, "-" drops those rows (counted, no user or item made for them);
+ * CSV and JSON Lines alike; a bad entry fails before anything is read,
+ * naming it and the store's types. Then rows that name no one (below). */
+static void test_shop_exports(void **state)
 {
     (void)state;
     shelf_store *st = store_new();
@@ -389,20 +409,17 @@ static void test_type_map(void **state)
     shelf_import_result res;
     shelf_import_opts_init(&o, SHELF_FMT_CSV);
     o.type_map = "pv=view,fav=like,remove_from_cart=-,buy=purchase";
-    const char *p = write_file("rees.csv", "user,item,type,ts\n"
-                                           "u1,i1,pv,1700000000\n"
-                                           "u1,i2,fav,1700000100\n"
-                                           "u9,i9,remove_from_cart,1700000200\n"
-                                           "u2,i1,buy,1700000300\n"
-                                           "u2,i1,view,1700000400\n");
-    int rc = shelf_import_file(st, p, &o, &res);
-    if (rc) fprintf(stderr, "%s\n", shelf_store_errmsg(st));
-    assert_int_equal(rc, 0);
-    assert_int_equal(res.n_lines, 5);
-    assert_int_equal(res.n_events, 4);
+    assert_int_equal(import_text(st, &o, "rees.csv",
+                                 "user,item,type,ts\n"
+                                 "u1,i1,pv,1700000000\n"
+                                 "u1,i2,fav,1700000100\n"
+                                 "u9,i9,remove_from_cart,1700000200\n"
+                                 "u2,i1,buy,1700000300\n"
+                                 "u2,i1,view,1700000400\n",
+                                 &res),
+                     0);
+    expect_counts(&res, 5, 4, 2, 2); /* no u9, no i9 */
     assert_int_equal(res.n_dropped, 1);
-    assert_int_equal(res.n_new_users, 2); /* not u9 */
-    assert_int_equal(res.n_new_items, 2); /* not i9 */
     char *d = store_dump(st, NULL);
     assert_contains(d, "E u1 i1 view 0 1700000000 - -\n"
                        "E u1 i2 like 0 1700000100 - -\n"
@@ -411,9 +428,11 @@ static void test_type_map(void **state)
     free(d);
     shelf_import_opts_init(&o, SHELF_FMT_JSONL);
     o.type_map = "pv=view,remove_from_cart=-";
-    p = write_file("rees.jsonl", "{\"user\": \"u3\", \"item\": \"i1\", \"type\": \"pv\"}\n"
-                                 "{\"user\": \"u8\", \"item\": \"i8\", \"type\": \"remove_from_cart\"}\n");
-    assert_int_equal(shelf_import_file(st, p, &o, &res), 0);
+    assert_int_equal(import_text(st, &o, "rees.jsonl",
+                                 "{\"user\": \"u3\", \"item\": \"i1\", \"type\": \"pv\"}\n"
+                                 "{\"user\": \"u8\", \"item\": \"i8\", \"type\": \"remove_from_cart\"}\n",
+                                 &res),
+                     0);
     assert_int_equal(res.n_events, 1);
     assert_int_equal(res.n_dropped, 1);
     assert_int_equal(res.n_new_users, 1);
@@ -432,8 +451,46 @@ static void test_type_map(void **state)
     d = store_dump(st, NULL);
     assert_null(strstr(d, "u7"));
     free(d);
+    /* event rows whose user or item id names no one (empty; NA, N/A, NaN,
+     * null, None, nil in any case; JSON null) are skipped, counted by reason
+     * with the first line of each, and make no user or item; a CSV without a
+     * header takes its columns from opts->columns */
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    o.columns = "user,item,type,ts";
+    assert_int_equal(import_text(st, &o, "nohdr.csv",
+                                 "w1,j1,view,1700000000\nNA,j2,view,1700000001\n,j3,view,1700000002\n"
+                                 "w2,null,view,1700000003\nw2,,view,1700000004\nNone,j4,view,1700000005\n"
+                                 "w3,j1,view,1700000006\n",
+                                 &res),
+                     0);
+    expect_counts(&res, 7, 2, 2, 1); /* w1, w3 and j1: not NA, None, w2 (its rows were skipped), j2, j3 or j4 */
+    const uint64_t n[SHELF_SKIP_N] = {1, 2, 1, 1}, first[SHELF_SKIP_N] = {3, 2, 5, 4};
+    for (int k = 0; k < SHELF_SKIP_N; k++) {
+        assert_int_equal(res.n_skipped[k], n[k]);
+        assert_int_equal(res.first_skipped[k], first[k]);
+    }
+    d = store_dump(st, NULL);
+    assert_contains(d, "E w1 j1 view 0 1700000000 - -\nE w3 j1 view 0 1700000006 - -\n");
+    assert_null(strstr(d, "NA"));
+    free(d);
+    shelf_import_opts_init(&o, SHELF_FMT_JSONL);
+    assert_int_equal(import_text(st, &o, "ids.jsonl",
+                                 "{\"user\": null, \"item\": \"i1\"}\n{\"user\": \"u5\", \"item\": \"N/A\"}\n"
+                                 "{\"user\": \"\", \"item\": \"i1\"}\n{\"user\": \"u5\", \"item\": \"i1\"}\n",
+                                 &res),
+                     0);
+    assert_int_equal(res.n_events, 1);
+    assert_int_equal(res.n_skipped[SHELF_SKIP_USER_NULL], 1);
+    assert_int_equal(res.n_skipped[SHELF_SKIP_ITEM_NULL], 1);
+    assert_int_equal(res.n_skipped[SHELF_SKIP_USER_EMPTY], 1);
+    assert_int_equal(res.first_skipped[SHELF_SKIP_USER_EMPTY], 3);
+    /* a real id that merely contains such text is kept */
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    assert_int_equal(import_text(st, &o, "na.csv", "user,item\nNAOMI,nil0\n", &res), 0);
+    assert_int_equal(res.n_events, 1);
     shelf_store_close(st);
 }
+
 
 static void test_csv_items_users(void **state)
 {
@@ -776,8 +833,6 @@ static void test_fail_csv(void **state)
                 "type.csv:3: field 3 (type): unknown event type (map it: --type-map NAME=TYPE, or NAME=- to drop such rows): 'zap'");
     expect_fail(st, CSV("emptytype.csv", "u1,i1,,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "emptytype.csv:2: field 3 (type): empty event type");
-    expect_fail(st, CSV("emptyuser.csv", ",i1,view,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
-                "emptyuser.csv:2: field 1 (user): empty user id");
     expect_fail(st, CSV("utf8.csv", "u1,i1,view,1,5\nu1,\"i\xc3\x28\",view,1,5\n"), SHELF_FMT_CSV, SHELF_EFORMAT,
                 "utf8.csv:3: field 2 (item): invalid UTF-8 at byte column 6 (0xc3)");
     /* a value a float cannot hold (a cast would store Inf), issue 15 */
@@ -987,7 +1042,7 @@ int main(void)
         cmocka_unit_test(test_s3rec),
         cmocka_unit_test(test_pairs),
         cmocka_unit_test(test_csv_events),
-        cmocka_unit_test(test_type_map),
+        cmocka_unit_test(test_shop_exports),
         cmocka_unit_test(test_csv_items_users),
         cmocka_unit_test(test_jsonl),
         cmocka_unit_test(test_ml100k),
