@@ -554,7 +554,11 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
     r->method = method;
     r->url = url;
     atomic_fetch_add(&s->busy, 1);
-    if (s->n_pool && r->route < SRV_N_ROUTES && srv_routes[r->route].pooled) {
+    /* draining is read after busy is raised (both sequentially consistent),
+     * and shelf_server_stop raises draining before it waits for busy to fall:
+     * a request it did not wait for sees draining, and is answered here
+     * (503) instead of waiting suspended, which MHD_stop_daemon forbids */
+    if (s->n_pool && r->route < SRV_N_ROUTES && srv_routes[r->route].pooled && !atomic_load(&s->draining)) {
         r->job_queued = 1;
         MHD_suspend_connection(conn);
         srv_pool_submit(s, r); /* busy is the worker's to give back */
