@@ -22,6 +22,9 @@ int cmd_import(cli_ctx *c)
     o.event_type = shelf_config_str(c->cfg, "type");
     o.type_map = shelf_config_str(c->cfg, "type-map");
     o.columns = shelf_config_str(c->cfg, "columns");
+    const char *cs = shelf_config_str(c->cfg, "category-separator");
+    if (cs && strlen(cs) != 1) return cli_fail(c, "--category-separator must be one character, not '%s'", cs), 2;
+    o.category_separator = cs ? cs[0] : 0;
     const char *d = shelf_config_str(c->cfg, "delimiter");
     if (strcmp(d, "\\t") == 0 || strcmp(d, "tab") == 0) o.delimiter = '\t';
     else if (strlen(d) == 1) o.delimiter = d[0];

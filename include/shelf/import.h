@@ -43,6 +43,11 @@ typedef struct shelf_import_opts {
     /* csv: the file has no header line; these are its columns in order
      * ("user,item,ts", names as a header's). NULL: the first line is the header */
     const char *columns;
+    /* csv/jsonl items: the character between the levels of a category path
+     * in the file ('.' for "electronics.audio.headphone"); stored as the
+     * store's path "electronics > audio > headphone", so a filter on
+     * "electronics" finds the subtree. 0: '>', '/' and '|' only */
+    char category_separator;
     char delimiter;         /* csv: 0 means ',' */
     int progress;           /* draw a progress bar on a terminal */
 } shelf_import_opts;

@@ -37,6 +37,9 @@ static const shelf_cfg_def common[] = {
      "csv/jsonl column mapping field=column,... (e.g. user=visitorid,ts=timestamp)", ""},
     {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import eval train",
      "event type of records that name none (s3rec, pairs; csv/jsonl without a type column)", ""},
+    {"category-separator", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
+     "items: the character between a category path's levels in the file (. for electronics.audio); stored as "
+     "electronics > audio, so filters on electronics find the subtree", ""},
     {"columns", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",
      "csv without a header line: its columns in order, as a header would name them (user,item,ts)", ""},
     {"type-map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",

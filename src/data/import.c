@@ -629,6 +629,27 @@ void shelf__fieldmap_free(shelf__fieldmap *m)
     m->text = NULL;
 }
 
+const char *shelf__imp_category(shelf__imp *imp, const char *cat)
+{
+    char sep = imp->o->category_separator;
+    if (!cat || !sep || !strchr(cat, sep)) return cat;
+    shelf__sbuf *b = &imp->cat;
+    b->len = 0;
+    for (const char *p = cat;;) {
+        const char *end = strchr(p, sep);
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t')) p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        if (n) {
+            if (b->len) shelf__sbuf_put(b, " > ", 3);
+            shelf__sbuf_put(b, p, n);
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    return b->oom || !b->len ? cat : b->p;
+}
+
 int shelf__imp_skip_id(shelf__imp *imp, const char *id, size_t len, int user)
 {
     static const char *const nulls[] = {"na", "n/a", "nan", "null", "none", "nil"};
@@ -729,6 +750,7 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
     free(imp.batch);
     free(imp.last_user);
     free(imp.scratch);
+    shelf__sbuf_free(&imp.cat);
     if (!rc && res) {
         imp.res.seconds = shelf_now() - t0;
         *res = imp.res;

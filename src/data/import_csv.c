@@ -329,7 +329,7 @@ static int item_record(shelf__imp *imp, const csv *c, shelf__sbuf *json, shelf__
         .kind = opt_text(c, SHELF__IT_KIND),
         .title = opt_text(c, SHELF__IT_TITLE),
         .text = opt_text(c, SHELF__IT_TEXT),
-        .category = opt_text(c, SHELF__IT_CATEGORY),
+        .category = shelf__imp_category(imp, opt_text(c, SHELF__IT_CATEGORY)),
         .brand = opt_text(c, SHELF__IT_BRAND),
         .available = 1,
     };

@@ -94,6 +94,7 @@ typedef struct shelf__imp {
         uint32_t id;
     } tmap[SHELF__TMAP];
     unsigned n_tmap;
+    shelf__sbuf cat; /* a category path rewritten (opts->category_separator) */
 } shelf__imp;
 
 /* Sets the store's error to "path:line: field N (name): <fmt...>" and
@@ -113,6 +114,12 @@ int shelf__imp_store_fail(shelf__imp *imp, int rc);
  * empty or null-like (NA, N/A, NaN, null, None, nil in any case; null:
  * a JSON null). Counts the row as skipped and returns 1; 0 for a real id. */
 int shelf__imp_skip_id(shelf__imp *imp, const char *id, size_t len, int user);
+
+/* An item's category as the store keeps paths: with opts->category_separator,
+ * "a.b.c" becomes "a > b > c" (levels trimmed, empty ones dropped), in a
+ * buffer valid until the next call; else (or NULL) cat itself. NULL when out
+ * of memory with cat non-NULL is not possible: the text then stays as it is. */
+const char *shelf__imp_category(shelf__imp *imp, const char *cat);
 
 /* Queues one event (rec_id/context must stay valid until the batch is
  * flushed: copy them with shelf__imp_keep). */

@@ -255,7 +255,8 @@ static int item_record(shelf__imp *imp, const cJSON *o, const shelf__fieldmap *m
         if ((rc = text_of(imp, get(o, k), k, 0, buf[i + 1], sizeof buf[i + 1], &txt[i + 1], &n))) return rc;
         if (txt[i + 1] && !n) txt[i + 1] = NULL;
     }
-    shelf_item it = {.id = txt[0], .kind = txt[1], .title = txt[2], .text = txt[3], .category = txt[4],
+    shelf_item it = {.id = txt[0], .kind = txt[1], .title = txt[2], .text = txt[3],
+                     .category = shelf__imp_category(imp, txt[4]),
                      .brand = txt[5], .available = 1};
     const cJSON *j;
     k = m->key[SHELF__IT_PRICE];

@@ -488,6 +488,23 @@ static void test_shop_exports(void **state)
     shelf_import_opts_init(&o, SHELF_FMT_CSV);
     assert_int_equal(import_text(st, &o, "na.csv", "user,item\nNAOMI,nil0\n", &res), 0);
     assert_int_equal(res.n_events, 1);
+    /* category paths with another separator (REES46's electronics.audio):
+     * stored as the store's paths, levels trimmed and empty ones dropped */
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    o.what = SHELF_IMPORT_ITEMS;
+    o.category_separator = '.';
+    assert_int_equal(import_text(st, &o, "cats.csv",
+                                 "id,category\nc1,electronics.audio.headphone\nc2, kids . toys..lego \nc3,plain\n",
+                                 &res),
+                     0);
+    o.format = SHELF_FMT_JSONL;
+    assert_int_equal(import_text(st, &o, "cats.jsonl", "{\"id\": \"c4\", \"category\": \"home.garden\"}\n", &res), 0);
+    d = store_dump(st, NULL);
+    assert_contains(d, " c1 kind=product title=- cat=electronics > audio > headphone ");
+    assert_contains(d, " c2 kind=product title=- cat=kids > toys > lego ");
+    assert_contains(d, " c3 kind=product title=- cat=plain ");
+    assert_contains(d, " c4 kind=product title=- cat=home > garden ");
+    free(d);
     shelf_store_close(st);
 }
 
