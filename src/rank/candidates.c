@@ -8,6 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t shelf__rank_known_only(uint32_t I, uint32_t *items, uint16_t *types, int64_t *ts, size_t n)
+{
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++)
+        if (items[k] < I) {
+            items[m] = items[k];
+            if (types) types[m] = types[k];
+            if (ts) ts[m] = ts[k];
+            m++;
+        }
+    return m;
+}
+
 /* The events of a history whose items the model knows (< I; items added
  * after training are skipped) into w->k*; returns their count, or
  * (uint32_t)-1 when out of memory. */
@@ -24,15 +37,13 @@ static uint32_t known_history(shelf__rank_work *w, uint32_t I, const uint32_t *i
         if (!it || !ty || !t2) return (uint32_t)-1;
         w->kcap = n;
     }
-    uint32_t m = 0;
-    for (size_t k = 0; k < n; k++)
-        if (items[k] < I) {
-            w->kitem[m] = items[k];
-            w->ktype[m] = types ? types[k] : 0;
-            w->kts[m] = ts ? ts[k] : 0;
-            m++;
-        }
-    return m;
+    if (!n) return 0;
+    memcpy(w->kitem, items, n * sizeof *items);
+    if (types) memcpy(w->ktype, types, n * sizeof *types);
+    else memset(w->ktype, 0, n * sizeof *w->ktype);
+    if (ts) memcpy(w->kts, ts, n * sizeof *ts);
+    else memset(w->kts, 0, n * sizeof *w->kts);
+    return (uint32_t)shelf__rank_known_only(I, w->kitem, w->ktype, w->kts, n);
 }
 
 static void minus_inf(float *sc, uint32_t from, uint32_t N)

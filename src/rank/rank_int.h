@@ -253,6 +253,9 @@ int shelf__rank_work_pitems(shelf__rank_work *w, size_t n);
 /* candidates.c: model m's scores of a history into out[0..N) (items m did
  * not learn: -inf); popularity without a model. 1: neither the user nor any
  * item of the history is known to m (out untouched). */
+/* Keeps, in place and in order, the events of items[0..n) (with types and
+ * ts, either may be NULL) whose item the model knows (< I); their count. */
+size_t shelf__rank_known_only(uint32_t I, uint32_t *items, uint16_t *types, int64_t *ts, size_t n);
 int shelf__rank_model_scores(const shelf__rank_env *env, const shelf_model *m, shelf__rank_work *w, float *out,
                              uint32_t N, uint32_t user, const uint32_t *items, const uint16_t *types,
                              const int64_t *ts, size_t n, int64_t now, shelf_err *err);

@@ -665,12 +665,7 @@ static int known_query(shelf_server *s, const shelf_model *m, const char *user, 
         free(item), free(type), free(ts);
         return -1;
     }
-    for (size_t k = 0; k < n; k++)
-        if (item[k] < m->n_items) {
-            item[m_known] = item[k];
-            type[m_known] = type[k];
-            ts[m_known++] = ts[k];
-        }
+    m_known = shelf__rank_known_only(m->n_items, item, type, ts, n);
     if (!m_known) {
         free(item), free(type), free(ts);
         return 0;
