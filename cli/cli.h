@@ -36,6 +36,9 @@ int cli_fail(cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* The training data: --data FILE (--format, --attributes) imported into an
  * in-memory store, else --store. Prints the error and returns 1 on failure. */
 int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out);
+/* The lines an import's summary has beyond its counts (rows dropped,
+ * skipped, typed by default, duplicates not stored), "path: ..." each, to f. */
+void cli_import_notes(FILE *f, const char *path, const shelf_import_opts *o, const shelf_import_result *r);
 /* The split of the protocol (temporal and cold-item options from --...). */
 int cli_make_split(cli_ctx *c, const shelf_snapshot *s, shelf_protocol proto, shelf_split **out);
 /* users with at least one test (valid: validation) target in the split */

@@ -153,14 +153,17 @@ int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out)
         o.event_type = shelf_config_str(c->cfg, "type");
         o.type_map = shelf_config_str(c->cfg, "type-map");
         o.columns = shelf_config_str(c->cfg, "columns");
+        o.allow_duplicates = shelf_config_bool(c->cfg, "allow-duplicates");
         o.progress = c->progress;
         shelf_err err = {0};
         if (shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err)) return cli_fail(c, "%s", err.msg);
-        if (shelf_import_file(st, data, &o, NULL)) {
+        shelf_import_result r;
+        if (shelf_import_file(st, data, &o, &r)) {
             cli_fail(c, "%s", shelf_store_errmsg(st));
             shelf_store_close(st);
             return 1;
         }
+        if (shelf_log_get_level() <= SHELF_LOG_INFO) cli_import_notes(stderr, data, &o, &r);
     } else {
         if (!(st = cli_open_store(c, SHELF_STORE_READONLY))) return 1;
     }

@@ -35,7 +35,10 @@ typedef struct shelf_import_opts {
      * text,category,brand,price,available,created; other columns become
      * attributes). */
     const char *mapping;
-    const char *event_type; /* type for formats without one (s3rec, pairs): default purchase */
+    /* The type of events that name none (s3rec, pairs; csv/jsonl rows without
+     * a type column or key): default "view", as the HTTP API's default;
+     * counted in the result's n_default_type */
+    const char *event_type;
     /* csv/jsonl: event types as the file names them -> the store's,
      * "pv=view,fav=like,remove_from_cart=-" ("-": the row is dropped and
      * counted in n_dropped); a name not mapped is looked up as it is. NULL: none */
@@ -50,6 +53,13 @@ typedef struct shelf_import_opts {
     char category_separator;
     char delimiter;         /* csv: 0 means ',' */
     int progress;           /* draw a progress bar on a terminal */
+    /* 0 (the default): an import is idempotent. A file whose bytes were
+     * imported into this store before is not read again (the result says
+     * when), and an event with a timestamp whose user, item, type and ts
+     * match one already stored, or one earlier in the file, is counted in
+     * n_duplicates instead of stored. Events without a timestamp (ts 0:
+     * s3rec, pairs) are only protected by the file check. 1: store all. */
+    int allow_duplicates;
 } shelf_import_opts;
 
 /* Fills opts with defaults for format. */
@@ -69,6 +79,15 @@ typedef struct shelf_import_result {
     uint64_t n_dropped;    /* event rows dropped by type_map ("-") */
     uint64_t n_skipped[SHELF_SKIP_N];   /* event rows skipped, by reason (no user or item made) */
     uint64_t first_skipped[SHELF_SKIP_N]; /* the line of the first of each (0: none) */
+    uint64_t n_default_type;  /* events that named no type and took opts->event_type */
+    uint64_t n_duplicates;    /* events not stored: the same user, item, type and ts is stored already */
+    uint64_t first_duplicate; /* the line of the first of them (0: none) */
+    /* 1: this file's bytes (SHA-256) were imported before, at
+     * imported_at (unix seconds), storing imported_events events; nothing
+     * was read or stored now */
+    int already_imported;
+    double imported_at;
+    uint64_t imported_events;
     double seconds;
 } shelf_import_result;
 

@@ -35,8 +35,12 @@ static const shelf_cfg_def common[] = {
      "ml100k: the u.item file (default: beside u.data)", ""},
     {"map", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",
      "csv/jsonl column mapping field=column,... (e.g. user=visitorid,ts=timestamp)", ""},
-    {"type", SHELF_CFG_STRING, "purchase", 0, 0, NULL, "import eval train",
-     "event type of records that name none (s3rec, pairs; csv/jsonl without a type column)", ""},
+    {"type", SHELF_CFG_STRING, "view", 0, 0, NULL, "import eval train",
+     "event type of records that name none (s3rec, pairs; csv/jsonl rows without a type), as the HTTP API's "
+     "default; the import summary counts them", ""},
+    {"allow-duplicates", SHELF_CFG_BOOL, "false", 0, 0, NULL, "import eval train",
+     "store events again that the store already has (the same user, item, type and time), and files imported "
+     "before", ""},
     {"category-separator", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import",
      "items: the character between a category path's levels in the file (. for electronics.audio); stored as "
      "electronics > audio, so filters on electronics find the subtree", ""},

@@ -4,6 +4,7 @@
 #include "import_int.h"
 
 #include "core/check_int.h"
+#include "store/meta_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <lzma.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -41,7 +43,7 @@ void shelf_import_opts_init(shelf_import_opts *o, shelf_import_format format)
     memset(o, 0, sizeof *o);
     o->format = format;
     o->what = SHELF_IMPORT_EVENTS;
-    o->event_type = "purchase";
+    o->event_type = "view";
 }
 
 /* ==== line reader ====================================================================== */
@@ -430,10 +432,120 @@ int shelf__imp_json_texts(shelf__imp *imp, const cJSON *j, int field, const char
 
 /* ==== context helpers ============================================================================ */
 
+/* ---- duplicate events ----------------------------------------------------------------
+ * An event's key packs user and item into one word and ts (48 bits, signed)
+ * with the type into the other; events without a timestamp, or with one
+ * beyond 48 bits, have no key and are always stored. The all-zero key
+ * (ts 0) is never inserted, so it marks an empty slot. */
+struct shelf__evkey {
+    uint64_t ui, tt;
+};
+
+static int event_key(const shelf_event *e, struct shelf__evkey *k)
+{
+    if (e->ts == 0 || e->ts >= (INT64_C(1) << 47) || e->ts < -(INT64_C(1) << 47) || e->type > 0xffff) return 0;
+    k->ui = (uint64_t)e->user << 32 | e->item;
+    k->tt = (uint64_t)e->ts << 16 | e->type;
+    return 1;
+}
+
+static size_t key_slot(const struct shelf__evkey *k, size_t mask)
+{
+    uint64_t h = k->ui * 0x9E3779B97F4A7C15u ^ (k->tt + 0x632BE59BD9B4E019u) * 0xC2B2AE3D27D4EB4Fu;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9u;
+    return (size_t)(h ^ h >> 32) & mask;
+}
+
+/* Inserts k, whose home is slot i: 1 when new, 0 when it was there. The
+ * table has room. */
+static int key_insert_at(struct shelf__evkey *t, size_t mask, const struct shelf__evkey *k, size_t i)
+{
+    for (;; i = (i + 1) & mask) {
+        if (t[i].ui == k->ui && t[i].tt == k->tt) return 0;
+        if (t[i].ui == 0 && t[i].tt == 0) {
+            t[i] = *k;
+            return 1;
+        }
+    }
+}
+
+static int key_insert(struct shelf__evkey *t, size_t mask, const struct shelf__evkey *k)
+{
+    return key_insert_at(t, mask, k, key_slot(k, mask));
+}
+
+static int seen_grow(shelf__imp *imp, size_t need)
+{
+    if (need * 2 <= imp->seen_cap) return 0;
+    size_t cap = imp->seen_cap ? imp->seen_cap : 1u << 14;
+    while (need * 2 > cap) cap *= 2;
+    struct shelf__evkey *t = calloc(cap + SHELF__BATCH, sizeof *t); /* + room for a batch's keys */
+    if (!imp->seen_home && !(imp->seen_home = malloc(SHELF__BATCH * sizeof *imp->seen_home))) {
+        free(t);
+        t = NULL;
+    }
+    if (!t) return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory (keys of %zu events)", need);
+    for (size_t i = 0; i < imp->seen_cap; i++)
+        if (imp->seen[i].ui || imp->seen[i].tt) key_insert(t, cap - 1, &imp->seen[i]);
+    free(imp->seen);
+    imp->seen = t;
+    imp->seen_cap = cap;
+    return 0;
+}
+
+static int seen_add_stored(void *ctx, uint64_t id, const shelf_event *ev)
+{
+    (void)id;
+    shelf__imp *imp = ctx;
+    struct shelf__evkey k;
+    if (!event_key(ev, &k)) return 0;
+    if (seen_grow(imp, imp->n_seen + 1)) return SHELF_ENOMEM;
+    imp->n_seen += key_insert(imp->seen, imp->seen_cap - 1, &k);
+    return 0;
+}
+
+/* Drops the batch's events whose key is stored or came before, counting them. */
+static int drop_duplicates(shelf__imp *imp)
+{
+    if (!imp->seen_cap) { /* first batch: the keys of the events stored before this import */
+        if (seen_grow(imp, SHELF__BATCH)) return SHELF_ENOMEM;
+        uint64_t line = imp->line;
+        imp->line = 0;
+        int rc = shelf_store_foreach_event(imp->st, 0, seen_add_stored, imp);
+        imp->line = line;
+        if (rc == SHELF_ENOMEM) return rc;
+        if (rc) return shelf__imp_store_fail(imp, rc);
+    }
+    if (seen_grow(imp, imp->n_seen + imp->n_batch)) return SHELF_ENOMEM;
+    /* the batch's home slots first, fetched ahead: the table is far larger
+     * than the caches, and one miss per event would cost more than the rest */
+    size_t kept = 0, mask = imp->seen_cap - 1, *home = imp->seen_home;
+    struct shelf__evkey *keys = imp->seen + imp->seen_cap; /* the batch's, after the table */
+    for (size_t i = 0; i < imp->n_batch; i++) {
+        home[i] = event_key(&imp->batch[i], &keys[i]) ? key_slot(&keys[i], mask) : SIZE_MAX;
+        if (home[i] != SIZE_MAX) __builtin_prefetch(&imp->seen[home[i]], 1);
+    }
+    for (size_t i = 0; i < imp->n_batch; i++) {
+        if (home[i] != SIZE_MAX) {
+            if (!key_insert_at(imp->seen, mask, &keys[i], home[i])) {
+                if (!imp->res.n_duplicates++) imp->res.first_duplicate = imp->batch_line[i];
+                continue;
+            }
+            imp->n_seen++;
+        }
+        imp->batch[kept++] = imp->batch[i];
+    }
+    imp->n_batch = kept;
+    return 0;
+}
+
 int shelf__imp_flush(shelf__imp *imp)
 {
     if (imp->n_batch == 0) return 0;
-    int rc = shelf_store_add_events(imp->st, imp->batch, imp->n_batch);
+    int rc = imp->o->allow_duplicates ? 0 : drop_duplicates(imp);
+    if (rc) return rc;
+    rc = imp->n_batch ? shelf_store_add_events(imp->st, imp->batch, imp->n_batch) : 0;
     if (rc) return shelf__imp_store_fail(imp, rc);
     imp->res.n_events += imp->n_batch;
     imp->n_batch = 0;
@@ -505,7 +617,7 @@ int shelf__imp_type(shelf__imp *imp, const char *name, size_t len, int field, co
 
 int shelf__imp_default_type(shelf__imp *imp, uint32_t *id)
 {
-    const char *name = imp->o->event_type ? imp->o->event_type : "purchase";
+    const char *name = imp->o->event_type ? imp->o->event_type : "view";
     if (shelf_store_event_type(imp->st, name, id, NULL) != 0)
         return shelf_store_fail(imp->st, SHELF_ENOTFOUND, "%s: event type '%s' (option event_type) is not in the store",
                                 imp->path, name);
@@ -701,6 +813,42 @@ static int parse_type_map(shelf__imp *imp, const char *map)
     return 0;
 }
 
+/* SHA-256 of the file's bytes as they are (packed files too) and their
+ * count: 0, 1 when path is no regular file (a folder: nothing to compare),
+ * or a negative code with the store's message set. */
+static int file_sha256(shelf_store *st, const char *path, unsigned char sha[32], uint64_t *bytes)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1; /* the importer names what is wrong with it */
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return 1;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    enum { BLOCK = 1 << 20 };
+    char *buf = malloc(BLOCK);
+    int rc = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : SHELF_ENOMEM;
+    *bytes = 0;
+    while (!rc) {
+        ssize_t n = read(fd, buf, BLOCK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = SHELF_EIO;
+        else if (n == 0) break;
+        else if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) rc = SHELF_ENOMEM;
+        else *bytes += (uint64_t)n;
+    }
+    unsigned n = 0;
+    if (!rc && (EVP_DigestFinal_ex(md, sha, &n) != 1 || n != 32)) rc = SHELF_ENOMEM;
+    int err = errno;
+    EVP_MD_CTX_free(md);
+    free(buf);
+    close(fd);
+    if (rc == SHELF_EIO) return shelf_store_fail(st, rc, "%s: cannot read: %s", path, strerror(err));
+    if (rc) return shelf_store_fail(st, rc, "%s: out of memory (hashing the file)", path);
+    return 0;
+}
+
 int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts *o, shelf_import_result *res)
 {
     if (!st) return SHELF_EINVAL;
@@ -715,16 +863,38 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
     imp.st = st;
     imp.o = o;
     imp.path = path;
+    char d = o->delimiter;
+    if (o->format == SHELF_FMT_CSV && (d == '"' || d == '\n' || d == '\r'))
+        return shelf_store_fail(st, SHELF_EINVAL, "%s: invalid CSV delimiter", path);
     if (parse_type_map(&imp, o->type_map)) return SHELF_EINVAL;
     imp.batch = malloc(SHELF__BATCH * sizeof *imp.batch);
-    if (!imp.batch) return shelf_store_fail(st, SHELF_ENOMEM, "%s: out of memory", path);
+    imp.batch_line = malloc(SHELF__BATCH * sizeof *imp.batch_line);
+    if (!imp.batch || !imp.batch_line) {
+        free(imp.batch);
+        free(imp.batch_line);
+        return shelf_store_fail(st, SHELF_ENOMEM, "%s: out of memory", path);
+    }
     int rc = shelf_store_begin(st);
     if (rc) {
         free(imp.batch);
+        free(imp.batch_line);
         return rc;
     }
+    /* a file of events imported before is not read again (checked inside the
+     * transaction: two imports of one file at once store it once) */
+    unsigned char sha[32];
+    uint64_t bytes = 0;
+    int hashed = 0, already = 0;
+    if (!o->allow_duplicates && o->what == SHELF_IMPORT_EVENTS) {
+        int hr = file_sha256(st, path, sha, &bytes);
+        hashed = hr == 0;
+        if (hashed) hr = shelf__store_import_find(st, sha, &imp.res.imported_at, &imp.res.imported_events);
+        if (hr < 0 && hr != SHELF_ENOTFOUND) rc = hr;
+        else if (hashed && hr == 0) already = imp.res.already_imported = 1;
+    }
+    if (already) rc = shelf_store_rollback(st);
     uint32_t users0 = shelf_store_n_users(st), items0 = shelf_store_n_items(st);
-    switch (o->format) {
+    if (!rc && !already) switch (o->format) {
     case SHELF_FMT_S3REC: rc = shelf__import_s3rec(&imp, path); break;
     case SHELF_FMT_PAIRS: rc = shelf__import_pairs(&imp, path); break;
     case SHELF_FMT_CSV: rc = shelf__import_csv(&imp, path); break;
@@ -732,11 +902,12 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
     case SHELF_FMT_ML100K: rc = shelf__import_ml100k(&imp, path); break;
     case SHELF_FMT_TAOBAO: rc = shelf__import_taobao(&imp, path); break;
     }
-    if (!rc) rc = shelf__imp_flush(&imp);
-    if (!rc) {
+    if (!rc && !already) rc = shelf__imp_flush(&imp);
+    if (!rc && !already) {
         imp.res.n_new_users = shelf_store_n_users(st) - users0;
         imp.res.n_new_items = shelf_store_n_items(st) - items0;
-        rc = shelf_store_commit(st);
+        if (hashed) rc = shelf__store_import_record(st, sha, path, bytes, imp.res.n_events);
+        if (!rc) rc = shelf_store_commit(st);
     }
     if (rc) {
         /* keep the message naming the record across the rollback */
@@ -748,6 +919,9 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
     if (imp.prog) shelf_progress_finish(imp.prog);
     shelf_arena_free(imp.arena);
     free(imp.batch);
+    free(imp.batch_line);
+    free(imp.seen);
+    free(imp.seen_home);
     free(imp.last_user);
     free(imp.scratch);
     shelf__sbuf_free(&imp.cat);

@@ -282,6 +282,7 @@ static int event_record(shelf__imp *imp, const csv *c, uint32_t default_type)
         if (!(ev.context = shelf__imp_keep(imp, fp[k], fl[k])))
             return shelf__imp_fail(imp, SHELF_ENOMEM, k + 1, c->col_name[k], "out of memory");
     }
+    if (c->col[SHELF__EV_TYPE] < 0) imp->res.n_default_type++;
     return shelf__imp_event(imp, &ev);
 }
 

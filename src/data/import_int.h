@@ -72,7 +72,13 @@ typedef struct shelf__imp {
     shelf__lines *rd;   /* reader of path (progress), or NULL */
     shelf_progress *prog;
     shelf_event *batch; /* [SHELF__BATCH] */
+    uint64_t *batch_line; /* [SHELF__BATCH] the line each came from */
     size_t n_batch;
+    /* events already stored or read (opts->allow_duplicates 0): the keys
+     * (user, item, type, ts) of the events with a timestamp, open addressing */
+    struct shelf__evkey *seen; /* [seen_cap + SHELF__BATCH]: the table, then a batch's keys */
+    size_t *seen_home;         /* [SHELF__BATCH] their home slots */
+    size_t seen_cap, n_seen; /* cap: a power of two, or 0 before the first flush */
     shelf_arena *arena; /* rec_id/context text of the batched events */
     struct {
         char name[32];
@@ -126,6 +132,7 @@ const char *shelf__imp_category(shelf__imp *imp, const char *cat);
 int shelf__imp_flush(shelf__imp *imp);
 static inline int shelf__imp_event(shelf__imp *imp, const shelf_event *ev)
 {
+    imp->batch_line[imp->n_batch] = imp->line;
     imp->batch[imp->n_batch++] = *ev;
     return imp->n_batch == SHELF__BATCH ? shelf__imp_flush(imp) : 0;
 }
@@ -138,7 +145,7 @@ void shelf__imp_tick(shelf__imp *imp);
  * the field. */
 int shelf__imp_type(shelf__imp *imp, const char *name, size_t len, int field, const char *fname,
                     uint32_t *id);
-/* Type of opts->event_type (default "purchase"). */
+/* Type of opts->event_type (default "view"). */
 int shelf__imp_default_type(shelf__imp *imp, uint32_t *id);
 /* User index of ext[0..len), created if new (the last one is remembered). */
 int shelf__imp_user(shelf__imp *imp, const char *ext, size_t len, uint32_t *idx);

@@ -156,6 +156,7 @@ static int event_record(shelf__imp *imp, const cJSON *o, const shelf__fieldmap *
         }
         free(t);
     }
+    if (!get(o, m->key[SHELF__EV_TYPE])) imp->res.n_default_type++;
     return shelf__imp_event(imp, &ev);
 }
 

@@ -78,6 +78,7 @@ static int import_lines(shelf__imp *imp, const char *path, int pairs)
             }
             if ((rc = shelf__imp_item(imp, id, idn, &ev.item, NULL)) || (rc = shelf__imp_event(imp, &ev)))
                 break;
+            imp->res.n_default_type++;
         }
         if (rc) break;
         if (field == 1) {

@@ -69,7 +69,11 @@
       (st, scenario, source, since, out)) \
     X(int, served_hourly, (shelf_store *st, const char *scenario, int64_t since, int64_t until, double *out), \
       (st, scenario, since, until, out)) \
-    X(int, search, (shelf_store *st, const shelf__search_q *q, shelf__search_res *out), (st, q, out))
+    X(int, search, (shelf_store *st, const shelf__search_q *q, shelf__search_res *out), (st, q, out)) \
+    X(int, import_find, (shelf_store *st, const unsigned char sha[32], double *ts, uint64_t *events), \
+      (st, sha, ts, events)) \
+    X(int, import_record, (shelf_store *st, const unsigned char sha[32], const char *path, uint64_t bytes, \
+                           uint64_t events), (st, sha, path, bytes, events))
 
 #define SHELF__STORE_OP_FIELD(ret, name, params, args) ret(*name) params;
 typedef struct shelf__store_backend {

@@ -37,4 +37,13 @@ int shelf__store_promo_spent(shelf_store *st, const char *scenario, const char *
 /* Scenario's slates served in [since, until) by hour of the day (UTC) into out[24]. */
 int shelf__store_served_hourly(shelf_store *st, const char *scenario, int64_t since, int64_t until, double *out);
 
+/* Imports (migration 7; store/imports.c). The import of a file whose bytes
+ * have SHA-256 sha: when (unix seconds) and how many events it stored; 0,
+ * SHELF_ENOTFOUND when none is recorded, or SHELF_ESTORE. */
+int shelf__store_import_find(shelf_store *st, const unsigned char sha[32], double *ts, uint64_t *events);
+/* Records one (inside the importer's transaction); a second import of the
+ * same bytes (allow_duplicates) replaces the row. 0 or SHELF_ESTORE. */
+int shelf__store_import_record(shelf_store *st, const unsigned char sha[32], const char *path, uint64_t bytes,
+                               uint64_t events);
+
 #endif

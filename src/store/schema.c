@@ -126,6 +126,15 @@ static const char *const migrations[] = {
     "  INSERT INTO items_fts(rowid, title, text) VALUES(new.idx, new.title, new.text);"
     "END;"
     "INSERT INTO items_fts(items_fts) VALUES('rebuild');",
+    /* 7: the files imported (store/imports.c), so that importing one again
+     * stores nothing twice (shelf_import_opts.allow_duplicates) */
+    "CREATE TABLE imports("
+    "  sha256 BLOB PRIMARY KEY,"          /* SHA-256 of the file's bytes as read */
+    "  path TEXT NOT NULL,"               /* as it was given */
+    "  bytes INTEGER NOT NULL,"
+    "  events INTEGER NOT NULL,"          /* events it stored */
+    "  ts REAL NOT NULL"                  /* unix seconds */
+    ") WITHOUT ROWID;",
 };
 
 int shelf__store_latest(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -84,6 +84,26 @@ check "round trip keeps the users" cmp -s us.jsonl us2.jsonl
 check "round trip keeps the items" cmp -s it.csv it2.csv
 
 # snapshot
+# import is idempotent: the same file again stores nothing and says when it
+# came; an overlapping export stores only its new events; rows without a
+# type are views, counted in the summary (issue 21, items 2 and 4)
+printf 'user,item,ts\nu1,i1,100\nu1,i2,200\nu2,i1,300\n' > day1.csv
+printf 'user,item,ts\nu2,i1,300\nu3,i2,400\n' > day2.csv
+out=$("$shelf" import --store d.db --format csv day1.csv --quiet)
+check "first import: 3 events" grep -q "day1.csv: 3 records, 3 events" <<<"$out"
+check "rows without a type are read as view, counted" grep -q "3 rows named no event type: read as view" <<<"$out"
+out=$("$shelf" import --store d.db --format csv day1.csv --quiet); st=$?
+check "re-import exits 0" test "$st" -eq 0
+check "re-import is reported" grep -q "day1.csv: already imported on 20.* (3 events); nothing stored" <<<"$out"
+out=$("$shelf" import --store d.db --format csv day2.csv --quiet)
+check "overlap: 1 new event" grep -q "day2.csv: 2 records, 1 events" <<<"$out"
+check "overlap: the duplicate is reported with its line" grep -q "1 duplicate events not stored.*line 2" <<<"$out"
+"$shelf" stats --store d.db --json > d.json
+check "4 events stored, all views" test "$(json d.json "['events']")" = 4
+"$shelf" import --store d.db --format csv day1.csv --allow-duplicates --quiet >/dev/null
+"$shelf" stats --store d.db --json > d.json
+check "--allow-duplicates stores them again" test "$(json d.json "['events']")" = 7
+
 check "snapshot" "$shelf" snapshot --store g.db --out g.snap --quiet
 check "snapshot file starts with its magic" test "$(head -c 8 g.snap)" = "SHELFSNP"
 

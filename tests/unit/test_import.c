@@ -289,10 +289,11 @@ static void test_s3rec(void **state)
     assert_int_equal(shelf_store_n_users(st), 3);
     assert_int_equal(shelf_store_n_items(st), 20);
     char *d = store_dump(st, NULL);
-    /* order: file order, ts 0, default type purchase */
-    assert_contains(d, "E 1 1 purchase 0 0 - -\nE 1 2 purchase 0 0 - -\nE 1 3 purchase");
-    assert_contains(d, "E 1 5 purchase 0 0 - -\nE 2 6 purchase");
-    assert_contains(d, "E 2 11 purchase 0 0 - -\nE 3 4 purchase 0 0 - -\nE 3 12 purchase");
+    /* order: file order, ts 0, default type view (the HTTP API's), counted */
+    assert_int_equal(res.n_default_type, 5 + 7 + 9);
+    assert_contains(d, "E 1 1 view 0 0 - -\nE 1 2 view 0 0 - -\nE 1 3 view");
+    assert_contains(d, "E 1 5 view 0 0 - -\nE 2 6 view");
+    assert_contains(d, "E 2 11 view 0 0 - -\nE 3 4 view 0 0 - -\nE 3 12 view");
     /* item indices follow first appearance */
     assert_contains(d, "I 0 1 kind=product");
     assert_contains(d, "I 18 19 ");
@@ -327,8 +328,8 @@ static void test_pairs(void **state)
     assert_int_equal(res.n_new_users, 2);
     assert_int_equal(res.n_new_items, 3);
     char *d = store_dump(st, NULL);
-    assert_contains(d, "E 1 10 purchase 0 0 - -\nE 1 11 purchase 0 0 - -\nE 2 10 purchase 0 0 - -\n"
-                       "E 1 12 purchase 0 0 - -\n");
+    assert_contains(d, "E 1 10 view 0 0 - -\nE 1 11 view 0 0 - -\nE 2 10 view 0 0 - -\n"
+                       "E 1 12 view 0 0 - -\n");
     free(d);
     shelf_store_close(st);
 }
@@ -557,7 +558,8 @@ static void test_jsonl(void **state)
     assert_int_equal(res.n_lines, 3);
     char *d = store_dump(st, NULL);
     assert_contains(d, "E u1 17 view 0 1511513157 - -\nE 2 i2 rating 4.5 1511513158 r9 {\"page\":\"pdp\"}\n"
-                       "E u1 i2 purchase 2 0 - -\n");
+                       "E u1 i2 view 2 0 - -\n");
+    assert_int_equal(res.n_default_type, 1); /* only the last names no type */
     free(d);
 
     p = write_file("items.jsonl", "{\"id\": \"i2\", \"title\": \"Caf\xC3\xA9 mug\", \"price\": 9.5, "
@@ -747,7 +749,7 @@ static void test_many_lines(void **state)
     assert_int_equal(res.n_new_users, 977);
     assert_int_equal(res.n_new_items, n_lines);
     char want[64];
-    snprintf(want, sizeof want, "E %zu %zu purchase 0 0 - -\nI 0 ", 1000000 + (n_lines - 1) % 977,
+    snprintf(want, sizeof want, "E %zu %zu view 0 0 - -\nI 0 ", 1000000 + (n_lines - 1) % 977,
              7000000 + n_lines - 1);
     char *d = store_dump(st, NULL);
     assert_contains(d, want);
@@ -1014,6 +1016,104 @@ static uint64_t file_hash(const char *path)
     return h;
 }
 
+/* Importing is idempotent (issue 21, item 4): a file imported before is not
+ * read again, events with the user, item, type and ts of a stored one (or
+ * of an earlier row) are counted, not stored; events without a timestamp
+ * are kept; allow_duplicates stores everything. */
+static void test_idempotent(void **state)
+{
+    (void)state;
+    shelf_store *st = store_new();
+    const char *a = write_file("dup_a.csv", "user,item,type,ts\n"
+                                            "u1,i1,view,100\n"
+                                            "u1,i2,view,200\n"
+                                            "u1,i1,view,100\n" /* the same as line 2 */
+                                            "u1,i1,cart,100\n" /* another type: kept */
+                                            "u2,i1,view,\n"    /* no timestamp: kept */
+                                            "u2,i1,view,\n");
+    shelf_import_result r;
+    assert_int_equal(import_as(st, a, SHELF_FMT_CSV, SHELF_IMPORT_EVENTS, NULL, &r), 0);
+    assert_int_equal(r.n_lines, 6);
+    assert_int_equal(r.n_events, 5);
+    assert_int_equal(r.n_duplicates, 1);
+    assert_int_equal(r.first_duplicate, 4);
+    assert_int_equal(r.already_imported, 0);
+    assert_int_equal(r.n_default_type, 0);
+    assert_int_equal(n_events(st), 5);
+
+    /* the same bytes again: nothing read, the first import named */
+    memset(&r, 0x55, sizeof r);
+    assert_int_equal(import_as(st, a, SHELF_FMT_CSV, SHELF_IMPORT_EVENTS, NULL, &r), 0);
+    assert_int_equal(r.already_imported, 1);
+    assert_int_equal(r.imported_events, 5);
+    assert_true(r.imported_at > 1.7e9);
+    assert_int_equal(r.n_lines, 0);
+    assert_int_equal(r.n_events, 0);
+    assert_int_equal(n_events(st), 5);
+
+    /* a later export that overlaps the first: only the new events, in a
+     * JSON Lines file too */
+    const char *b = write_file("dup_b.jsonl", "{\"user\":\"u1\",\"item\":\"i2\",\"type\":\"view\",\"ts\":200}\n"
+                                              "{\"user\":\"u3\",\"item\":\"i2\",\"type\":\"view\",\"ts\":300}\n"
+                                              "{\"user\":\"u1\",\"item\":\"i1\",\"type\":\"cart\",\"ts\":100}\n");
+    assert_int_equal(import_as(st, b, SHELF_FMT_JSONL, SHELF_IMPORT_EVENTS, NULL, &r), 0);
+    assert_int_equal(r.n_events, 1);
+    assert_int_equal(r.n_duplicates, 2);
+    assert_int_equal(r.first_duplicate, 1);
+    assert_int_equal(r.n_new_users, 1);
+    assert_int_equal(n_events(st), 6);
+
+    /* a file that failed half way is not recorded: once fixed (other bytes) or
+     * as it is, nothing of it was stored and it is read again */
+    const char *bad = write_file("dup_bad.csv", "user,item,type,ts\nu9,i9,view,500\nu9,i9,view,soon\n");
+    assert_int_equal(import(st, bad, SHELF_FMT_CSV), SHELF_EFORMAT);
+    assert_int_equal(import(st, bad, SHELF_FMT_CSV), SHELF_EFORMAT);
+    assert_int_equal(n_events(st), 6);
+
+    /* allow_duplicates: the file and its rows again, all stored */
+    shelf_import_opts o;
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    o.allow_duplicates = 1;
+    assert_int_equal(shelf_import_file(st, a, &o, &r), 0);
+    assert_int_equal(r.already_imported, 0);
+    assert_int_equal(r.n_events, 6);
+    assert_int_equal(r.n_duplicates, 0);
+    assert_int_equal(n_events(st), 12);
+
+    /* an items file is an upsert: read again each time */
+    const char *it = write_file("dup_items.csv", "id,title\ni1,One\n");
+    assert_int_equal(import_as(st, it, SHELF_FMT_CSV, SHELF_IMPORT_ITEMS, NULL, &r), 0);
+    assert_int_equal(import_as(st, it, SHELF_FMT_CSV, SHELF_IMPORT_ITEMS, NULL, &r), 0);
+    assert_int_equal(r.already_imported, 0);
+    assert_int_equal(r.n_items, 1);
+    shelf_store_close(st);
+}
+
+/* Rows without a type take the default (view, as the HTTP API), counted. */
+static void test_default_type(void **state)
+{
+    (void)state;
+    shelf_store *st = store_new();
+    const char *p = write_file("deftype.csv", "user,item,ts\nu1,i1,1\nu1,i2,2\nNA,i3,3\n");
+    shelf_import_result r;
+    assert_int_equal(import_as(st, p, SHELF_FMT_CSV, SHELF_IMPORT_EVENTS, NULL, &r), 0);
+    assert_int_equal(r.n_default_type, 2); /* the skipped row is not counted */
+    char *d = store_dump(st, NULL);
+    assert_contains(d, "E u1 i1 view 0 1 - -\nE u1 i2 view 0 2 - -\n");
+    free(d);
+    shelf_import_opts o;
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    assert_string_equal(o.event_type, "view");
+    o.event_type = "purchase";
+    const char *q = write_file("deftype2.csv", "user,item,ts\nu2,i1,5\n");
+    assert_int_equal(shelf_import_file(st, q, &o, &r), 0);
+    assert_int_equal(r.n_default_type, 1);
+    d = store_dump(st, NULL);
+    assert_contains(d, "E u2 i1 purchase 0 5 - -\n");
+    free(d);
+    shelf_store_close(st);
+}
+
 static void test_on_disk_unchanged(void **state)
 {
     (void)state;
@@ -1071,6 +1171,8 @@ int main(void)
         cmocka_unit_test(test_fail_jsonl),
         cmocka_unit_test(test_fail_ml_taobao),
         cmocka_unit_test(test_on_disk_unchanged),
+        cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_default_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
