@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <csv.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,16 +38,11 @@ typedef struct export_ctx {
     ids users, items;
 } export_ctx;
 
-/* CSV field, quoted when it holds a delimiter, quote or line break. */
+/* CSV field, quoted (by libcsv) when it holds a delimiter, quote or line break. */
 static void csv_field(FILE *f, const char *s, int last)
 {
     if (s && strpbrk(s, ",\"\r\n")) {
-        fputc('"', f);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"') fputc('"', f);
-            fputc(*p, f);
-        }
-        fputc('"', f);
+        csv_fwrite(f, s, strlen(s));
     } else if (s) {
         fputs(s, f);
     }

@@ -21,7 +21,7 @@ PKGS=(
   libopenblas-openmp-dev
   libcjson-dev libutf8proc-dev libxxhash-dev libcmocka-dev libssl-dev
   zlib1g-dev liblzma-dev xz-utils gzip
-  libmicrohttpd-dev curl wrk
+  libmicrohttpd-dev libcsv-dev curl wrk
   python3-numpy python3-scipy time
 )
 [ "$bench" = 1 ] && PKGS+=(python3-torch)

@@ -1,9 +1,12 @@
-/* sbuf.c: a small growing text buffer for building JSON and other text
- * without a tree of allocations: the importers' attribute objects, the
- * server's slate answers. A failed allocation sets oom and makes every later
- * call a no-op, so callers check once at the end. */
+/* sbuf.c: the one growing text buffer of libshelf, for building JSON and
+ * other text without a tree of allocations: the importers' attribute
+ * objects, the server's slate answers and metrics. JSON string literals are
+ * printed by cJSON. A failed allocation sets oom and makes every later call
+ * a no-op, so callers check once at the end. */
 #include "core/sbuf_int.h"
 
+#include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -37,36 +40,25 @@ void shelf__sbuf_put(shelf__sbuf *b, const char *s, size_t n)
 
 void shelf__sbuf_json_str(shelf__sbuf *b, const char *s, size_t n)
 {
-    if (sbuf_room(b, n + 2)) return;
-    b->p[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        const char *put = NULL;
-        size_t k = 0;
-        switch (c) {
-        case '"': put = "\\\""; k = 2; break;
-        case '\\': put = "\\\\"; k = 2; break;
-        case '\n': put = "\\n"; k = 2; break;
-        case '\r': put = "\\r"; k = 2; break;
-        case '\t': put = "\\t"; k = 2; break;
-        default:
-            if (c < 0x20) {
-                k = (size_t)snprintf(esc, sizeof esc, "\\u%04x", c);
-                put = esc;
-            }
-        }
-        if (put) {
-            if (sbuf_room(b, k + (n - i) + 1)) return;
-            memcpy(b->p + b->len, put, k);
-            b->len += k;
-        } else {
-            b->p[b->len++] = (char)c;
-        }
+    /* cJSON prints the literal, into the buffer itself: it needs the text
+     * NUL-terminated, and at most 6 bytes per byte (\u00XX) and the quotes
+     * (its manual asks for 5 bytes to spare) */
+    if (n > (SIZE_MAX - 16) / 6 || n > (size_t)INT_MAX / 8 || sbuf_room(b, 6 * n + 8)) {
+        b->oom = 1;
+        return;
     }
-    if (sbuf_room(b, 1)) return;
-    b->p[b->len++] = '"';
-    b->p[b->len] = '\0';
+    char small[256], *text = n < sizeof small ? small : malloc(n + 1);
+    if (!text) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(text, s, n);
+    text[n] = '\0';
+    cJSON lit = {.type = cJSON_String, .valuestring = text};
+    if (cJSON_PrintPreallocated(&lit, b->p + b->len, (int)(6 * n + 8), 0)) b->len += strlen(b->p + b->len);
+    else b->oom = 1;
+    if (text != small) free(text);
+    if (!b->oom) b->p[b->len] = '\0';
 }
 
 void shelf__sbuf_free(shelf__sbuf *b)

@@ -1,6 +1,7 @@
 /* import.c: the importers' common driver (one transaction per file, result,
  * timing), the growing line reader, the error helpers that name
  * file:line:field, and the field parsers. The formats live in import_*.c. */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include "import_int.h"
 
 #include "core/check_int.h"
@@ -11,7 +12,9 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <lzma.h>
 #include <openssl/evp.h>
@@ -1028,26 +1031,73 @@ int shelf__parse_f64(const char *s, size_t n, double *out)
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+/* 1 when p[0..k) are k digits (strptime alone would take fewer, or spaces) */
+static int digits(const char *p, const char *e, int k)
 {
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
+    if (e - p < k) return 0;
+    for (int i = 0; i < k; i++)
+        if ((unsigned)(p[i] - '0') > 9) return 0;
+    return 1;
 }
 
-static int digits_at(const char *p, const char *e, int k, int *out)
+/* ISO 8601 "YYYY-MM-DD[(T| )HH:MM[:SS[(.|,)fff]]][Z| UTC|(+|-)HH[[:]MM]]":
+ * strptime reads the fields (after a check of their shape: strptime takes
+ * one-digit months and leading spaces), timegm makes them unix seconds. */
+static int parse_iso8601(const char *s, size_t n, int64_t *out)
 {
-    if (e - p < k) return -1;
-    int v = 0;
-    for (int i = 0; i < k; i++) {
-        unsigned d = (unsigned)(p[i] - '0');
-        if (d > 9) return -1;
-        v = v * 10 + (int)d;
+    char buf[64];
+    if (n >= sizeof buf) return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    const char *e = buf + n;
+    if (!digits(buf, e, 4) || buf[4] != '-' || !digits(buf + 5, e, 2) || buf[7] != '-' || !digits(buf + 8, e, 2))
+        return -1;
+    /* one strptime call for the date and the time its shape shows */
+    int has_time = n >= 16 && (buf[10] == 'T' || buf[10] == ' ') && digits(buf + 11, e, 2) && buf[13] == ':' &&
+                   digits(buf + 14, e, 2);
+    int has_sec = has_time && n >= 19 && buf[16] == ':';
+    if (has_sec && !digits(buf + 17, e, 2)) return -1;
+    char fmt[24] = "%Y-%m-%d";
+    if (has_time) strcat(fmt, buf[10] == 'T' ? "T%H:%M" : " %H:%M");
+    if (has_sec) strcat(fmt, ":%S");
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *p = strptime(buf, fmt, &tm);
+    if (p != buf + (has_sec ? 19 : has_time ? 16 : 10)) return -1;
+    int y = tm.tm_year, mo = tm.tm_mon, d = tm.tm_mday;
+    if (has_sec && p < e && (*p == '.' || *p == ',')) { /* a fraction of a second, dropped */
+        if (!digits(++p, e, 1)) return -1;
+        while (p < e && (unsigned)(*p - '0') <= 9) p++;
     }
-    *out = v;
+    if (!has_time && p < e && *p != 'Z') return -1; /* a date alone takes only Z after it */
+    if (tm.tm_sec > 60) return -1;
+    long off = 0;
+    if (p < e && *p == 'Z') {
+        p++;
+    } else if (strcmp(p, " UTC") == 0 || strcmp(p, "UTC") == 0) {
+        p = e; /* "... UTC" (as in the REES46 dumps) */
+    } else if (p < e && (*p == '+' || *p == '-') && p > buf + 10) {
+        /* %z takes +HH, +HHMM and +HH:MM */
+        if (!digits(p + 1, e, 2) || (p + 3 < e && !digits(p + 3 + (p[3] == ':'), e, 2))) return -1;
+        const char *q = strptime(p, "%z", &tm);
+        if (!q) return -1;
+        off = tm.tm_gmtoff;
+        if (off > 23 * 3600 + 59 * 60 || off < -(23 * 3600 + 59 * 60)) return -1;
+        p = q;
+    }
+    if (p != e) return -1;
+    /* timegm normalises 2026-02-30 to March: such a date is refused. Events
+     * come in runs of one day: the last day's answer is kept (per thread) */
+    static _Thread_local struct { int y, mo, d; time_t t; } last = {-10000, 0, 0, 0};
+    time_t t = last.t;
+    if (y != last.y || mo != last.mo || d != last.d) {
+        struct tm day = {.tm_year = y, .tm_mon = mo, .tm_mday = d}, back;
+        t = timegm(&day);
+        if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_year != y || back.tm_mon != mo || back.tm_mday != d)
+            return -1;
+        last.y = y, last.mo = mo, last.d = d, last.t = t;
+    }
+    *out = (int64_t)t + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec - off;
     return 0;
 }
 
@@ -1055,52 +1105,7 @@ int shelf__parse_ts(const char *s, size_t n, int64_t *out)
 {
     trim(&s, &n);
     const char *e = s + n;
-    if (n >= 10 && s[4] == '-') {
-        int y, mo, d, h = 0, mi = 0, sec = 0;
-        if (digits_at(s, e, 4, &y) || digits_at(s + 5, e, 2, &mo) || s[7] != '-' ||
-            digits_at(s + 8, e, 2, &d))
-            return -1;
-        static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]) return -1;
-        if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return -1;
-        const char *p = s + 10;
-        if (p < e && (*p == 'T' || *p == ' ')) {
-            p++;
-            if (digits_at(p, e, 2, &h) || p + 2 >= e || p[2] != ':' || digits_at(p + 3, e, 2, &mi)) return -1;
-            p += 5;
-            if (p < e && *p == ':') {
-                if (digits_at(p + 1, e, 2, &sec)) return -1;
-                p += 3;
-                if (p < e && (*p == '.' || *p == ',')) {
-                    p++;
-                    if (p == e || (unsigned)(*p - '0') > 9) return -1;
-                    while (p < e && (unsigned)(*p - '0') <= 9) p++;
-                }
-            }
-            if (h > 23 || mi > 59 || sec > 60) return -1;
-        }
-        int64_t off = 0;
-        if (p < e && *p == 'Z') {
-            p++;
-        } else if (e - p >= 3 && memcmp(e - 3, "UTC", 3) == 0 && (p == e - 3 || (p == e - 4 && *p == ' '))) {
-            p = e; /* "... UTC" (as in the REES46 dumps) */
-        } else if (p < e && (*p == '+' || *p == '-') && p > s + 10) {
-            int sign = *p == '-' ? -1 : 1, oh, om = 0;
-            p++;
-            if (digits_at(p, e, 2, &oh)) return -1;
-            p += 2;
-            if (p < e && *p == ':') p++;
-            if (p < e) {
-                if (digits_at(p, e, 2, &om)) return -1;
-                p += 2;
-            }
-            if (oh > 23 || om > 59) return -1;
-            off = sign * (oh * 3600 + om * 60);
-        }
-        if (p != e) return -1;
-        *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
-        return 0;
-    }
+    if (n >= 10 && s[4] == '-') return parse_iso8601(s, n, out);
     /* unix seconds, an optional fraction ignored */
     const char *dot = memchr(s, '.', n);
     if (dot) {

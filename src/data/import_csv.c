@@ -7,6 +7,7 @@
 #include "core/check_int.h"
 
 #include <cjson/cJSON.h>
+#include <csv.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,46 +19,75 @@ typedef struct csv {
     int *col_field;             /* [n_cols] field of each column, -1: an extra */
     char **fp;                  /* [n_cols] fields of the current record */
     size_t *fl;
+    /* libcsv (Debian libcsv) cuts the records; its field callback copies each
+     * field of the record being read here, NUL-terminated */
+    struct csv_parser p;
+    int p_live;                 /* p initialised */
+    char *rb;                   /* the record's fields, one after another */
+    size_t rb_len, rb_cap;
+    size_t *foff, *flen;        /* [fcap] where each field starts, its length */
+    size_t fcap, n_fields;      /* fields of the record so far */
+    int row_done, oom;
 } csv;
 
-/* ---- splitting ---------------------------------------------------------------- */
+/* ---- records through libcsv -------------------------------------------------------- */
 
-/* Quote state of a record scanned so far (records grow line by line). */
-typedef struct qstate {
-    size_t done; /* bytes scanned */
-    int inq, at_start;
-} qstate;
-
-/* 1 if rec[0..len) ends inside a quoted field (the record goes on on the
- * next line). Scans only what q has not seen. */
-static int open_quote(qstate *q, const char *rec, size_t len, char delim)
+static void on_field(void *s, size_t len, void *ctx)
 {
-    int inq = q->inq, at_start = q->at_start;
-    for (size_t i = q->done; i < len; i++) {
-        char c = rec[i];
-        if (inq) {
-            if (c == '"') {
-                if (i + 1 < len && rec[i + 1] == '"') i++;
-                else inq = 0;
-            }
-        } else if (c == '"' && at_start) {
-            inq = 1;
-            at_start = 0;
-        } else {
-            at_start = c == delim;
+    csv *c = ctx;
+    if (c->oom) return;
+    if (c->n_fields == c->fcap) {
+        size_t cap = c->fcap ? 2 * c->fcap : 16;
+        size_t *o = realloc(c->foff, cap * sizeof *o), *l = o ? realloc(c->flen, cap * sizeof *l) : NULL;
+        if (o) c->foff = o;
+        if (!l) {
+            c->oom = 1;
+            return;
         }
+        c->flen = l;
+        c->fcap = cap;
     }
-    q->done = len;
-    q->inq = inq;
-    q->at_start = at_start;
-    return inq;
+    if (c->rb_len + len + 1 > c->rb_cap) {
+        size_t cap = c->rb_cap ? c->rb_cap : 256;
+        while (cap < c->rb_len + len + 1) cap *= 2;
+        char *b = realloc(c->rb, cap);
+        if (!b) {
+            c->oom = 1;
+            return;
+        }
+        c->rb = b;
+        c->rb_cap = cap;
+    }
+    if (len) memcpy(c->rb + c->rb_len, s, len);
+    c->rb[c->rb_len + len] = '\0';
+    c->foff[c->n_fields] = c->rb_len;
+    c->flen[c->n_fields++] = len;
+    c->rb_len += len + 1;
 }
 
-/* Field (1-based) holding byte off of rec. */
+static int no_space(unsigned char ch)
+{
+    (void)ch;
+    return 0;
+}
+
+static void on_row(int term, void *ctx)
+{
+    (void)term;
+    ((csv *)ctx)->row_done = 1;
+}
+
+/* Where a byte of a line lies: the field (1-based) holding byte off, for a
+ * line that starts field `first` of its record, inside quotes or not. */
+typedef struct line_pos {
+    const csv *c;
+    int first, inq;
+} line_pos;
+
 static int field_at(const void *ctx, const char *rec, size_t off, const char **name)
 {
-    const csv *c = ctx;
-    int inq = 0, at_start = 1, f = 1;
+    const line_pos *lp = ctx;
+    int inq = lp->inq, at_start = !lp->inq, f = lp->first;
     for (size_t i = 0; i < off; i++) {
         char ch = rec[i];
         if (inq) {
@@ -69,130 +99,121 @@ static int field_at(const void *ctx, const char *rec, size_t off, const char **n
             inq = 1;
             at_start = 0;
         } else {
-            at_start = ch == c->delim;
+            at_start = ch == lp->c->delim;
             f += at_start;
         }
     }
-    *name = (size_t)f <= c->n_cols ? c->col_name[f - 1] : NULL;
+    *name = lp->c->col_name && (size_t)f <= lp->c->n_cols ? lp->c->col_name[f - 1] : NULL;
     return f;
 }
 
-/* Cuts the complete record rec[0..len) into fields in place: each is
- * NUL-terminated, quoted ones unescaped. The first `max` go to fp/fl; the
- * count of all is returned. -1 - k: text after the closing quote of field k. */
-static long split(char *rec, size_t len, char delim, char **fp, size_t *fl, size_t max)
+static int fail_quote(shelf__imp *imp, const csv *c, const char *line, size_t at, const line_pos *lp)
 {
-    char *p = rec, *e = rec + len;
-    size_t n = 0;
-    for (;;) {
-        char *start = p, *fend;
-        if (p < e && *p == '"') {
-            char *w = p++;
-            while (p < e) {
-                if (*p == '"') {
-                    if (p + 1 < e && p[1] == '"') {
-                        *w++ = '"';
-                        p += 2;
-                        continue;
-                    }
-                    break;
-                }
-                *w++ = *p++;
-            }
-            p++; /* the closing quote (open_quote made sure there is one) */
-            if (p < e && *p != delim) return -1 - (long)n;
-            fend = w;
-        } else {
-            char *d = memchr(p, delim, (size_t)(e - p));
-            fend = p = d ? d : e;
-        }
-        int more = p < e;
-        *fend = '\0';
-        if (n < max) {
-            fp[n] = start;
-            fl[n] = (size_t)(fend - start);
-        }
-        n++;
-        if (!more) return (long)n;
-        p++;
-    }
+    const char *name;
+    int f = field_at(lp, line, at, &name);
+    /* libcsv stops at the byte after a closing quote, or at a quote in a field
+     * that did not start with one */
+    int after = at > 0 && line[at - 1] == '"' && line[at] != '"';
+    (void)c;
+    return shelf__imp_fail(imp, SHELF_EFORMAT, f, name, "%s",
+                           after ? "text after the closing quote"
+                                 : "a quote inside an unquoted field (quote the whole field, doubling its quotes)");
 }
 
-/* Next record (blank lines skipped), joined across lines while a quoted field
- * is open: 1 and the record, 0 at end of file, or an error. */
-static int next_record(shelf__imp *imp, shelf__lines *r, const csv *c, char **rec, size_t *len)
+/* Next record (blank lines skipped): libcsv is fed line by line (a quoted
+ * field may hold line breaks) until it ends a row; its fields are then in
+ * c->foff/flen. 1, 0 at end of file, or an error naming the place. */
+static int next_record(shelf__imp *imp, shelf__lines *r, csv *c)
 {
+    char *line;
+    size_t len;
     int rc;
     do {
-        if ((rc = shelf__lines_next(r, rec, len)) <= 0) return rc;
-    } while (*len == 0);
+        if ((rc = shelf__lines_next(r, &line, &len)) <= 0) return rc;
+    } while (len == 0);
     imp->line = r->rec_line;
-    if (memchr(*rec, '"', *len)) {
-        qstate q = {0, 0, 1};
-        while (open_quote(&q, *rec, *len, c->delim)) {
-            if ((rc = shelf__lines_extend(r, rec, len)) < 0) return rc;
-            if (rc == 0) {
-                const char *name;
-                int f = field_at(c, *rec, *len, &name);
-                return shelf__imp_fail(imp, SHELF_EFORMAT, f, name, "quoted field not closed before end of file");
-            }
+    c->n_fields = c->rb_len = 0;
+    c->row_done = 0;
+    line_pos lp = {c, 1, 0};
+    for (;;) {
+        if ((rc = shelf__imp_utf8(imp, line, len, field_at, &lp))) return rc;
+        size_t done = csv_parse(&c->p, line, len, on_field, on_row, c);
+        if (done < len) return fail_quote(imp, c, line, done, &lp);
+        /* the line break as it was: inside quotes it belongs to the field */
+        static const char *const brk[3] = {"", "\n", "\r\n"};
+        size_t bl = r->term == 2 ? 2 : (size_t)r->term;
+        if (bl && csv_parse(&c->p, brk[r->term], bl, on_field, on_row, c) < bl)
+            return fail_quote(imp, c, line, len, &lp);
+        if (!bl && csv_fini(&c->p, on_field, on_row, c) != 0) break; /* end of file inside quotes */
+        if (c->oom) return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
+        if (c->row_done) return 1;
+        /* a quoted field goes on on the next line */
+        lp.first = (int)c->n_fields + 1;
+        lp.inq = 1;
+        if ((rc = shelf__lines_next(r, &line, &len)) < 0) return rc;
+        if (rc == 0) {
+            csv_fini(&c->p, on_field, on_row, c);
+            break;
         }
     }
-    return 1;
+    const char *name = c->col_name && c->n_fields < c->n_cols ? c->col_name[c->n_fields] : NULL;
+    return shelf__imp_fail(imp, SHELF_EFORMAT, (int)c->n_fields + 1, name,
+                           "quoted field not closed before end of file");
 }
 
-/* Splits the current record into c->fp/fl; checks the count and UTF-8. */
-static int cut(shelf__imp *imp, csv *c, char *rec, size_t len)
+/* The record's fields into c->fp/fl; checks their count. */
+static int cut(shelf__imp *imp, csv *c)
 {
-    int rc = shelf__imp_utf8(imp, rec, len, field_at, c);
-    if (rc) return rc;
-    long n = split(rec, len, c->delim, c->fp, c->fl, c->n_cols);
-    if (n < 0) {
-        size_t f = (size_t)(-1 - n);
-        return shelf__imp_fail(imp, SHELF_EFORMAT, (int)f + 1, f < c->n_cols ? c->col_name[f] : NULL,
-                               "text after the closing quote");
-    }
-    if ((size_t)n < c->n_cols)
-        return shelf__imp_fail(imp, SHELF_EFORMAT, (int)n + 1, c->col_name[n],
-                               "truncated line: %ld of %zu fields", n, c->n_cols);
-    if ((size_t)n > c->n_cols)
+    size_t n = c->n_fields;
+    if (n < c->n_cols)
+        return shelf__imp_fail(imp, SHELF_EFORMAT, (int)n + 1, c->col_name[n], "truncated line: %zu of %zu fields", n,
+                               c->n_cols);
+    if (n > c->n_cols)
         return shelf__imp_fail(imp, SHELF_EFORMAT, (int)c->n_cols + 1, NULL,
-                               "too many fields: %ld (the header has %zu)", n, c->n_cols);
+                               "too many fields: %zu (the header has %zu)", n, c->n_cols);
+    for (size_t i = 0; i < n; i++) {
+        c->fp[i] = c->rb + c->foff[i];
+        c->fl[i] = c->flen[i];
+    }
     return 0;
 }
 
 /* ---- header -------------------------------------------------------------------- */
 
-static void csv_free(csv *c)
+static void csv_release(csv *c)
 {
     for (size_t i = 0; i < c->n_cols && c->col_name; i++) free(c->col_name[i]);
     free(c->col_name);
     free(c->col_field);
     free(c->fp);
     free(c->fl);
+    free(c->rb);
+    free(c->foff);
+    free(c->flen);
+    if (c->p_live) csv_free(&c->p);
 }
 
+/* The header's names: the first record, or opts->columns ("user,item,ts") for
+ * a file without one. */
 static int read_header(shelf__imp *imp, shelf__lines *r, csv *c, const shelf__fieldmap *m)
 {
-    char *rec;
-    size_t len;
     int rc;
-    if (imp->o->columns) { /* a file without a header line: the columns named for it (its delimiter put in) */
-        if (!imp->o->columns[0]) return shelf__imp_fail(imp, SHELF_EINVAL, 0, NULL, "--columns: no column named");
-        if (!(rec = shelf__imp_scratch(imp, strlen(imp->o->columns) + 1)))
-            return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
-        len = strlen(imp->o->columns);
-        for (size_t i = 0; i <= len; i++) rec[i] = imp->o->columns[i] == ',' ? c->delim : imp->o->columns[i];
-        rc = 1;
-    } else {
-        rc = next_record(imp, r, c, &rec, &len);
+    if (imp->o->columns) {
+        const char *s = imp->o->columns;
+        if (!s[0]) return shelf__imp_fail(imp, SHELF_EINVAL, 0, NULL, "--columns: no column named");
+        c->n_fields = c->rb_len = 0;
+        for (;;) { /* as if libcsv had read them */
+            const char *e = strchr(s, ',');
+            size_t n = e ? (size_t)(e - s) : strlen(s);
+            on_field((void *)s, n, c);
+            if (!e) break;
+            s = e + 1;
+        }
+        if (c->oom) return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
+    } else if ((rc = next_record(imp, r, c)) <= 0) {
+        return rc < 0 ? rc : shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file: no header");
     }
-    if (rc < 0) return rc;
-    if (rc == 0) return shelf__imp_fail(imp, SHELF_EFORMAT, 0, NULL, "empty file: no header");
-    if ((rc = shelf__imp_utf8(imp, rec, len, NULL, NULL))) return rc;
-    /* count the fields (the last one starts after the last delimiter) */
-    const char *name;
-    size_t n = (size_t)field_at(&(csv){.delim = c->delim}, rec, len, &name);
+    size_t n = c->n_fields;
     c->n_cols = n;
     c->col_name = calloc(n, sizeof *c->col_name);
     c->col_field = malloc(n * sizeof *c->col_field);
@@ -200,13 +221,9 @@ static int read_header(shelf__imp *imp, shelf__lines *r, csv *c, const shelf__fi
     c->fl = malloc(n * sizeof *c->fl);
     if (!c->col_name || !c->col_field || !c->fp || !c->fl)
         return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
-    long got = split(rec, len, c->delim, c->fp, c->fl, n);
-    if (got < 0 || (size_t)got != n)
-        return shelf__imp_fail(imp, SHELF_EFORMAT, got < 0 ? (int)(-got) : 0, NULL,
-                               "header: text after a closing quote");
     for (size_t i = 0; i < n; i++) {
-        const char *s = c->fp[i];
-        size_t sl = c->fl[i];
+        const char *s = c->rb + c->foff[i];
+        size_t sl = c->flen[i];
         while (sl && (*s == ' ' || *s == '\t')) s++, sl--;
         while (sl && (s[sl - 1] == ' ' || s[sl - 1] == '\t')) sl--;
         if (!(c->col_name[i] = malloc(sl + 1))) return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
@@ -389,16 +406,23 @@ int shelf__import_csv(shelf__imp *imp, const char *path)
         goto out;
     }
     if ((rc = shelf__fieldmap_init(imp, &m))) goto out;
+    /* RFC 4180: a quote only around a whole field, the end of file not inside
+     * one; spaces are data, not trimmed */
+    if (csv_init(&c.p, CSV_STRICT | CSV_STRICT_FINI) != 0) {
+        rc = shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
+        goto out;
+    }
+    c.p_live = 1;
+    csv_set_delim(&c.p, (unsigned char)c.delim);
+    csv_set_space_func(&c.p, no_space);
     if ((rc = shelf__imp_open(imp, &r, path)) || (rc = read_header(imp, &r, &c, &m))) goto out;
     uint32_t default_type = 0;
     if (imp->o->what == SHELF_IMPORT_EVENTS && c.col[SHELF__EV_TYPE] < 0 &&
         (rc = shelf__imp_default_type(imp, &default_type)))
         goto out;
-    char *rec;
-    size_t len;
-    while ((rc = next_record(imp, &r, &c, &rec, &len)) == 1) {
+    while ((rc = next_record(imp, &r, &c)) == 1) {
         shelf__imp_tick(imp);
-        if ((rc = cut(imp, &c, rec, len))) break;
+        if ((rc = cut(imp, &c))) break;
         switch (imp->o->what) {
         case SHELF_IMPORT_ITEMS: rc = item_record(imp, &c, &json, &name); break;
         case SHELF_IMPORT_USERS: rc = user_record(imp, &c, &json); break;
@@ -411,6 +435,6 @@ out:
     shelf__fieldmap_free(&m);
     shelf__sbuf_free(&json);
     shelf__sbuf_free(&name);
-    csv_free(&c);
+    csv_release(&c);
     return rc;
 }

@@ -3,6 +3,8 @@
  * sessions, users and items. */
 #include "serve_int.h"
 
+#include "core/sbuf_int.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +30,6 @@ void srv_metrics_observe(shelf_server *s, int route, int status, double dt)
 
 static const char *route_name(int rt) { return rt < SRV_N_ROUTES ? srv_routes[rt].name : "other"; }
 
-typedef struct {
-    char *b;
-    size_t len, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = b->b ? vsnprintf(b->b + b->len, b->cap - b->len, fmt, ap) : -1;
-        va_end(ap);
-        if (n >= 0 && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t c = b->cap ? b->cap * 2 : 16384;
-        char *nb = realloc(b->b, c);
-        if (!nb) return;
-        b->b = nb;
-        b->cap = c;
-    }
-}
-
 /* label values escaped for the text format */
 static void label_esc(char *out, size_t cap, const char *v)
 {
@@ -74,23 +51,23 @@ int srv_route_metrics(srv_req *r, char *const *arg)
     (void)arg;
         shelf_server *s = r->srv;
     srv_metrics *m = &s->m;
-    sbuf b = {0};
-    sb_printf(&b, "# HELP shelf_http_requests_total HTTP requests by route and status class.\n"
+    shelf__sbuf b = {0};
+    shelf__sbuf_printf(&b, "# HELP shelf_http_requests_total HTTP requests by route and status class.\n"
                   "# TYPE shelf_http_requests_total counter\n");
     for (int rt = 0; rt <= SRV_N_ROUTES; rt++)
         for (int c = 1; c <= 5; c++) {
             uint64_t v = atomic_load(&m->req[rt][c]);
-            if (v) sb_printf(&b, "shelf_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", route_name(rt), c,
+            if (v) shelf__sbuf_printf(&b, "shelf_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", route_name(rt), c,
                              (unsigned long long)v);
         }
-    sb_printf(&b, "# HELP shelf_http_aborted_total Requests the client gave up (closed, reset, timed out) before "
+    shelf__sbuf_printf(&b, "# HELP shelf_http_aborted_total Requests the client gave up (closed, reset, timed out) before "
                   "an answer: not counted in shelf_http_requests_total.\n"
                   "# TYPE shelf_http_aborted_total counter\n");
     for (int rt = 0; rt <= SRV_N_ROUTES; rt++) {
         uint64_t v = atomic_load(&m->aborted[rt]);
-        if (v) sb_printf(&b, "shelf_http_aborted_total{route=\"%s\"} %llu\n", route_name(rt), (unsigned long long)v);
+        if (v) shelf__sbuf_printf(&b, "shelf_http_aborted_total{route=\"%s\"} %llu\n", route_name(rt), (unsigned long long)v);
     }
-    sb_printf(&b, "# HELP shelf_http_request_duration_seconds Time from a request's first byte to its answer.\n"
+    shelf__sbuf_printf(&b, "# HELP shelf_http_request_duration_seconds Time from a request's first byte to its answer.\n"
                   "# TYPE shelf_http_request_duration_seconds histogram\n");
     for (int rt = 0; rt <= SRV_N_ROUTES; rt++) {
         uint64_t cum = 0, tot = 0;
@@ -98,17 +75,17 @@ int srv_route_metrics(srv_req *r, char *const *arg)
         if (!tot) continue;
         for (int k = 0; k < SRV_N_BUCKETS; k++) {
             cum += atomic_load(&m->hist[rt][k]);
-            sb_printf(&b, "shelf_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", route_name(rt),
+            shelf__sbuf_printf(&b, "shelf_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", route_name(rt),
                       srv_buckets[k], (unsigned long long)cum);
         }
-        sb_printf(&b, "shelf_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", route_name(rt),
+        shelf__sbuf_printf(&b, "shelf_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", route_name(rt),
                   (unsigned long long)tot);
-        sb_printf(&b, "shelf_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(rt),
+        shelf__sbuf_printf(&b, "shelf_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(rt),
                   atomic_load(&m->sum[rt]));
-        sb_printf(&b, "shelf_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(rt),
+        shelf__sbuf_printf(&b, "shelf_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(rt),
                   (unsigned long long)tot);
     }
-    sb_printf(&b,
+    shelf__sbuf_printf(&b,
               "# HELP shelf_events_ingested_total Events committed to the store through the API.\n"
               "# TYPE shelf_events_ingested_total counter\nshelf_events_ingested_total %llu\n"
               "# HELP shelf_served_logged_total Slates written to the served log.\n"
@@ -125,18 +102,18 @@ int srv_route_metrics(srv_req *r, char *const *arg)
               (unsigned long long)atomic_load(&m->served_dropped), (unsigned long long)atomic_load(&m->reload_ok),
               (unsigned long long)atomic_load(&m->reload_fail), (unsigned long long)atomic_load(&m->key_reads),
               atomic_load(&s->body_bytes));
-    sb_printf(&b, "# HELP shelf_rank_worker_requests_total Requests each ranking worker took (--rank-workers).\n"
+    shelf__sbuf_printf(&b, "# HELP shelf_rank_worker_requests_total Requests each ranking worker took (--rank-workers).\n"
                   "# TYPE shelf_rank_worker_requests_total counter\n");
     for (unsigned k = 0; k < s->n_pool; k++)
-        sb_printf(&b, "shelf_rank_worker_requests_total{worker=\"%u\"} %llu\n", k,
+        shelf__sbuf_printf(&b, "shelf_rank_worker_requests_total{worker=\"%u\"} %llu\n", k,
                   (unsigned long long)atomic_load(&s->pool[k].done));
-    sb_printf(&b, "# HELP shelf_rank_queue Ranking requests waiting for a worker now.\n"
+    shelf__sbuf_printf(&b, "# HELP shelf_rank_queue Ranking requests waiting for a worker now.\n"
                   "# TYPE shelf_rank_queue gauge\nshelf_rank_queue %u\n", s->n_pool ? srv_pool_queued(s) : 0);
     srv_engine *e = srv_engine_get(s);
     char kind[80], ver[400];
     label_esc(kind, sizeof kind, e->kind);
     label_esc(ver, sizeof ver, e->version);
-    sb_printf(&b,
+    shelf__sbuf_printf(&b,
               "# HELP shelf_model_info The model being served.\n# TYPE shelf_model_info gauge\n"
               "shelf_model_info{kind=\"%s\",version=\"%s\"} 1\n"
               "# HELP shelf_model_age_seconds Seconds since the served bundle was written.\n"
@@ -146,13 +123,16 @@ int srv_route_metrics(srv_req *r, char *const *arg)
     pthread_rwlock_rdlock(&s->users_rw);
     uint32_t nu = s->n_users;
     pthread_rwlock_unlock(&s->users_rw);
-    sb_printf(&b,
+    shelf__sbuf_printf(&b,
               "# HELP shelf_sessions Shoppers' model sessions held in memory.\n# TYPE shelf_sessions gauge\n"
               "shelf_sessions %zu\n# HELP shelf_session_bytes Memory of those sessions.\n"
               "# TYPE shelf_session_bytes gauge\nshelf_session_bytes %zu\n"
               "# HELP shelf_users Users known.\n# TYPE shelf_users gauge\nshelf_users %u\n"
               "# HELP shelf_items Item indices in use.\n# TYPE shelf_items gauge\nshelf_items %u\n",
               atomic_load(&s->live_sessions), atomic_load(&s->sess_bytes), nu, srv_n_items(s));
-    if (!b.b) return srv_error(r, 500, "internal", -1, "out of memory");
-    return srv_text(r, 200, "text/plain; version=0.0.4", b.b, b.len);
+    if (b.oom || !b.p) {
+        shelf__sbuf_free(&b);
+        return srv_error(r, 500, "internal", -1, "out of memory");
+    }
+    return srv_text(r, 200, "text/plain; version=0.0.4", b.p, b.len); /* srv_text frees it */
 }

@@ -9,11 +9,20 @@
 static int sync_foreign(shelf_store *st);
 static int query_i64(shelf_store *st, const char *sql, int64_t *out);
 
+/* events are inserted EVENTS_PER_INS rows to a statement (one step and
+ * reset for many rows: the import's hot path), the rest one by one */
+#define EV_ROW1 "(?, ?, ?, ?, ?, ?, ?)"
+#define EV_ROW4 EV_ROW1 ", " EV_ROW1 ", " EV_ROW1 ", " EV_ROW1
+#define EV_ROW16 EV_ROW4 ", " EV_ROW4 ", " EV_ROW4 ", " EV_ROW4
+#define EVENTS_PER_INS 32
+
 static const char *const stmt_sql[N_STMT] = {
     [STMT_USER_INS] = "INSERT INTO users(idx, ext_id) VALUES(?1, ?2)",
     [STMT_ITEM_INS] = "INSERT INTO items(idx, ext_id) VALUES(?1, ?2)",
     [STMT_EVENT_INS] = "INSERT INTO events(user, item, type, value, ts, rec_id, context) "
                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_EVENTS32_INS] = "INSERT INTO events(user, item, type, value, ts, rec_id, context) VALUES" EV_ROW16
+                          ", " EV_ROW16,
     [STMT_ITEM_UPD] = "UPDATE items SET kind=?2, title=?3, text=?4, category=?5, brand=?6, price=?7, "
                       "available=?8, attributes=?9, created=?10 WHERE idx=?1",
     [STMT_USER_UPD] = "UPDATE users SET attributes=?2, created=?3 WHERE idx=?1",
@@ -627,31 +636,43 @@ int shelf__sqlite_add_events(shelf_store *st, const shelf_event *ev, size_t n)
     if (rc) return rc;
     int own_tx = !st->in_tx;
     if (own_tx && (rc = shelf_store_begin(st))) return rc;
-    sqlite3_stmt *s = st->stmt[STMT_EVENT_INS];
-    for (size_t i = 0; i < n; i++) {
-        const shelf_event *e = &ev[i];
+    size_t ok = 0; /* the events before the first bad one are stored */
+    for (; ok < n; ok++) {
+        const shelf_event *e = &ev[ok];
         if (e->user >= st->n_users || e->item >= st->n_items || e->type >= st->n_types) {
-            rc = shelf_store_fail(st, SHELF_EINVAL, "store: event %zu refers to unknown %s %u", i,
+            rc = shelf_store_fail(st, SHELF_EINVAL, "store: event %zu refers to unknown %s %u", ok,
                                   e->user >= st->n_users ? "user" : e->item >= st->n_items ? "item" : "type",
                                   e->user >= st->n_users ? e->user : e->item >= st->n_items ? e->item : e->type);
             break;
         }
-        sqlite3_bind_int64(s, 1, e->user);
-        sqlite3_bind_int64(s, 2, e->item);
-        sqlite3_bind_int64(s, 3, e->type);
-        sqlite3_bind_double(s, 4, e->value);
-        sqlite3_bind_int64(s, 5, e->ts);
-        bind_text_or_null(s, 6, e->rec_id);
-        bind_text_or_null(s, 7, e->context);
+    }
+    for (size_t i = 0; i < ok;) {
+        size_t k = ok - i >= EVENTS_PER_INS ? EVENTS_PER_INS : 1;
+        sqlite3_stmt *s = st->stmt[k > 1 ? STMT_EVENTS32_INS : STMT_EVENT_INS];
+        for (size_t j = 0; j < k; j++) {
+            const shelf_event *e = &ev[i + j];
+            int b = (int)(7 * j);
+            sqlite3_bind_int64(s, b + 1, e->user);
+            sqlite3_bind_int64(s, b + 2, e->item);
+            sqlite3_bind_int64(s, b + 3, e->type);
+            sqlite3_bind_double(s, b + 4, e->value);
+            sqlite3_bind_int64(s, b + 5, e->ts);
+            bind_text_or_null(s, b + 6, e->rec_id);
+            bind_text_or_null(s, b + 7, e->context);
+        }
         int r = sqlite3_step(s);
         sqlite3_reset(s);
         if (r != SQLITE_DONE) {
-            rc = shelf__store_sqlfail(st, "adding an event");
+            int rc2 = shelf__store_sqlfail(st, "adding an event");
+            sqlite3_clear_bindings(s);
+            rc = rc2;
             break;
         }
         st->last_event_id = (uint64_t)sqlite3_last_insert_rowid(st->db);
+        i += k;
     }
-    sqlite3_clear_bindings(s);
+    sqlite3_clear_bindings(st->stmt[STMT_EVENT_INS]);
+    sqlite3_clear_bindings(st->stmt[STMT_EVENTS32_INS]);
     if (own_tx) {
         if (rc) shelf_store_rollback(st);
         else rc = shelf_store_commit(st);

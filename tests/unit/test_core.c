@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "shelf/shelf.h"
+#include "core/sbuf_int.h"
 
 static void test_strerror(void **state)
 {
@@ -228,12 +229,45 @@ static void test_log_level(void **state)
     shelf_log_set_level(SHELF_LOG_INFO);
 }
 
+/* The one text builder: JSON string literals (cJSON prints them), numbers,
+ * printf, and a text longer than the stack copy. */
+static void test_sbuf(void **state)
+{
+    (void)state;
+    shelf__sbuf b = {0};
+    shelf__sbuf_json_str(&b, "a\"b\\c\n\r\t\x01\x1f/\xc3\xa9", 13);
+    SBUF_LIT(&b, ",");
+    shelf__sbuf_cstr(&b, "");
+    SBUF_LIT(&b, ",");
+    shelf__sbuf_float(&b, 0.1f);
+    SBUF_LIT(&b, ",");
+    shelf__sbuf_float(&b, NAN);
+    shelf__sbuf_printf(&b, ",%d", 42);
+    assert_false(b.oom);
+    assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f/\xc3\xa9\",\"\",0.100000001,null,42");
+    assert_int_equal(b.len, strlen(b.p));
+    /* the literal of only a part of a text: n bytes, not up to its NUL */
+    b.len = 0;
+    shelf__sbuf_json_str(&b, "abcdef", 3);
+    assert_string_equal(b.p, "\"abc\"");
+    /* 1000 control bytes: 6000 bytes of escapes, past the stack copy */
+    char big[1000];
+    memset(big, '\x02', sizeof big);
+    b.len = 0;
+    shelf__sbuf_json_str(&b, big, sizeof big);
+    assert_false(b.oom);
+    assert_int_equal(b.len, 2 + 6 * sizeof big);
+    assert_int_equal(memcmp(b.p, "\"\\u0002\\u0002", 13), 0);
+    shelf__sbuf_free(&b);
+    assert_null(b.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strerror), cmocka_unit_test(test_arena), cmocka_unit_test(test_rng),
         cmocka_unit_test(test_strmap),   cmocka_unit_test(test_utf8),  cmocka_unit_test(test_config),
-        cmocka_unit_test(test_log_level),
+        cmocka_unit_test(test_log_level), cmocka_unit_test(test_sbuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

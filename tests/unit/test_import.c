@@ -220,9 +220,19 @@ static void test_parsers(void **state)
     assert_int_equal(t, 951782400);
     assert_int_equal(shelf__parse_ts("1969-12-31T23:59:59Z", 20, &t), 0);
     assert_int_equal(t, -1);
+    /* strptime/timegm underneath: an hour-only offset, a leap second, a date with Z */
+    assert_int_equal(shelf__parse_ts("2017-11-24T09:45:57+01", 22, &t), 0);
+    assert_int_equal(t, 1511513157);
+    assert_int_equal(shelf__parse_ts("2016-12-31T23:59:60Z", 20, &t), 0);
+    assert_int_equal(t, 1483228800);
+    assert_int_equal(shelf__parse_ts("2017-11-24Z", 11, &t), 0);
+    assert_int_equal(t, 1511481600);
     const char *bad_ts[] = {"", "abc", "12a", "2017-13-01", "2017-02-30", "2019-02-29", "2017-11-24T25:00:00",
                             "2017-11-24T08:45:57Zx", "2017-11-24X08:45:57", "1.", "99999999999999999999",
-                            "2017-11-24 UTC", "2017-11-24 08:45:57  UTC"};
+                            "2017-11-24 UTC", "2017-11-24 08:45:57  UTC",
+                            /* what strptime alone would take */
+                            "2017-1-24", "2017-11- 4", "2017-11-24T8:45:57", "2017-11-24T08:45:5", "2017-11-24T08:45:57+1",
+                            "2017-11-24T08:45:57+01:0", "2017-11-24T08:45:57.", "2017-11-24T08:45:57+25:00"};
     for (size_t i = 0; i < sizeof bad_ts / sizeof *bad_ts; i++)
         assert_int_equal(shelf__parse_ts(bad_ts[i], strlen(bad_ts[i]), &t), -1);
 
