@@ -154,6 +154,7 @@ int cli_load_snapshot(cli_ctx *c, shelf_snapshot **out)
         o.type_map = shelf_config_str(c->cfg, "type-map");
         o.columns = shelf_config_str(c->cfg, "columns");
         o.allow_duplicates = shelf_config_bool(c->cfg, "allow-duplicates");
+        o.event_types = shelf_config_str(c->cfg, "event-types");
         o.progress = c->progress;
         shelf_err err = {0};
         if (shelf_store_open(":memory:", SHELF_STORE_CREATE, &st, &err)) return cli_fail(c, "%s", err.msg);

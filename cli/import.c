@@ -6,6 +6,8 @@
 
 void cli_import_notes(FILE *f, const char *path, const shelf_import_opts *o, const shelf_import_result *r)
 {
+    if (r->n_new_types)
+        fprintf(f, "%s: %llu event types added (--event-types)\n", path, (unsigned long long)r->n_new_types);
     if (r->n_default_type)
         fprintf(f, "%s: %llu rows named no event type: read as %s (--type sets it)\n", path,
                 (unsigned long long)r->n_default_type, o->event_type ? o->event_type : "view");
@@ -43,6 +45,7 @@ int cmd_import(cli_ctx *c)
     o.type_map = shelf_config_str(c->cfg, "type-map");
     o.columns = shelf_config_str(c->cfg, "columns");
     o.allow_duplicates = shelf_config_bool(c->cfg, "allow-duplicates");
+    o.event_types = shelf_config_str(c->cfg, "event-types");
     const char *cs = shelf_config_str(c->cfg, "category-separator");
     if (cs && strlen(cs) != 1) return cli_fail(c, "--category-separator must be one character, not '%s'", cs), 2;
     o.category_separator = cs ? cs[0] : 0;

@@ -43,6 +43,10 @@ typedef struct shelf_import_opts {
      * "pv=view,fav=like,remove_from_cart=-" ("-": the row is dropped and
      * counted in n_dropped); a name not mapped is looked up as it is. NULL: none */
     const char *type_map;
+    /* Event types to add before the file is read, with their weights:
+     * "wishlist=2,compare=0.5" (weights as the built-in types', purchase 5,
+     * view 1); a type the store has must have that weight. NULL: none */
+    const char *event_types;
     /* csv: the file has no header line; these are its columns in order
      * ("user,item,ts", names as a header's). NULL: the first line is the header */
     const char *columns;
@@ -80,6 +84,7 @@ typedef struct shelf_import_result {
     uint64_t n_skipped[SHELF_SKIP_N];   /* event rows skipped, by reason (no user or item made) */
     uint64_t first_skipped[SHELF_SKIP_N]; /* the line of the first of each (0: none) */
     uint64_t n_default_type;  /* events that named no type and took opts->event_type */
+    uint64_t n_new_types;     /* event types opts->event_types added */
     uint64_t n_duplicates;    /* events not stored: the same user, item, type and ts is stored already */
     uint64_t first_duplicate; /* the line of the first of them (0: none) */
     /* 1: this file's bytes (SHA-256) were imported before, at

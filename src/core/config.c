@@ -38,6 +38,9 @@ static const shelf_cfg_def common[] = {
     {"type", SHELF_CFG_STRING, "view", 0, 0, NULL, "import eval train",
      "event type of records that name none (s3rec, pairs; csv/jsonl rows without a type), as the HTTP API's "
      "default; the import summary counts them", ""},
+    {"event-types", SHELF_CFG_STRING, NULL, 0, 0, NULL, "import eval train",
+     "event types to add with their weights, as NAME=WEIGHT,... (wishlist=2,compare=0.5; view is 1, purchase 5), "
+     "for --type-map to map onto", ""},
     {"allow-duplicates", SHELF_CFG_BOOL, "false", 0, 0, NULL, "import eval train",
      "store events again that the store already has (the same user, item, type and time), and files imported "
      "before", ""},

@@ -816,6 +816,41 @@ static int parse_type_map(shelf__imp *imp, const char *map)
     return 0;
 }
 
+/* opts->event_types "wishlist=2,compare=0.5": types the store lacks are
+ * added with their weights (inside the import's transaction); one it has
+ * must have that weight already. */
+static int add_event_types(shelf__imp *imp, const char *spec)
+{
+    for (const char *p = spec; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nl = eq ? (size_t)(eq - p) : 0;
+        char name[32];
+        double w;
+        if (!eq || nl == 0 || nl >= sizeof name || memchr(p, ' ', nl) ||
+            shelf__parse_f64(eq + 1, len - nl - 1, &w) || fabs(w) > 1e6)
+            return shelf_store_fail(imp->st, SHELF_EINVAL,
+                                    "event types: '%.*s': expected NAME=WEIGHT (a name under 32 bytes without spaces, "
+                                    "a weight between -1e6 and 1e6)", (int)len, p);
+        memcpy(name, p, nl);
+        name[nl] = '\0';
+        float have;
+        if (shelf_store_event_type(imp->st, name, NULL, &have) == 0) {
+            if (have != (float)w)
+                return shelf_store_fail(imp->st, SHELF_EINVAL,
+                                        "event types: '%s' exists with weight %g, not %g (a type's weight stays what "
+                                        "it was: the events stored were weighed by it)", name, (double)have, w);
+        } else {
+            int rc = shelf_store_add_event_type(imp->st, name, (float)w, NULL);
+            if (rc) return rc;
+            imp->res.n_new_types++;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
+
 /* SHA-256 of the file's bytes as they are (packed files too) and their
  * count: 0, 1 when path is no regular file (a folder: nothing to compare),
  * or a negative code with the store's message set. */
@@ -869,7 +904,6 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
     char d = o->delimiter;
     if (o->format == SHELF_FMT_CSV && (d == '"' || d == '\n' || d == '\r'))
         return shelf_store_fail(st, SHELF_EINVAL, "%s: invalid CSV delimiter", path);
-    if (parse_type_map(&imp, o->type_map)) return SHELF_EINVAL;
     imp.batch = malloc(SHELF__BATCH * sizeof *imp.batch);
     imp.batch_line = malloc(SHELF__BATCH * sizeof *imp.batch_line);
     if (!imp.batch || !imp.batch_line) {
@@ -883,19 +917,25 @@ int shelf_import_file(shelf_store *st, const char *path, const shelf_import_opts
         free(imp.batch_line);
         return rc;
     }
+    /* the types the options add, then the map onto the store's types */
+    if (o->event_types) rc = add_event_types(&imp, o->event_types);
+    if (!rc && parse_type_map(&imp, o->type_map)) rc = SHELF_EINVAL;
     /* a file of events imported before is not read again (checked inside the
      * transaction: two imports of one file at once store it once) */
     unsigned char sha[32];
     uint64_t bytes = 0;
     int hashed = 0, already = 0;
-    if (!o->allow_duplicates && o->what == SHELF_IMPORT_EVENTS) {
+    if (!rc && !o->allow_duplicates && o->what == SHELF_IMPORT_EVENTS) {
         int hr = file_sha256(st, path, sha, &bytes);
         hashed = hr == 0;
         if (hashed) hr = shelf__store_import_find(st, sha, &imp.res.imported_at, &imp.res.imported_events);
         if (hr < 0 && hr != SHELF_ENOTFOUND) rc = hr;
         else if (hashed && hr == 0) already = imp.res.already_imported = 1;
     }
-    if (already) rc = shelf_store_rollback(st);
+    if (already && !rc) {
+        imp.res.n_new_types = 0; /* rolled back with the rest */
+        rc = shelf_store_rollback(st);
+    }
     uint32_t users0 = shelf_store_n_users(st), items0 = shelf_store_n_items(st);
     if (!rc && !already) switch (o->format) {
     case SHELF_FMT_S3REC: rc = shelf__import_s3rec(&imp, path); break;

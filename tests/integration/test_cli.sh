@@ -103,6 +103,13 @@ check "4 events stored, all views" test "$(json d.json "['events']")" = 4
 "$shelf" import --store d.db --format csv day1.csv --allow-duplicates --quiet >/dev/null
 "$shelf" stats --store d.db --json > d.json
 check "--allow-duplicates stores them again" test "$(json d.json "['events']")" = 7
+# a shop's own event types, with weights, from a config file (issue 21, item 1)
+printf 'user,item,event,ts\nu1,i1,add_to_wishlist,5\nu1,i2,pv,6\n' > wish.csv
+printf 'event-types = wishlist=2\nmap = type=event\ntype-map = pv=view,add_to_wishlist=wishlist\n' > shop.conf
+out=$("$shelf" import --store w.db --format csv --config shop.conf wish.csv --quiet); st=$?
+check "custom event type from the config: import exits 0" test "$st" -eq 0
+check "the added type is reported" grep -q "1 event types added" <<<"$out"
+check "the custom type is stored with its weight" test "$(sqlite3 w.db "select weight from event_types where name='wishlist'")" = 2.0
 
 check "snapshot" "$shelf" snapshot --store g.db --out g.snap --quiet
 check "snapshot file starts with its magic" test "$(head -c 8 g.snap)" = "SHELFSNP"

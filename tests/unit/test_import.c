@@ -1124,6 +1124,50 @@ static void test_default_type(void **state)
     shelf_store_close(st);
 }
 
+/* Custom event types with weights (issue 21, item 1): added inside the
+ * import's transaction, mapped onto by the type map; a failed import adds
+ * none; a type that exists must keep its weight. */
+static void test_event_types(void **state)
+{
+    (void)state;
+    shelf_store *st = store_new();
+    const char *p = write_file("etypes.csv", "user,item,type,ts\nu1,i1,add_to_wishlist,5\nu1,i2,cmp,6\n");
+    shelf_import_opts o;
+    shelf_import_opts_init(&o, SHELF_FMT_CSV);
+    o.type_map = "add_to_wishlist=wishlist,cmp=compare";
+    /* without the types, the map names none the store has */
+    assert_int_equal(shelf_import_file(st, p, &o, NULL), SHELF_EINVAL);
+    assert_non_null(strstr(shelf_store_errmsg(st), "no event type 'wishlist'"));
+    /* a bad entry or a changed weight: nothing added */
+    o.event_types = "wishlist=2,compare";
+    assert_int_equal(shelf_import_file(st, p, &o, NULL), SHELF_EINVAL);
+    assert_non_null(strstr(shelf_store_errmsg(st), "'compare': expected NAME=WEIGHT"));
+    o.event_types = "wishlist=2,purchase=7";
+    assert_int_equal(shelf_import_file(st, p, &o, NULL), SHELF_EINVAL);
+    assert_non_null(strstr(shelf_store_errmsg(st), "'purchase' exists with weight 5, not 7"));
+    assert_int_not_equal(shelf_store_event_type(st, "wishlist", NULL, NULL), 0);
+    /* a file that fails later takes its types with it */
+    const char *bad = write_file("etypes_bad.csv", "user,item,type,ts\nu1,i1,add_to_wishlist,x\n");
+    o.event_types = "wishlist=2,compare=0.5";
+    assert_int_equal(shelf_import_file(st, bad, &o, NULL), SHELF_EFORMAT);
+    assert_int_not_equal(shelf_store_event_type(st, "wishlist", NULL, NULL), 0);
+    shelf_import_result r;
+    assert_int_equal(shelf_import_file(st, p, &o, &r), 0);
+    assert_int_equal(r.n_new_types, 2);
+    assert_int_equal(r.n_events, 2);
+    float w;
+    assert_int_equal(shelf_store_event_type(st, "compare", NULL, &w), 0);
+    assert_true(w == 0.5f);
+    char *d = store_dump(st, NULL);
+    assert_contains(d, "E u1 i1 wishlist 0 5 - -\nE u1 i2 compare 0 6 - -\n");
+    free(d);
+    /* again with the same weights: nothing new (and the file already in) */
+    assert_int_equal(shelf_import_file(st, p, &o, &r), 0);
+    assert_int_equal(r.n_new_types, 0);
+    assert_int_equal(r.already_imported, 1);
+    shelf_store_close(st);
+}
+
 static void test_on_disk_unchanged(void **state)
 {
     (void)state;
@@ -1183,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_on_disk_unchanged),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_default_type),
+        cmocka_unit_test(test_event_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
