@@ -22,7 +22,7 @@ PKGS=(
   libcjson-dev libutf8proc-dev libxxhash-dev libcmocka-dev libssl-dev
   zlib1g-dev liblzma-dev xz-utils gzip
   libmicrohttpd-dev libcsv-dev curl wrk
-  python3-numpy python3-scipy time
+  python3-numpy python3-scipy python3-cffi python3-pytest python3-setuptools python3-venv python3-wheel time
 )
 [ "$bench" = 1 ] && PKGS+=(python3-torch)
 
