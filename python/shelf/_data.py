@@ -4,7 +4,7 @@ between the caller's ids and the snapshot's dense indices."""
 import numpy as np
 
 from ._lib import NONE, InvalidArgument, ffi, lib
-from .store import Snapshot, Store
+from .store import Snapshot, Store, _add_and_commit
 
 
 class UnknownId(LookupError):
@@ -99,21 +99,8 @@ def _fill(st, users_n, items, u, i, type_ids, values=None):
                 raise st._fail(rc)
             if idx[0] != k:
                 raise InvalidArgument(-3, "item id %r given twice" % ext.decode())
-        n = len(u)
-        ev = ffi.new("shelf_event[]", max(n, 1))
-        from .store import _event_dtype
-        buf = np.frombuffer(ffi.buffer(ev, n * ffi.sizeof("shelf_event")), dtype=_event_dtype())
-        buf["user"] = u
-        buf["item"] = i
-        buf["type"] = type_ids
-        buf["value"] = 0 if values is None else values
-        buf["ts"] = 0  # no times: the insertion order is the order
-        rc = lib.shelf_store_add_events(h, ev, n)
-        if rc:
-            raise st._fail(rc)
-        rc = lib.shelf_store_commit(h)
-        if rc:
-            raise st._fail(rc)
+        # no times: the insertion order is the order
+        _add_and_commit(st, u, i, type_ids, 0 if values is None else values, 0)
     except BaseException:
         lib.shelf_store_rollback(h)
         raise

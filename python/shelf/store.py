@@ -248,20 +248,7 @@ class Store:
         try:
             u = self._idx(lib.shelf_store_user_idx, users, "user")
             i = self._idx(lib.shelf_store_item_idx, items, "item")
-            ev = ffi.new("shelf_event[]", max(n, 1))
-            # fill the struct array through a numpy view of its fields
-            buf = np.frombuffer(ffi.buffer(ev, n * ffi.sizeof("shelf_event")), dtype=_event_dtype())
-            buf["user"] = u
-            buf["item"] = i
-            buf["type"] = [type_ids[t] for t in type_names]
-            buf["value"] = val_arr
-            buf["ts"] = ts_arr
-            rc = lib.shelf_store_add_events(st, ev, n)
-            if rc:
-                raise self._fail(rc)
-            rc = lib.shelf_store_commit(st)
-            if rc:
-                raise self._fail(rc)
+            _add_and_commit(self, u, i, [type_ids[t] for t in type_names], val_arr, ts_arr)
         except BaseException:
             lib.shelf_store_rollback(st)
             raise
@@ -274,6 +261,26 @@ class Store:
         if rc:
             raise self._fail(rc)
         return Snapshot(out[0])
+
+
+def _add_and_commit(store, u, i, types, values, ts):
+    """Adds the events (dense user and item indices, type ids, values, ts:
+    arrays of one length) inside store's open transaction and commits it."""
+    n = len(u)
+    ev = ffi.new("shelf_event[]", max(n, 1))
+    # fill the struct array through a numpy view of its fields
+    buf = np.frombuffer(ffi.buffer(ev, n * ffi.sizeof("shelf_event")), dtype=_event_dtype())
+    buf["user"] = u
+    buf["item"] = i
+    buf["type"] = types
+    buf["value"] = values
+    buf["ts"] = ts
+    rc = lib.shelf_store_add_events(store.handle, ev, n)
+    if rc:
+        raise store._fail(rc)
+    rc = lib.shelf_store_commit(store.handle)
+    if rc:
+        raise store._fail(rc)
 
 
 def _event_dtype():

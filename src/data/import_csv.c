@@ -107,14 +107,13 @@ static int field_at(const void *ctx, const char *rec, size_t off, const char **n
     return f;
 }
 
-static int fail_quote(shelf__imp *imp, const csv *c, const char *line, size_t at, const line_pos *lp)
+static int fail_quote(shelf__imp *imp, const char *line, size_t at, const line_pos *lp)
 {
     const char *name;
     int f = field_at(lp, line, at, &name);
     /* libcsv stops at the byte after a closing quote, or at a quote in a field
      * that did not start with one */
     int after = at > 0 && line[at - 1] == '"' && line[at] != '"';
-    (void)c;
     return shelf__imp_fail(imp, SHELF_EFORMAT, f, name, "%s",
                            after ? "text after the closing quote"
                                  : "a quote inside an unquoted field (quote the whole field, doubling its quotes)");
@@ -138,12 +137,12 @@ static int next_record(shelf__imp *imp, shelf__lines *r, csv *c)
     for (;;) {
         if ((rc = shelf__imp_utf8(imp, line, len, field_at, &lp))) return rc;
         size_t done = csv_parse(&c->p, line, len, on_field, on_row, c);
-        if (done < len) return fail_quote(imp, c, line, done, &lp);
+        if (done < len) return fail_quote(imp, line, done, &lp);
         /* the line break as it was: inside quotes it belongs to the field */
         static const char *const brk[3] = {"", "\n", "\r\n"};
         size_t bl = r->term == 2 ? 2 : (size_t)r->term;
         if (bl && csv_parse(&c->p, brk[r->term], bl, on_field, on_row, c) < bl)
-            return fail_quote(imp, c, line, len, &lp);
+            return fail_quote(imp, line, len, &lp);
         if (!bl && csv_fini(&c->p, on_field, on_row, c) != 0) break; /* end of file inside quotes */
         if (c->oom) return shelf__imp_fail(imp, SHELF_ENOMEM, 0, NULL, "out of memory");
         if (c->row_done) return 1;
